@@ -1,0 +1,39 @@
+# Every target bootstraps .venv from pyproject.toml when it is missing or older than it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= .demo
+
+.PHONY: venv demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cmsync needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: start the sandbox (local ChartMogul + Salesforce) and print how to reach it
+demo: $(STAMP)
+	$(BIN)/cmsync sandbox --dir $(DEMO_DIR)
+
+## make test: the test suite (unit, sandbox, integration)
+test: $(STAMP)
+	$(BIN)/pytest
+
+## make lint: ruff (lint + format), mypy strict, and the layer contracts
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy cmsync state tui
+	$(BIN)/lint-imports
+
+## make bench: speed and memory benchmarks (filled in by later work)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

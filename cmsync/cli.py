@@ -1,0 +1,136 @@
+"""The ``cmsync`` command line: the composition root.
+
+Settings are loaded here, once, and passed down. Heavy modules (the sandbox, the clients) are
+imported inside the commands that need them so ``cmsync --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cmsync import __version__
+from cmsync.config import ConfigError, load_settings, redacted
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="cmsync",
+    help="Keeps ChartMogul and Salesforce in step: a polling sync daemon and its tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file; CMSYNC_* environment variables override it.",
+        envvar="CMSYNC_CONFIG",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cmsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """cmsync: ChartMogul ⇄ Salesforce sync."""
+
+
+@app.command("config")
+def show_config(config: ConfigOption = None) -> None:
+    """Check the configuration and print the effective settings, secrets masked."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(redacted(settings), indent=2))
+
+
+@app.command()
+def sandbox(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write sandbox.json, cmsync.toml and secrets.")
+    ],
+    seed: Annotated[int, typer.Option(help="Seed for the scenario and for faults.")] = 1,
+    accounts: Annotated[int, typer.Option(min=1, help="Salesforce Accounts to create.")] = 50,
+    faults: Annotated[str, typer.Option(help="Fault profile: none, flaky, ...")] = "none",
+    api_version: Annotated[str, typer.Option(help="Salesforce REST API version.")] = "62.0",
+    token_ttl: Annotated[int, typer.Option(min=1, help="Salesforce token lifetime (s).")] = 7200,
+    daily_api_limit: Annotated[
+        int, typer.Option(min=1, help="Salesforce daily API allocation.")
+    ] = 100_000,
+    quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
+) -> None:
+    """Run local ChartMogul and Salesforce emulators until interrupted."""
+    from cmsync.sandbox.faults import PROFILES
+    from cmsync.sandbox.runner import SandboxOptions
+
+    if faults not in PROFILES:
+        known = ", ".join(sorted(PROFILES))
+        typer.echo(f"error: unknown fault profile {faults!r}; known: {known}", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(message)s",
+        stream=sys.stderr,
+    )
+    options = SandboxOptions(
+        directory=directory,
+        seed=seed,
+        accounts=accounts,
+        faults=faults,
+        api_version=api_version,
+        token_ttl_seconds=token_ttl,
+        daily_api_limit=daily_api_limit,
+    )
+    asyncio.run(_serve_sandbox(options))
+
+
+async def _serve_sandbox(options: object) -> None:
+    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+
+    assert isinstance(options, SandboxOptions)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    running = await start_sandbox(options)
+    info = running.info
+    typer.echo(
+        "cmsync sandbox is running (Ctrl-C to stop)\n"
+        f"  ChartMogul  {info['chartmogul']['base_url']}/v1\n"
+        f"  Salesforce  {info['salesforce']['instance_url']}"
+        f"/services/data/v{info['salesforce']['api_version']}/\n"
+        f"  CA bundle   {info['ca_bundle']}\n"
+        f"  described in {running.sandbox_json}\n"
+        f"  daemon config {running.config_file}\n"
+        f"  scenario    {json.dumps(info['scenario'])}\n"
+        f"  faults      {info['faults']} (seed {info['seed']})",
+        err=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await running.stop()
+        typer.echo("cmsync sandbox stopped", err=True)

@@ -1,0 +1,226 @@
+"""Settings: a TOML file plus ``CMSYNC_``-prefixed environment variables (pydantic-settings).
+
+Precedence, highest first: environment (``CMSYNC_SALESFORCE__CLIENT_ID``; sections joined by a
+double underscore), then the TOML file. Each secret may be given directly (environment only,
+by habit: a config file is not a secret store) or as a ``*_file`` path to a file holding it,
+which is how systemd credentials and the sandbox hand secrets over. Settings are built once, in
+the CLI, and passed down; nothing deeper reads the environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "ChartMogulSettings",
+    "ConfigError",
+    "SalesforceSettings",
+    "Settings",
+    "StoreSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "CMSYNC_"
+ENV_DELIMITER = "__"
+
+
+class ConfigError(Exception):
+    """The configuration is missing, unreadable or invalid; the message names each setting."""
+
+
+def _read_secret(name: str, path: Path) -> SecretStr:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{name}_file {str(path)!r} cannot be read: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{name}_file {str(path)!r} is empty")
+    return SecretStr(value)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def _resolve_secrets(self, *names: str) -> dict[str, SecretStr | None]:
+        """Each secret from its value or its ``*_file``; giving both is ambiguous, so refused."""
+        resolved: dict[str, SecretStr | None] = {}
+        for name in names:
+            value: SecretStr | None = getattr(self, name)
+            path: Path | None = getattr(self, f"{name}_file")
+            if value is not None and path is not None:
+                raise ValueError(f"give {name} or {name}_file, not both")
+            resolved[name] = _read_secret(name, path) if path is not None else value
+        return resolved
+
+
+class ChartMogulSettings(_Section):
+    """Where and how to reach ChartMogul."""
+
+    base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://api.chartmogul.com"),
+        description="API root, without /v1.",
+    )
+    api_key: SecretStr | None = Field(default=None, description="Read & Write API key.")
+    api_key_file: Path | None = Field(default=None, description="File holding the API key.")
+    data_source_uuid: str | None = Field(
+        default=None,
+        pattern=r"^ds_[0-9a-f-]+$",
+        description="Custom data source that Closed-Won deals are imported into.",
+    )
+    ca_bundle: Path | None = Field(default=None, description="Extra CA bundle to trust (PEM).")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Self:
+        secrets = self._resolve_secrets("api_key")
+        if secrets["api_key"] is None:
+            raise ValueError("api_key is required: set CMSYNC_CHARTMOGUL__API_KEY or api_key_file")
+        object.__setattr__(self, "api_key", secrets["api_key"])
+        return self
+
+
+AuthFlow = Literal["jwt", "client_credentials", "password"]
+
+_FLOW_NEEDS: dict[str, tuple[str, ...]] = {
+    "jwt": ("client_id", "username", "private_key"),
+    "client_credentials": ("client_id", "client_secret"),
+    "password": ("client_id", "client_secret", "username", "password"),
+}
+
+
+class SalesforceSettings(_Section):
+    """Where and how to reach Salesforce."""
+
+    login_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://login.salesforce.com"),
+        description="OAuth server: login.salesforce.com, test.salesforce.com or My Domain.",
+    )
+    api_version: str = Field(default="62.0", pattern=r"^\d{2,3}\.0$", description="REST version.")
+    auth_flow: AuthFlow = Field(default="jwt", description="jwt, client_credentials or password.")
+    client_id: str | None = Field(default=None, description="Connected app consumer key.")
+    username: str | None = Field(default=None, description="Integration user (jwt, password).")
+    private_key: SecretStr | None = Field(default=None, description="JWT signing key (PEM).")
+    private_key_file: Path | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    security_token: SecretStr | None = None
+    security_token_file: Path | None = None
+    ca_bundle: Path | None = Field(default=None, description="Extra CA bundle to trust (PEM).")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Self:
+        secrets = self._resolve_secrets(
+            "private_key", "client_secret", "password", "security_token"
+        )
+        for name, value in secrets.items():
+            object.__setattr__(self, name, value)
+        missing = [n for n in _FLOW_NEEDS[self.auth_flow] if getattr(self, n) is None]
+        if missing:
+            hints = ", ".join(
+                f"{n} (CMSYNC_SALESFORCE__{n.upper()}"
+                + (f" or {n}_file)" if n in secrets else " or the config file)")
+                for n in missing
+            )
+            raise ValueError(f"auth_flow {self.auth_flow!r} needs {hints}")
+        return self
+
+
+class StoreSettings(_Section):
+    """The SQLite store."""
+
+    path: Path = Field(default=Path("cmsync.db"), description="SQLite file (WAL mode).")
+
+    @field_validator("path")
+    @classmethod
+    def _not_a_directory(cls, value: Path) -> Path:
+        if value.is_dir():
+            raise ValueError(f"{str(value)!r} is a directory; give a file path")
+        return value
+
+
+class Settings(BaseSettings):
+    """All of cmsync's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    chartmogul: ChartMogulSettings
+    salesforce: SalesforceSettings
+    store: StoreSettings = StoreSettings()
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            env = ENV_PREFIX + ENV_DELIMITER.join(str(p).upper() for p in error["loc"])
+            message = f"missing (set it in the file or as {env})"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"  {loc or '<root>'}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Settings from ``path`` (TOML) and the environment; ConfigError says what is wrong."""
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    try:
+        return _FromFile()
+    except ValidationError as exc:
+        source = str(path) if path is not None else "environment"
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets shown as ``**********``."""
+    return settings.model_dump(mode="json")
