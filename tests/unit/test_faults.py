@@ -83,7 +83,7 @@ def test_unknown_profile_is_refused_with_the_known_ones() -> None:
 
 
 def test_probabilities_are_checked() -> None:
-    with pytest.raises(ValueError, match="throttle=1.5"):
+    with pytest.raises(ValueError, match=r"throttle=1\.5"):
         FaultProfile("bad", throttle=1.5)
 
 

@@ -1,4 +1,4 @@
-"""The scenario generator: deterministic, realistic, and full of the traps the matcher must survive."""
+"""The scenario generator: deterministic, realistic, and full of traps for the matcher."""
 
 from __future__ import annotations
 
