@@ -36,9 +36,10 @@ async def start_site(
     app: web.Application, ssl_context: ssl.SSLContext | None, host: str = "127.0.0.1", port: int = 0
 ) -> Site:
     """Start ``app`` on ``host`` (port 0 picks a free one) and return where it listens."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # shutdown_timeout belongs to the runner (aiohttp deprecates it on the site)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, shutdown_timeout=1.0)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     bound = runner.addresses[0][1]
     scheme = "https" if ssl_context is not None else "http"

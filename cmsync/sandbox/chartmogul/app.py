@@ -1,0 +1,158 @@
+"""The ChartMogul v1 emulator as an aiohttp application: auth, the real limits, faults.
+
+Middleware order (see ``cmsync.sandbox.base``): request log and stats, then injected faults,
+then this emulator's guard, which in turn enforces
+
+1. at most 20 requests in flight: the 21st concurrent one gets 503 "Too Many Parallel
+   Connections" (ChartMogul's documented parallel-connection limit);
+2. Basic auth with the API key as user name and an empty password or the key again, else 401
+   ``{"code":401,"message":"No valid API key provided","param":null}`` [REAL];
+3. at most 40 requests per second per account, else 429 with the documented message and no
+   ``Retry-After`` (none appears in ~250 recorded real responses). Refused requests do not
+   count against the window (chosen), so a client that backs off gets through.
+
+These limits are always on, whatever the fault profile. Every answer carries ``x-request-id``.
+5xx bodies are plain text, as recorded (``500 Internal Server Error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import uuid
+from collections import deque
+
+from aiohttp import web
+
+from cmsync.sandbox.base import ADMIN_PREFIX, Handler, RequestStats, SandboxContext, build_app
+from cmsync.sandbox.chartmogul.errors import ApiError
+from cmsync.sandbox.chartmogul.routes import add_routes, json_answer
+from cmsync.sandbox.chartmogul.store import Store
+from cmsync.sandbox.faults import Fault
+
+__all__ = ["MAX_IN_FLIGHT", "RATE_LIMIT", "ChartMogulEmulator"]
+
+log = logging.getLogger("cmsync.sandbox.chartmogul")
+
+RATE_LIMIT = 40  # requests per second per account
+MAX_IN_FLIGHT = 20
+UNAUTHORISED = {"code": 401, "message": "No valid API key provided", "param": None}
+THROTTLED = {
+    "code": 429,
+    "message": "Your request rate has exceeded our rate limit.",
+    "param": None,
+}
+_PLAIN = {
+    500: "500 Internal Server Error",
+    502: "502 Bad Gateway",
+    503: "503 Service Unavailable",
+    504: "504 Gateway Timeout Error",
+}
+
+
+def plain_text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+
+
+class _RateWindow:
+    """A sliding one-second window of admitted requests."""
+
+    def __init__(self, limit: int, seconds: float = 1.0) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._times: deque[float] = deque()
+
+    def admit(self, now: float) -> bool:
+        while self._times and now - self._times[0] >= self.seconds:
+            self._times.popleft()
+        if len(self._times) >= self.limit:
+            return False
+        self._times.append(now)
+        return True
+
+
+class ChartMogulEmulator:
+    """A ChartMogul account behind the v1 REST API; ``store`` is also the seeding target."""
+
+    name = "chartmogul"
+    applicable_faults = frozenset(
+        {Fault.THROTTLE, Fault.SERVER_ERROR, Fault.SLOW, Fault.TIMEOUT, Fault.DROP}
+    )
+
+    def __init__(self, ctx: SandboxContext, api_key: str) -> None:
+        self.ctx = ctx
+        self.api_key = api_key
+        self.store = Store(ctx.clock, seed=ctx.faults.seed)
+        self.stats = RequestStats()
+        self._window = _RateWindow(RATE_LIMIT)
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now (the parallel-connection limit counts these)."""
+        return self._in_flight
+
+    # FaultRenderer ------------------------------------------------------------------------
+
+    def fault_response(
+        self, fault: Fault, request: web.Request, status: int
+    ) -> web.StreamResponse | None:
+        if fault is Fault.THROTTLE:
+            answer = json_answer(429, THROTTLED)
+        else:
+            answer = plain_text(status, _PLAIN.get(status, f"{status} Error"))
+        answer.headers["x-request-id"] = uuid.uuid4().hex
+        return answer
+
+    # the app ------------------------------------------------------------------------------
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return user == self.api_key and password in ("", self.api_key)
+
+    async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self._authorised(request):
+            return json_answer(401, UNAUTHORISED)
+        if not self._window.admit(self.ctx.clock.now().timestamp()):
+            return json_answer(429, THROTTLED)
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return json_answer(error.status, error.body)
+        except web.HTTPException:
+            raise
+        except ConnectionError:  # the client went away mid-request: nobody to answer
+            raise asyncio.CancelledError from None
+        except Exception:
+            log.exception("chartmogul emulator failed on %s %s", request.method, request.path)
+            return plain_text(500, _PLAIN[500])
+
+    def create_app(self) -> web.Application:
+        @web.middleware
+        async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(ADMIN_PREFIX):
+                return await handler(request)
+            if self._in_flight >= MAX_IN_FLIGHT:
+                answer: web.StreamResponse = plain_text(503, "Too Many Parallel Connections")
+            else:
+                self._in_flight += 1
+                try:
+                    answer = await self._guarded(request, handler)
+                finally:
+                    self._in_flight -= 1
+            answer.headers["x-request-id"] = uuid.uuid4().hex
+            return answer
+
+        app = build_app(self.ctx, self, self.stats)
+        app.middlewares.append(guard)
+        add_routes(app, self.store)
+        return app

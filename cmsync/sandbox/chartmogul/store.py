@@ -1,0 +1,94 @@
+"""The emulator's state and operations behind one lock; also the scenario seeder's target.
+
+``Store`` implements ``ChartMogulSeedTarget`` (``cmsync.sandbox.scenario.seed``) with the very
+operations the REST handlers call, so seeded data passes the same validation a client's would,
+and answers the same wire dicts. A validation failure raises ``ApiError`` carrying the real
+status and body.
+
+Handlers run on the sandbox's event loop while tests or the runner may seed from another
+thread, so the seeding methods and every HTTP handler go through ``run``, which holds ``lock``
+(re-entrant; operations are short and never await). Code calling the resource objects
+(``store.customers``, ``store.invoices``, ...) directly while the sandbox serves should do the
+same.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from cmsync.sandbox.chartmogul.activities import list_activities
+from cmsync.sandbox.chartmogul.customers import Customers
+from cmsync.sandbox.chartmogul.invoices import Invoices
+from cmsync.sandbox.chartmogul.metrics import metrics_report
+from cmsync.sandbox.chartmogul.registry import Registry
+from cmsync.sandbox.chartmogul.sources import Sources
+from cmsync.sandbox.chartmogul.subscriptions import Subscriptions
+from cmsync.sandbox.chartmogul.views import ACCOUNT
+from cmsync.sandbox.clock import SandboxClock
+
+__all__ = ["Store"]
+
+A = ParamSpec("A")
+T = TypeVar("T")
+
+_ACCOUNT_SETTINGS: dict[str, Any] = {
+    "churn_recognition": "churn_at_time_of_cancelation",
+    "churn_when_zero_mrr": "ignore",
+    "auto_churn_subscription": "disabled",
+    "refund_handling": "refund_ignore",
+    "proximate_movement_reclassification": "one_hour_reclassification",
+}
+
+
+class Store:
+    """One emulated ChartMogul account."""
+
+    def __init__(self, clock: SandboxClock, seed: int = 0) -> None:
+        self.lock = threading.RLock()
+        self.registry = Registry(clock, seed)
+        self.sources = Sources(self.registry)
+        self.customers = Customers(self.registry)
+        self.invoices = Invoices(self.registry)
+        self.subscriptions = Subscriptions(self.registry)
+
+    def run(self, operation: Callable[A, T], *args: A.args, **kwargs: A.kwargs) -> T:
+        """Call one store operation under the lock (what the HTTP handlers do)."""
+        with self.lock:
+            return operation(*args, **kwargs)
+
+    # ChartMogulSeedTarget ------------------------------------------------------------------
+
+    def create_data_source(self, name: str) -> dict[str, Any]:
+        return self.run(self.sources.create_data_source, {"name": name})
+
+    def create_plan(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.run(self.sources.create_plan, body)
+
+    def create_customer(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.run(self.customers.create, body)
+
+    def import_invoices(
+        self, customer_uuid: str, invoices: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return self.run(self.invoices.import_invoices, customer_uuid, {"invoices": invoices})
+
+    def cancel_subscription(self, subscription_uuid: str, cancelled_at: datetime) -> dict[str, Any]:
+        return self.run(self.subscriptions.cancel, subscription_uuid, cancelled_at)
+
+    # reads that are not one resource's ------------------------------------------------------
+
+    def account(self, query: Mapping[str, str]) -> dict[str, Any]:
+        body = dict(ACCOUNT)
+        for name in query.get("include", "").split(","):
+            if name in _ACCOUNT_SETTINGS:
+                body[name] = _ACCOUNT_SETTINGS[name]
+        return body
+
+    def activities(self, query: Mapping[str, str]) -> dict[str, Any]:
+        return list_activities(self.registry, query)
+
+    def metrics(self, endpoint: str, query: Mapping[str, str]) -> dict[str, Any]:
+        return metrics_report(self.registry, endpoint, query)

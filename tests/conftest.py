@@ -1,0 +1,37 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from cmsync.sandbox.runner import RunningSandbox
+    from cmsync.sandbox.serve import LoopThread
+
+
+@pytest.fixture(scope="module")
+def sandbox_loop() -> Iterator[LoopThread]:
+    """An event loop in a background thread, so sync clients can call the sandbox."""
+    from cmsync.sandbox.serve import LoopThread
+
+    with LoopThread() as loop:
+        yield loop
+
+
+@pytest.fixture(scope="module")
+def full_sandbox(
+    sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSandbox]:
+    """The whole sandbox (both emulators, a seeded 30-account company) on loopback TLS."""
+    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+
+    directory: Path = tmp_path_factory.mktemp("full-sandbox")
+    running = sandbox_loop.call(start_sandbox(SandboxOptions(directory=directory, accounts=30)))
+    try:
+        yield running
+    finally:
+        sandbox_loop.call(running.stop())
