@@ -1,0 +1,237 @@
+"""Account links, customers still unmatched, account states, and the signals already applied.
+
+Account states use optimistic revisions: a state carries the revision it was read at, and
+``put_many`` writes it only if the stored revision is still that one (one upsert with a
+``WHERE`` on its conflict branch; ``RETURNING`` names the rows it did write). The daemon has
+one writer thread, but its jobs interleave: the reconciler can read a state, wait on the
+network while the poller commits a newer one, then write; the revision check turns that lost
+update into a ``StaleStateError`` and a rolled-back transaction instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy.dialects.sqlite import insert as upsert
+
+from state import convert
+from state.errors import LinkConflictError, StaleStateError
+from state.records import AccountLink, AccountState, MatchMethod, PendingMatch, SignalRef
+from state.sql import Part, chunks, total_changes, unique
+from state.tables import (
+    AccountLinkRow,
+    AccountStateRow,
+    AppliedSignalRow,
+    PendingMatchRow,
+    table_of,
+)
+
+__all__ = ["AccountStates", "AppliedSignals", "Links", "PendingMatches"]
+
+_LINK = table_of(AccountLinkRow)
+_PENDING = table_of(PendingMatchRow)
+_STATE = table_of(AccountStateRow)
+_SIGNAL = table_of(AppliedSignalRow)
+
+_STATE_FIELDS = (
+    "lifecycle_state",
+    "mrr_cents",
+    "arr_cents",
+    "currency",
+    "plan",
+    "status",
+    "customer_since",
+    "churn_risk",
+    "last_activity_at",
+    "memo",
+)
+
+
+class Links(Part):
+    """ChartMogul customer UUID <-> Salesforce Account Id, one partner each."""
+
+    def get(self, customer_uuid: str) -> AccountLink | None:
+        row = self._conn.execute(select(_LINK).where(_LINK.c.customer_uuid == customer_uuid))
+        found = row.first()
+        return None if found is None else convert.link(found)
+
+    def get_many(self, customer_uuids: Iterable[str]) -> dict[str, AccountLink]:
+        links: dict[str, AccountLink] = {}
+        for part in chunks(unique(customer_uuids)):
+            for row in self._conn.execute(select(_LINK).where(_LINK.c.customer_uuid.in_(part))):
+                links[row.customer_uuid] = convert.link(row)
+        return links
+
+    def by_account(self, account_id: str) -> AccountLink | None:
+        row = self._conn.execute(select(_LINK).where(_LINK.c.account_id == account_id)).first()
+        return None if row is None else convert.link(row)
+
+    def by_accounts(self, account_ids: Iterable[str]) -> dict[str, AccountLink]:
+        links: dict[str, AccountLink] = {}
+        for part in chunks(unique(account_ids)):
+            for row in self._conn.execute(select(_LINK).where(_LINK.c.account_id.in_(part))):
+                links[row.account_id] = convert.link(row)
+        return links
+
+    def put(self, customer_uuid: str, account_id: str, matched_by: MatchMethod) -> AccountLink:
+        """Link the pair (a no-op if already linked) and drop the customer's pending match.
+
+        Raises ``LinkConflictError`` if either side is linked to someone else: re-linking is
+        an operator's decision (``remove`` first), never a side effect of matching.
+        """
+        mine = self.get(customer_uuid)
+        if mine is not None and mine.account_id == account_id:
+            return mine
+        if mine is not None:
+            raise LinkConflictError(
+                f"customer {customer_uuid} is already linked to Account {mine.account_id}; "
+                "remove that link before linking it to Account " + account_id
+            )
+        theirs = self.by_account(account_id)
+        if theirs is not None:
+            raise LinkConflictError(
+                f"Account {account_id} is already linked to customer {theirs.customer_uuid}; "
+                "remove that link before linking it to customer " + customer_uuid
+            )
+        now = self._now
+        self._conn.execute(
+            insert(_LINK).values(
+                customer_uuid=customer_uuid,
+                account_id=account_id,
+                matched_by=matched_by.value,
+                matched_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        self._conn.execute(delete(_PENDING).where(_PENDING.c.customer_uuid == customer_uuid))
+        return AccountLink(customer_uuid, account_id, matched_by, now)
+
+    def remove(self, customer_uuid: str) -> bool:
+        result = self._conn.execute(delete(_LINK).where(_LINK.c.customer_uuid == customer_uuid))
+        return result.rowcount > 0
+
+
+class PendingMatches(Part):
+    """Customers with no Account yet, retried on later passes (least recently tried first)."""
+
+    def add(self, customer_uuid: str, reason: str) -> PendingMatch:
+        """Record one more failed attempt (the first creates the entry)."""
+        stmt = upsert(_PENDING).values(
+            customer_uuid=customer_uuid,
+            reason=reason,
+            attempts=1,
+            first_seen_at=self._now,
+            last_tried_at=self._now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_PENDING.c.customer_uuid],
+            set_={
+                "reason": stmt.excluded.reason,
+                "attempts": _PENDING.c.attempts + 1,
+                "last_tried_at": stmt.excluded.last_tried_at,
+            },
+        )
+        row = self._conn.execute(stmt.returning(*_PENDING.c)).one()
+        return convert.pending_match(row)
+
+    def remove(self, customer_uuids: Iterable[str]) -> int:
+        removed = 0
+        for part in chunks(unique(customer_uuids)):
+            result = self._conn.execute(delete(_PENDING).where(_PENDING.c.customer_uuid.in_(part)))
+            removed += result.rowcount
+        return removed
+
+    def oldest(self, limit: int) -> list[PendingMatch]:
+        """The ``limit`` least recently tried customers."""
+        rows = self._conn.execute(
+            select(_PENDING)
+            .order_by(_PENDING.c.last_tried_at, _PENDING.c.customer_uuid)
+            .limit(limit)
+        )
+        return [convert.pending_match(row) for row in rows]
+
+    def count(self) -> int:
+        return int(self._conn.execute(select(func.count()).select_from(_PENDING)).scalar_one())
+
+
+class AccountStates(Part):
+    """Each customer's lifecycle state and last known figures, with a revision."""
+
+    def get(self, customer_uuid: str) -> AccountState | None:
+        return self.get_many([customer_uuid]).get(customer_uuid)
+
+    def get_many(self, customer_uuids: Iterable[str]) -> dict[str, AccountState]:
+        """The stored states of those customers the store knows (absent ones are left out)."""
+        states: dict[str, AccountState] = {}
+        for part in chunks(unique(customer_uuids)):
+            rows = self._conn.execute(select(_STATE).where(_STATE.c.customer_uuid.in_(part)))
+            for row in rows:
+                states[row.customer_uuid] = convert.account_state(row)
+        return states
+
+    def put(self, state: AccountState) -> None:
+        self.put_many([state])
+
+    def put_many(self, states: Iterable[AccountState]) -> None:
+        """Write states read at ``revision``; ``StaleStateError`` if any changed since."""
+        batch = list(states)
+        if not batch:
+            return
+        repeated = [uuid for uuid, n in Counter(s.customer_uuid for s in batch).items() if n > 1]
+        if repeated:
+            raise ValueError(f"one state per customer per batch; repeated: {repeated[:5]}")
+        params: list[dict[str, Any]] = [
+            {
+                "customer_uuid": s.customer_uuid,
+                **{name: getattr(s, name) for name in _STATE_FIELDS},
+                "memo": dict(s.memo),
+                "revision": s.revision + 1,
+                "created_at": self._now,
+                "updated_at": self._now,
+            }
+            for s in batch
+        ]
+        stmt = upsert(_STATE)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_STATE.c.customer_uuid],
+            set_={name: stmt.excluded[name] for name in (*_STATE_FIELDS, "revision", "updated_at")},
+            where=_STATE.c.revision == stmt.excluded.revision - 1,
+        )
+        written = set(self._conn.execute(stmt.returning(_STATE.c.customer_uuid), params).scalars())
+        if len(written) != len(batch):
+            raise StaleStateError(s.customer_uuid for s in batch if s.customer_uuid not in written)
+
+
+class AppliedSignals(Part):
+    """Natural keys of signals already applied, so a replayed signal changes nothing."""
+
+    def has(self, ref: SignalRef) -> bool:
+        return bool(self.applied([ref]))
+
+    def applied(self, refs: Iterable[SignalRef]) -> set[SignalRef]:
+        """Those of ``refs`` already applied."""
+        found: set[SignalRef] = set()
+        for part in chunks(unique((r.customer_uuid, r.key) for r in refs), 250):
+            rows = self._conn.execute(
+                select(_SIGNAL.c.customer_uuid, _SIGNAL.c.signal_key).where(
+                    tuple_(_SIGNAL.c.customer_uuid, _SIGNAL.c.signal_key).in_(part)
+                )
+            )
+            found.update(SignalRef(row.customer_uuid, row.signal_key) for row in rows)
+        return found
+
+    def mark(self, refs: Iterable[SignalRef]) -> int:
+        """Record ``refs`` as applied; returns how many were not already."""
+        params = [
+            {"customer_uuid": r.customer_uuid, "signal_key": r.key, "applied_at": self._now}
+            for r in refs
+        ]
+        if not params:
+            return 0
+        before = total_changes(self._conn)
+        self._conn.execute(upsert(_SIGNAL).on_conflict_do_nothing(), params)
+        return total_changes(self._conn) - before

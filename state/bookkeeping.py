@@ -1,0 +1,138 @@
+"""Cursors, the last value written per field, and the daemon's heartbeat and API budgets.
+
+Last written: the dispatcher merges a record's pending field updates, asks ``get_many`` what
+each field last held, and sends only the fields whose value differs; after a successful write
+it records the values with ``put_many`` (in the same transaction that marks the outbox rows
+done). Values are compared as decoded JSON, so send them as they go on the wire (ISO dates,
+numbers), not as Python objects JSON cannot hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.dialects.sqlite import insert as upsert
+
+from state import convert
+from state.records import BudgetSnapshot, FieldWrite, Heartbeat, RecordRef, System
+from state.sql import Part, chunks, unique
+from state.tables import ApiBudgetRow, CursorRow, HeartbeatRow, LastWrittenRow, table_of
+
+__all__ = ["Cursors", "DaemonStatus", "LastWritten"]
+
+_CURSOR = table_of(CursorRow)
+_LAST = table_of(LastWrittenRow)
+_BEAT = table_of(HeartbeatRow)
+_BUDGET = table_of(ApiBudgetRow)
+
+
+class Cursors(Part):
+    """Named positions in a source feed; the value is opaque text its owner defines."""
+
+    def get(self, name: str) -> str | None:
+        value = self._conn.execute(select(_CURSOR.c.value).where(_CURSOR.c.name == name))
+        found = value.scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def set(self, name: str, value: str) -> None:
+        stmt = upsert(_CURSOR).values(name=name, value=value, updated_at=self._now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_CURSOR.c.name],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        )
+        self._conn.execute(stmt)
+
+
+class LastWritten(Part):
+    """(object, record id, field) -> the value last sent there."""
+
+    def get_many(self, records: Iterable[RecordRef]) -> dict[RecordRef, dict[str, Any]]:
+        """Each asked-for record that has any remembered field, with its fields' values."""
+        found: dict[RecordRef, dict[str, Any]] = {}
+        wanted = unique((r.object, r.record_id) for r in records)
+        for part in chunks(wanted, 250):
+            rows = self._conn.execute(
+                select(_LAST.c.object, _LAST.c.record_id, _LAST.c.field, _LAST.c.value).where(
+                    tuple_(_LAST.c.object, _LAST.c.record_id).in_(part)
+                )
+            )
+            for row in rows:
+                found.setdefault(RecordRef(row.object, row.record_id), {})[row.field] = row.value
+        return found
+
+    def put_many(self, writes: Iterable[FieldWrite]) -> None:
+        params = [
+            {
+                "object": w.object,
+                "record_id": w.record_id,
+                "field": w.field,
+                "value": w.value,
+                "written_at": self._now,
+            }
+            for w in writes
+        ]
+        if not params:
+            return
+        stmt = upsert(_LAST)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_LAST.c.object, _LAST.c.record_id, _LAST.c.field],
+            set_={"value": stmt.excluded.value, "written_at": stmt.excluded.written_at},
+        )
+        self._conn.execute(stmt, params)
+
+    def forget(self, records: Iterable[RecordRef]) -> int:
+        """Drop what is remembered for these records (their next write sends every field).
+
+        For when the remembered values are known to be wrong, e.g. reconciliation found
+        someone edited the record by hand.
+        """
+        wanted = unique((r.object, r.record_id) for r in records)
+        removed = 0
+        for part in chunks(wanted, 250):
+            result = self._conn.execute(
+                delete(_LAST).where(tuple_(_LAST.c.object, _LAST.c.record_id).in_(part))
+            )
+            removed += result.rowcount
+        return removed
+
+
+class DaemonStatus(Part):
+    """The one heartbeat row and the API budget snapshots the dashboard shows."""
+
+    def beat(self, pid: int, started_at: datetime, target: str) -> None:
+        values = {
+            "pid": pid,
+            "started_at": started_at,
+            "beat_at": self._now,
+            "stopped_at": None,
+            "target": target,
+        }
+        stmt = upsert(_BEAT).values(id=1, **values)
+        self._conn.execute(stmt.on_conflict_do_update(index_elements=[_BEAT.c.id], set_=values))
+
+    def stopped(self) -> None:
+        """Record a clean shutdown, so the dashboard says "stopped" rather than "stale"."""
+        self._conn.execute(update(_BEAT).values(stopped_at=self._now))
+
+    def heartbeat(self) -> Heartbeat | None:
+        row = self._conn.execute(select(_BEAT)).first()
+        return None if row is None else convert.heartbeat(row)
+
+    def put_budget(self, snapshot: BudgetSnapshot) -> None:
+        values = {
+            "used": snapshot.used,
+            "max": snapshot.max,
+            "share": snapshot.share,
+            "updated_at": snapshot.updated_at or self._now,
+        }
+        stmt = upsert(_BUDGET).values(system=snapshot.system.value, **values)
+        self._conn.execute(
+            stmt.on_conflict_do_update(index_elements=[_BUDGET.c.system], set_=values)
+        )
+
+    def budget(self, system: System) -> BudgetSnapshot | None:
+        row = self._conn.execute(select(_BUDGET).where(_BUDGET.c.system == system.value)).first()
+        return None if row is None else convert.budget(row)

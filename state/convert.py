@@ -1,0 +1,176 @@
+"""Rows to records: the store's edge, where SQLAlchemy rows become frozen dataclasses.
+
+Shared by the write-side parts and the read-side queries so that a record looks the same
+whichever way it was read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from state.records import (
+    AccountLink,
+    AccountState,
+    AuditEntry,
+    BudgetSnapshot,
+    Command,
+    CommandKind,
+    CommandStatus,
+    Heartbeat,
+    JobResult,
+    JobRun,
+    MatchMethod,
+    OutboxEntry,
+    OutboxStatus,
+    PendingMatch,
+    QuarantineEntry,
+    QuarantineKind,
+    QuarantineStatus,
+    System,
+)
+
+__all__ = [
+    "account_state",
+    "audit_entry",
+    "budget",
+    "command",
+    "heartbeat",
+    "job_run",
+    "link",
+    "outbox_entry",
+    "pending_match",
+    "quarantine_entry",
+]
+
+
+def link(row: Row[Any]) -> AccountLink:
+    return AccountLink(
+        customer_uuid=row.customer_uuid,
+        account_id=row.account_id,
+        matched_by=MatchMethod(row.matched_by),
+        matched_at=row.matched_at,
+    )
+
+
+def pending_match(row: Row[Any]) -> PendingMatch:
+    return PendingMatch(
+        customer_uuid=row.customer_uuid,
+        reason=row.reason,
+        attempts=row.attempts,
+        first_seen_at=row.first_seen_at,
+        last_tried_at=row.last_tried_at,
+    )
+
+
+def quarantine_entry(row: Row[Any]) -> QuarantineEntry:
+    return QuarantineEntry(
+        id=row.id,
+        kind=QuarantineKind(row.kind),
+        source=System(row.source),
+        record_key=row.record_key,
+        reason=row.reason,
+        candidates=tuple(row.candidates),
+        payload=row.payload,
+        status=QuarantineStatus(row.status),
+        resolution=row.resolution,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def account_state(row: Row[Any]) -> AccountState:
+    return AccountState(
+        customer_uuid=row.customer_uuid,
+        lifecycle_state=row.lifecycle_state,
+        mrr_cents=row.mrr_cents,
+        arr_cents=row.arr_cents,
+        currency=row.currency,
+        plan=row.plan,
+        status=row.status,
+        customer_since=row.customer_since,
+        churn_risk=row.churn_risk,
+        last_activity_at=row.last_activity_at,
+        memo=row.memo,
+        revision=row.revision,
+        updated_at=row.updated_at,
+    )
+
+
+def outbox_entry(row: Row[Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        kind=row.kind,
+        target_system=System(row.target_system),
+        target_object=row.target_object,
+        target_key=row.target_key,
+        key_field=row.key_field,
+        payload=row.payload,
+        reason=row.reason,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def job_run(row: Row[Any]) -> JobRun:
+    return JobRun(
+        id=row.id,
+        job=row.job,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        result=None if row.result is None else JobResult(row.result),
+        detail=row.detail,
+        duration_s=None if row.duration_s is None else float(row.duration_s),
+    )
+
+
+def command(row: Row[Any]) -> Command:
+    return Command(
+        id=row.id,
+        kind=CommandKind(row.kind),
+        target=row.target,
+        args=row.args,
+        status=CommandStatus(row.status),
+        result=row.result,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def audit_entry(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        system=System(row.system),
+        object=row.object,
+        record_id=row.record_id,
+        action=row.action,
+        fields=row.fields,
+        reason=row.reason,
+    )
+
+
+def heartbeat(row: Row[Any]) -> Heartbeat:
+    return Heartbeat(
+        pid=row.pid,
+        started_at=row.started_at,
+        beat_at=row.beat_at,
+        target=row.target,
+        stopped_at=row.stopped_at,
+    )
+
+
+def budget(row: Row[Any]) -> BudgetSnapshot:
+    return BudgetSnapshot(
+        system=System(row.system),
+        used=row.used,
+        max=row.max,
+        share=row.share,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,232 @@
+"""The outbox: effects waiting to be sent, and the dispatcher's moves between statuses.
+
+Theory of operation. The pipeline enqueues effects in the same transaction as the state that
+produced them; each has an idempotency key derived from its signal, and enqueueing a key that
+exists already is a no-op, so replaying a page adds nothing. The dispatcher claims due rows
+(``pending`` and ``next_attempt_at <= now``, lowest id first) which makes them ``in_flight``,
+commits that, sends them outside any transaction (a unit of work is never held open across a
+network call: it holds the write lock), then in one more transaction records each row's fate
+together with the audit entries and last-written values the sends produced:
+
+    pending --claim_due--> in_flight --mark_done--> done
+                           in_flight --retry_later--> pending (attempts + 1, later)
+                           in_flight --mark_dead--> dead (attempts + 1, reason)
+    dead --retry_dead (operator)--> pending (attempts reset)
+    dead --skip_dead (operator)--> skipped
+    in_flight --requeue_in_flight (after a crash)--> pending
+
+A fate for a row that is not in flight means the caller lost track of it (say a requeue ran
+meanwhile): the whole transaction is refused with ``OutboxTransitionError`` rather than
+guessing. ``requeue_in_flight`` is on demand, not automatic at open: the dashboard opens a
+writer too (for commands), and must not requeue the rows a running daemon is sending. The
+daemon calls it once at start-up, after it has made sure it is the only daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy.dialects.sqlite import insert as upsert
+
+from state import convert
+from state.errors import OutboxTransitionError
+from state.records import (
+    OutboxCounts,
+    OutboxDead,
+    OutboxEntry,
+    OutboxItem,
+    OutboxRetry,
+    OutboxStatus,
+    System,
+)
+from state.sql import Part, chunks, total_changes, unique
+from state.tables import OutboxRow, table_of
+
+__all__ = ["Outbox", "count_outbox"]
+
+_OUT = table_of(OutboxRow)
+_PENDING = OutboxStatus.PENDING.value
+_IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
+_DEAD = OutboxStatus.DEAD.value
+
+
+def count_outbox(conn: Connection, *, finished: bool = False) -> OutboxCounts:
+    """Rows per status, each a range of the status index.
+
+    Done and skipped rows are the bulk of a busy outbox (a million before a purge), so they
+    are counted only when ``finished`` is asked for; otherwise those two counts are None and
+    the cost is proportional to the rows still in play.
+    """
+    wanted = [_PENDING, _IN_FLIGHT, _DEAD]
+    if finished:
+        wanted += [OutboxStatus.DONE.value, OutboxStatus.SKIPPED.value]
+    rows = conn.execute(
+        select(_OUT.c.status, func.count()).where(_OUT.c.status.in_(wanted)).group_by(_OUT.c.status)
+    )
+    by_status: dict[str, int] = {status: int(n) for status, n in rows}
+    retrying = conn.execute(
+        select(func.count()).where(_OUT.c.status == _PENDING, _OUT.c.attempts > 0)
+    ).scalar_one()
+    return OutboxCounts(
+        pending=by_status.get(_PENDING, 0),
+        retrying=int(retrying),
+        in_flight=by_status.get(_IN_FLIGHT, 0),
+        dead=by_status.get(_DEAD, 0),
+        done=by_status.get(OutboxStatus.DONE.value, 0) if finished else None,
+        skipped=by_status.get(OutboxStatus.SKIPPED.value, 0) if finished else None,
+    )
+
+
+class Outbox(Part):
+    def enqueue(self, items: Iterable[OutboxItem]) -> int:
+        """Add effects; keys already present are ignored. Returns how many were new."""
+        now = self._now
+        params = [
+            {
+                "idempotency_key": i.idempotency_key,
+                "kind": i.kind,
+                "target_system": i.target_system.value,
+                "target_object": i.target_object,
+                "target_key": i.target_key,
+                "key_field": i.key_field,
+                "payload": i.payload,
+                "reason": i.reason,
+                "status": _PENDING,
+                "attempts": 0,
+                "next_attempt_at": i.not_before or now,
+                "last_error": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in items
+        ]
+        if not params:
+            return 0
+        stmt = upsert(_OUT).on_conflict_do_nothing(index_elements=[_OUT.c.idempotency_key])
+        before = total_changes(self._conn)
+        self._conn.execute(stmt, params)
+        return total_changes(self._conn) - before
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        row = self._conn.execute(select(_OUT).where(_OUT.c.id == entry_id)).first()
+        return None if row is None else convert.outbox_entry(row)
+
+    def claim_due(self, limit: int, *, target_system: System | None = None) -> list[OutboxEntry]:
+        """Up to ``limit`` due pending rows, lowest id first, now ``in_flight``."""
+        due = select(_OUT.c.id).where(
+            _OUT.c.status == _PENDING, _OUT.c.next_attempt_at <= self._now
+        )
+        if target_system is not None:
+            due = due.where(_OUT.c.target_system == target_system.value)
+        stmt = (
+            update(_OUT)
+            .where(_OUT.c.id.in_(due.order_by(_OUT.c.id).limit(limit).scalar_subquery()))
+            .values(status=_IN_FLIGHT, updated_at=self._now)
+            .returning(*_OUT.c)
+        )
+        rows = sorted(self._conn.execute(stmt), key=lambda row: int(row.id))
+        return [convert.outbox_entry(row) for row in rows]
+
+    def mark_done(self, ids: Iterable[int]) -> None:
+        """In-flight rows that were delivered."""
+        self._move(
+            "mark done",
+            [{"b_id": i} for i in unique(ids)],
+            {"status": OutboxStatus.DONE.value, "updated_at": self._now},
+        )
+
+    def retry_later(self, retries: Iterable[OutboxRetry]) -> None:
+        """In-flight rows that failed transiently: pending again from each ``at``."""
+        self._move(
+            "retry",
+            [{"b_id": r.id, "b_at": r.at, "b_error": r.error} for r in retries],
+            {
+                "status": _PENDING,
+                "attempts": _OUT.c.attempts + 1,
+                "next_attempt_at": bindparam("b_at", type_=_OUT.c.next_attempt_at.type),
+                "last_error": bindparam("b_error"),
+                "updated_at": self._now,
+            },
+        )
+
+    def mark_dead(self, dead: Iterable[OutboxDead]) -> None:
+        """In-flight rows that failed permanently; the reason is what an operator will read."""
+        self._move(
+            "mark dead",
+            [{"b_id": d.id, "b_error": d.reason} for d in dead],
+            {
+                "status": _DEAD,
+                "attempts": _OUT.c.attempts + 1,
+                "last_error": bindparam("b_error"),
+                "updated_at": self._now,
+            },
+        )
+
+    def _move(self, action: str, params: list[dict[str, Any]], values: dict[str, Any]) -> None:
+        ids = [p["b_id"] for p in params]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"cannot {action}: the same outbox row is listed twice")
+        in_flight: set[int] = set()
+        for part in chunks(ids):
+            in_flight.update(
+                self._conn.execute(
+                    select(_OUT.c.id).where(_OUT.c.id.in_(part), _OUT.c.status == _IN_FLIGHT)
+                ).scalars()
+            )
+        if len(in_flight) != len(ids):
+            raise OutboxTransitionError(action, set(ids) - in_flight, "in flight")
+        if params:
+            self._conn.execute(
+                update(_OUT).where(_OUT.c.id == bindparam("b_id")).values(**values), params
+            )
+
+    def requeue_in_flight(self) -> int:
+        """Rows a crashed dispatcher left in flight become pending and due now."""
+        result = self._conn.execute(
+            update(_OUT)
+            .where(_OUT.c.status == _IN_FLIGHT)
+            .values(status=_PENDING, next_attempt_at=self._now, updated_at=self._now)
+        )
+        return result.rowcount
+
+    def retry_dead(self, ids: Iterable[int]) -> int:
+        """An operator's retry: dead rows become pending, due now, attempts reset."""
+        return self._from_dead(
+            ids, status=_PENDING, attempts=0, next_attempt_at=self._now, updated_at=self._now
+        )
+
+    def skip_dead(self, ids: Iterable[int]) -> int:
+        """An operator gives up on dead rows: they leave the dead-letter table."""
+        return self._from_dead(ids, status=OutboxStatus.SKIPPED.value, updated_at=self._now)
+
+    def _from_dead(self, ids: Iterable[int], **values: Any) -> int:
+        moved = 0
+        for part in chunks(unique(ids)):
+            result = self._conn.execute(
+                update(_OUT).where(_OUT.c.id.in_(part), _OUT.c.status == _DEAD).values(**values)
+            )
+            moved += result.rowcount
+        return moved
+
+    def counts(self, *, finished: bool = False) -> OutboxCounts:
+        """Rows per status; done and skipped only if ``finished`` (see ``count_outbox``)."""
+        return count_outbox(self._conn, finished=finished)
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest pending row falls due (None: nothing pending)."""
+        value = self._conn.execute(
+            select(func.min(_OUT.c.next_attempt_at)).where(_OUT.c.status == _PENDING)
+        ).scalar_one_or_none()
+        assert value is None or isinstance(value, datetime)
+        return value
+
+    def purge_finished(self, before: datetime) -> int:
+        """Delete done and skipped rows last touched before ``before``; how many."""
+        finished = (OutboxStatus.DONE.value, OutboxStatus.SKIPPED.value)
+        result = self._conn.execute(
+            delete(_OUT).where(_OUT.c.status.in_(finished), _OUT.c.updated_at < before)
+        )
+        return result.rowcount

@@ -1,0 +1,294 @@
+"""The store's SQLModel tables. Private to the store: rows never leave it.
+
+The classes declare the schema (``create_all`` builds it, ``schema.py`` versions it); the store
+reads and writes through SQLAlchemy Core on their ``Table`` objects, because the hot paths are
+bulk ``executemany`` inserts and upserts (10,000 outbox rows in about 0.2 s) where the ORM
+would build, track and flush an object per row. Each index below names the query it serves; a
+table without one is small or is only reached by primary key.
+
+Tables whose rows are ordered by id (``outbox``, ``audit``, ...) use AUTOINCREMENT so an id is
+never reused after a purge: "rows after id N" stays a correct incremental read. The two narrow
+key tables (``applied_signal``, ``last_written``) are WITHOUT ROWID: the primary key is the
+only b-tree, which keeps them compact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Index, Table, text
+from sqlmodel import Field, SQLModel
+
+from state.columns import JsonText, UTCDateTime
+from state.records import (
+    CommandStatus,
+    JobResult,
+    OutboxStatus,
+    QuarantineStatus,
+)
+
+__all__ = [
+    "ALL_TABLES",
+    "AccountLinkRow",
+    "AccountStateRow",
+    "ApiBudgetRow",
+    "AppliedSignalRow",
+    "AuditRow",
+    "CommandRow",
+    "CursorRow",
+    "HeartbeatRow",
+    "JobRunRow",
+    "LastWrittenRow",
+    "OutboxRow",
+    "PendingMatchRow",
+    "QuarantineRow",
+    "SchemaVersionRow",
+    "table_of",
+]
+
+
+# Status columns are checked (they drive state machines); open-ended labels such as a
+# quarantine kind or a match method are not, so adding a label needs no table rebuild.
+def _one_of(column: str, values: type[Any]) -> CheckConstraint:
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"ck_{column}_known")
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _json() -> Any:
+    return Field(sa_type=JsonText, nullable=False)
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_single_row"),)
+    id: int = Field(default=1, primary_key=True)
+    version: int
+    updated_at: datetime = _ts()
+
+
+class CursorRow(SQLModel, table=True):
+    __tablename__ = "cursor"
+    name: str = Field(primary_key=True)
+    value: str
+    updated_at: datetime = _ts()
+
+
+class AccountLinkRow(SQLModel, table=True):
+    __tablename__ = "account_link"
+    customer_uuid: str = Field(primary_key=True)
+    account_id: str = Field(unique=True)  # find link by Account Id
+    matched_by: str
+    matched_at: datetime = _ts()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class PendingMatchRow(SQLModel, table=True):
+    __tablename__ = "pending_match"
+    customer_uuid: str = Field(primary_key=True)
+    reason: str
+    attempts: int
+    first_seen_at: datetime = _ts()
+    last_tried_at: datetime = _ts(index=True)  # the least recently tried come first
+
+
+class QuarantineRow(SQLModel, table=True):
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        _one_of("status", QuarantineStatus),
+        # At most one open entry per record and kind: adding it again refreshes that entry.
+        # Also serves "which of these records are quarantined" (leading record_key).
+        Index(
+            "ux_quarantine_open",
+            "record_key",
+            "kind",
+            "source",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_quarantine_status_id", "status", "id"),  # the dashboard's table
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    source: str
+    record_key: str
+    reason: str
+    candidates: Any = _json()
+    payload: Any = _json()
+    status: str
+    resolution: str | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AccountStateRow(SQLModel, table=True):
+    __tablename__ = "account_state"
+    __table_args__ = (
+        # Accounts and MRR per lifecycle state: a covering index, no table scan.
+        Index("ix_account_state_stage", "lifecycle_state", "mrr_cents"),
+    )
+    customer_uuid: str = Field(primary_key=True)
+    lifecycle_state: str
+    mrr_cents: int
+    arr_cents: int
+    currency: str | None = None
+    plan: str | None = None
+    status: str | None = None
+    customer_since: datetime | None = _ts(nullable=True)
+    churn_risk: str | None = None
+    last_activity_at: datetime | None = _ts(nullable=True)
+    memo: Any = _json()
+    revision: int
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AppliedSignalRow(SQLModel, table=True):
+    __tablename__ = "applied_signal"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    customer_uuid: str = Field(primary_key=True)
+    signal_key: str = Field(primary_key=True)
+    applied_at: datetime = _ts()
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        _one_of("status", OutboxStatus),
+        # Due pending rows in id order (status equality, then id order, next_attempt_at read
+        # from the index), counts by status, and the dead-letter table.
+        Index("ix_outbox_status_id", "status", "id", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True)
+    kind: str
+    target_system: str
+    target_object: str
+    target_key: str
+    key_field: str | None = None  # the External ID field of an upsert; None: a record Id
+    payload: Any = _json()
+    reason: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime = _ts()
+    last_error: str | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class LastWrittenRow(SQLModel, table=True):
+    __tablename__ = "last_written"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    object: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
+    field: str = Field(primary_key=True)
+    value: Any = _json()
+    written_at: datetime = _ts()
+
+
+class JobRunRow(SQLModel, table=True):
+    __tablename__ = "job_run"
+    __table_args__ = (
+        CheckConstraint(
+            "result IS NULL OR result IN ({})".format(", ".join(f"'{r.value}'" for r in JobResult)),
+            name="ck_result_known",
+        ),
+        Index("ix_job_run_job_id", "job", "id"),  # recent runs per job
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    job: str
+    started_at: datetime = _ts(index=True)  # retention purge
+    finished_at: datetime | None = _ts(nullable=True)
+    result: str | None = None
+    detail: str = ""
+    duration_s: float | None = None
+
+
+class CommandRow(SQLModel, table=True):
+    __tablename__ = "command"
+    __table_args__ = (
+        _one_of("status", CommandStatus),
+        Index("ix_command_status_id", "status", "id"),  # new commands in order
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    target: str
+    args: Any = _json()
+    status: str
+    result: str | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit"
+    __table_args__ = (
+        Index("ix_audit_record", "object", "record_id", "id"),  # one record's history
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(index=True)  # writes per minute
+    system: str
+    object: str
+    record_id: str
+    action: str
+    fields: Any = _json()
+    reason: str
+
+
+class HeartbeatRow(SQLModel, table=True):
+    __tablename__ = "heartbeat"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_single_row"),)
+    id: int = Field(default=1, primary_key=True)
+    pid: int
+    started_at: datetime = _ts()
+    beat_at: datetime = _ts()
+    stopped_at: datetime | None = _ts(nullable=True)  # set by a clean shutdown
+    target: str
+
+
+class ApiBudgetRow(SQLModel, table=True):
+    __tablename__ = "api_budget"
+    system: str = Field(primary_key=True)
+    used: int
+    max: int
+    share: float
+    updated_at: datetime = _ts()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel class."""
+    # SQLModel sets __table__ when the class is created but does not declare it for typing.
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+ALL_TABLES: tuple[Table, ...] = tuple(
+    table_of(model)
+    for model in (
+        SchemaVersionRow,
+        CursorRow,
+        AccountLinkRow,
+        PendingMatchRow,
+        QuarantineRow,
+        AccountStateRow,
+        AppliedSignalRow,
+        OutboxRow,
+        LastWrittenRow,
+        JobRunRow,
+        CommandRow,
+        AuditRow,
+        HeartbeatRow,
+        ApiBudgetRow,
+    )
+)

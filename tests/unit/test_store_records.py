@@ -1,0 +1,302 @@
+"""Links, matches, quarantine, account states, signals, last written, and the journal tables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from state import (
+    AccountState,
+    AuditItem,
+    BudgetSnapshot,
+    CommandKind,
+    CommandStatus,
+    FieldWrite,
+    JobResult,
+    LinkConflictError,
+    MatchMethod,
+    MinuteCount,
+    QuarantineItem,
+    QuarantineKind,
+    QuarantineStatus,
+    RecordRef,
+    SignalRef,
+    StageSummary,
+    StaleStateError,
+    Store,
+    System,
+)
+
+START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
+        yield opened
+
+
+def test_links_tie_one_customer_to_one_account(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.pending_matches.add("cus_1", "no candidate")
+        link = tx.links.put("cus_1", "001A", MatchMethod.CONTACT_EMAIL)
+        assert tx.links.put("cus_1", "001A", MatchMethod.OPERATOR) == link  # same pair: no-op
+        assert tx.pending_matches.count() == 0  # a linked customer is no longer pending
+        assert tx.links.by_account("001A") == link
+        assert tx.links.get_many(["cus_1", "cus_2"]) == {"cus_1": link}
+        assert tx.links.by_accounts(["001A"]) == {"001A": link}
+        with pytest.raises(LinkConflictError, match="already linked to Account 001A"):
+            tx.links.put("cus_1", "001B", MatchMethod.DOMAIN)
+        with pytest.raises(LinkConflictError, match="already linked to customer cus_1"):
+            tx.links.put("cus_2", "001A", MatchMethod.DOMAIN)
+        assert tx.links.remove("cus_1")
+        assert (
+            tx.links.put("cus_2", "001A", MatchMethod.OPERATOR).matched_by is MatchMethod.OPERATOR
+        )
+
+
+def test_pending_matches_count_attempts_and_come_back_least_recently_tried(
+    store: Store, clock: FakeClock
+) -> None:
+    with store.transaction() as tx:
+        tx.pending_matches.add("cus_a", "no candidate")
+    clock.advance(60)
+    with store.transaction() as tx:
+        tx.pending_matches.add("cus_b", "no candidate")
+    clock.advance(60)
+    with store.transaction() as tx:
+        again = tx.pending_matches.add("cus_a", "still nothing")
+        assert (again.attempts, again.first_seen_at, again.last_tried_at) == (2, START, clock.now)
+        assert [p.customer_uuid for p in tx.pending_matches.oldest(10)] == ["cus_b", "cus_a"]
+        assert tx.pending_matches.remove(["cus_b", "cus_zzz"]) == 1
+        assert tx.queries.pending_match_count() == 1
+
+
+def test_quarantine_is_one_open_entry_per_record_refreshed_with_the_latest_evidence(
+    store: Store, clock: FakeClock
+) -> None:
+    first = QuarantineItem(
+        QuarantineKind.AMBIGUOUS_MATCH,
+        System.CHARTMOGUL,
+        "cus_1",
+        "two Accounts share the domain",
+        ("001A", "001B"),
+        {"uuid": "cus_1"},
+    )
+    with store.transaction() as tx:
+        entry_id = tx.quarantine.add(first)
+    clock.advance(60)
+    with store.transaction() as tx:
+        later = dataclasses.replace(first, candidates=("001A", "001B", "001C"))
+        assert tx.quarantine.add(later) == entry_id
+        other_kind = dataclasses.replace(first, kind=QuarantineKind.BAD_RECORD)
+        assert tx.quarantine.add(other_kind) != entry_id
+        entry = tx.quarantine.get(entry_id)
+        assert entry is not None
+        assert entry.candidates == ("001A", "001B", "001C")
+        assert entry.payload == {"uuid": "cus_1"}
+        assert (entry.created_at, entry.updated_at) == (START, clock.now)
+        assert tx.quarantine.open_keys(["cus_1", "cus_2"]) == {"cus_1"}
+        assert tx.quarantine.resolve(entry_id, "operator chose 001B")
+        assert not tx.quarantine.resolve(entry_id, "twice")
+        assert tx.quarantine.skip(tx.quarantine.add(other_kind))
+        assert tx.quarantine.open_keys(["cus_1"]) == set()
+        reopened = tx.quarantine.add(first)  # a new occurrence after resolution is new
+        assert reopened not in {entry_id}
+        assert [e.id for e in tx.queries.quarantine()] == [reopened]
+        resolved = tx.queries.quarantine(QuarantineStatus.RESOLVED)
+        assert [(e.id, e.resolution) for e in resolved] == [(entry_id, "operator chose 001B")]
+
+
+def test_account_states_round_trip_and_refuse_lost_updates(store: Store, clock: FakeClock) -> None:
+    since = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+    new = AccountState(
+        "cus_1",
+        "trial",
+        mrr_cents=0,
+        plan="Pro",
+        customer_since=since.astimezone(timezone(timedelta(hours=2))),
+        memo={"failed_invoices": ["inv_1"]},
+    )
+    with store.transaction() as tx:
+        tx.accounts.put_many([new, AccountState("cus_2", "lead")])
+    with store.transaction() as tx:
+        stored = tx.accounts.get("cus_1")
+        assert stored is not None
+        assert stored.revision == 1 and stored.updated_at == START
+        assert stored.customer_since == since and stored.customer_since.tzinfo == UTC
+        assert stored.memo == {"failed_invoices": ["inv_1"]}
+        assert set(tx.accounts.get_many(["cus_1", "cus_2", "cus_3"])) == {"cus_1", "cus_2"}
+    clock.advance(1)
+    with store.transaction() as tx:
+        tx.accounts.put(dataclasses.replace(stored, lifecycle_state="new", mrr_cents=9900))
+    with pytest.raises(StaleStateError, match="cus_1") as stale:
+        _write_states(store, [dataclasses.replace(stored, lifecycle_state="churned")])
+    assert stale.value.customer_uuids == ("cus_1",)
+    with pytest.raises(StaleStateError, match="cus_2"):
+        _write_states(store, [AccountState("cus_2", "trial")])  # written before, read as new
+    with store.transaction() as tx:
+        current = tx.accounts.get("cus_1")
+        assert current is not None and (current.lifecycle_state, current.revision) == ("new", 2)
+        assert tx.cursors.get("page") is None  # the stale units were rolled back whole
+        with pytest.raises(ValueError, match="one state per customer"):
+            tx.accounts.put_many([current, current])
+
+
+def _write_states(store: Store, states: list[AccountState]) -> None:
+    with store.transaction() as tx:
+        tx.cursors.set("page", "2")
+        tx.accounts.put_many(states)
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive datetime"), store.transaction() as tx:
+        tx.accounts.put(AccountState("cus_1", "new", customer_since=datetime(2024, 1, 1)))
+
+
+def test_applied_signals_are_remembered_per_customer(store: Store) -> None:
+    one, two, other = SignalRef("cus_1", "s1"), SignalRef("cus_1", "s2"), SignalRef("cus_2", "s1")
+    with store.transaction() as tx:
+        assert tx.signals.mark([one, other]) == 2
+        assert tx.signals.mark([one, two]) == 1
+        assert tx.signals.applied([one, two, SignalRef("cus_3", "s1")]) == {one, two}
+        assert tx.signals.has(other) and not tx.signals.has(SignalRef("cus_2", "s2"))
+
+
+def test_last_written_values_per_record_and_field(store: Store) -> None:
+    a, b = RecordRef("Account", "001A"), RecordRef("Account", "001B")
+    with store.transaction() as tx:
+        tx.last_written.put_many(
+            [
+                FieldWrite("Account", "001A", "CM_MRR__c", 99.0),
+                FieldWrite("Account", "001A", "CM_Plan__c", None),
+                FieldWrite("Account", "001B", "CM_Plan__c", "Pro"),
+                FieldWrite("Contact", "001A", "CM_Plan__c", "Other object"),
+            ]
+        )
+        tx.last_written.put_many([FieldWrite("Account", "001B", "CM_Plan__c", "Enterprise")])
+        assert tx.last_written.get_many([a, b, RecordRef("Account", "001C")]) == {
+            a: {"CM_MRR__c": 99.0, "CM_Plan__c": None},
+            b: {"CM_Plan__c": "Enterprise"},
+        }
+        assert tx.last_written.forget([a]) == 2
+        assert tx.last_written.get_many([a]) == {}
+
+
+def test_job_runs_time_themselves_and_are_purged(store: Store, clock: FakeClock) -> None:
+    with store.transaction() as tx:
+        old = tx.jobs.start("poll_activities")
+    clock.advance(2.5)
+    with store.transaction() as tx:
+        run = tx.jobs.finish(old, JobResult.OK, "3 pages")
+        assert (run.duration_s, run.finished_at, run.detail) == (2.5, clock.now, "3 pages")
+        with pytest.raises(KeyError):
+            tx.jobs.finish(404, JobResult.ERROR)
+    clock.advance(86_400 * 8)
+    with store.transaction() as tx:
+        recent = tx.jobs.start("poll_activities")
+        dispatch = tx.jobs.start("dispatch")
+        tx.jobs.finish(dispatch, JobResult.SKIPPED, "budget")
+        latest = tx.queries.latest_job_runs()
+        assert [(r.job, r.id, r.result) for r in latest] == [
+            ("dispatch", dispatch, JobResult.SKIPPED),
+            ("poll_activities", recent, None),  # still running
+        ]
+        assert tx.jobs.purge(before=clock.now - timedelta(days=7)) == 1
+        assert [r.id for r in tx.queries.job_runs("poll_activities")] == [recent]
+
+
+def test_commands_from_the_dashboard_are_carried_out_once(store: Store) -> None:
+    with store.transaction() as tx:
+        retry = tx.commands.add(CommandKind.RETRY, "outbox:7")
+        resolve = tx.commands.add(CommandKind.RESOLVE_MATCH, "quarantine:3", {"account": "001B"})
+    with store.transaction() as tx:
+        new = tx.commands.new()
+        assert [(c.id, c.kind, c.args) for c in new] == [
+            (retry, CommandKind.RETRY, {}),
+            (resolve, CommandKind.RESOLVE_MATCH, {"account": "001B"}),
+        ]
+        assert tx.commands.finish(retry, CommandStatus.DONE, "requeued")
+        assert tx.commands.finish(resolve, CommandStatus.FAILED, "Account 001B is gone")
+        assert not tx.commands.finish(retry, CommandStatus.FAILED)
+        with pytest.raises(ValueError, match="done or failed"):
+            tx.commands.finish(resolve, CommandStatus.NEW)
+        assert tx.commands.new() == []
+        done = tx.commands.get(retry)
+        assert done is not None and (done.status, done.result) == (CommandStatus.DONE, "requeued")
+        assert [c.id for c in tx.queries.recent_commands()] == [resolve, retry]
+
+
+def test_audit_trail_feeds_recent_history_and_writes_per_minute(
+    store: Store, clock: FakeClock
+) -> None:
+    def write(record: str) -> AuditItem:
+        return AuditItem(System.SALESFORCE, "Account", record, "update", {"CM_MRR__c": 1}, "sig")
+
+    with store.transaction() as tx:
+        assert tx.audit.append([write("001A"), write("001B")]) == 2
+    clock.advance(61)
+    with store.transaction() as tx:
+        tx.audit.append([write("001A")])
+        entries = tx.queries.recent_audit(limit=2)
+        assert [(e.record_id, e.at) for e in entries] == [("001A", clock.now), ("001B", START)]
+        assert [e.id for e in tx.queries.audit_after(entries[1].id)] == [entries[0].id]
+        assert len(tx.queries.record_history("Account", "001A")) == 2
+        assert tx.queries.writes_per_minute(START) == [
+            MinuteCount(START, 2),
+            MinuteCount(START + timedelta(minutes=1), 1),
+        ]
+        assert tx.queries.writes_per_minute(START + timedelta(seconds=30)) == [
+            MinuteCount(START + timedelta(minutes=1), 1)
+        ]
+
+
+def test_heartbeat_budget_cursors_and_stage_summary(store: Store, clock: FakeClock) -> None:
+    with store.transaction() as tx:
+        tx.daemon.beat(4242, START, "sandbox")
+        tx.daemon.put_budget(BudgetSnapshot(System.SALESFORCE, used=1200, max=15000, share=0.5))
+        tx.cursors.set("activities", '{"after": "2025-03-01"}')
+        tx.accounts.put_many(
+            [
+                AccountState("cus_1", "active", mrr_cents=5000),
+                AccountState("cus_2", "active", mrr_cents=7000),
+                AccountState("cus_3", "churned"),
+            ]
+        )
+    clock.advance(5)
+    with store.transaction() as tx:
+        tx.daemon.beat(4242, START, "sandbox")
+        heartbeat = tx.queries.heartbeat()
+        assert heartbeat is not None
+        assert (heartbeat.beat_at, heartbeat.stopped_at) == (clock.now, None)
+        tx.daemon.stopped()
+        assert tx.daemon.heartbeat() == dataclasses.replace(heartbeat, stopped_at=clock.now)
+        budget = tx.daemon.budget(System.SALESFORCE)
+        assert budget is not None and (budget.used, budget.updated_at) == (1200, START)
+        assert tx.daemon.budget(System.CHARTMOGUL) is None
+        assert [b.system for b in tx.queries.budgets()] == [System.SALESFORCE]
+        assert [(c.name, c.updated_at) for c in tx.queries.cursors()] == [("activities", START)]
+        assert tx.queries.stage_summary() == [
+            StageSummary("active", 2, 12000),
+            StageSummary("churned", 1, 0),
+        ]
