@@ -1,0 +1,216 @@
+"""Typed records for what ChartMogul sends: pydantic models with the wire names as aliases.
+
+ChartMogul mixes kebab-case (``activity-mrr-movement``, ``customer-since``) and snake_case
+keys; each field names its wire spelling once here. Unknown fields are tolerated (the API adds
+fields over time); a missing or mistyped required field raises ``RecordError`` naming the
+record and the field. Money is integer cents in the account currency, as sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cmsync.errors import SkippableRecordError
+
+__all__ = [
+    "Activity",
+    "ActivityType",
+    "Customer",
+    "CustomerSubscription",
+    "DataSource",
+    "Invoice",
+    "LineItem",
+    "MetricsEntry",
+    "MetricsReport",
+    "Page",
+    "Plan",
+    "RecordError",
+    "Rejected",
+    "Transaction",
+    "parse_record",
+]
+
+ActivityType = Literal["new_biz", "expansion", "contraction", "churn", "reactivation"]
+
+
+class RecordError(SkippableRecordError, ValueError):
+    """A record from ChartMogul that does not have the shape cmsync relies on."""
+
+    def __init__(self, record: str, key: str, problems: list[str]) -> None:
+        self.record = record
+        self.key = key
+        self.problems = problems
+        super().__init__(f"{record} {key}: " + "; ".join(problems))
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Activity(_Record):
+    uuid: str
+    date: datetime
+    type: ActivityType
+    description: str = ""
+    activity_mrr: int = Field(alias="activity-mrr")
+    activity_mrr_movement: int = Field(alias="activity-mrr-movement")
+    activity_arr: int = Field(alias="activity-arr")
+    currency: str
+    customer_uuid: str = Field(alias="customer-uuid")
+    customer_name: str | None = Field(default=None, alias="customer-name")
+    customer_external_id: str | None = Field(default=None, alias="customer-external-id")
+    subscription_external_id: str | None = Field(default=None, alias="subscription-external-id")
+    subscription_set_external_id: str | None = Field(
+        default=None, alias="subscription-set-external-id"
+    )
+    plan_external_id: str | None = Field(default=None, alias="plan-external-id")
+    billing_connector_uuid: str | None = Field(default=None, alias="billing-connector-uuid")
+
+
+class Customer(_Record):
+    uuid: str
+    id: int | None = None
+    external_id: str | None = None
+    external_ids: list[str] = Field(default_factory=list)
+    data_source_uuid: str | None = None
+    data_source_uuids: list[str] = Field(default_factory=list)
+    name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    status: str | None = None
+    customer_since: datetime | None = Field(default=None, alias="customer-since")
+    lead_created_at: datetime | None = None
+    free_trial_started_at: datetime | None = None
+    country: str | None = None
+    mrr: int = 0
+    arr: int = 0
+    currency: str | None = None
+    chartmogul_url: str | None = Field(default=None, alias="chartmogul-url")
+    website_url: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerSubscription(_Record):
+    uuid: str
+    id: int | None = None
+    external_id: str | None = None
+    subscription_set_external_id: str | None = None
+    plan: str | None = None
+    quantity: int | None = None
+    mrr: int = 0
+    arr: int = 0
+    status: str | None = None
+    billing_cycle: str | None = Field(default=None, alias="billing-cycle")
+    billing_cycle_count: int | None = Field(default=None, alias="billing-cycle-count")
+    start_date: datetime | None = Field(default=None, alias="start-date")
+    end_date: datetime | None = Field(default=None, alias="end-date")
+    currency: str | None = None
+
+
+class LineItem(_Record):
+    uuid: str | None = None
+    external_id: str | None = None
+    type: Literal["subscription", "one_time", "trial"]
+    subscription_uuid: str | None = None
+    subscription_external_id: str | None = None
+    plan_uuid: str | None = None
+    service_period_start: datetime | None = None
+    service_period_end: datetime | None = None
+    amount_in_cents: int
+    quantity: int | None = None
+
+
+class Transaction(_Record):
+    uuid: str | None = None
+    external_id: str | None = None
+    type: Literal["payment", "refund"]
+    date: datetime
+    result: Literal["successful", "failed"]
+
+
+class Invoice(_Record):
+    uuid: str
+    external_id: str | None = None
+    date: datetime
+    due_date: datetime | None = None
+    currency: str
+    customer_uuid: str | None = None
+    line_items: list[LineItem] = Field(default_factory=list)
+    transactions: list[Transaction] = Field(default_factory=list)
+
+
+class DataSource(_Record):
+    uuid: str
+    name: str
+    system: str | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+
+
+class Plan(_Record):
+    uuid: str
+    data_source_uuid: str | None = None
+    name: str
+    interval_count: int
+    interval_unit: Literal["day", "month", "year"]
+    external_id: str | None = None
+
+
+class MetricsEntry(_Record):
+    """One interval of ``/v1/metrics/all``; each metric may be absent from narrower reports."""
+
+    date: date
+    mrr: int | None = None
+    arr: int | None = None
+    arpa: int | None = None
+    asp: int | None = None
+    customers: int | None = None
+    customer_churn_rate: float | None = Field(default=None, alias="customer-churn-rate")
+    mrr_churn_rate: float | None = Field(default=None, alias="mrr-churn-rate")
+    ltv: float | None = None
+
+
+class MetricsReport(_Record):
+    entries: list[MetricsEntry]
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+T = TypeVar("T", bound=_Record)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An entry of a page that did not parse: kept whole for quarantine, with the reason."""
+
+    raw: Any
+    error: RecordError
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a cursor-paginated listing: the good entries, the rejected ones, the cursor.
+
+    A malformed entry does not sink its page: it is set aside in ``rejected`` so the caller can
+    quarantine it and still advance past it.
+    """
+
+    entries: tuple[T, ...]
+    rejected: tuple[Rejected, ...] = ()
+    cursor: str | None = None
+    has_more: bool = False
+
+
+def parse_record(model: type[T], raw: Any) -> T:
+    """``raw`` as a ``model``; RecordError names the record and each bad field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        key = raw.get("uuid") or raw.get("external_id") or "?" if isinstance(raw, dict) else "?"
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise RecordError(model.__name__, str(key), problems) from None
