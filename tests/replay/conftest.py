@@ -39,22 +39,37 @@ def recording(config: pytest.Config) -> bool:
 
 
 class _Hosts:
-    """Where each system really was while recording, and its public stand-in."""
+    """Where each system really was while recording, and its public stand-in.
+
+    One sandbox origin can stand for two public hosts (Salesforce's login server and the
+    org's instance), so a rule may apply to a path prefix only; the first match wins.
+    """
 
     def __init__(self) -> None:
-        self.map: dict[str, str] = {}
+        self.rules: list[tuple[str, str, str]] = []  # (real origin, path prefix, public)
 
-    def add(self, real: str, public: str) -> None:
-        self.map[real.rstrip("/")] = public
+    def add(self, real: str, public: str, path_prefix: str = "") -> None:
+        rule = (real.rstrip("/"), path_prefix, public)
+        if rule not in self.rules:
+            # Path-specific rules go first so they win over a whole-origin rule.
+            self.rules.insert(0 if path_prefix else len(self.rules), rule)
 
     def rewrite(self, uri: str) -> str:
         parts = urlsplit(uri)
         origin = f"{parts.scheme}://{parts.netloc}"
-        public = self.map.get(origin)
-        if public is None:
-            return uri
-        target = urlsplit(public)
-        return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+        for real, prefix, public in self.rules:
+            if real == origin and parts.path.startswith(prefix):
+                target = urlsplit(public)
+                return urlunsplit(
+                    (target.scheme, target.netloc, parts.path, parts.query, parts.fragment)
+                )
+        return uri
+
+    def in_text(self, text: str) -> str:
+        for real, prefix, public in self.rules:
+            if not prefix:
+                text = text.replace(real, public)
+        return text
 
 
 HOSTS = _Hosts()
@@ -73,8 +88,7 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
         text = body
     else:
         return response
-    for real, public in HOSTS.map.items():
-        text = text.replace(real, public)
+    text = HOSTS.in_text(text)
     try:
         decoded = json.loads(text)
     except ValueError:

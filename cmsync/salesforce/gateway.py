@@ -1,0 +1,219 @@
+"""The one funnel to Salesforce: simple-salesforce in worker threads, behind cmsync's errors.
+
+simple-salesforce is synchronous, so every call runs on a small thread pool (bounded: the event
+loop never blocks and Salesforce never sees more than ``max_workers`` calls at once). Each call
+goes through ``call``, which
+
+- logs in with the project's own OAuth flow (``auth.fetch_token``) on first use and hands the
+  token to simple-salesforce (``session_id`` + ``instance_url`` + a CA-trusting session);
+- on ``INVALID_SESSION_ID`` gets a new token once and repeats the call once;
+- turns every simple-salesforce or requests exception into a cmsync error class, here only;
+- feeds ``Sforce-Limit-Info`` into the ``ApiBudget`` and counts cmsync's own calls;
+- retries transient failures with backoff and jitter (idempotent calls only: reads, updates and
+  upserts on an External ID; a plain create whose answer was lost is never repeated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
+
+from cmsync.config import SalesforceSettings
+from cmsync.retry import RetryPolicy, retrying
+from cmsync.salesforce.auth import Token, fetch_token, new_http_session
+from cmsync.salesforce.budget import ApiBudget
+from cmsync.salesforce.errors import (
+    TRANSIENT_CODES,
+    BudgetExhaustedError,
+    SalesforceAuthError,
+    SalesforceError,
+    SalesforcePermanentError,
+    SalesforceRetriableError,
+    SessionExpiredError,
+    error_summary,
+)
+
+__all__ = ["SalesforceGateway", "map_error"]
+
+log = logging.getLogger("cmsync.salesforce")
+T = TypeVar("T")
+
+
+def map_error(exc: BaseException) -> SalesforceError:
+    """The cmsync error for anything simple-salesforce or requests raised."""
+    if isinstance(exc, SalesforceError):
+        return exc
+    if isinstance(exc, SimpleSalesforceError):
+        message, code = error_summary(exc.content)
+        status = exc.status
+        if status == 401:
+            return SessionExpiredError(message, status=status, code=code)
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return BudgetExhaustedError(message, status=status, code=code)
+        if status == 403:
+            return SalesforceAuthError(message, status=status, code=code)
+        if status >= 500 or code in TRANSIENT_CODES:
+            return SalesforceRetriableError(message, status=status, code=code)
+        return SalesforcePermanentError(message, status=status, code=code)
+    if isinstance(exc, requests.Timeout):
+        return SalesforceRetriableError("timed out")
+    if isinstance(exc, requests.RequestException):
+        return SalesforceRetriableError(f"connection failed ({type(exc).__name__})")
+    if isinstance(exc, ValueError):  # an answer that is not the JSON it should be
+        return SalesforceRetriableError(f"unreadable answer: {exc}")
+    raise exc
+
+
+class SalesforceGateway:
+    """Salesforce calls for the daemon; one instance per process."""
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        *,
+        budget: ApiBudget | None = None,
+        max_workers: int = 4,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.budget = budget or ApiBudget()
+        self.policy = policy or RetryPolicy(max_attempts=6)
+        self._sleep = sleep
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="salesforce")
+        self._http = new_http_session(settings)
+        self._client: Salesforce | None = None
+        self._renew_lock = threading.Lock()
+        self.logins = 0
+
+    def __repr__(self) -> str:
+        return f"SalesforceGateway({str(self.settings.login_url)!r})"
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+
+    # --- the funnel ---------------------------------------------------------------------
+
+    async def call(self, fn: Callable[[Salesforce], T], *, idempotent: bool = True) -> T:
+        """Run ``fn(client)`` in a worker thread with renewal, error mapping and retries."""
+
+        def should_retry(exc: BaseException) -> bool:
+            return (
+                idempotent
+                and isinstance(exc, SalesforceRetriableError)
+                and not isinstance(exc, BudgetExhaustedError)
+            )
+
+        loop = asyncio.get_running_loop()
+        what = getattr(fn, "__name__", "call")
+        async for attempt in retrying(
+            self.policy, should_retry, sleep=self._sleep, logger=log, what=f"Salesforce {what}"
+        ):
+            with attempt:
+                return await loop.run_in_executor(self._executor, self._call_sync, fn)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _call_sync(self, fn: Callable[[Salesforce], T]) -> T:
+        client = self._current_client()
+        try:
+            return self._attempt(client, fn)
+        except SessionExpiredError:
+            log.info("Salesforce session expired; logging in again")
+            client = self._renew(client)
+            return self._attempt(client, fn)
+
+    def _attempt(self, client: Salesforce, fn: Callable[[Salesforce], T]) -> T:
+        self.budget.count_call()
+        try:
+            result = fn(client)
+        except Exception as exc:
+            error = map_error(exc)
+            if isinstance(error, BudgetExhaustedError):
+                self.budget.mark_exhausted()
+            raise error from None
+        usage = client.api_usage.get("api-usage")
+        if usage is not None:
+            self.budget.observe(usage.used, usage.total)
+        return result
+
+    def _current_client(self) -> Salesforce:
+        with self._renew_lock:
+            if self._client is None:
+                self._client = self._login()
+            return self._client
+
+    def _renew(self, stale: Salesforce) -> Salesforce:
+        with self._renew_lock:
+            if self._client is stale:  # another thread may have renewed already
+                self._client = self._login()
+            assert self._client is not None
+            return self._client
+
+    def _login(self) -> Salesforce:
+        token: Token = fetch_token(self.settings, self._http)
+        self.logins += 1
+        return Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token.get_secret_value(),
+            version=self.settings.api_version,
+            session=self._http,
+        )
+
+    # --- conveniences -------------------------------------------------------------------
+
+    async def query(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        """The first page of a query: ``records``, ``done``, ``nextRecordsUrl``, ``totalSize``."""
+        result: dict[str, Any] = await self.call(
+            lambda sf: sf.query(soql, include_deleted=include_deleted)
+        )
+        return result
+
+    async def query_more(self, next_records_url: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call(
+            lambda sf: sf.query_more(next_records_url, identifier_is_url=True)
+        )
+        return result
+
+    async def query_pages(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of records of a query, one page in memory at a time."""
+        page = await self.query(soql, include_deleted=include_deleted)
+        while True:
+            yield list(page.get("records", []))
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = await self.query_more(next_url)
+
+    async def restful(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """A REST call below ``/services/data/vNN.N/`` (e.g. ``composite/sobjects``)."""
+        return await self.call(
+            lambda sf: sf.restful(path, params=params, method=method, json=json),
+            idempotent=idempotent,
+        )
+
+    async def refresh_limits(self) -> dict[str, Any]:
+        """``/limits``; also clears an exhausted budget once Salesforce answers again."""
+        limits: dict[str, Any] = await self.call(lambda sf: sf.limits())
+        daily = limits.get("DailyApiRequests", {})
+        if "Max" in daily and "Remaining" in daily:
+            self.budget.observe(int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+        return limits

@@ -1,0 +1,107 @@
+"""Incremental-read cursor semantics, written once (after dlt's ``Incremental``).
+
+Theory of operation. A source hands out records stamped with a modification time
+(Salesforce ``SystemModstamp``, a ChartMogul activity ``date``). Stamps are not commit order:
+a Salesforce record's stamp is taken when its transaction starts, so a record can become
+visible after records with later stamps were already read. So each read
+
+- starts at ``stamp - lookback`` (a closed start: ``>=``), re-reading a trailing window in
+  which late commits can still appear;
+- ends at a cap taken before the run's first request (``end``), so a run never chases records
+  written while it runs (the next run picks them up, from its own start);
+- drops what it already saw: the watermark keeps the keys of records whose stamp lies inside
+  the trailing window, so the re-read window yields each record once. A record changed again
+  gets a new stamp and so a new key, and is read again, as it should be.
+
+Everything here is pure: the clock is passed in, nothing is stored; the caller commits the new
+watermark in the same transaction as the state the records produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["ReadWindow", "Stamped", "Watermark"]
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """What the cursor needs of a record: a stable key and its stamp."""
+
+    key: str
+    stamp: datetime
+
+
+@dataclass(frozen=True)
+class ReadWindow:
+    start: datetime | None  # inclusive; None reads from the beginning
+    end: datetime  # inclusive cap, taken before the first request
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Highest stamp read so far, and the keys already read inside the trailing window."""
+
+    stamp: datetime | None = None
+    seen: frozenset[tuple[str, datetime]] = field(default_factory=frozenset)
+
+    def window(self, lookback: timedelta, now: datetime) -> ReadWindow:
+        """The window for a run started at ``now``."""
+        start = None if self.stamp is None else self.stamp - lookback
+        return ReadWindow(start=start, end=now)
+
+    def advance(
+        self, records: Sequence[Stamped], lookback: timedelta
+    ) -> tuple[Watermark, list[int]]:
+        """The watermark after ``records`` (one page), and the indices of the new ones.
+
+        Records already seen (same key and stamp) are not new. The seen set keeps only what
+        the next window can re-read, so it stays as small as the traffic inside ``lookback``.
+        """
+        seen = set(self.seen)
+        fresh: list[int] = []
+        top = self.stamp
+        for index, record in enumerate(records):
+            ident = (record.key, record.stamp)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            fresh.append(index)
+            if top is None or record.stamp > top:
+                top = record.stamp
+        floor = None if top is None else top - lookback
+        kept = frozenset(s for s in seen if floor is None or s[1] >= floor)
+        return Watermark(stamp=top, seen=kept), fresh
+
+    # --- storage form (the store keeps cursors as text) ---------------------------------
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "stamp": self.stamp.isoformat() if self.stamp else None,
+                "seen": sorted([key, stamp.isoformat()] for key, stamp in self.seen),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, text: str | None) -> Watermark:
+        if not text:
+            return cls()
+        raw = json.loads(text)
+        stamp = _parse(raw.get("stamp"))
+        seen = frozenset((str(k), _parse(s) or _EPOCH) for k, s in raw.get("seen", []))
+        return cls(stamp=stamp, seen=seen)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
