@@ -31,11 +31,15 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "AccountFieldMap",
     "ChartMogulSettings",
     "ConfigError",
+    "FieldSettings",
+    "PersonFieldMap",
     "SalesforceSettings",
     "Settings",
     "StoreSettings",
+    "SyncSettings",
     "load_settings",
 ]
 
@@ -160,6 +164,77 @@ class StoreSettings(_Section):
         return value
 
 
+_API_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+
+def _name(default: str, what: str) -> Any:
+    return Field(default=default, pattern=_API_NAME, description=what)
+
+
+class AccountFieldMap(_Section):
+    """Salesforce Account fields cmsync writes (API names)."""
+
+    customer_uuid: str = _name("CM_Customer_UUID__c", "ChartMogul customer UUID (External ID)")
+    mrr: str = _name("CM_MRR__c", "MRR (currency)")
+    arr: str = _name("CM_ARR__c", "ARR (currency)")
+    plan: str = _name("CM_Plan__c", "current plan")
+    status: str = _name("CM_Status__c", "ChartMogul status")
+    customer_since: str = _name("CM_Customer_Since__c", "first paid (date)")
+    stage: str = _name("CM_Lifecycle_Stage__c", "lifecycle stage")
+    churn_risk: str = _name("CM_Churn_Risk__c", "None/Low/Medium/High")
+    last_activity: str = _name("CM_Last_Activity__c", "latest MRR movement (datetime)")
+    url: str = _name("CM_URL__c", "link to the customer in ChartMogul")
+
+
+class PersonFieldMap(_Section):
+    """Contact or Lead fields cmsync enriches (API names)."""
+
+    plan: str = _name("CM_Plan__c", "plan tier")
+    subscription_start: str = _name("CM_Subscription_Start__c", "subscription start (date)")
+    ltv: str = _name("CM_LTV__c", "lifetime value (currency)")
+    mrr: str = _name("CM_MRR__c", "MRR (currency)")
+    status: str = _name("CM_Status__c", "ChartMogul status")
+    customer_uuid: str = _name("CM_Customer_UUID__c", "ChartMogul customer UUID")
+
+
+class FieldSettings(_Section):
+    """The field mapping; every name can be changed to fit an org's own fields."""
+
+    account: AccountFieldMap = AccountFieldMap()
+    contact: PersonFieldMap = PersonFieldMap()
+    lead: PersonFieldMap = PersonFieldMap()
+    sync_key: str = _name("CM_Sync_Key__c", "External ID on Task, Case, Opportunity")
+    owner: str = _name("OwnerId", "Account user lookup that gets churn-risk Tasks and Cases")
+
+
+AlertName = Literal["contraction", "downgrade", "payment_failed", "churn"]
+
+
+class SyncSettings(_Section):
+    """How the lifecycle turns signals into Salesforce records."""
+
+    milestones: tuple[float, ...] = Field(
+        default=(1_000.0, 5_000.0, 10_000.0),
+        description="MRR milestones (account currency) whose upward crossing tells the owner.",
+    )
+    cases_for: tuple[AlertName, ...] = Field(
+        default=(), description="Churn-risk signals that open a Case instead of a Task."
+    )
+    high_priority_mrr: float = Field(default=500.0, ge=0, description="MRR at stake for High.")
+    low_priority_mrr: float = Field(default=50.0, ge=0, description="MRR at stake below: Low.")
+    due_days: int = Field(default=3, ge=0, description="Days until a churn-risk Task is due.")
+    alert_horizon_days: float = Field(
+        default=7.0, ge=0, description="Older signals set fields but open no Task/Case/Opp."
+    )
+    opportunity_stage: str = Field(default="Closed Won", description="Expansion Opp stage.")
+    api_budget_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the org's daily API calls cmsync may use."
+    )
+    lookback_seconds: float = Field(
+        default=300.0, ge=0, description="Overlap window re-read by the incremental pollers."
+    )
+
+
 class Settings(BaseSettings):
     """All of cmsync's settings."""
 
@@ -173,6 +248,8 @@ class Settings(BaseSettings):
     chartmogul: ChartMogulSettings
     salesforce: SalesforceSettings
     store: StoreSettings = StoreSettings()
+    fields: FieldSettings = FieldSettings()
+    sync: SyncSettings = SyncSettings()
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

@@ -1,0 +1,147 @@
+"""Effects: what the lifecycle machine decides should be written, as plain frozen data.
+
+The core never writes anything: it returns effects, the shell's dispatcher carries them out.
+Field updates name logical fields (``AccountField``); the shell maps them to the configured
+Salesforce field names. Money stays integer cents (``Money``) until the one place in the shell
+that turns it into a Salesforce currency value. Every effect has an ``idempotency_key`` made of
+natural keys, unique per intended write, so a replay enqueues nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+__all__ = [
+    "AccountField",
+    "AlertKind",
+    "AlertRecord",
+    "ChurnRiskAlert",
+    "Effect",
+    "ExpansionOpportunity",
+    "FieldValue",
+    "MilestoneReached",
+    "Money",
+    "Priority",
+    "UpdateAccount",
+]
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount in integer cents of the ChartMogul account currency."""
+
+    cents: int
+
+
+FieldValue = str | int | bool | date | datetime | Money | None
+
+
+class AccountField(StrEnum):
+    CUSTOMER_UUID = "customer_uuid"
+    MRR = "mrr"
+    ARR = "arr"
+    PLAN = "plan"
+    STATUS = "status"
+    CUSTOMER_SINCE = "customer_since"
+    STAGE = "stage"
+    CHURN_RISK = "churn_risk"
+    LAST_ACTIVITY = "last_activity"
+    URL = "url"
+
+
+@dataclass(frozen=True)
+class UpdateAccount:
+    """Set fields on the Account linked to ``customer_uuid``."""
+
+    customer_uuid: str
+    fields: tuple[tuple[AccountField, FieldValue], ...]
+    reason: str  # the signal key that caused it
+
+    @classmethod
+    def of(
+        cls, customer_uuid: str, fields: Mapping[AccountField, FieldValue], reason: str
+    ) -> UpdateAccount:
+        return cls(customer_uuid, tuple(sorted(fields.items())), reason)
+
+    @property
+    def values(self) -> dict[AccountField, FieldValue]:
+        return dict(self.fields)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"fields|{self.reason}"
+
+
+class AlertKind(StrEnum):
+    CONTRACTION = "contraction"
+    DOWNGRADE = "downgrade"
+    PAYMENT_FAILED = "payment_failed"
+    CHURN = "churn"
+
+
+class AlertRecord(StrEnum):
+    TASK = "Task"
+    CASE = "Case"
+
+
+class Priority(StrEnum):
+    HIGH = "High"
+    NORMAL = "Normal"
+    LOW = "Low"
+
+
+@dataclass(frozen=True)
+class ChurnRiskAlert:
+    """A Task or Case for the account's owner, upserted on ``sync_key``."""
+
+    customer_uuid: str
+    sync_key: str
+    kind: AlertKind
+    record: AlertRecord
+    priority: Priority
+    due: date
+    subject: str
+    description: str
+    mrr_at_stake: Money
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"alert|{self.sync_key}"
+
+
+@dataclass(frozen=True)
+class ExpansionOpportunity:
+    """An upgrade Opportunity; a second expansion of a subscription on a day updates it."""
+
+    customer_uuid: str
+    sync_key: str  # one per (customer, subscription, day)
+    amount: Money  # the ARR increase, all expansions of that day together
+    close_date: date
+    name: str
+    description: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"opp|{self.sync_key}|{self.amount.cents}"
+
+
+@dataclass(frozen=True)
+class MilestoneReached:
+    """The customer's MRR crossed a configured milestone upwards: tell the owner."""
+
+    customer_uuid: str
+    sync_key: str
+    milestone: Money
+    mrr: Money
+    at: datetime
+    subject: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"milestone|{self.sync_key}"
+
+
+Effect = UpdateAccount | ChurnRiskAlert | ExpansionOpportunity | MilestoneReached

@@ -1,0 +1,456 @@
+"""The account lifecycle: one static ``transitions`` machine and a pure ``apply``.
+
+Theory of operation. An account (one ChartMogul customer) is in one ``Stage``: lead, trial,
+new (its first paid period), active, at_risk, churned. Signals (``state.signals``) move it:
+
+1. ``apply(account, signal, now, policy)`` first folds the signal into the account's facts
+   (MRR, plan, open failed invoices, downgrade/contraction flags, first cycle done), then asks
+   the machine whether the signal is legal from the current stage and which stage follows.
+   Where several stages may follow (``_settle``), the first whose condition holds wins: at_risk
+   when a risk is open, new while in the first cycle, else active.
+2. The machine is ONE module-level ``transitions.Machine`` with no registered models; its
+   events are triggered on a throwaway plain object carrying the stage and the conditions.
+   Registering 100,000 accounts would make ``transitions`` quadratic, and SQLModel rows cannot
+   be models at all (see the reference notes), so the machine is the legality table, nothing
+   more.
+3. Effects are planned from (before, after, signal): field updates for what changed, and, for
+   signals within ``policy.alert_horizon`` of ``now``, a churn-risk Task/Case, an expansion
+   Opportunity or a milestone note. A first sync over two years of history thus sets every
+   field right without burying owners in stale Tasks.
+4. A signal dated before the newest one already applied (ChartMogul back-dates activities
+   when it rebuilds a history) does not move the stage: it only emits its alert, if recent.
+5. An illegal signal (a contraction for a lead) raises ``IllegalTransition`` and changes
+   nothing. Replays never reach ``apply``: ``decide`` drops signals whose key was applied.
+
+No I/O, no clock: ``now`` is a parameter, and the result is a new ``Account`` plus effects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from state.effects import (
+    AccountField,
+    AlertKind,
+    AlertRecord,
+    ChurnRiskAlert,
+    Effect,
+    ExpansionOpportunity,
+    FieldValue,
+    MilestoneReached,
+    Money,
+    Priority,
+    UpdateAccount,
+)
+from state.signals import (
+    FirstCycleEnded,
+    MovementKind,
+    MrrMovement,
+    PaymentFailed,
+    PaymentRecovered,
+    Signal,
+    TrialStarted,
+)
+
+__all__ = [
+    "Account",
+    "IllegalTransition",
+    "LifecyclePolicy",
+    "Risk",
+    "Stage",
+    "Transition",
+    "apply",
+    "decide",
+]
+
+
+class Stage(StrEnum):
+    LEAD = "lead"
+    TRIAL = "trial"
+    NEW = "new"
+    ACTIVE = "active"
+    AT_RISK = "at_risk"
+    CHURNED = "churned"
+
+
+class Risk(StrEnum):
+    NONE = "None"
+    LOW = "Low"
+    MEDIUM = "Medium"
+    HIGH = "High"
+
+
+class IllegalTransition(Exception):
+    """A signal that cannot happen from the account's stage; nothing was changed."""
+
+    def __init__(self, stage: Stage, trigger: str, key: str) -> None:
+        super().__init__(f"{trigger} is not possible from stage {stage.value} (signal {key})")
+        self.stage = stage
+        self.trigger = trigger
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Account:
+    """Everything the machine knows about one customer."""
+
+    customer_uuid: str
+    stage: Stage = Stage.LEAD
+    mrr_cents: int = 0
+    plan: str | None = None
+    customer_since: datetime | None = None
+    first_cycle_done: bool = False
+    failed_invoices: frozenset[str] = frozenset()
+    downgraded: bool = False
+    contracted: bool = False
+    as_of: datetime | None = None  # date of the newest signal applied
+    expansion_day: tuple[str, int] | None = None  # (opportunity sync key, ARR cents so far)
+
+    @property
+    def risk(self) -> Risk:
+        if self.stage is Stage.CHURNED:
+            return Risk.NONE
+        if self.failed_invoices:
+            return Risk.HIGH
+        if self.downgraded:
+            return Risk.MEDIUM
+        if self.contracted:
+            return Risk.LOW
+        return Risk.NONE
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """The knobs of the lifecycle, from configuration."""
+
+    milestones_cents: tuple[int, ...] = (100_000, 500_000, 1_000_000)
+    alert_records: Mapping[AlertKind, AlertRecord] = field(default_factory=dict)
+    high_priority_cents: int = 50_000  # MRR at stake at or above this: High
+    low_priority_cents: int = 5_000  # below this: Low
+    due_days: int = 3
+    alert_horizon: timedelta = timedelta(days=7)
+
+    def record_for(self, kind: AlertKind) -> AlertRecord:
+        return self.alert_records.get(kind, AlertRecord.TASK)
+
+    def priority_for(self, at_stake_cents: int) -> Priority:
+        if at_stake_cents >= self.high_priority_cents:
+            return Priority.HIGH
+        if at_stake_cents < self.low_priority_cents:
+            return Priority.LOW
+        return Priority.NORMAL
+
+
+@dataclass(frozen=True)
+class Transition:
+    account: Account
+    effects: tuple[Effect, ...]
+
+
+# --- the machine: a legality table -------------------------------------------------------
+
+_PAYING = [Stage.NEW.value, Stage.ACTIVE.value, Stage.AT_RISK.value]
+
+
+def _settle(trigger: str, sources: list[str]) -> list[dict[str, Any]]:
+    """Transitions whose destination depends on the account: first matching condition wins."""
+    return [
+        {"trigger": trigger, "source": sources, "dest": Stage.AT_RISK.value, "conditions": "risky"},
+        {"trigger": trigger, "source": sources, "dest": Stage.NEW.value, "conditions": "in_cycle1"},
+        {"trigger": trigger, "source": sources, "dest": Stage.ACTIVE.value},
+    ]
+
+
+_TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "trial_started", "source": Stage.LEAD.value, "dest": Stage.TRIAL.value},
+    *_settle("new_biz", [Stage.LEAD.value, Stage.TRIAL.value]),
+    *_settle("expansion", _PAYING),
+    *_settle("contraction", _PAYING),
+    *_settle("payment_failed", _PAYING),
+    *_settle("payment_recovered", _PAYING),
+    *_settle("first_cycle_ended", _PAYING),
+    {"trigger": "payment_failed", "source": Stage.CHURNED.value, "dest": Stage.CHURNED.value},
+    {"trigger": "payment_recovered", "source": Stage.CHURNED.value, "dest": Stage.CHURNED.value},
+    {"trigger": "churn", "source": _PAYING, "dest": Stage.CHURNED.value},
+    *_settle("reactivation", [Stage.CHURNED.value]),
+]
+
+MACHINE = Machine(
+    model=None,
+    states=[s.value for s in Stage],
+    transitions=_TRANSITIONS,
+    initial=None,
+    auto_transitions=False,
+)
+
+
+class _Probe:
+    """The throwaway object the machine's events run on (never registered as a model)."""
+
+    def __init__(self, stage: Stage, risky: bool, in_cycle1: bool) -> None:
+        self.state = stage.value
+        self.risky = risky
+        self.in_cycle1 = in_cycle1
+
+
+def _trigger(signal: Signal) -> str:
+    match signal:
+        case MrrMovement():
+            return signal.kind.value
+        case PaymentFailed():
+            return "payment_failed"
+        case PaymentRecovered():
+            return "payment_recovered"
+        case TrialStarted():
+            return "trial_started"
+        case FirstCycleEnded():
+            return "first_cycle_ended"
+
+
+def _next_stage(account: Account, folded: Account, signal: Signal) -> Stage:
+    trigger = _trigger(signal)
+    probe = _Probe(account.stage, folded.risk is not Risk.NONE, not folded.first_cycle_done)
+    try:
+        MACHINE.events[trigger].trigger(probe)
+    except MachineError:
+        raise IllegalTransition(account.stage, trigger, signal.key) from None
+    return Stage(probe.state)
+
+
+# --- folding a signal into the account's facts -------------------------------------------
+
+
+def _plan_changed(account: Account, signal: MrrMovement) -> bool:
+    return bool(signal.plan and account.plan and signal.plan != account.plan)
+
+
+def _fold(account: Account, signal: Signal) -> Account:
+    match signal:
+        case MrrMovement(kind=MovementKind.NEW_BIZ | MovementKind.REACTIVATION):
+            return replace(
+                account,
+                mrr_cents=signal.mrr_cents,
+                plan=signal.plan or account.plan,
+                customer_since=account.customer_since or signal.at,
+                failed_invoices=frozenset(),
+                downgraded=False,
+                contracted=False,
+            )
+        case MrrMovement(kind=MovementKind.EXPANSION):
+            return replace(
+                account,
+                mrr_cents=signal.mrr_cents,
+                plan=signal.plan or account.plan,
+                downgraded=False,
+                contracted=False,
+            )
+        case MrrMovement(kind=MovementKind.CONTRACTION):
+            downgrade = _plan_changed(account, signal)
+            return replace(
+                account,
+                mrr_cents=signal.mrr_cents,
+                plan=signal.plan or account.plan,
+                downgraded=account.downgraded or downgrade,
+                contracted=account.contracted or not downgrade,
+            )
+        case MrrMovement(kind=MovementKind.CHURN):
+            return replace(
+                account,
+                mrr_cents=0,
+                failed_invoices=frozenset(),
+                downgraded=False,
+                contracted=False,
+            )
+        case PaymentFailed():
+            return replace(account, failed_invoices=account.failed_invoices | {signal.invoice})
+        case PaymentRecovered():
+            return replace(account, failed_invoices=account.failed_invoices - {signal.invoice})
+        case FirstCycleEnded():
+            return replace(account, first_cycle_done=True)
+        case TrialStarted():
+            return account
+    raise AssertionError(f"unhandled signal {signal!r}")  # pragma: no cover
+
+
+# --- planning effects --------------------------------------------------------------------
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def _field_changes(
+    before: Account, after: Account, signal: Signal
+) -> dict[AccountField, FieldValue]:
+    changes: dict[AccountField, FieldValue] = {}
+    if after.stage is not before.stage:
+        changes[AccountField.STAGE] = after.stage.value
+    if after.risk is not before.risk:
+        changes[AccountField.CHURN_RISK] = after.risk.value
+    if isinstance(signal, MrrMovement):
+        changes[AccountField.MRR] = Money(after.mrr_cents)
+        changes[AccountField.ARR] = Money(after.mrr_cents * 12)
+        changes[AccountField.LAST_ACTIVITY] = signal.at
+        if after.plan and after.plan != before.plan:
+            changes[AccountField.PLAN] = after.plan
+    if after.customer_since and after.customer_since != before.customer_since:
+        changes[AccountField.CUSTOMER_SINCE] = after.customer_since.date()
+    return changes
+
+
+def _alert(
+    before: Account, signal: Signal, now: datetime, policy: LifecyclePolicy
+) -> ChurnRiskAlert | None:
+    due = now.date() + timedelta(days=policy.due_days)
+    match signal:
+        case MrrMovement(kind=MovementKind.CONTRACTION | MovementKind.CHURN):
+            if signal.kind is MovementKind.CHURN:
+                kind = AlertKind.CHURN
+            elif _plan_changed(before, signal):
+                kind = AlertKind.DOWNGRADE
+            else:
+                kind = AlertKind.CONTRACTION
+            at_stake = abs(signal.movement_cents)
+            plan_note = (
+                f" Plan {before.plan} -> {signal.plan}." if kind is AlertKind.DOWNGRADE else ""
+            )
+            evidence = (
+                f"ChartMogul {signal.kind.value} on {signal.at.date().isoformat()}: MRR "
+                f"{_money(before.mrr_cents)} -> {_money(signal.mrr_cents)} "
+                f"({_money(signal.movement_cents)}) on subscription {signal.subscription or '-'}."
+                f"{plan_note} {signal.description}".rstrip()
+            )
+        case PaymentFailed():
+            kind = AlertKind.PAYMENT_FAILED
+            at_stake = before.mrr_cents
+            evidence = (
+                f"Payment of {_money(signal.amount_cents)} failed on "
+                f"{signal.at.date().isoformat()} for invoice {signal.invoice}; "
+                f"the account's MRR is {_money(before.mrr_cents)}."
+            )
+        case _:
+            return None
+    titles = {
+        AlertKind.CONTRACTION: "MRR contraction",
+        AlertKind.DOWNGRADE: "Plan downgrade",
+        AlertKind.PAYMENT_FAILED: "Failed payment",
+        AlertKind.CHURN: "Customer churned",
+    }
+    return ChurnRiskAlert(
+        customer_uuid=signal.customer_uuid,
+        sync_key=f"cmsync:{kind.value}:{_short(signal.key)}",
+        kind=kind,
+        record=policy.record_for(kind),
+        priority=policy.priority_for(at_stake),
+        due=due,
+        subject=f"Churn risk: {titles[kind]} ({_money(at_stake)} MRR at stake)",
+        description=evidence,
+        mrr_at_stake=Money(at_stake),
+    )
+
+
+def _short(key: str) -> str:
+    """A stable, length-bounded form of a signal key for External ID fields (80 chars)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def _expansion(
+    before: Account, signal: MrrMovement, day_key: str, amount_cents: int
+) -> ExpansionOpportunity:
+    upgrade = _plan_changed(before, signal)
+    title = f"Upgrade {before.plan} -> {signal.plan}" if upgrade else "Expansion"
+    return ExpansionOpportunity(
+        customer_uuid=signal.customer_uuid,
+        sync_key=day_key,
+        amount=Money(amount_cents),
+        close_date=signal.at.date(),
+        name=f"{title} (+{_money(amount_cents)} ARR)",
+        description=(
+            f"ChartMogul expansion on {signal.at.date().isoformat()}: MRR "
+            f"{_money(before.mrr_cents)} -> {_money(signal.mrr_cents)} on subscription "
+            f"{signal.subscription or '-'}. {signal.description}"
+        ).rstrip(),
+    )
+
+
+def _milestones(
+    before: Account, after: Account, signal: Signal, policy: LifecyclePolicy
+) -> list[MilestoneReached]:
+    return [
+        MilestoneReached(
+            customer_uuid=after.customer_uuid,
+            sync_key=f"cmsync:milestone:{_short(after.customer_uuid + '|' + str(m))}",
+            milestone=Money(m),
+            mrr=Money(after.mrr_cents),
+            at=signal.at,
+            subject=f"MRR milestone: {_money(m)} reached ({_money(after.mrr_cents)} MRR)",
+        )
+        for m in sorted(policy.milestones_cents)
+        if before.mrr_cents < m <= after.mrr_cents
+    ]
+
+
+def _events(
+    before: Account, after: Account, signal: Signal, now: datetime, policy: LifecyclePolicy
+) -> tuple[list[Effect], tuple[str, int] | None]:
+    """Alerts, opportunities and milestones for a recent signal; the new expansion_day."""
+    effects: list[Effect] = []
+    expansion_day = after.expansion_day
+    if now - signal.at > policy.alert_horizon:
+        return effects, expansion_day
+    alert = _alert(before, signal, now, policy)
+    if alert is not None:
+        effects.append(alert)
+    if isinstance(signal, MrrMovement) and signal.kind is MovementKind.EXPANSION:
+        day_key = "cmsync:expansion:" + _short(
+            f"{signal.customer_uuid}|{signal.subscription}|{signal.at.date().isoformat()}"
+        )
+        previous = before.expansion_day
+        so_far = previous[1] if previous and previous[0] == day_key else 0
+        amount = so_far + signal.movement_cents * 12
+        effects.append(_expansion(before, signal, day_key, amount))
+        expansion_day = (day_key, amount)
+    effects.extend(_milestones(before, after, signal, policy))
+    return effects, expansion_day
+
+
+# --- the entry points --------------------------------------------------------------------
+
+
+def apply(account: Account, signal: Signal, now: datetime, policy: LifecyclePolicy) -> Transition:
+    """The account after ``signal``, and the effects to write; raises IllegalTransition."""
+    if account.as_of is not None and signal.at < account.as_of:
+        effects, expansion_day = _events(account, account, signal, now, policy)
+        return Transition(replace(account, expansion_day=expansion_day), tuple(effects))
+    folded = _fold(account, signal)
+    stage = _next_stage(account, folded, signal)
+    after = replace(folded, stage=stage, as_of=signal.at)
+    effects, expansion_day = _events(account, after, signal, now, policy)
+    after = replace(after, expansion_day=expansion_day)
+    changes = _field_changes(account, after, signal)
+    planned: list[Effect] = []
+    if changes:
+        planned.append(UpdateAccount.of(account.customer_uuid, changes, signal.key))
+    planned.extend(effects)
+    return Transition(after, tuple(planned))
+
+
+def decide(
+    account: Account,
+    signal: Signal,
+    applied: Container[str],
+    now: datetime,
+    policy: LifecyclePolicy,
+) -> Transition | None:
+    """``apply`` unless the signal's key was applied before (a replay): then None."""
+    if signal.key in applied:
+        return None
+    return apply(account, signal, now, policy)

@@ -1,0 +1,108 @@
+"""Signals: what happened to an account, as plain frozen data with a natural key.
+
+Signals are built by the shell from ChartMogul records (activities, invoice transactions,
+customer snapshots) and fed to the lifecycle machine. ChartMogul rebuilds a customer's
+activities with NEW uuids whenever its history changes, so a signal's ``key`` never uses a
+uuid: it is made of what the event is (customer, subscription, kind, date, amount), which is
+the same however many times the history is rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = [
+    "FirstCycleEnded",
+    "MovementKind",
+    "MrrMovement",
+    "PaymentFailed",
+    "PaymentRecovered",
+    "Signal",
+    "TrialStarted",
+]
+
+
+class MovementKind(StrEnum):
+    """ChartMogul's five activity types."""
+
+    NEW_BIZ = "new_biz"
+    EXPANSION = "expansion"
+    CONTRACTION = "contraction"
+    CHURN = "churn"
+    REACTIVATION = "reactivation"
+
+
+@dataclass(frozen=True)
+class MrrMovement:
+    """One ChartMogul activity: a change of the customer's MRR."""
+
+    customer_uuid: str
+    at: datetime
+    kind: MovementKind
+    subscription: str  # subscription external id ("" when ChartMogul gives none)
+    movement_cents: int  # signed delta
+    mrr_cents: int  # the customer's MRR after the movement
+    plan: str | None = None  # plan external id of the subscription after the movement
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return (
+            f"mrr|{self.customer_uuid}|{self.subscription}|{self.kind.value}|"
+            f"{self.at.isoformat()}|{self.movement_cents}"
+        )
+
+
+@dataclass(frozen=True)
+class PaymentFailed:
+    """A failed payment transaction on an invoice."""
+
+    customer_uuid: str
+    at: datetime
+    invoice: str  # invoice external id
+    amount_cents: int
+
+    @property
+    def key(self) -> str:
+        return f"payfail|{self.customer_uuid}|{self.invoice}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True)
+class PaymentRecovered:
+    """A successful payment on an invoice that had failed before."""
+
+    customer_uuid: str
+    at: datetime
+    invoice: str
+    amount_cents: int
+
+    @property
+    def key(self) -> str:
+        return f"payok|{self.customer_uuid}|{self.invoice}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    customer_uuid: str
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"trial|{self.customer_uuid}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True)
+class FirstCycleEnded:
+    """The customer's first paid billing period is over: ``new`` becomes ``active``."""
+
+    customer_uuid: str
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"cycle1|{self.customer_uuid}"
+
+
+Signal = MrrMovement | PaymentFailed | PaymentRecovered | TrialStarted | FirstCycleEnded

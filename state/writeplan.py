@@ -1,0 +1,133 @@
+"""Planning Salesforce writes from pending outbox rows: coalesce, diff, batch (pure).
+
+Theory of operation. The outbox holds one row per intended write, in the order they were
+decided. Many rows often touch the same record (ten activities for one Account set its MRR ten
+times), so before anything is sent:
+
+1. rows are grouped by target record (object, operation, External ID field, key) and their
+   fields merged, the newest row winning per field;
+2. fields whose value equals what cmsync last wrote to that record are dropped (like the best
+   reverse-ETL tools: send only what changed); a record left with nothing to send is not sent,
+   and its rows are done;
+3. the remaining records are cut into batches of at most ``chunk`` (200: one sObject
+   Collections call each), per object and operation, since an upsert call takes one object
+   type and one External ID field.
+
+Each planned record remembers the outbox rows it covers, so a per-record result can settle
+every row behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Batch", "Operation", "PendingWrite", "RecordWrite", "WritePlan", "plan_writes"]
+
+JsonValue = Any  # a JSON-ready value (str, number, bool, None)
+
+
+class Operation(StrEnum):
+    UPDATE = "update"  # by record Id
+    UPSERT = "upsert"  # on an External ID field
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One outbox row's write, as the dispatcher reads it."""
+
+    outbox_id: int
+    sobject: str
+    operation: Operation
+    key: str  # the record Id (update) or the External ID value (upsert)
+    fields: Mapping[str, JsonValue]
+    external_id_field: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    sobject: str
+    operation: Operation
+    external_id_field: str | None
+    key: str
+    fields: Mapping[str, JsonValue]
+    outbox_ids: tuple[int, ...]
+
+    def body(self) -> dict[str, JsonValue]:
+        """The record as sent in a collection call (without ``attributes``)."""
+        if self.operation is Operation.UPDATE:
+            return {"Id": self.key, **self.fields}
+        assert self.external_id_field is not None
+        return {self.external_id_field: self.key, **self.fields}
+
+
+@dataclass(frozen=True)
+class Batch:
+    sobject: str
+    operation: Operation
+    external_id_field: str | None
+    records: tuple[RecordWrite, ...]
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    batches: tuple[Batch, ...]
+    unchanged: tuple[int, ...]  # outbox rows with nothing left to send: done as they are
+
+    @property
+    def record_count(self) -> int:
+        return sum(len(b.records) for b in self.batches)
+
+
+LastWritten = Mapping[tuple[str, str, str], JsonValue]  # (sobject, key, field) -> value
+
+
+def plan_writes(
+    pending: Sequence[PendingWrite], last_written: LastWritten, chunk: int = 200
+) -> WritePlan:
+    """The batches that bring Salesforce up to date with ``pending``, and the no-op rows."""
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    merged: dict[tuple[str, Operation, str | None, str], dict[str, JsonValue]] = {}
+    covers: dict[tuple[str, Operation, str | None, str], list[int]] = {}
+    for row in sorted(pending, key=lambda r: r.outbox_id):
+        target = (row.sobject, row.operation, row.external_id_field, row.key)
+        merged.setdefault(target, {}).update(row.fields)
+        covers.setdefault(target, []).append(row.outbox_id)
+
+    groups: dict[tuple[str, Operation, str | None], list[RecordWrite]] = {}
+    unchanged: list[int] = []
+    for target, fields in merged.items():
+        sobject, operation, ext_field, key = target
+        changed = {
+            name: value
+            for name, value in fields.items()
+            if last_written.get((sobject, key, name), _MISSING) != value
+        }
+        # An upsert that finds nothing changed still must have happened once: a record never
+        # written has no last-written values, so it is never dropped here.
+        if not changed:
+            unchanged.extend(covers[target])
+            continue
+        groups.setdefault((sobject, operation, ext_field), []).append(
+            RecordWrite(sobject, operation, ext_field, key, changed, tuple(covers[target]))
+        )
+
+    batches = [
+        Batch(sobject, operation, ext_field, tuple(records[i : i + chunk]))
+        for (sobject, operation, ext_field), records in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or "")
+        )
+        for i in range(0, len(records), chunk)
+    ]
+    return WritePlan(tuple(batches), tuple(sorted(unchanged)))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()

@@ -1,0 +1,217 @@
+"""The lifecycle machine: every transition, its effects, replays, late and illegal signals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from state.effects import (
+    AccountField,
+    AlertKind,
+    AlertRecord,
+    ChurnRiskAlert,
+    ExpansionOpportunity,
+    MilestoneReached,
+    Money,
+    Priority,
+    UpdateAccount,
+)
+from state.lifecycle import Account, IllegalTransition, LifecyclePolicy, Risk, Stage, apply, decide
+from state.signals import (
+    FirstCycleEnded,
+    MovementKind,
+    MrrMovement,
+    PaymentFailed,
+    PaymentRecovered,
+    Signal,
+    TrialStarted,
+)
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+AT = NOW - timedelta(days=1)
+POLICY = LifecyclePolicy(milestones_cents=(100_000,))
+CUS = "cus_1"
+
+
+def mv(
+    kind: MovementKind, delta: int, mrr: int, plan: str = "growth", at: datetime = AT
+) -> MrrMovement:
+    return MrrMovement(CUS, at, kind, "sub-1", delta, mrr, plan)
+
+
+def acct(stage: Stage, **kw: object) -> Account:
+    base = Account(CUS, stage=stage, mrr_cents=7_900, plan="growth", as_of=AT - timedelta(days=30))
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+FAILED = PaymentFailed(CUS, AT, "inv-1", 7_900)
+RECOVERED = PaymentRecovered(CUS, AT, "inv-1", 7_900)
+
+# (stage before, extra facts, signal, stage after)
+TABLE: list[tuple[Stage, dict[str, object], Signal, Stage]] = [
+    (Stage.LEAD, {"mrr_cents": 0, "plan": None}, TrialStarted(CUS, AT), Stage.TRIAL),
+    (Stage.LEAD, {"mrr_cents": 0, "plan": None}, mv(MovementKind.NEW_BIZ, 7_900, 7_900), Stage.NEW),
+    (Stage.TRIAL, {"mrr_cents": 0}, mv(MovementKind.NEW_BIZ, 7_900, 7_900), Stage.NEW),
+    (Stage.NEW, {}, FirstCycleEnded(CUS, AT), Stage.ACTIVE),
+    (Stage.NEW, {}, mv(MovementKind.EXPANSION, 2_000, 9_900), Stage.NEW),
+    (Stage.ACTIVE, {"first_cycle_done": True}, mv(MovementKind.EXPANSION, 2_000, 9_900),
+     Stage.ACTIVE),
+    (Stage.ACTIVE, {"first_cycle_done": True}, mv(MovementKind.CONTRACTION, -2_000, 5_900),
+     Stage.AT_RISK),
+    (Stage.ACTIVE, {"first_cycle_done": True}, FAILED, Stage.AT_RISK),
+    (Stage.AT_RISK, {"first_cycle_done": True, "failed_invoices": frozenset({"inv-1"})},
+     RECOVERED, Stage.ACTIVE),
+    (Stage.AT_RISK, {"first_cycle_done": True, "contracted": True},
+     mv(MovementKind.EXPANSION, 2_000, 9_900), Stage.ACTIVE),
+    (Stage.AT_RISK, {"first_cycle_done": True, "failed_invoices": frozenset({"inv-1"})},
+     mv(MovementKind.EXPANSION, 2_000, 9_900), Stage.AT_RISK),
+    (Stage.NEW, {}, FAILED, Stage.AT_RISK),
+    (Stage.ACTIVE, {"first_cycle_done": True}, mv(MovementKind.CHURN, -7_900, 0), Stage.CHURNED),
+    (Stage.AT_RISK, {"contracted": True}, mv(MovementKind.CHURN, -7_900, 0), Stage.CHURNED),
+    (Stage.CHURNED, {"mrr_cents": 0, "first_cycle_done": True},
+     mv(MovementKind.REACTIVATION, 7_900, 7_900), Stage.ACTIVE),
+    (Stage.CHURNED, {"mrr_cents": 0}, FAILED, Stage.CHURNED),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("before", "facts", "signal", "after"), TABLE)
+def test_transition(before: Stage, facts: dict[str, object], signal: Signal, after: Stage) -> None:
+    result = apply(acct(before, **facts), signal, NOW, POLICY)
+    assert result.account.stage is after
+    assert result.account.as_of == signal.at
+
+
+ILLEGAL: list[tuple[Stage, Signal]] = [
+    (Stage.LEAD, mv(MovementKind.CONTRACTION, -100, 7_800)),
+    (Stage.LEAD, mv(MovementKind.CHURN, -7_900, 0)),
+    (Stage.TRIAL, FirstCycleEnded(CUS, AT)),
+    (Stage.ACTIVE, mv(MovementKind.NEW_BIZ, 7_900, 7_900)),
+    (Stage.CHURNED, mv(MovementKind.EXPANSION, 100, 100)),
+    (Stage.ACTIVE, TrialStarted(CUS, AT)),
+    (Stage.NEW, mv(MovementKind.REACTIVATION, 100, 8_000)),
+]
+
+
+@pytest.mark.parametrize(("stage", "signal"), ILLEGAL)
+def test_illegal_transitions_raise_and_change_nothing(stage: Stage, signal: Signal) -> None:
+    account = acct(stage)
+    with pytest.raises(IllegalTransition) as caught:
+        apply(account, signal, NOW, POLICY)
+    assert caught.value.stage is stage
+    assert account == acct(stage)  # frozen: nothing to change, and nothing returned
+
+
+def test_new_business_sets_every_figure() -> None:
+    result = apply(Account(CUS), mv(MovementKind.NEW_BIZ, 7_900, 7_900), NOW, POLICY)
+    (update,) = result.effects
+    assert isinstance(update, UpdateAccount)
+    assert update.values == {
+        AccountField.STAGE: "new",
+        AccountField.MRR: Money(7_900),
+        AccountField.ARR: Money(94_800),
+        AccountField.PLAN: "growth",
+        AccountField.LAST_ACTIVITY: AT,
+        AccountField.CUSTOMER_SINCE: AT.date(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("signal", "kind", "priority", "risk"),
+    [
+        (mv(MovementKind.CONTRACTION, -6_000, 1_900), AlertKind.CONTRACTION, Priority.NORMAL,
+         Risk.LOW),
+        (mv(MovementKind.CONTRACTION, -6_000, 1_900, plan="starter"), AlertKind.DOWNGRADE,
+         Priority.NORMAL, Risk.MEDIUM),
+        (FAILED, AlertKind.PAYMENT_FAILED, Priority.NORMAL, Risk.HIGH),
+        (mv(MovementKind.CHURN, -79_000, 0), AlertKind.CHURN, Priority.HIGH, Risk.NONE),
+        (mv(MovementKind.CONTRACTION, -100, 7_800), AlertKind.CONTRACTION, Priority.LOW, Risk.LOW),
+    ],
+)  # fmt: skip
+def test_churn_risk_signals_raise_exactly_one_alert(
+    signal: Signal, kind: AlertKind, priority: Priority, risk: Risk
+) -> None:
+    result = apply(acct(Stage.ACTIVE, first_cycle_done=True), signal, NOW, POLICY)
+    alerts = [e for e in result.effects if isinstance(e, ChurnRiskAlert)]
+    assert len(alerts) == 1
+    (alert,) = alerts
+    assert (alert.kind, alert.priority, alert.record) == (kind, priority, AlertRecord.TASK)
+    assert alert.due == NOW.date() + timedelta(days=3)
+    assert AT.date().isoformat() in alert.description or "inv-1" in alert.description
+    assert len(alert.sync_key) <= 80
+    assert result.account.risk is risk
+    replayed = apply(acct(Stage.ACTIVE, first_cycle_done=True), signal, NOW, POLICY)
+    assert replayed.effects == result.effects  # the same keys: an upsert cannot duplicate
+
+
+def test_alert_record_is_configurable_per_signal() -> None:
+    policy = replace(POLICY, alert_records={AlertKind.PAYMENT_FAILED: AlertRecord.CASE})
+    (alert,) = [
+        e for e in apply(acct(Stage.ACTIVE), FAILED, NOW, policy).effects
+        if isinstance(e, ChurnRiskAlert)
+    ]  # fmt: skip
+    assert alert.record is AlertRecord.CASE
+
+
+def test_two_expansions_of_a_subscription_on_one_day_make_one_opportunity() -> None:
+    first = apply(acct(Stage.ACTIVE), mv(MovementKind.EXPANSION, 1_000, 8_900), NOW, POLICY)
+    later = AT + timedelta(hours=2)
+    second = apply(first.account, mv(MovementKind.EXPANSION, 500, 9_400, at=later), NOW, POLICY)
+    (opp1,) = [e for e in first.effects if isinstance(e, ExpansionOpportunity)]
+    (opp2,) = [e for e in second.effects if isinstance(e, ExpansionOpportunity)]
+    assert opp1.sync_key == opp2.sync_key
+    assert (opp1.amount, opp2.amount) == (Money(12_000), Money(18_000))  # ARR increase so far
+    assert opp1.idempotency_key != opp2.idempotency_key  # the second upsert is a new write
+    next_day = apply(
+        second.account, mv(MovementKind.EXPANSION, 500, 9_900, at=AT + timedelta(days=1)),
+        NOW + timedelta(days=1), POLICY,
+    )  # fmt: skip
+    (opp3,) = [e for e in next_day.effects if isinstance(e, ExpansionOpportunity)]
+    assert opp3.sync_key != opp1.sync_key and opp3.amount == Money(6_000)
+
+
+def test_upgrade_names_the_plans() -> None:
+    result = apply(
+        acct(Stage.ACTIVE), mv(MovementKind.EXPANSION, 12_000, 19_900, "scale"), NOW, POLICY
+    )
+    (opp,) = [e for e in result.effects if isinstance(e, ExpansionOpportunity)]
+    assert "growth -> scale" in opp.name
+
+
+def test_crossing_a_milestone_once() -> None:
+    up = apply(acct(Stage.ACTIVE, mrr_cents=95_000), mv(MovementKind.EXPANSION, 10_000, 105_000),
+               NOW, POLICY)  # fmt: skip
+    assert [type(e) for e in up.effects].count(MilestoneReached) == 1
+    later = AT + timedelta(hours=1)
+    still = apply(up.account, mv(MovementKind.EXPANSION, 1_000, 106_000, at=later), NOW, POLICY)
+    assert MilestoneReached not in [type(e) for e in still.effects]
+
+
+def test_old_signals_set_fields_but_raise_no_alerts() -> None:
+    old = AT - timedelta(days=200)
+    account = acct(Stage.ACTIVE, as_of=old - timedelta(days=1), first_cycle_done=True)
+    result = apply(account, mv(MovementKind.CONTRACTION, -2_000, 5_900, at=old), NOW, POLICY)
+    assert [type(e) for e in result.effects] == [UpdateAccount]
+    assert result.account.stage is Stage.AT_RISK
+
+
+def test_a_late_signal_does_not_move_the_stage() -> None:
+    account = acct(Stage.CHURNED, mrr_cents=0, as_of=AT)
+    late = mv(MovementKind.EXPANSION, 1_000, 8_900, at=AT - timedelta(days=2))
+    result = apply(account, late, NOW, POLICY)
+    assert result.account.stage is Stage.CHURNED  # no IllegalTransition either
+    assert not any(isinstance(e, UpdateAccount) for e in result.effects)
+
+
+def test_a_replayed_signal_changes_nothing_and_emits_nothing() -> None:
+    signal = mv(MovementKind.CONTRACTION, -2_000, 5_900)
+    assert decide(acct(Stage.ACTIVE), signal, {signal.key}, NOW, POLICY) is None
+    assert decide(acct(Stage.ACTIVE), signal, set(), NOW, POLICY) is not None
+
+
+def test_signal_keys_ignore_activity_uuids() -> None:
+    a = mv(MovementKind.EXPANSION, 100, 8_000)
+    b = replace(a, description="rebuilt with a new uuid")
+    assert a.key == b.key
+    assert a.key != replace(a, movement_cents=200).key
