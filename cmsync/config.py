@@ -90,7 +90,10 @@ class ChartMogulSettings(_Section):
         pattern=r"^ds_[0-9a-f-]+$",
         description="Custom data source that Closed-Won deals are imported into.",
     )
-    ca_bundle: Path | None = Field(default=None, description="Extra CA bundle to trust (PEM).")
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) to verify the server against instead of the system CAs.",
+    )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
 
     @model_validator(mode="after")
@@ -130,7 +133,10 @@ class SalesforceSettings(_Section):
     password_file: Path | None = None
     security_token: SecretStr | None = None
     security_token_file: Path | None = None
-    ca_bundle: Path | None = Field(default=None, description="Extra CA bundle to trust (PEM).")
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) to verify the server against instead of the system CAs.",
+    )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import (
     ChartMogulAuthError,
@@ -26,6 +27,7 @@ from cmsync.chartmogul.errors import (
 )
 from cmsync.chartmogul.transport import Transport, TransportPolicy
 from cmsync.chartmogul.writes import NewCustomer, NewInvoice, NewLineItem, NewTransaction
+from cmsync.config import ChartMogulSettings
 from cmsync.retry import RetryPolicy
 from cmsync.sandbox.base import SandboxContext
 from cmsync.sandbox.chartmogul import ChartMogulEmulator
@@ -122,6 +124,30 @@ async def test_customers_page_and_search(cm: Sandbox, client: ChartMogulClient) 
     assert await client.search_customers("nobody-at-all@nowhere.example") == []
     one = await client.get_customer(with_email.uuid)
     assert one.uuid == with_email.uuid and one.mrr == with_email.mrr
+
+
+async def test_subscriptions_and_update(cm: Sandbox, client: ChartMogulClient) -> None:
+    customers = [c async for page in client.customer_pages(status="Active") for c in page.entries]
+    paying = customers[0]
+    subscriptions = [s async for s in client.iter_subscriptions(paying.uuid)]
+    assert subscriptions and sum(s.mrr for s in subscriptions) == paying.mrr
+    updated = await client.update_customer(paying.uuid, {"name": "Renamed Ltd"})
+    assert (
+        updated.name == "Renamed Ltd"
+        and (await client.get_customer(paying.uuid)).name == updated.name
+    )
+
+
+async def test_connect_builds_the_client_from_settings(cm: Sandbox) -> None:
+    settings = ChartMogulSettings(
+        base_url=cm.url,  # type: ignore[arg-type]
+        api_key=SecretStr(API_KEY),
+        ca_bundle=cm.tls.ca_bundle,
+        timeout_seconds=5,
+    )
+    async with connect(settings) as client:
+        assert await client.ping()
+        assert client.transport.policy.timeout_seconds == 5
 
 
 async def test_create_is_safe_to_repeat(cm: Sandbox, client: ChartMogulClient) -> None:
