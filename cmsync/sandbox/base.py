@@ -133,7 +133,9 @@ def build_app(ctx: SandboxContext, renderer: FaultRenderer, stats: RequestStats)
             return await handler(request)
         if fault is Fault.TIMEOUT:
             await asyncio.sleep(ctx.faults.profile.timeout_seconds)
-        if fault is Fault.DROP:
+        if fault is Fault.LOST_ANSWER:
+            await handler(request)  # carried out: a retry must not do it twice
+        if fault in (Fault.DROP, Fault.LOST_ANSWER):
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # aiohttp ends the handler quietly on a lost peer

@@ -27,6 +27,7 @@ class Fault(StrEnum):
     DROP = "drop"  # closes the connection without an answer
     TOKEN_EXPIRY = "token_expiry"  # noqa: S105 (a fault name, not a secret)
     # Salesforce: the presented access token expires now
+    LOST_ANSWER = "lost_answer"  # the request is carried out, then the answer never arrives
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class FaultProfile:
     timeout: float = 0.0
     drop: float = 0.0
     token_expiry: float = 0.0
+    lost_answer: float = 0.0
     lock_row: float = 0.0  # per record of an sObject Collection: UNABLE_TO_LOCK_ROW
     slow_seconds: float = 1.0
     timeout_seconds: float = 15.0
@@ -73,6 +75,7 @@ PROFILES: dict[str, FaultProfile] = {
             timeout=0.005,
             drop=0.02,
             token_expiry=0.01,
+            lost_answer=0.01,
             lock_row=0.05,
             timeout_seconds=8.0,
         ),
@@ -83,6 +86,7 @@ PROFILES: dict[str, FaultProfile] = {
         FaultProfile("timeouts", timeout=0.05, timeout_seconds=8.0),
         FaultProfile("drops", drop=0.15),
         FaultProfile("expiry", token_expiry=0.1),
+        FaultProfile("lost", lost_answer=0.1),
         FaultProfile("locks", lock_row=0.2),
         FaultProfile("budget", daily_api_limit=300),
     )

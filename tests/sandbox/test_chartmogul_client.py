@@ -165,6 +165,23 @@ async def test_create_is_safe_to_repeat(cm: Sandbox, client: ChartMogulClient) -
     assert [c.uuid for c in found] == [first.uuid]
 
 
+async def test_creates_whose_answers_were_lost_are_not_repeated(
+    cm: Sandbox, client: ChartMogulClient
+) -> None:
+    # Half the requests are carried out and then their answers lost.
+    cm.ctx.faults.set_profile(FaultProfile("lost-half", lost_answer=0.5))
+    keys = [f"001000000000LST{i:03d}" for i in range(12)]
+    created = {}
+    for key in keys:
+        new = NewCustomer(data_source_uuid=cm.seeded.data_source_uuid, external_id=key, name=key)
+        created[key] = (await client.create_customer(new)).uuid
+    cm.ctx.faults.set_profile("none")
+    assert cm.ctx.faults.injected["lost_answer"] >= 3
+    for key in keys:
+        found = [c async for p in client.customer_pages(external_id=key) for c in p.entries]
+        assert [c.uuid for c in found] == [created[key]]
+
+
 async def test_invoice_import_is_safe_to_repeat(cm: Sandbox, client: ChartMogulClient) -> None:
     ds = cm.seeded.data_source_uuid
     customer = await client.create_customer(

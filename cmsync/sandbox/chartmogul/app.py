@@ -78,7 +78,14 @@ class ChartMogulEmulator:
 
     name = "chartmogul"
     applicable_faults = frozenset(
-        {Fault.THROTTLE, Fault.SERVER_ERROR, Fault.SLOW, Fault.TIMEOUT, Fault.DROP}
+        {
+            Fault.THROTTLE,
+            Fault.SERVER_ERROR,
+            Fault.SLOW,
+            Fault.TIMEOUT,
+            Fault.DROP,
+            Fault.LOST_ANSWER,
+        }
     )
 
     def __init__(self, ctx: SandboxContext, api_key: str) -> None:

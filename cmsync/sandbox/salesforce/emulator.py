@@ -43,7 +43,14 @@ class SalesforceEmulator:
     name = "salesforce"
     # No per-second throttling in Salesforce: a spent daily allocation answers 403 instead.
     applicable_faults = frozenset(
-        {Fault.SERVER_ERROR, Fault.SLOW, Fault.TIMEOUT, Fault.DROP, Fault.TOKEN_EXPIRY}
+        {
+            Fault.SERVER_ERROR,
+            Fault.SLOW,
+            Fault.TIMEOUT,
+            Fault.DROP,
+            Fault.TOKEN_EXPIRY,
+            Fault.LOST_ANSWER,
+        }
     )
 
     def __init__(
