@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
 from cmsync.chartmogul import connect
@@ -87,7 +88,12 @@ FAST_RETRIES = TransportPolicy(
 )
 
 
-@pytest.fixture
+# One client (one rate limiter) for the module, as the daemon has one: per-test clients would
+# each pace themselves and together overrun the emulator's one-second window.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(cm: Sandbox) -> AsyncIterator[ChartMogulClient]:
     connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=str(cm.tls.ca_bundle)))
     async with aiohttp.ClientSession(connector=connector) as session:
