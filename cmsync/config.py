@@ -232,6 +232,9 @@ class SyncSettings(_Section):
     alert_horizon_days: float = Field(
         default=7.0, ge=0, description="Older signals set fields but open no Task/Case/Opp."
     )
+    failure_expiry_days: float = Field(
+        default=60.0, gt=0, description="Days after which an unrecovered failed payment expires."
+    )
     opportunity_stage: str = Field(default="Closed Won", description="Expansion Opp stage.")
     api_budget_share: float = Field(
         default=0.5, gt=0, le=1, description="Share of the org's daily API calls cmsync may use."

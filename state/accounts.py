@@ -173,6 +173,22 @@ class AccountStates(Part):
                 states[row.customer_uuid] = convert.account_state(row)
         return states
 
+    def select(
+        self, *, stages: Iterable[str] = (), churn_risk: str | None = None
+    ) -> list[AccountState]:
+        """States in any of ``stages`` (all when empty) and, if given, with that churn risk.
+
+        For the pipeline's sweeps (accounts still in their first cycle, accounts with open
+        failed payments); the stage filter rides the stage index.
+        """
+        query = select(_STATE)
+        wanted = unique(stages)
+        if wanted:
+            query = query.where(_STATE.c.lifecycle_state.in_(wanted))
+        if churn_risk is not None:
+            query = query.where(_STATE.c.churn_risk == churn_risk)
+        return [convert.account_state(row) for row in self._conn.execute(query)]
+
     def put(self, state: AccountState) -> None:
         self.put_many([state])
 

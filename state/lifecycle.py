@@ -17,8 +17,9 @@ new (its first paid period), active, at_risk, churned. Signals (``state.signals`
    signals within ``policy.alert_horizon`` of ``now``, a churn-risk Task/Case, an expansion
    Opportunity or a milestone note. A first sync over two years of history thus sets every
    field right without burying owners in stale Tasks.
-4. A signal dated before the newest one already applied (ChartMogul back-dates activities
+4. A movement dated before the newest one already applied (ChartMogul back-dates activities
    when it rebuilds a history) does not move the stage: it only emits its alert, if recent.
+   Payments and the end of the first cycle are not ordered that way (see ``_late``).
 5. An illegal signal (a contraction for a lead) raises ``IllegalTransition`` and changes
    nothing. Replays never reach ``apply``: ``decide`` drops signals whose key was applied.
 
@@ -50,6 +51,7 @@ from state.effects import (
     UpdateAccount,
 )
 from state.signals import (
+    FailureExpired,
     FirstCycleEnded,
     MovementKind,
     MrrMovement,
@@ -107,17 +109,21 @@ class Account:
     plan: str | None = None
     customer_since: datetime | None = None
     first_cycle_done: bool = False
-    failed_invoices: frozenset[str] = frozenset()
+    failures: tuple[tuple[str, datetime], ...] = ()  # (invoice, when) of open failed payments
     downgraded: bool = False
     contracted: bool = False
     as_of: datetime | None = None  # date of the newest signal applied
     expansion_day: tuple[str, int] | None = None  # (opportunity sync key, ARR cents so far)
 
     @property
+    def failed_invoices(self) -> frozenset[str]:
+        return frozenset(invoice for invoice, _ in self.failures)
+
+    @property
     def risk(self) -> Risk:
         if self.stage is Stage.CHURNED:
             return Risk.NONE
-        if self.failed_invoices:
+        if self.failures:
             return Risk.HIGH
         if self.downgraded:
             return Risk.MEDIUM
@@ -175,9 +181,14 @@ _TRANSITIONS: list[dict[str, Any]] = [
     *_settle("contraction", _PAYING),
     *_settle("payment_failed", _PAYING),
     *_settle("payment_recovered", _PAYING),
+    *_settle("failure_expired", _PAYING),
     *_settle("first_cycle_ended", _PAYING),
-    {"trigger": "payment_failed", "source": Stage.CHURNED.value, "dest": Stage.CHURNED.value},
-    {"trigger": "payment_recovered", "source": Stage.CHURNED.value, "dest": Stage.CHURNED.value},
+    # A payment on an account that is not paying (yet, or any more) changes no stage.
+    *(
+        {"trigger": trigger, "source": stage.value, "dest": stage.value}
+        for trigger in ("payment_failed", "payment_recovered", "failure_expired")
+        for stage in (Stage.LEAD, Stage.TRIAL, Stage.CHURNED)
+    ),
     {"trigger": "churn", "source": _PAYING, "dest": Stage.CHURNED.value},
     *_settle("reactivation", [Stage.CHURNED.value]),
 ]
@@ -208,6 +219,8 @@ def _trigger(signal: Signal) -> str:
             return "payment_failed"
         case PaymentRecovered():
             return "payment_recovered"
+        case FailureExpired():
+            return "failure_expired"
         case TrialStarted():
             return "trial_started"
         case FirstCycleEnded():
@@ -239,7 +252,7 @@ def _fold(account: Account, signal: Signal) -> Account:
                 mrr_cents=signal.mrr_cents,
                 plan=signal.plan or account.plan,
                 customer_since=account.customer_since or signal.at,
-                failed_invoices=frozenset(),
+                failures=(),
                 downgraded=False,
                 contracted=False,
             )
@@ -264,14 +277,17 @@ def _fold(account: Account, signal: Signal) -> Account:
             return replace(
                 account,
                 mrr_cents=0,
-                failed_invoices=frozenset(),
+                failures=(),
                 downgraded=False,
                 contracted=False,
             )
         case PaymentFailed():
-            return replace(account, failed_invoices=account.failed_invoices | {signal.invoice})
-        case PaymentRecovered():
-            return replace(account, failed_invoices=account.failed_invoices - {signal.invoice})
+            kept = tuple(f for f in account.failures if f[0] != signal.invoice)
+            return replace(account, failures=(*kept, (signal.invoice, signal.at)))
+        case PaymentRecovered() | FailureExpired():
+            return replace(
+                account, failures=tuple(f for f in account.failures if f[0] != signal.invoice)
+            )
         case FirstCycleEnded():
             return replace(account, first_cycle_done=True)
         case TrialStarted():
@@ -425,14 +441,25 @@ def _events(
 # --- the entry points --------------------------------------------------------------------
 
 
+def _late(account: Account, signal: Signal) -> bool:
+    """A movement older than the newest one applied: history, not news (see point 4).
+
+    Only movements are ordered: payments fold into a set of open invoices and the first cycle
+    into a flag, whatever order they arrive in, so they are never late.
+    """
+    moves = isinstance(signal, MrrMovement | TrialStarted)
+    return moves and account.as_of is not None and signal.at < account.as_of
+
+
 def apply(account: Account, signal: Signal, now: datetime, policy: LifecyclePolicy) -> Transition:
     """The account after ``signal``, and the effects to write; raises IllegalTransition."""
-    if account.as_of is not None and signal.at < account.as_of:
+    if _late(account, signal):
         effects, expansion_day = _events(account, account, signal, now, policy)
         return Transition(replace(account, expansion_day=expansion_day), tuple(effects))
     folded = _fold(account, signal)
     stage = _next_stage(account, folded, signal)
-    after = replace(folded, stage=stage, as_of=signal.at)
+    as_of = signal.at if isinstance(signal, MrrMovement | TrialStarted) else account.as_of
+    after = replace(folded, stage=stage, as_of=as_of)
     effects, expansion_day = _events(account, after, signal, now, policy)
     after = replace(after, expansion_day=expansion_day)
     changes = _field_changes(account, after, signal)

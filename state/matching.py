@@ -21,7 +21,7 @@ Pure: the caller builds a ``MatchIndex`` from what it read of Salesforce.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from state.records import MatchMethod as Method
 
 __all__ = [
     "FREEMAIL_DOMAINS",
+    "AccountFacts",
     "Ambiguous",
     "CustomerFacts",
     "Found",
@@ -36,6 +37,7 @@ __all__ = [
     "MatchResult",
     "Method",
     "NotFound",
+    "build_index",
     "email_domain",
     "match",
     "normalise_email",
@@ -73,6 +75,48 @@ class MatchIndex:
     by_contact_email: Mapping[str, frozenset[str]] = field(default_factory=dict)
     by_domain: Mapping[str, frozenset[str]] = field(default_factory=dict)
     linked_to: Mapping[str, str] = field(default_factory=dict)  # account id -> customer uuid
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What matching needs of one Salesforce Account."""
+
+    account_id: str
+    website: str | None = None
+    uuid_field: str | None = None  # the value of CM_Customer_UUID__c
+
+
+def build_index(
+    accounts: Iterable[AccountFacts],
+    contacts: Iterable[tuple[str, str | None]],
+    links: Mapping[str, str],
+) -> MatchIndex:
+    """The index for ``match`` from Accounts, (account id, email) of Contacts, and stored links
+    (account id -> customer uuid)."""
+    account_ids: set[str] = set()
+    by_uuid: dict[str, set[str]] = {}
+    by_domain: dict[str, set[str]] = {}
+    linked = dict(links)
+    for account in accounts:
+        account_ids.add(account.account_id)
+        if account.uuid_field:
+            by_uuid.setdefault(account.uuid_field, set()).add(account.account_id)
+            linked.setdefault(account.account_id, account.uuid_field)
+        domain = website_domain(account.website)
+        if domain:
+            by_domain.setdefault(domain, set()).add(account.account_id)
+    by_email: dict[str, set[str]] = {}
+    for account_id, email in contacts:
+        cleaned = normalise_email(email)
+        if cleaned and account_id in account_ids:
+            by_email.setdefault(cleaned, set()).add(account_id)
+    return MatchIndex(
+        account_ids=frozenset(account_ids),
+        by_uuid_field={k: frozenset(v) for k, v in by_uuid.items()},
+        by_contact_email={k: frozenset(v) for k, v in by_email.items()},
+        by_domain={k: frozenset(v) for k, v in by_domain.items()},
+        linked_to=linked,
+    )
 
 
 @dataclass(frozen=True)

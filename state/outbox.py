@@ -11,6 +11,7 @@ together with the audit entries and last-written values the sends produced:
     pending --claim_due--> in_flight --mark_done--> done
                            in_flight --retry_later--> pending (attempts + 1, later)
                            in_flight --mark_dead--> dead (attempts + 1, reason)
+                           in_flight --release--> pending (unsent: attempts, error kept)
     dead --retry_dead (operator)--> pending (attempts reset)
     dead --skip_dead (operator)--> skipped
     in_flight --requeue_in_flight (after a crash)--> pending
@@ -24,11 +25,11 @@ daemon calls it once at start-up, after it has made sure it is the only daemon.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
@@ -51,6 +52,7 @@ _OUT = table_of(OutboxRow)
 _PENDING = OutboxStatus.PENDING.value
 _IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 _DEAD = OutboxStatus.DEAD.value
+_SelectT = TypeVar("_SelectT", bound=Select[Any])
 
 
 def count_outbox(conn: Connection, *, finished: bool = False) -> OutboxCounts:
@@ -78,6 +80,16 @@ def count_outbox(conn: Connection, *, finished: bool = False) -> OutboxCounts:
         done=by_status.get(OutboxStatus.DONE.value, 0) if finished else None,
         skipped=by_status.get(OutboxStatus.SKIPPED.value, 0) if finished else None,
     )
+
+
+def _narrow(
+    stmt: _SelectT, target_system: System | None, kinds: Collection[str] | None
+) -> _SelectT:
+    if target_system is not None:
+        stmt = stmt.where(_OUT.c.target_system == target_system.value)
+    if kinds is not None:
+        stmt = stmt.where(_OUT.c.kind.in_(list(kinds)))
+    return stmt
 
 
 class Outbox(Part):
@@ -114,13 +126,22 @@ class Outbox(Part):
         row = self._conn.execute(select(_OUT).where(_OUT.c.id == entry_id)).first()
         return None if row is None else convert.outbox_entry(row)
 
-    def claim_due(self, limit: int, *, target_system: System | None = None) -> list[OutboxEntry]:
-        """Up to ``limit`` due pending rows, lowest id first, now ``in_flight``."""
-        due = select(_OUT.c.id).where(
-            _OUT.c.status == _PENDING, _OUT.c.next_attempt_at <= self._now
+    def claim_due(
+        self,
+        limit: int,
+        *,
+        target_system: System | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> list[OutboxEntry]:
+        """Up to ``limit`` due pending rows, lowest id first, now ``in_flight``.
+
+        ``target_system`` and ``kinds`` narrow the rows to one consumer's (None: any).
+        """
+        due = _narrow(
+            select(_OUT.c.id).where(_OUT.c.status == _PENDING, _OUT.c.next_attempt_at <= self._now),
+            target_system,
+            kinds,
         )
-        if target_system is not None:
-            due = due.where(_OUT.c.target_system == target_system.value)
         stmt = (
             update(_OUT)
             .where(_OUT.c.id.in_(due.order_by(_OUT.c.id).limit(limit).scalar_subquery()))
@@ -137,6 +158,24 @@ class Outbox(Part):
             [{"b_id": i} for i in unique(ids)],
             {"status": OutboxStatus.DONE.value, "updated_at": self._now},
         )
+
+    def release(self, ids: Iterable[int], at: datetime | None = None) -> int:
+        """In-flight rows handed back unsent: pending from ``at`` (None: now), attempts kept.
+
+        For rows a dispatcher claimed but did not try (budget spent, auth refused, a batch
+        left for the next window): not a failure of the row, so unlike ``retry_later`` it
+        neither counts an attempt nor replaces the last error. Rows no longer in flight are
+        left as they are (a requeue or a settlement got there first); returns how many moved.
+        """
+        moved = 0
+        for part in chunks(unique(ids)):
+            result = self._conn.execute(
+                update(_OUT)
+                .where(_OUT.c.id.in_(part), _OUT.c.status == _IN_FLIGHT)
+                .values(status=_PENDING, next_attempt_at=at or self._now, updated_at=self._now)
+            )
+            moved += result.rowcount
+        return moved
 
     def retry_later(self, retries: Iterable[OutboxRetry]) -> None:
         """In-flight rows that failed transiently: pending again from each ``at``."""
@@ -215,11 +254,35 @@ class Outbox(Part):
         """Rows per status; done and skipped only if ``finished`` (see ``count_outbox``)."""
         return count_outbox(self._conn, finished=finished)
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest pending row falls due (None: nothing pending)."""
-        value = self._conn.execute(
-            select(func.min(_OUT.c.next_attempt_at)).where(_OUT.c.status == _PENDING)
-        ).scalar_one_or_none()
+    def pending(
+        self,
+        *,
+        target_system: System | None = None,
+        kinds: Collection[str] | None = None,
+        due_only: bool = False,
+        before_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[OutboxEntry]:
+        """Pending rows in id order, read without claiming them (previews, ordering checks).
+
+        ``due_only``: only those due now; ``before_id``: only ids below it.
+        """
+        stmt = _narrow(select(_OUT).where(_OUT.c.status == _PENDING), target_system, kinds)
+        if due_only:
+            stmt = stmt.where(_OUT.c.next_attempt_at <= self._now)
+        if before_id is not None:
+            stmt = stmt.where(_OUT.c.id < before_id)
+        stmt = stmt.order_by(_OUT.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [convert.outbox_entry(row) for row in self._conn.execute(stmt)]
+
+    def next_due_at(
+        self, *, target_system: System | None = None, kinds: Collection[str] | None = None
+    ) -> datetime | None:
+        """When the earliest pending row (of those asked for) falls due (None: none pending)."""
+        stmt = select(func.min(_OUT.c.next_attempt_at)).where(_OUT.c.status == _PENDING)
+        value = self._conn.execute(_narrow(stmt, target_system, kinds)).scalar_one_or_none()
         assert value is None or isinstance(value, datetime)
         return value
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
+    "FailureExpired",
     "FirstCycleEnded",
     "MovementKind",
     "MrrMovement",
@@ -84,6 +85,20 @@ class PaymentRecovered:
 
 
 @dataclass(frozen=True)
+class FailureExpired:
+    """A failed payment neither recovered nor ended by churn for too long: settled or written
+    off, it no longer puts the account at risk."""
+
+    customer_uuid: str
+    at: datetime
+    invoice: str
+
+    @property
+    def key(self) -> str:
+        return f"payexp|{self.customer_uuid}|{self.invoice}"
+
+
+@dataclass(frozen=True)
 class TrialStarted:
     customer_uuid: str
     at: datetime
@@ -105,4 +120,6 @@ class FirstCycleEnded:
         return f"cycle1|{self.customer_uuid}"
 
 
-Signal = MrrMovement | PaymentFailed | PaymentRecovered | TrialStarted | FirstCycleEnded
+Signal = (
+    MrrMovement | PaymentFailed | PaymentRecovered | FailureExpired | TrialStarted | FirstCycleEnded
+)

@@ -164,6 +164,8 @@ class OutboxRow(SQLModel, table=True):
         # Due pending rows in id order (status equality, then id order, next_attempt_at read
         # from the index), counts by status, and the dead-letter table.
         Index("ix_outbox_status_id", "status", "id", "next_attempt_at"),
+        # "Retrying" (pending with attempts > 0) counted from the index, not the table.
+        Index("ix_outbox_status_attempts", "status", "attempts"),
         {"sqlite_autoincrement": True},
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,4 +35,5 @@ def full_sandbox(
     try:
         yield running
     finally:
+        gc.collect()  # no lingering client response may hold a socket to the emulators
         sandbox_loop.call(running.stop())

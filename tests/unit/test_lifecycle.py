@@ -20,6 +20,7 @@ from state.effects import (
 )
 from state.lifecycle import Account, IllegalTransition, LifecyclePolicy, Risk, Stage, apply, decide
 from state.signals import (
+    FailureExpired,
     FirstCycleEnded,
     MovementKind,
     MrrMovement,
@@ -61,11 +62,11 @@ TABLE: list[tuple[Stage, dict[str, object], Signal, Stage]] = [
     (Stage.ACTIVE, {"first_cycle_done": True}, mv(MovementKind.CONTRACTION, -2_000, 5_900),
      Stage.AT_RISK),
     (Stage.ACTIVE, {"first_cycle_done": True}, FAILED, Stage.AT_RISK),
-    (Stage.AT_RISK, {"first_cycle_done": True, "failed_invoices": frozenset({"inv-1"})},
+    (Stage.AT_RISK, {"first_cycle_done": True, "failures": (("inv-1", AT),)},
      RECOVERED, Stage.ACTIVE),
     (Stage.AT_RISK, {"first_cycle_done": True, "contracted": True},
      mv(MovementKind.EXPANSION, 2_000, 9_900), Stage.ACTIVE),
-    (Stage.AT_RISK, {"first_cycle_done": True, "failed_invoices": frozenset({"inv-1"})},
+    (Stage.AT_RISK, {"first_cycle_done": True, "failures": (("inv-1", AT),)},
      mv(MovementKind.EXPANSION, 2_000, 9_900), Stage.AT_RISK),
     (Stage.NEW, {}, FAILED, Stage.AT_RISK),
     (Stage.ACTIVE, {"first_cycle_done": True}, mv(MovementKind.CHURN, -7_900, 0), Stage.CHURNED),
@@ -73,14 +74,18 @@ TABLE: list[tuple[Stage, dict[str, object], Signal, Stage]] = [
     (Stage.CHURNED, {"mrr_cents": 0, "first_cycle_done": True},
      mv(MovementKind.REACTIVATION, 7_900, 7_900), Stage.ACTIVE),
     (Stage.CHURNED, {"mrr_cents": 0}, FAILED, Stage.CHURNED),
+    (Stage.LEAD, {"mrr_cents": 0}, FAILED, Stage.LEAD),
+    (Stage.TRIAL, {"mrr_cents": 0}, RECOVERED, Stage.TRIAL),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("before", "facts", "signal", "after"), TABLE)
 def test_transition(before: Stage, facts: dict[str, object], signal: Signal, after: Stage) -> None:
-    result = apply(acct(before, **facts), signal, NOW, POLICY)
+    account = acct(before, **facts)
+    result = apply(account, signal, NOW, POLICY)
     assert result.account.stage is after
-    assert result.account.as_of == signal.at
+    moved = isinstance(signal, MrrMovement | TrialStarted)
+    assert result.account.as_of == (signal.at if moved else account.as_of)
 
 
 ILLEGAL: list[tuple[Stage, Signal]] = [
@@ -202,6 +207,26 @@ def test_a_late_signal_does_not_move_the_stage() -> None:
     result = apply(account, late, NOW, POLICY)
     assert result.account.stage is Stage.CHURNED  # no IllegalTransition either
     assert not any(isinstance(e, UpdateAccount) for e in result.effects)
+
+
+def test_payments_are_never_late() -> None:
+    account = acct(Stage.ACTIVE, as_of=AT + timedelta(hours=1), first_cycle_done=True)
+    failed = apply(account, FAILED, NOW, POLICY)  # dated before the newest movement
+    assert failed.account.stage is Stage.AT_RISK and failed.account.failed_invoices == {"inv-1"}
+    assert failed.account.as_of == account.as_of
+    recovered = apply(failed.account, RECOVERED, NOW, POLICY)
+    assert recovered.account.stage is Stage.ACTIVE and recovered.account.risk is Risk.NONE
+
+
+def test_an_old_unrecovered_failure_expires() -> None:
+    account = acct(Stage.ACTIVE, first_cycle_done=True)
+    failed = apply(account, FAILED, NOW, POLICY)
+    assert failed.account.risk is Risk.HIGH
+    expired = apply(failed.account, FailureExpired(CUS, NOW, "inv-1"), NOW, POLICY)
+    assert expired.account.risk is Risk.NONE and expired.account.stage is Stage.ACTIVE
+    (update,) = expired.effects
+    assert isinstance(update, UpdateAccount)
+    assert update.values == {AccountField.STAGE: "active", AccountField.CHURN_RISK: "None"}
 
 
 def test_a_replayed_signal_changes_nothing_and_emits_nothing() -> None:

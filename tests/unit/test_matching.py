@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from state.matching import (
+    AccountFacts,
     Ambiguous,
     CustomerFacts,
     Found,
     MatchIndex,
     Method,
     NotFound,
+    build_index,
     match,
     website_domain,
 )
@@ -88,3 +90,22 @@ def test_the_same_inputs_give_the_same_answer() -> None:
 )
 def test_website_domain(website: str | None, domain: str | None) -> None:
     assert website_domain(website) == domain
+
+
+def test_build_index_from_salesforce_rows() -> None:
+    index = build_index(
+        [
+            AccountFacts(A1, "https://www.acme.example", "cus_linked"),
+            AccountFacts(A2, "acme.example"),
+            AccountFacts(A3, None),
+        ],
+        [(A2, "CEO@acme.example"), (A3, None), ("001999999999999ZZZ", "ghost@acme.example")],
+        {A3: "cus_stored"},
+    )
+    assert index.by_uuid_field == {"cus_linked": frozenset({A1})}
+    assert index.by_domain == {"acme.example": frozenset({A1, A2})}
+    assert index.by_contact_email == {"ceo@acme.example": frozenset({A2})}  # no orphans
+    assert index.linked_to == {A3: "cus_stored", A1: "cus_linked"}
+    assert match(CustomerFacts("cus_new", email="ops@acme.example"), None, index) == Ambiguous(
+        Method.DOMAIN, (A1, A2), "2 Accounts match by domain"
+    )

@@ -1,0 +1,1 @@
+"""The pipeline: pollers that turn source records into outbox rows, and the dispatcher."""

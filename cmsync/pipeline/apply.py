@@ -1,0 +1,122 @@
+"""Applying a batch of signals inside one store transaction: states, effects, applied keys.
+
+Every poller ends a page the same way: load the touched accounts' states, links and already
+applied signal keys; run each new signal through the lifecycle machine in order; enqueue the
+effects of linked accounts as outbox rows; remember the applied keys and the new states. The
+caller adds its cursor to the same transaction, so all of it commits together or not at all.
+
+A customer not linked to an Account yet still moves through the lifecycle (so its stage is
+right once it is matched) but its effects are not enqueued: there is nowhere to write them.
+An illegal signal goes to quarantine with the reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cmsync.pipeline.accounts import from_state, to_state
+from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.translate import AccountTarget, Translator
+from state import (
+    OutboxItem,
+    QuarantineItem,
+    QuarantineKind,
+    SignalRef,
+    System,
+    Transaction,
+)
+from state.lifecycle import Account, IllegalTransition, LifecyclePolicy, apply
+from state.signals import Signal
+
+__all__ = ["ApplyStats", "apply_signals"]
+
+
+@dataclass
+class ApplyStats:
+    """What a pass did with its signals (summed over pages)."""
+
+    signals: int = 0
+    replays: int = 0
+    illegal: int = 0
+    effects: int = 0
+    enqueued: int = 0
+    unlinked_effects: int = 0
+
+    def add(self, other: ApplyStats) -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+def _payload(signal: Signal) -> dict[str, object]:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else str(v))
+        for k, v in dataclasses.asdict(signal).items()
+    }
+
+
+def apply_signals(
+    tx: Transaction,
+    signals: Sequence[Signal],
+    *,
+    context: SyncContext,
+    translator: Translator,
+    policy: LifecyclePolicy,
+    now: datetime,
+) -> ApplyStats:
+    """Apply ``signals`` (in order) within ``tx``; returns what happened."""
+    stats = ApplyStats(signals=len(signals))
+    if not signals:
+        return stats
+    uuids = list(dict.fromkeys(s.customer_uuid for s in signals))
+    stored = tx.accounts.get_many(uuids)
+    links = tx.links.get_many(uuids)
+    applied = {
+        ref.key for ref in tx.signals.applied(SignalRef(s.customer_uuid, s.key) for s in signals)
+    }
+    accounts: dict[str, tuple[Account, int]] = {u: from_state(u, stored.get(u)) for u in uuids}
+    changed: set[str] = set()
+    rows: list[OutboxItem] = []
+    newly: list[SignalRef] = []
+    for signal in signals:
+        uuid = signal.customer_uuid
+        if signal.key in applied:
+            stats.replays += 1
+            continue
+        account, revision = accounts[uuid]
+        try:
+            transition = apply(account, signal, now, policy)
+        except IllegalTransition as exc:
+            stats.illegal += 1
+            tx.quarantine.add(
+                QuarantineItem(
+                    kind=QuarantineKind.ILLEGAL_TRANSITION,
+                    source=System.CHARTMOGUL,
+                    record_key=signal.key,
+                    reason=str(exc),
+                    payload=_payload(signal),
+                )
+            )
+            continue
+        applied.add(signal.key)
+        newly.append(SignalRef(uuid, signal.key))
+        if transition.account != account:
+            accounts[uuid] = (transition.account, revision)
+            changed.add(uuid)
+        stats.effects += len(transition.effects)
+        link = links.get(uuid)
+        if link is None:
+            stats.unlinked_effects += len(transition.effects)
+            continue
+        target = context.targets.get(link.account_id) or AccountTarget(link.account_id)
+        for effect in transition.effects:
+            rows.extend(translator.rows(effect, target))
+    if changed:
+        tx.accounts.put_many(
+            to_state(accounts[u][0], accounts[u][1], stored.get(u)) for u in sorted(changed)
+        )
+    tx.signals.mark(newly)
+    stats.enqueued = tx.outbox.enqueue(rows)
+    return stats

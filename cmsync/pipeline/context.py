@@ -1,0 +1,97 @@
+"""What a sync pass needs to know of both systems before it reads any change.
+
+Matching needs every Account (Id, website, ``CM_Customer_UUID__c``) and the email of every
+Contact; effects need each Account's owner (or the configured user lookup) and name; Account
+fields need plan names, and the first-cycle check needs plan intervals. It is read once per
+pass (Salesforce: two queries of 2,000 rows a page; ChartMogul: the plans, 200 a page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.config import FieldSettings
+from cmsync.pipeline.translate import AccountTarget
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.salesforce.soql import identifier
+from cmsync.storeio import in_store
+from state import Store, Transaction
+from state.matching import AccountFacts, MatchIndex, build_index
+
+__all__ = ["PlanInfo", "SyncContext", "load_context"]
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    name: str
+    interval_count: int
+    interval_unit: str
+
+    def after(self, start: datetime) -> datetime:
+        """The end of one billing period that starts at ``start``."""
+        match self.interval_unit:
+            case "day":
+                return start + timedelta(days=self.interval_count)
+            case "year":
+                return start.replace(year=start.year + self.interval_count)
+            case _:
+                index = start.month - 1 + self.interval_count
+                day = min(start.day, 28)
+                return start.replace(year=start.year + index // 12, month=index % 12 + 1, day=day)
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    index: MatchIndex
+    targets: Mapping[str, AccountTarget]  # Account Id -> where its effects go
+    plans: Mapping[str, PlanInfo]  # plan external id (and uuid) -> plan
+
+    def describe(self) -> str:
+        index = self.index
+        return (
+            f"accounts={len(index.account_ids)} contact_emails={len(index.by_contact_email)} "
+            f"linked={len(index.linked_to)} plans={len({p.name for p in self.plans.values()})}"
+        )
+
+    @property
+    def plan_names(self) -> dict[str, str]:
+        return {key: plan.name for key, plan in self.plans.items()}
+
+
+async def load_context(
+    gateway: SalesforceGateway, chartmogul: ChartMogulClient, store: Store, fields: FieldSettings
+) -> SyncContext:
+    uuid_field = identifier(fields.account.customer_uuid)
+    owner_field = identifier(fields.owner)
+    columns = dict.fromkeys(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
+    accounts: list[AccountFacts] = []
+    targets: dict[str, AccountTarget] = {}
+    query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
+    async for page in gateway.query_pages(query):
+        for row in page:
+            accounts.append(AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)))
+            owner = row.get(owner_field) or row.get("OwnerId")
+            targets[row["Id"]] = AccountTarget(row["Id"], owner, row.get("Name"))
+    contacts: list[tuple[str, str | None]] = []
+    emails = "SELECT AccountId, Email FROM Contact WHERE Email != null AND AccountId != null"
+    async for page in gateway.query_pages(emails):
+        contacts.extend((row["AccountId"], row.get("Email")) for row in page)
+
+    def stored_links(tx: Transaction) -> dict[str, str]:
+        return {
+            account_id: link.customer_uuid
+            for account_id, link in tx.links.by_accounts(list(targets)).items()
+        }
+
+    links = await in_store(store, stored_links)
+    plans: dict[str, PlanInfo] = {}
+    async for plan_page in chartmogul.plan_pages():
+        for plan in plan_page.entries:
+            info = PlanInfo(plan.name, plan.interval_count, plan.interval_unit)
+            plans[plan.uuid] = info
+            if plan.external_id:
+                plans[plan.external_id] = info
+    return SyncContext(build_index(accounts, contacts, links), targets, plans)

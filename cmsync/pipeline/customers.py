@@ -1,0 +1,178 @@
+"""The customer sweep: every ChartMogul customer matched, and linked Accounts' figures set.
+
+ChartMogul cannot list customers changed since a time, so the sweep pages all of them (200 a
+call). For each page, in one transaction, it
+
+- matches customers that have no link yet (``state.matching``): one Account links it (and the
+  Account gets ``CM_Customer_UUID__c``); none leaves it pending for a later pass; several put
+  it in quarantine with the candidates, and nothing is written for it until an operator
+  chooses;
+- enqueues each linked Account's current figures (MRR, ARR, status, customer since, the UUID
+  and the ChartMogul link): the customer record is the authority for them. Unchanged values
+  are dropped by the dispatcher against what was last written, so a quiet pass sends nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.chartmogul.records import Customer, Rejected
+from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.translate import AccountTarget, Translator
+from cmsync.storeio import in_store
+from state import (
+    AccountLink,
+    LinkConflictError,
+    MatchMethod,
+    OutboxItem,
+    QuarantineItem,
+    QuarantineKind,
+    Store,
+    System,
+    Transaction,
+)
+from state.effects import AccountField, FieldValue, Money
+from state.matching import Ambiguous, CustomerFacts, Found, match
+
+__all__ = ["SweepStats", "figures", "quarantine_rejected", "sweep_customers"]
+
+
+@dataclass
+class SweepStats:
+    customers: int = 0
+    linked: int = 0
+    newly_linked: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    rejected: int = 0
+    enqueued: int = 0
+
+
+def figures(customer: Customer) -> dict[AccountField, FieldValue]:
+    """The Account fields a customer record is the authority for."""
+    values: dict[AccountField, FieldValue] = {
+        AccountField.CUSTOMER_UUID: customer.uuid,
+        AccountField.MRR: Money(customer.mrr),
+        AccountField.ARR: Money(customer.arr),
+        AccountField.STATUS: customer.status,
+        AccountField.URL: customer.chartmogul_url,
+    }
+    if customer.customer_since is not None:
+        values[AccountField.CUSTOMER_SINCE] = customer.customer_since.date()
+    return values
+
+
+def quarantine_rejected(tx: Transaction, rejected: tuple[Rejected, ...]) -> None:
+    for bad in rejected:
+        raw = bad.raw if isinstance(bad.raw, dict) else {"raw": repr(bad.raw)[:2000]}
+        tx.quarantine.add(
+            QuarantineItem(
+                kind=QuarantineKind.BAD_RECORD,
+                source=System.CHARTMOGUL,
+                record_key=f"{bad.error.record}:{bad.error.key}",
+                reason=str(bad.error),
+                payload=raw,
+            )
+        )
+
+
+def _link(
+    tx: Transaction, customer: Customer, context: SyncContext, claimed: dict[str, str]
+) -> AccountLink | Ambiguous | None:
+    """The customer's link after matching: a link, None (no match) or the ambiguity."""
+    facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
+    result = match(facts, None, context.index)
+    if isinstance(result, Found):
+        holder = claimed.get(result.account_id)
+        if holder not in (None, customer.uuid):
+            return Ambiguous(result.method, (result.account_id,), f"also matches {holder}")
+        try:
+            link = tx.links.put(customer.uuid, result.account_id, MatchMethod(result.method))
+        except LinkConflictError as exc:
+            return Ambiguous(result.method, (result.account_id,), str(exc))
+        claimed[result.account_id] = customer.uuid
+        return link
+    return result if isinstance(result, Ambiguous) else None
+
+
+def _page(
+    tx: Transaction,
+    customers: tuple[Customer, ...],
+    rejected: tuple[Rejected, ...],
+    context: SyncContext,
+    translator: Translator,
+    run_id: str,
+    claimed: dict[str, str],
+) -> SweepStats:
+    stats = SweepStats(customers=len(customers), rejected=len(rejected))
+    quarantine_rejected(tx, rejected)
+    links = tx.links.get_many(c.uuid for c in customers)
+    rows: list[OutboxItem] = []
+    matched: list[str] = []
+    for customer in customers:
+        link: AccountLink | Ambiguous | None = links.get(customer.uuid)
+        if link is None:
+            link = _link(tx, customer, context, claimed)
+            if isinstance(link, AccountLink):
+                stats.newly_linked += 1
+        if isinstance(link, Ambiguous):
+            stats.ambiguous += 1
+            tx.quarantine.add(
+                QuarantineItem(
+                    kind=QuarantineKind.AMBIGUOUS_MATCH,
+                    source=System.CHARTMOGUL,
+                    record_key=customer.uuid,
+                    reason=link.reason,
+                    candidates=link.candidates,
+                    payload={"email": customer.email, "external_id": customer.external_id,
+                             "name": customer.name},
+                )
+            )  # fmt: skip
+            continue
+        if link is None:
+            stats.unmatched += 1
+            tx.pending_matches.add(customer.uuid, "no Account matches yet")
+            continue
+        stats.linked += 1
+        matched.append(customer.uuid)
+        target = context.targets.get(link.account_id) or AccountTarget(link.account_id)
+        rows.append(
+            translator.update_row(
+                target,
+                figures(customer),
+                key=f"figures|{customer.uuid}|{run_id}",
+                reason=f"ChartMogul customer {customer.uuid} figures",
+            )
+        )
+    tx.pending_matches.remove(matched)
+    stats.enqueued = tx.outbox.enqueue(rows)
+    return stats
+
+
+async def sweep_customers(
+    chartmogul: ChartMogulClient,
+    store: Store,
+    context: SyncContext,
+    translator: Translator,
+    *,
+    now: datetime,
+) -> SweepStats:
+    """Match and refresh every customer, one transaction per page of 200."""
+    total = SweepStats()
+    run_id = now.isoformat()  # figures rows are keyed per pass: A, B, then A again is a write
+    claimed: dict[str, str] = {}
+    async for page in chartmogul.customer_pages():
+
+        def work(
+            tx: Transaction,
+            entries: tuple[Customer, ...] = page.entries,
+            rejected: tuple[Rejected, ...] = page.rejected,
+        ) -> SweepStats:
+            return _page(tx, entries, rejected, context, translator, run_id, claimed)
+
+        stats = await in_store(store, work)
+        for name in vars(total):
+            setattr(total, name, getattr(total, name) + getattr(stats, name))
+    return total

@@ -1,0 +1,183 @@
+"""What a sent batch means for its outbox rows: done, retried later, or dead (pure).
+
+Theory of operation. A planned record covers one or more outbox rows (its pending field
+updates, merged); a record is written as one, so its rows share its fate:
+
+- success: every row is done, the fields sent become the record's last-written values, and
+  one audit entry records the write with the reasons (signals) of the rows behind it;
+- a transient failure (a locked row, a server hiccup): every row is retried later, after an
+  exponential backoff with jitter grown from the most-tried row's attempts (the rows of one
+  record stay due together, so they are merged again on the next try); a row that has used
+  up ``max_attempts`` goes dead instead, saying it gave up and why;
+- a permanent failure (validation, unknown field): every row is dead with Salesforce's reason.
+
+``settle_results`` handles a call's per-record results, ``settle_failure`` a whole call that
+failed. Both return a ``Settlement``: plain data that ``apply`` writes in one transaction, so
+a batch's rows, audit entries and last-written values commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cmsync.salesforce.collections import CHUNK_SIZE, RecordResult
+from state import (
+    AuditItem,
+    FieldWrite,
+    OutboxDead,
+    OutboxEntry,
+    OutboxRetry,
+    System,
+    Transaction,
+)
+from state.writeplan import Batch, Operation, RecordWrite
+
+__all__ = ["DispatchPolicy", "Settlement", "audit_reason", "settle_failure", "settle_results"]
+
+_REASONS_SHOWN = 5
+_REASON_CHARS = 500
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """How the dispatcher paces itself and when it gives up on a row."""
+
+    window: int = 10_000  # rows claimed per window: enough that a busy pass is one window
+    chunk: int = CHUNK_SIZE  # records per collections call
+    slow_delay: float = 2.0  # seconds between calls while the API budget is near its share
+    backoff_base: float = 30.0  # seconds before the first retry of a failed row
+    backoff_cap: float = 3600.0  # longest wait between retries
+    max_attempts: int = 10  # failed attempts after which a row goes dead
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or not 1 <= self.chunk <= CHUNK_SIZE:
+            raise ValueError(f"window must be >= 1 and chunk within 1..{CHUNK_SIZE}")
+        if self.max_attempts < 1 or self.backoff_base <= 0 or self.backoff_cap < self.backoff_base:
+            raise ValueError("max_attempts >= 1 and 0 < backoff_base <= backoff_cap")
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> timedelta:
+        """The wait after a row's ``attempts + 1``-th failure.
+
+        Equal jitter (between half and all of the exponential ceiling) rather than full
+        jitter: rows that failed together spread out, yet none comes back at once and burns
+        its next attempt against the same locked row or struggling server. A server's
+        ``Retry-After`` is a floor.
+        """
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** min(attempts, 32))
+        seconds = random.uniform(ceiling / 2, ceiling)
+        return timedelta(seconds=max(seconds, retry_after or 0.0))
+
+
+@dataclass
+class Settlement:
+    """The fates of one batch's rows and what the successful writes leave behind."""
+
+    done: list[int] = field(default_factory=list)
+    retries: list[OutboxRetry] = field(default_factory=list)
+    dead: list[OutboxDead] = field(default_factory=list)
+    written: list[FieldWrite] = field(default_factory=list)
+    audit: list[AuditItem] = field(default_factory=list)
+
+    def apply(self, tx: Transaction) -> None:
+        """Record it all in ``tx`` (one transaction per batch)."""
+        tx.outbox.mark_done(self.done)
+        tx.outbox.retry_later(self.retries)
+        tx.outbox.mark_dead(self.dead)
+        tx.last_written.put_many(self.written)
+        tx.audit.append(self.audit)
+
+
+def audit_reason(rows: Sequence[OutboxEntry]) -> str:
+    """The rows' reasons (signal keys), each once, in order, bounded for the audit trail."""
+    reasons = list(dict.fromkeys(r.reason for r in rows if r.reason))
+    text = "; ".join(reasons[:_REASONS_SHOWN])
+    if len(reasons) > _REASONS_SHOWN:
+        text += f" (+{len(reasons) - _REASONS_SHOWN} more)"
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
+
+
+def _action(record: RecordWrite, result: RecordResult) -> str:
+    if record.operation is Operation.UPDATE:
+        return "update"
+    return "upsert:created" if result.created else "upsert:updated"
+
+
+def _retry_or_give_up(
+    out: Settlement,
+    rows: Sequence[OutboxEntry],
+    error: str,
+    now: datetime,
+    policy: DispatchPolicy,
+    retry_after: float | None,
+) -> None:
+    at = now + policy.backoff(max(r.attempts for r in rows), retry_after)
+    for row in rows:
+        tried = row.attempts + 1
+        if tried >= policy.max_attempts:
+            out.dead.append(OutboxDead(row.id, f"gave up after {tried} attempts: {error}"))
+        else:
+            out.retries.append(OutboxRetry(row.id, at, error))
+
+
+def settle_results(
+    batch: Batch,
+    results: Sequence[RecordResult],
+    rows: Mapping[int, OutboxEntry],
+    *,
+    now: datetime,
+    policy: DispatchPolicy,
+) -> Settlement:
+    """Each record's result applied to the rows it covers (``rows``: the claimed rows by id)."""
+    by_index = {r.index: r for r in results}
+    out = Settlement()
+    for index, record in enumerate(batch.records):
+        covered = [rows[i] for i in record.outbox_ids]
+        result = by_index.get(index)
+        if result is None:  # the writer guarantees one result per record; never guess
+            _retry_or_give_up(out, covered, "no result for this record", now, policy, None)
+        elif result.success:
+            out.done.extend(record.outbox_ids)
+            out.written.extend(
+                FieldWrite(record.sobject, record.key, name, value)
+                for name, value in record.fields.items()
+            )
+            out.audit.append(
+                AuditItem(
+                    system=System.SALESFORCE,
+                    object=record.sobject,
+                    record_id=result.id or record.key,
+                    action=_action(record, result),
+                    fields=dict(record.fields),
+                    reason=audit_reason(covered),
+                )
+            )
+        elif result.transient:
+            _retry_or_give_up(out, covered, result.reason, now, policy, None)
+        else:
+            reason = result.reason or "refused without a reason"
+            out.dead.extend(OutboxDead(row.id, reason) for row in covered)
+    return out
+
+
+def settle_failure(
+    batch: Batch,
+    rows: Mapping[int, OutboxEntry],
+    error: str,
+    *,
+    transient: bool,
+    now: datetime,
+    policy: DispatchPolicy,
+    retry_after: float | None = None,
+) -> Settlement:
+    """A whole call failed: every record of the batch shares ``error``."""
+    out = Settlement()
+    for record in batch.records:
+        covered = [rows[i] for i in record.outbox_ids]
+        if transient:
+            _retry_or_give_up(out, covered, error, now, policy, retry_after)
+        else:
+            out.dead.extend(OutboxDead(row.id, error) for row in covered)
+    return out

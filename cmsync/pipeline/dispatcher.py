@@ -1,0 +1,295 @@
+"""The outbox dispatcher: pending Salesforce writes out in few calls, each row settled.
+
+Theory of operation. ``drain`` works in windows. Each window claims the due Salesforce rows
+in one transaction and plans them there (``dispatch_plan``: merge per record, drop what was
+last written, rows needing no call done at once); then it sends the batches one collections
+call each (at most 200 records), and settles each batch's rows, audit entries and
+last-written values in one transaction (``dispatch_settle``). Windows repeat until no row is
+due, ``max_rows`` were taken, or something says stop:
+
+- the API budget: before each call ``fits(1)``; if not, the drain pauses. Near the share
+  (``Pace.SLOW``) it waits ``policy.slow_delay`` between calls. Salesforce refusing a call
+  for the spent allocation (``BudgetExhaustedError``) pauses it too;
+- an auth failure (login refused, a session that would not renew): the drain stops and the
+  report says why; the caller marks Salesforce down;
+- a whole call still failing after the gateway's own retries (5xx, timeouts): that batch's
+  rows are retried later with backoff and the drain stops rather than going on. The gateway
+  has just spent its retries on the same endpoint, so the next batch would most likely fail
+  the same way, each costing more calls from the daily budget; the report says why.
+
+A whole call refused as wrong (``PermanentError``) only kills its own batch: the next one may
+be fine. On every stop the rows not sent go back to pending unchanged (``release``: no
+attempt counted, since they were never tried), so nothing is left in flight when ``drain``
+returns; the same happens on an unexpected error before it propagates. Only a killed process
+leaves rows in flight, and the daemon requeues those at start (safe: every write is an update
+or an upsert on an External ID, so a repeat cannot duplicate anything).
+
+One drain runs at a time per dispatcher. Retry times are taken from the injected clock, but
+never earlier than the store's own time, so a retried row cannot be claimed again at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from functools import partial
+
+from cmsync.errors import AuthError, PermanentError, RetriableError
+from cmsync.pipeline.dispatch_plan import (
+    KINDS,
+    Window,
+    claim_window,
+    outbox_ids,
+    plan_pending,
+    preview,
+)
+from cmsync.pipeline.dispatch_settle import (
+    DispatchPolicy,
+    Settlement,
+    settle_failure,
+    settle_results,
+)
+from cmsync.salesforce.budget import ApiBudget, Pace
+from cmsync.salesforce.collections import CollectionsWriter, RecordResult
+from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError
+from cmsync.storeio import in_store
+from state import BudgetSnapshot, Store, System, Transaction
+from state.writeplan import Batch, Operation
+
+__all__ = [
+    "DispatchPolicy",
+    "DispatchReport",
+    "Dispatcher",
+    "plan_pending",
+    "preview",
+]
+
+log = logging.getLogger("cmsync.dispatch")
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    """What one drain did. At most one of ``paused``, ``auth_failure``, ``outage`` is set."""
+
+    calls: int = 0  # collections calls made (each perhaps retried inside the gateway)
+    sent: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (object, op) -> answered
+    done: int = 0  # rows written
+    unchanged: int = 0  # rows done without a call: their values were already written
+    retried: int = 0  # rows failed transiently, pending again later
+    dead: int = 0  # rows failed permanently (or gave up), with the reason on the row
+    deferred: int = 0  # rows handed back unsent (a stop, or waiting behind an older row)
+    paused: str | None = None  # the API budget stopped the drain: why
+    auth_failure: str | None = None  # Salesforce refused our credentials: the message
+    outage: str | None = None  # a call kept failing after retries: the error
+    # When the earliest pending Salesforce row falls due (None: none). After a full drain this
+    # is a future retry; after a stop it may be now (the rows handed back).
+    next_due_at: datetime | None = None
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the drain ended before the outbox did (None: it drained everything due)."""
+        return self.paused or self.auth_failure or self.outage
+
+
+@dataclass
+class _Tally:
+    calls: int = 0
+    sent: Counter[tuple[str, str]] = field(default_factory=Counter)
+    done: int = 0
+    unchanged: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    paused: str | None = None
+    auth_failure: str | None = None
+    outage: str | None = None
+
+    def report(self, next_due_at: datetime | None) -> DispatchReport:
+        return DispatchReport(
+            self.calls, dict(self.sent), self.done, self.unchanged, self.retried, self.dead,
+            self.deferred, self.paused, self.auth_failure, self.outage, next_due_at,
+        )  # fmt: skip
+
+
+class _Sent(Enum):
+    SETTLED = "settled"  # the batch's rows have their fates; go on
+    SETTLED_STOP = "settled_stop"  # settled, but stop the drain
+    UNSENT_STOP = "unsent_stop"  # not sent: hand the batch back and stop
+
+
+class Dispatcher:
+    """Drains the Salesforce rows of the outbox through one ``CollectionsWriter``."""
+
+    def __init__(
+        self,
+        store: Store,
+        writer: CollectionsWriter,
+        budget: ApiBudget,
+        *,
+        clock: Callable[[], datetime],
+        policy: DispatchPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.budget = budget
+        self.policy = policy or DispatchPolicy()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+
+    async def drain(self, *, max_rows: int | None = None) -> DispatchReport:
+        """Send every due row (at most ``max_rows`` claimed); see the module doc."""
+        if max_rows is not None and max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        async with self._lock:
+            tally = _Tally()
+            taken = 0
+            while max_rows is None or taken < max_rows:
+                if not self.budget.fits(1):  # claiming now would only hand the rows back
+                    tally.paused = self._budget_reason()
+                    log.warning("dispatch paused: %s", tally.paused)
+                    break
+                limit = self.policy.window
+                if max_rows is not None:
+                    limit = min(limit, max_rows - taken)
+                claim = partial(claim_window, limit=limit, chunk=self.policy.chunk)
+                window = await in_store(self.store, claim)
+                if not window.claimed:
+                    break
+                taken += window.claimed - window.carried  # carried rows come back next window
+                tally.unchanged += window.unchanged
+                tally.dead += window.malformed
+                tally.deferred += window.held
+                stopped = await self._send(window, tally)
+                await self._save_budget()
+                if stopped:
+                    break
+            next_due = await in_store(
+                self.store,
+                lambda tx: tx.outbox.next_due_at(target_system=System.SALESFORCE, kinds=KINDS),
+            )
+            report = tally.report(next_due)
+            if report.calls or report.stopped:
+                log.info("dispatch: %s", report)
+            return report
+
+    # --- one window ---------------------------------------------------------------------
+
+    async def _send(self, window: Window, tally: _Tally) -> bool:
+        """Send the window's batches in order; True if the drain must stop."""
+        unsent = list(window.batches)
+        try:
+            while unsent:
+                outcome = await self._send_one(unsent[0], window, tally)
+                if outcome is not _Sent.UNSENT_STOP:
+                    unsent.pop(0)
+                if outcome is not _Sent.SETTLED:
+                    await self._hand_back(unsent, tally)
+                    return True
+            return False
+        except BaseException:
+            # Unexpected (a bug, the store, a cancellation): nothing may stay in flight. If
+            # even this fails, the next start's requeue puts the rows back.
+            try:
+                await self._hand_back(unsent, tally)
+            except Exception:
+                log.exception("could not hand back %d unsent batches", len(unsent))
+            raise
+
+    async def _send_one(self, batch: Batch, window: Window, tally: _Tally) -> _Sent:
+        if not self.budget.fits(1):
+            tally.paused = self._budget_reason()
+            log.warning("dispatch paused: %s", tally.paused)
+            return _Sent.UNSENT_STOP
+        if tally.calls and self.budget.pace() is Pace.SLOW:
+            await self._sleep(self.policy.slow_delay)
+        tally.calls += 1
+        try:
+            results = await self._write(batch)
+        except BudgetExhaustedError as exc:
+            tally.paused = f"Salesforce refused the call, the daily API allocation is spent: {exc}"
+            log.warning("dispatch paused: %s", tally.paused)
+            return _Sent.UNSENT_STOP
+        except AuthError as exc:
+            tally.auth_failure = str(exc)
+            log.warning("dispatch stopped, Salesforce refused the credentials: %s", exc)
+            return _Sent.UNSENT_STOP
+        except RetriableError as exc:
+            tally.outage = str(exc)
+            log.warning("dispatch stopped, a call kept failing: %s", exc)
+            await self._settle_call_failure(batch, window, exc, tally)
+            return _Sent.SETTLED_STOP
+        except PermanentError as exc:
+            await self._settle_call_failure(batch, window, exc, tally)
+            return _Sent.SETTLED
+        tally.sent[(batch.sobject, batch.operation.value)] += len(batch.records)
+        await self._settle(
+            tally,
+            lambda now: settle_results(batch, results, window.rows, now=now, policy=self.policy),
+        )
+        return _Sent.SETTLED
+
+    async def _settle_call_failure(
+        self, batch: Batch, window: Window, exc: RetriableError | PermanentError, tally: _Tally
+    ) -> None:
+        transient = isinstance(exc, RetriableError)
+        retry_after = exc.retry_after if isinstance(exc, RetriableError) else None
+        # Like a record's reason (code: message), without the "Salesforce: " prefix.
+        error = str(exc)
+        if isinstance(exc, SalesforceError):
+            error = f"{exc.code or type(exc).__name__}: {exc.api_message}"
+        await self._settle(
+            tally,
+            lambda now: settle_failure(
+                batch, window.rows, error, transient=transient, now=now,
+                policy=self.policy, retry_after=retry_after,
+            ),
+        )  # fmt: skip
+
+    async def _write(self, batch: Batch) -> Sequence[RecordResult]:
+        records = [record.body() for record in batch.records]
+        if batch.operation is Operation.UPDATE:
+            return await self.writer.update(batch.sobject, records)
+        assert batch.external_id_field is not None  # the planner keys upserts on it
+        return await self.writer.upsert(batch.sobject, batch.external_id_field, records)
+
+    async def _settle(self, tally: _Tally, build: Callable[[datetime], Settlement]) -> None:
+        def work(tx: Transaction) -> Settlement:
+            settlement = build(max(self._clock(), tx.now))
+            settlement.apply(tx)
+            return settlement
+
+        settled = await in_store(self.store, work)
+        tally.done += len(settled.done)
+        tally.retried += len(settled.retries)
+        tally.dead += len(settled.dead)
+
+    async def _hand_back(self, batches: Sequence[Batch], tally: _Tally) -> None:
+        ids = outbox_ids(batches)
+        if ids:
+            tally.deferred += await in_store(self.store, lambda tx: tx.outbox.release(ids))
+
+    # --- the budget ---------------------------------------------------------------------
+
+    def _budget_reason(self) -> str:
+        snap = self.budget.snapshot()
+        if snap.used is None or snap.max is None:
+            return "the API budget is marked spent"
+        return (
+            f"the API budget is spent: the org has used {snap.used} of its {snap.max} daily "
+            f"calls and cmsync may drive it up to {snap.allowed} ({snap.share:.0%})"
+        )
+
+    async def _save_budget(self) -> None:
+        """The budget as last reported by Salesforce, for the dashboard."""
+        snap = self.budget.snapshot()
+        if snap.used is None or snap.max is None:
+            return  # no answer seen yet: nothing known to show
+        stored = BudgetSnapshot(System.SALESFORCE, snap.used, snap.max, snap.share)
+        await in_store(self.store, lambda tx: tx.daemon.put_budget(stored))

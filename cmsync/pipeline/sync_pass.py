@@ -1,0 +1,191 @@
+"""One sync pass: every step once, in dependency order, each recorded as a job run.
+
+The steps are the daemon's jobs: ``context`` (what both systems look like), ``customers``
+(match, figures), ``activities``, ``payments``, ``first_cycles`` (the lifecycle's inputs) and
+``dispatch`` (the outbox to Salesforce). Without a context nothing else can run; any other
+step may fail and the rest still run (the outbox is drained whatever happened before it).
+A step fails by raising; the failure is recorded with its reason, not re-raised, so the pass
+always ends with a complete report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.config import Settings
+from cmsync.errors import SyncError
+from cmsync.pipeline.accounts import policy_from
+from cmsync.pipeline.activities import poll_activities
+from cmsync.pipeline.context import SyncContext, load_context
+from cmsync.pipeline.customers import sweep_customers
+from cmsync.pipeline.cycles import sweep_first_cycles
+from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.payments import poll_payments
+from cmsync.pipeline.translate import Translator
+from cmsync.salesforce.collections import CollectionsWriter
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.storeio import in_store
+from state import JobResult, Store
+
+__all__ = ["PassReport", "StepResult", "SyncPass"]
+
+log = logging.getLogger("cmsync.pass")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+    outcome: Any = None
+
+
+@dataclass
+class PassReport:
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    def step(self, name: str) -> StepResult | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+    def summary(self) -> str:
+        lines = []
+        for step in self.steps:
+            mark = "ok  " if step.ok else "FAIL"
+            lines.append(f"{mark} {step.name:<13} {step.seconds:7.2f}s  {step.detail}")
+        return "\n".join(lines)
+
+
+def _describe(outcome: Any) -> str:
+    if outcome is None:
+        return ""
+    if hasattr(outcome, "describe"):
+        return str(outcome.describe())
+    if hasattr(outcome, "__dataclass_fields__"):
+        parts = []
+        for name in outcome.__dataclass_fields__:
+            value = getattr(outcome, name)
+            if hasattr(value, "__dataclass_fields__"):
+                value = _describe(value)
+            parts.append(f"{name}={value}")
+        return " ".join(parts)
+    return str(outcome)
+
+
+class DispatchIncompleteError(SyncError):
+    """The outbox could not be drained: paused, refused, or rows dead-lettered."""
+
+    def __init__(self, report: DispatchReport) -> None:
+        reason = report.stopped or f"{report.dead} rows dead-lettered (see the dashboard)"
+        super().__init__(f"{reason}; {_describe(report)}")
+        self.report = report
+
+
+class SyncPass:
+    """The steps of a pass over one store and both clients; ``run`` does them all."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        chartmogul: ChartMogulClient,
+        gateway: SalesforceGateway,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.chartmogul = chartmogul
+        self.gateway = gateway
+        self.clock = clock
+        self.policy = policy_from(settings.sync)
+        self.context: SyncContext | None = None
+        self.translator = Translator(settings.fields, settings.sync)
+        self.dispatcher = Dispatcher(store, CollectionsWriter(gateway), gateway.budget, clock=clock)
+
+    async def _step(
+        self, report: PassReport, name: str, work: Callable[[], Awaitable[Any]]
+    ) -> bool:
+        run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
+        started = time.perf_counter()
+        try:
+            outcome = await work()
+        except SyncError as exc:
+            seconds = time.perf_counter() - started
+            log.warning("%s failed: %s", name, exc)
+            detail = f"{type(exc).__name__}: {exc}"
+            await in_store(self.store, lambda tx: tx.jobs.finish(run_id, JobResult.ERROR, detail))
+            report.steps.append(StepResult(name, False, seconds, detail))
+            return False
+        seconds = time.perf_counter() - started
+        detail = _describe(outcome)
+        await in_store(self.store, lambda tx: tx.jobs.finish(run_id, JobResult.OK, detail[:2000]))
+        report.steps.append(StepResult(name, True, seconds, detail, outcome))
+        return True
+
+    async def load_context(self) -> SyncContext:
+        self.context = await load_context(
+            self.gateway, self.chartmogul, self.store, self.settings.fields
+        )
+        self.translator = Translator(
+            self.settings.fields, self.settings.sync, self.context.plan_names
+        )
+        return self.context
+
+    def _context(self) -> SyncContext:
+        if self.context is None:
+            raise RuntimeError("load_context() first")
+        return self.context
+
+    async def customers(self) -> Any:
+        return await sweep_customers(
+            self.chartmogul, self.store, self._context(), self.translator, now=self.clock()
+        )
+
+    async def activities(self) -> Any:
+        lookback = timedelta(seconds=self.settings.sync.lookback_seconds)
+        return await poll_activities(
+            self.chartmogul, self.store, self._context(), self.translator, self.policy,
+            lookback=lookback, now=self.clock(),
+        )  # fmt: skip
+
+    async def payments(self) -> Any:
+        return await poll_payments(
+            self.chartmogul, self.store, self._context(), self.translator, self.policy,
+            now=self.clock(), failure_expiry=timedelta(days=self.settings.sync.failure_expiry_days),
+        )  # fmt: skip
+
+    async def first_cycles(self) -> Any:
+        return await sweep_first_cycles(
+            self.store, self._context(), self.translator, self.policy, now=self.clock()
+        )
+
+    async def dispatch(self) -> Any:
+        report = await self.dispatcher.drain()
+        if report.stopped or report.dead:
+            raise DispatchIncompleteError(report)
+        return report
+
+    async def run(self) -> PassReport:
+        report = PassReport()
+        if not await self._step(report, "context", self.load_context):
+            await self._step(report, "dispatch", self.dispatch)
+            return report
+        for name, work in (
+            ("customers", self.customers),
+            ("activities", self.activities),
+            ("payments", self.payments),
+            ("first_cycles", self.first_cycles),
+            ("dispatch", self.dispatch),
+        ):
+            await self._step(report, name, work)
+        return report
