@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from cmsync import __version__
-from cmsync.config import ConfigError, load_settings, redacted
+from cmsync.config import ConfigError, Settings, load_settings, redacted
 
 __all__ = ["app"]
 
@@ -59,12 +59,64 @@ def main(
 @app.command("config")
 def show_config(config: ConfigOption = None) -> None:
     """Check the configuration and print the effective settings, secrets masked."""
+    typer.echo(json.dumps(redacted(_settings(config)), indent=2))
+
+
+def _settings(config: Path | None) -> Settings:
     try:
-        settings = load_settings(config)
+        return load_settings(config)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(redacted(settings), indent=2))
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def once(
+    config: ConfigOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Run one full sync pass (match, poll, apply, dispatch) and exit; non-zero on failure."""
+    from cmsync.errors import FatalError
+    from cmsync.pipeline.once import run_once
+
+    settings = _settings(config)
+    _log_to_stderr(verbose)
+    try:
+        report = asyncio.run(run_once(settings))
+    except FatalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(report.summary())
+    if not report.ok:
+        typer.echo("cmsync once: some steps failed (see above)", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def tui(config: ConfigOption = None) -> None:
+    """Open the operators' dashboard over the store (the daemon may be running or not)."""
+    from tui import run_dashboard
+
+    settings = _settings(config)
+    if not settings.store.path.exists():
+        typer.echo(f"error: no store at {settings.store.path}; run `cmsync once` first", err=True)
+        raise typer.Exit(2)
+    run_dashboard(settings.store.path, target_label=_target_label(settings))
+
+
+def _target_label(settings: Settings) -> str:
+    host = settings.salesforce.login_url.host or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "sandbox"
+    return "salesforce sandbox" if host.startswith("test.") else "production"
 
 
 @app.command()
@@ -134,3 +186,12 @@ async def _serve_sandbox(options: object) -> None:
     finally:
         await running.stop()
         typer.echo("cmsync sandbox stopped", err=True)
+
+
+def _register_plugins() -> None:
+    from cmsync.admin.cli import register
+
+    register(app)
+
+
+_register_plugins()

@@ -342,6 +342,97 @@ METRIC_SNAPSHOT = SObjectSpec(
     custom=True,
 )  # fmt: skip
 
+# --- documentation for admins: help text (users see it) and description (admins see it) ----
+
+_WRITTEN = "Written by cmsync from ChartMogul; manual edits are overwritten."
+_PERSON = "of the ChartMogul customer this person's Account is linked to"
+
+# Per field name; a (object, field) key overrides it for one object.
+_HELP: dict[str | tuple[str, str], tuple[str, str | None]] = {
+    "CM_Customer_UUID__c": (
+        "ChartMogul customer UUID (cus_...) this record is linked to.",
+        "Set by cmsync when it links the record to a ChartMogul customer; set it by hand to "
+        "force a link. Matching reads it before any other rule.",
+    ),
+    "CM_Sync_Key__c": (
+        "cmsync idempotency key: a retried write upserts instead of duplicating.",
+        "External ID that cmsync upserts on, so a retried write never creates a duplicate.",
+    ),
+    "CM_MRR__c": ("Monthly recurring revenue from ChartMogul.", _WRITTEN),
+    "CM_ARR__c": ("Annual run rate (12 x MRR) from ChartMogul.", _WRITTEN),
+    "CM_Plan__c": ("Current plan in ChartMogul.", _WRITTEN),
+    "CM_Status__c": ("Customer status in ChartMogul (e.g. Active, Past Due, Cancelled).", _WRITTEN),
+    "CM_Customer_Since__c": ("Date of the customer's first payment in ChartMogul.", _WRITTEN),
+    "CM_Lifecycle_Stage__c": (
+        "Lifecycle stage cmsync derives from ChartMogul: Lead, Trial, New, Active, At Risk, "
+        "Churned.",
+        _WRITTEN,
+    ),
+    "CM_Churn_Risk__c": (
+        "Churn risk cmsync derives from contractions, downgrades and failed payments.",
+        _WRITTEN,
+    ),
+    "CM_Last_Activity__c": ("When ChartMogul last recorded an MRR movement.", _WRITTEN),
+    "CM_URL__c": ("The customer in ChartMogul.", _WRITTEN),
+    "CM_Success_Manager__c": (
+        "Who gets cmsync's churn-risk Tasks and Cases for this Account.",
+        "Read by cmsync when the setting fields.owner names this field; empty means the "
+        "Account owner.",
+    ),
+    "CM_Subscription_Start__c": (f"Subscription start {_PERSON}.", _WRITTEN),
+    "CM_LTV__c": (f"Lifetime value {_PERSON}.", _WRITTEN),
+    ("Contact", "CM_Plan__c"): (f"Plan {_PERSON}.", _WRITTEN),
+    ("Contact", "CM_MRR__c"): (f"MRR {_PERSON}.", _WRITTEN),
+    ("Contact", "CM_Status__c"): (f"ChartMogul status {_PERSON}.", _WRITTEN),
+    ("Lead", "CM_Plan__c"): (f"Plan {_PERSON}.", _WRITTEN),
+    ("Lead", "CM_MRR__c"): (f"MRR {_PERSON}.", _WRITTEN),
+    ("Lead", "CM_Status__c"): (f"ChartMogul status {_PERSON}.", _WRITTEN),
+}
+_SNAPSHOT = "CM_Metric_Snapshot__c"
+_SNAPSHOT_HELP = {
+    "CM_Period_Key__c": "One row per period: <period>:<start date>.",
+    "CM_Period__c": "Length of the period: day, week or month.",
+    "CM_Period_Start__c": "First day of the period.",
+    "CM_Period_End__c": "Last day of the period.",
+    "CM_MRR__c": "MRR at the end of the period.",
+    "CM_ARR__c": "ARR at the end of the period.",
+    "CM_ARPA__c": "Average revenue per account at the end of the period.",
+    "CM_ASP__c": "Average sale price over the period.",
+    "CM_LTV__c": "Customer lifetime value at the end of the period.",
+    "CM_Customers__c": "Paying customers at the end of the period.",
+    "CM_Customer_Churn_Rate__c": "Customer churn rate over the period, in percent.",
+    "CM_MRR_Churn_Rate__c": "Net MRR churn rate over the period, in percent.",
+    "CM_MRR_New_Business__c": "MRR gained from new customers in the period.",
+    "CM_MRR_Expansion__c": "MRR gained from expansions in the period.",
+    "CM_MRR_Contraction__c": "MRR lost to contractions in the period.",
+    "CM_MRR_Churn__c": "MRR lost to churned customers in the period.",
+    "CM_MRR_Reactivation__c": "MRR regained from reactivated customers in the period.",
+}
+_HELP.update(
+    {(_SNAPSHOT, name): (text, "ChartMogul metrics, upserted by cmsync's KPI report.")
+     for name, text in _SNAPSHOT_HELP.items()}
+)  # fmt: skip
+
+
+def _documented(sobject: SObjectSpec, description: str | None = None) -> SObjectSpec:
+    """``sobject`` with help text and a description on each of its custom fields."""
+    fields = []
+    for spec in sobject.fields:
+        doc = _HELP.get((sobject.name, spec.name)) or _HELP.get(spec.name)
+        if spec.custom and doc is not None:
+            spec = replace(spec, help_text=doc[0], description=doc[1])
+        fields.append(spec)
+    return replace(sobject, fields=tuple(fields), description=description)
+
+
 DEFAULT_CATALOGUE = Catalogue(
-    (USER, ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, CASE, METRIC_SNAPSHOT)
+    (
+        USER,
+        *(_documented(s) for s in (ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, CASE)),
+        _documented(
+            METRIC_SNAPSHOT,
+            "ChartMogul metrics, one row per period (day, week or month), upserted by cmsync "
+            "on CM_Period_Key__c.",
+        ),
+    )
 )

@@ -119,7 +119,8 @@ class FieldSpec:
     filterable: bool = True
     sortable: bool = True
     default_value: bool | str | None = None  # a checkbox's default, or a text default
-    help_text: str | None = None
+    help_text: str | None = None  # shown to users beside the field (inlineHelpText)
+    description: str | None = None  # for admins, in Setup and the field's metadata
 
     @property
     def required(self) -> bool:
@@ -158,6 +159,7 @@ class SObjectSpec:
     updateable: bool = True
     deletable: bool = True
     queryable: bool = True
+    description: str | None = None  # for admins: a custom object's metadata description
     _by_name: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
     _by_relationship: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
 

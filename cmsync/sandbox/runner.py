@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.sandbox.base import SandboxContext
 from cmsync.sandbox.chartmogul import ChartMogulEmulator
 from cmsync.sandbox.clock import SandboxClock
@@ -45,6 +46,9 @@ class SandboxOptions:
     host: str = "127.0.0.1"
     chartmogul_port: int = 0
     salesforce_port: int = 0
+    # "Object.Field" names left out of the org, as if an admin had not deployed them
+    # (for `cmsync doctor` tests and demos); the seeded scenario must not write them.
+    drop_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -143,7 +147,11 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
         daily_api_limit=options.daily_api_limit,
     )
     chartmogul = ChartMogulEmulator(ctx, api_key)
-    salesforce = SalesforceEmulator(ctx, sf_config)
+    catalogue = DEFAULT_CATALOGUE
+    for dropped in options.drop_fields:
+        sobject, _, field = dropped.partition(".")
+        catalogue = catalogue.without_field(sobject, field)
+    salesforce = SalesforceEmulator(ctx, sf_config, catalogue=catalogue)
 
     scenario = generate(options.seed, options.accounts, ctx.clock.now())
     # Seeding allocates millions of long-lived objects; the cyclic collector would rescan them

@@ -1,0 +1,146 @@
+"""The doctor's Salesforce checks: log in, describe each object cmsync touches, read /limits.
+
+Everything goes through the daemon's own ``SalesforceGateway`` (same login flow, same error
+mapping), with a short retry policy so an unreachable org is reported in seconds. A refused
+login or an unreachable server ends the Salesforce checks with one finding that says what to
+fix; it is never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cmsync.admin.findings import Finding
+from cmsync.admin.needs import ObjectNeed, needs
+from cmsync.admin.sf_schema import AREA, compare, missing_object
+from cmsync.config import SalesforceSettings, Settings
+from cmsync.retry import RetryPolicy
+from cmsync.salesforce.budget import ApiBudget
+from cmsync.salesforce.errors import (
+    SalesforceAuthError,
+    SalesforceError,
+    SalesforcePermanentError,
+    SessionExpiredError,
+)
+from cmsync.salesforce.gateway import SalesforceGateway
+
+__all__ = ["budget_finding", "check_salesforce"]
+
+BUDGET_AREA = "Salesforce API budget"
+QUICK = RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0)
+SLOW_MARGIN = 0.05  # as ApiBudget: within 5% of the share, cmsync slows down
+
+_LOGIN_FIXES = {
+    "jwt": (
+        "check salesforce.client_id (the connected app's consumer key) and salesforce.username; "
+        "the certificate uploaded to the connected app must match salesforce.private_key; the "
+        "app's policy must be 'Admin approved users are pre-authorized' with the integration "
+        "user's profile or permission set added; salesforce.login_url must be "
+        "login.salesforce.com, test.salesforce.com (sandboxes) or the org's My Domain"
+    ),
+    "client_credentials": (
+        "check salesforce.client_id and client_secret, that the connected app enables the "
+        "client credentials flow with a Run As user, and that login_url is the org's My Domain"
+    ),
+    "password": (
+        "check salesforce.client_id, client_secret, username, password and security_token, "
+        "and that the org allows the username-password flow"
+    ),
+}
+
+
+def _login_failure(settings: SalesforceSettings, exc: SalesforceError) -> Finding:
+    if isinstance(exc, SalesforceAuthError | SessionExpiredError):
+        return Finding.error(
+            AREA,
+            "login",
+            f"{exc.api_message} (as {settings.username or settings.client_id})",
+            _LOGIN_FIXES[settings.auth_flow],
+        )
+    return Finding.error(
+        AREA,
+        "login",
+        f"cannot reach {settings.login_url}: {exc.api_message}",
+        "check salesforce.login_url, the network path (proxy, firewall) and salesforce.ca_bundle",
+    )
+
+
+async def _describe(gateway: SalesforceGateway, need: ObjectNeed) -> list[Finding]:
+    try:
+        body: dict[str, Any] = await gateway.restful(f"sobjects/{need.name}/describe/")
+    except SalesforcePermanentError as exc:
+        if exc.status == 404 or exc.code in ("NOT_FOUND", "INVALID_TYPE"):
+            return [missing_object(need)]
+        return [Finding.error(AREA, need.name, f"describe failed: {exc.api_message}")]
+    return compare(need, body)
+
+
+async def _describe_reporting(gateway: SalesforceGateway, need: ObjectNeed) -> list[Finding]:
+    """``_describe``, with any failure (after login) reported as that object's finding."""
+    try:
+        return await _describe(gateway, need)
+    except SalesforceError as exc:
+        return [Finding.error(AREA, need.name, f"describe failed: {exc.api_message}")]
+
+
+def budget_finding(limits: dict[str, Any], share: float) -> Finding:
+    """Headroom of cmsync's share of the daily API allocation (``/limits``)."""
+    daily = limits.get("DailyApiRequests") or {}
+    if "Max" not in daily or "Remaining" not in daily:
+        return Finding.warning(BUDGET_AREA, "DailyApiRequests", "not reported by /limits")
+    maximum, remaining = int(daily["Max"]), int(daily["Remaining"])
+    used = maximum - remaining
+    allowed = int(maximum * share)
+    headroom = allowed - used
+    status = (
+        f"{used:,} of {maximum:,} calls used in the last 24 hours; cmsync may drive usage up to "
+        f"{allowed:,} (sync.api_budget_share = {share:g})"
+    )
+    if headroom <= 0:
+        return Finding.error(
+            BUDGET_AREA,
+            "DailyApiRequests",
+            f"{status}: no headroom, cmsync would pause every write",
+            "wait for the 24-hour window to free calls, raise sync.api_budget_share, or find "
+            "what else spends the org's API calls (Setup > System Overview)",
+        )
+    if headroom < maximum * SLOW_MARGIN:
+        return Finding.warning(
+            BUDGET_AREA,
+            "DailyApiRequests",
+            f"{status}: {headroom:,} calls of headroom, cmsync would run slowed",
+            "raise sync.api_budget_share or reduce other integrations' usage",
+        )
+    return Finding.ok(BUDGET_AREA, "DailyApiRequests", f"{status}: {headroom:,} of headroom")
+
+
+async def check_salesforce(settings: Settings) -> list[Finding]:
+    """Login, every object's describe against cmsync's needs, and the API budget."""
+    sf = settings.salesforce
+    gateway = SalesforceGateway(
+        sf, budget=ApiBudget(settings.sync.api_budget_share), policy=QUICK, max_workers=4
+    )
+    try:
+        objects = needs(settings)
+        try:  # the first describe logs in: a refused login ends here
+            first = await _describe(gateway, objects[0])
+        except SalesforceError as exc:
+            return [_login_failure(sf, exc)]
+        except OSError as exc:  # requests refuses an unreadable CA bundle this way
+            fix = "check salesforce.ca_bundle (a PEM file the cmsync user can read)"
+            return [Finding.error(AREA, "login", f"cannot set up TLS: {exc}", fix)]
+        who = sf.username or sf.client_id
+        findings = [Finding.ok(AREA, "login", f"{sf.auth_flow} flow as {who} accepted")]
+        findings += first
+        rest = await asyncio.gather(*(_describe_reporting(gateway, n) for n in objects[1:]))
+        findings += [f for group in rest for f in group]
+        try:
+            limits = await gateway.refresh_limits()
+        except SalesforceError as exc:
+            findings.append(Finding.error(BUDGET_AREA, "/limits", f"failed: {exc.api_message}"))
+        else:
+            findings.append(budget_finding(limits, gateway.budget.share))
+        return findings
+    finally:
+        await gateway.close()

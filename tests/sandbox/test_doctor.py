@@ -1,0 +1,152 @@
+"""`cmsync doctor` against the sandbox over real TLS: healthy, a field not deployed, a wrong
+data source, refused credentials, unreachable services, and the command end to end.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import AnyHttpUrl, SecretStr
+from typer.testing import CliRunner
+
+from cmsync.admin.cli import register
+from cmsync.admin.doctor import Severity, diagnose
+from cmsync.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from cmsync.sandbox.runner import RunningSandbox
+    from cmsync.sandbox.serve import LoopThread
+
+DROPPED = "Account.CM_MRR__c"
+OBJECTS = {"Account", "Contact", "Lead", "Opportunity", "Task", "Case", "CM_Metric_Snapshot__c"}
+
+
+@pytest.fixture(scope="module")
+def dropped_sandbox(
+    sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSandbox]:
+    """A sandbox whose org lacks Account.CM_MRR__c, as if the admin had not deployed it."""
+    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+
+    options = SandboxOptions(
+        directory=tmp_path_factory.mktemp("doctor-dropped"), accounts=3, drop_fields=(DROPPED,)
+    )
+    running = sandbox_loop.call(start_sandbox(options))
+    try:
+        yield running
+    finally:
+        sandbox_loop.call(running.stop())
+
+
+@pytest.fixture
+def settings(full_sandbox: RunningSandbox) -> Settings:
+    return load_settings(full_sandbox.config_file)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_a_healthy_sandbox_passes(settings: Settings, full_sandbox: RunningSandbox) -> None:
+    report = await diagnose(settings)
+    assert report.exit_code == 0 and report.errors == () and report.warnings == ()
+    subjects = {f.subject for f in report.findings}
+    assert OBJECTS | {"login", "ping", "plans", "DailyApiRequests"} <= subjects
+    [source] = report.about(full_sandbox.seeded.data_source_uuid)
+    assert "cmsync sandbox billing" in source.message
+
+
+async def test_a_field_not_deployed_is_named_with_its_fix(dropped_sandbox: RunningSandbox) -> None:
+    report = await diagnose(load_settings(dropped_sandbox.config_file))
+    [error] = report.errors
+    assert error.subject == DROPPED and "missing" in error.message
+    assert error.fix is not None
+    assert "force-app/main/default/objects/Account/fields/CM_MRR__c.field-meta.xml" in error.fix
+    assert "fields.account.mrr" in error.fix
+    assert report.exit_code == 1
+    assert {f.subject for f in report.findings if f.severity is Severity.OK} >= OBJECTS - {
+        "Account"
+    }
+
+
+async def test_a_wrong_data_source_is_named(
+    settings: Settings, full_sandbox: RunningSandbox
+) -> None:
+    wrong = "ds_00000000-0000-0000-0000-000000000000"
+    chartmogul = settings.chartmogul.model_copy(update={"data_source_uuid": wrong})
+    report = await diagnose(settings.model_copy(update={"chartmogul": chartmogul}))
+    [error] = report.errors
+    assert error.subject == wrong and "not found" in error.message
+    assert full_sandbox.seeded.data_source_uuid in error.message  # what to use instead
+    assert error.fix is not None and "chartmogul.data_source_uuid" in error.fix
+    assert report.exit_code == 1
+
+
+async def test_refused_credentials_are_findings_not_tracebacks(settings: Settings) -> None:
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    wrong = settings.model_copy(
+        update={
+            "salesforce": settings.salesforce.model_copy(update={"private_key": SecretStr(pem)}),
+            "chartmogul": settings.chartmogul.model_copy(
+                update={"api_key": SecretStr("not-the-key-0123456789")}
+            ),
+        }
+    )
+    report = await diagnose(wrong)
+    assert {f.subject for f in report.errors} == {"login", "API key"}
+    [login] = report.about("login")
+    assert "refused" in login.message and login.fix is not None
+    assert "certificate" in login.fix and "pre-authorized" in login.fix
+    [api_key] = report.about("API key")
+    assert api_key.fix is not None and "chartmogul.api_key" in api_key.fix
+    assert not OBJECTS & {f.subject for f in report.findings}  # nothing checked after a refusal
+    assert "not-the-key-0123456789" not in report.render()
+    assert report.exit_code == 1
+
+
+async def test_unreachable_services_are_findings(settings: Settings) -> None:
+    nowhere = AnyHttpUrl(f"https://127.0.0.1:{_closed_port()}")
+    report = await diagnose(
+        settings.model_copy(
+            update={
+                "salesforce": settings.salesforce.model_copy(update={"login_url": nowhere}),
+                "chartmogul": settings.chartmogul.model_copy(update={"base_url": nowhere}),
+            }
+        )
+    )
+    assert {(f.area, f.subject) for f in report.errors} == {
+        ("ChartMogul", "ping"),
+        ("Salesforce", "login"),
+    }
+    assert all("cannot reach" in f.message for f in report.errors)
+
+
+def test_the_doctor_command_end_to_end(
+    full_sandbox: RunningSandbox, dropped_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    healthy = runner.invoke(app, ["doctor", "--config", str(full_sandbox.config_file)])
+    assert healthy.exit_code == 0, healthy.output
+    assert "0 error(s), 0 warning(s)" in healthy.stdout
+    broken = runner.invoke(app, ["doctor", "-c", str(dropped_sandbox.config_file)])
+    assert broken.exit_code == 1
+    assert f"error   {DROPPED}" in broken.stdout and "fix: deploy" in broken.stdout
+    invalid = runner.invoke(app, ["doctor", "--config", str(tmp_path / "missing.toml")])
+    assert invalid.exit_code == 2 and invalid.stderr.startswith("error: config file")
