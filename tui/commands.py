@@ -1,0 +1,101 @@
+"""The dashboard's only way to act: command rows the daemon carries out.
+
+An operator's retry, skip or resolve becomes one row in the store's command table (kind,
+target, args); the daemon reads new commands, does the work and marks each done or failed in
+the same transaction, and the next refresh shows the problem row gone or its failure. The
+dashboard never changes the outbox or the quarantine itself: one writer of the daemon's state.
+
+Targets are the problem rows' keys (``outbox:<id>``, ``quarantine:<id>``); a resolve carries
+the chosen Account Id as ``{"account": "<Id>"}``. What each command means for each kind of row:
+
+- dead letter: retry sends it again (attempts reset), skip gives up on it;
+- ambiguous match: resolve links the customer to the chosen Account, retry matches it again
+  (after someone fixed the data in Salesforce), skip closes the entry without linking;
+- bad record / illegal transition: retry reprocesses the record, skip closes the entry.
+
+``CommandWriter`` opens its own writer connection on first use and keeps every transaction to
+one insert: the daemon's writer must never wait on the dashboard. Call it from a thread
+worker: the busy timeout may block while the daemon commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from state import CommandKind, Store
+from tui.problems import Problem, ProblemKind
+
+__all__ = ["CommandRefusedError", "CommandRequest", "CommandWriter", "plan_command"]
+
+
+class CommandRefusedError(Exception):
+    """The command makes no sense for that row; the message says why, for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    kind: CommandKind
+    target: str
+    args: Mapping[str, str] = field(default_factory=dict)
+    summary: str = ""  # what the operator asked, in words, for the notification
+
+
+_VERBS = {
+    CommandKind.RETRY: "retry",
+    CommandKind.SKIP: "skip",
+    CommandKind.RESOLVE_MATCH: "resolve",
+}
+
+
+def plan_command(kind: CommandKind, problem: Problem, account: str | None = None) -> CommandRequest:
+    """The command for ``problem``; ``CommandRefusedError`` if it does not apply to it."""
+    if problem.waiting:
+        assert problem.command is not None
+        raise CommandRefusedError(
+            f"{problem.key}: a {_VERBS[problem.command.kind]} is already waiting for the daemon"
+        )
+    if kind is CommandKind.RESOLVE_MATCH:
+        if problem.kind is not ProblemKind.AMBIGUOUS_MATCH:
+            raise CommandRefusedError(
+                f"only an ambiguous match can be resolved, not a {problem.kind}"
+            )
+        if account is None or account not in problem.candidates:
+            raise CommandRefusedError(
+                f"choose one of the candidate Accounts: {', '.join(problem.candidates)}"
+            )
+        return CommandRequest(
+            kind,
+            problem.key,
+            {"account": account},
+            f"link {problem.record} to Account {account}",
+        )
+    if account is not None:
+        raise CommandRefusedError(f"a {_VERBS[kind]} takes no Account")
+    return CommandRequest(kind, problem.key, {}, f"{_VERBS[kind]} {problem.kind} {problem.record}")
+
+
+class CommandWriter:
+    """Adds command rows through a writer connection of its own (opened on first send)."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def send(self, request: CommandRequest) -> int:
+        """Commit the command; its id. Never creates a store that is not there."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store.open(self.path, create=False, busy_timeout=self._busy_timeout)
+            with self._store.transaction() as tx:
+                return tx.commands.add(request.kind, request.target, request.args)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

@@ -1,0 +1,108 @@
+"""The rows of the problems table: open quarantine entries and dead letters, side by side.
+
+Each row's key is also the target of the commands an operator can send about it
+(``outbox:<id>`` for a dead outbox row, ``quarantine:<id>`` for a quarantine entry: the form
+the store's own tests use), so a row, its pending command and the daemon's answer all meet on
+one string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, QuarantineKind
+from tui.data import DashboardData
+
+__all__ = ["Problem", "ProblemKind", "outbox_target", "problems", "quarantine_target"]
+
+
+class ProblemKind(StrEnum):
+    DEAD_LETTER = "dead letter"
+    AMBIGUOUS_MATCH = "ambiguous match"
+    BAD_RECORD = "bad record"
+    ILLEGAL_TRANSITION = "illegal transition"
+
+
+_QUARANTINE_KINDS = {
+    QuarantineKind.AMBIGUOUS_MATCH: ProblemKind.AMBIGUOUS_MATCH,
+    QuarantineKind.BAD_RECORD: ProblemKind.BAD_RECORD,
+    QuarantineKind.ILLEGAL_TRANSITION: ProblemKind.ILLEGAL_TRANSITION,
+}
+
+
+def outbox_target(entry_id: int) -> str:
+    return f"outbox:{entry_id}"
+
+
+def quarantine_target(entry_id: int) -> str:
+    return f"quarantine:{entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One row: what is stuck, where, why, and the operator's latest command about it."""
+
+    key: str  # the command target, e.g. "outbox:17"
+    kind: ProblemKind
+    record: str  # the record concerned, as an operator would look it up
+    reason: str
+    detail: str  # attempts, or how many candidate Accounts
+    since: datetime
+    candidates: tuple[str, ...] = ()  # Account Ids an ambiguous match may be resolved to
+    customer: str = ""  # the ChartMogul customer's name and email, where known
+    command: Command | None = None  # the newest command sent about this row
+
+    @property
+    def waiting(self) -> bool:
+        """A command was sent and the daemon has not carried it out yet."""
+        return self.command is not None and self.command.status is CommandStatus.NEW
+
+
+def _latest_commands(commands: Iterable[Command]) -> dict[str, Command]:
+    latest: dict[str, Command] = {}
+    for command in commands:
+        known = latest.get(command.target)
+        if known is None or command.id > known.id:
+            latest[command.target] = command
+    return latest
+
+
+def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
+    return Problem(
+        key=outbox_target(entry.id),
+        kind=ProblemKind.DEAD_LETTER,
+        record=f"{entry.target_object} {entry.target_key} ({entry.kind})",
+        reason=entry.last_error or "no reason recorded",
+        detail=f"{entry.attempts} attempt{'s' if entry.attempts != 1 else ''}",
+        since=entry.updated_at,
+        command=command,
+    )
+
+
+def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
+    payload = entry.payload
+    name, email = payload.get("name"), payload.get("email")
+    who = " ".join(part for part in (str(name or ""), f"<{email}>" if email else "") if part)
+    n = len(entry.candidates)
+    return Problem(
+        key=quarantine_target(entry.id),
+        kind=_QUARANTINE_KINDS[entry.kind],
+        record=f"{entry.source.value} {entry.record_key}",
+        reason=entry.reason,
+        detail=f"{n} candidate{'s' if n != 1 else ''}" if n else "",
+        since=entry.created_at,
+        candidates=entry.candidates,
+        customer=who,
+        command=command,
+    )
+
+
+def problems(data: DashboardData) -> list[Problem]:
+    """Quarantine entries then dead letters, each newest first."""
+    latest = _latest_commands(data.commands)
+    rows = [_quarantined(q, latest.get(quarantine_target(q.id))) for q in data.quarantine]
+    rows += [_dead(d, latest.get(outbox_target(d.id))) for d in data.dead_letters]
+    return rows

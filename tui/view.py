@@ -1,0 +1,32 @@
+"""What every panel is handed on each refresh: the data, the time, and the operator's settings.
+
+The time is part of the view, not read by panels, so ages ("12s ago", "stale") advance even
+when the store has not changed, and a test or a snapshot can fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from tui.data import DashboardData
+
+__all__ = ["Panel", "View"]
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    data: DashboardData
+    now: datetime
+    target_label: str  # what the config points at: "sandbox", "production", ...
+    schedules: Mapping[str, timedelta] = field(default_factory=dict)  # job -> interval
+    stale_after: timedelta = timedelta(seconds=30)  # no beat for this long: "stale"
+
+
+@runtime_checkable
+class Panel(Protocol):
+    """A widget that redraws itself from a ``View``, changing only what differs."""
+
+    def show(self, view: View) -> None: ...

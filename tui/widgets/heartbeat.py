@@ -1,0 +1,61 @@
+"""The top line: what the dashboard points at, and whether the daemon is alive.
+
+Running while the heartbeat is recent; stopped once the daemon recorded a clean shutdown;
+stale when it neither beats nor said goodbye (hung, killed, or the VM went away), which is the
+state an operator must notice first, so it is shown in red.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.format import DaemonLiveness, ago, liveness, span
+from tui.view import View
+
+__all__ = ["DaemonBar"]
+
+_STYLES = {
+    DaemonLiveness.RUNNING: "bold green",
+    DaemonLiveness.STALE: "bold white on red",
+    DaemonLiveness.STOPPED: "bold yellow",
+    DaemonLiveness.NEVER: "bold yellow",
+}
+
+
+class DaemonBar(Static):
+    """``cmsync · target: sandbox │ daemon: running (pid 4242, up 2h 03m) · beat 2s ago``."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("cmsync · waiting for the first read…", id=id, classes="panel")
+        self._shown = ""
+
+    def show(self, view: View) -> None:
+        beat = view.data.heartbeat
+        state = liveness(beat, view.now, view.stale_after)
+        text = Text.assemble(
+            ("cmsync", "bold"),
+            "  target: ",
+            (view.target_label, "bold cyan"),
+            "  │  daemon: ",
+            (f" {state.value} ", _STYLES[state]),
+        )
+        if beat is not None:
+            if state is DaemonLiveness.STOPPED and beat.stopped_at is not None:
+                text.append(f"  pid {beat.pid} · stopped {ago(beat.stopped_at, view.now)}")
+            else:
+                text.append(
+                    f"  pid {beat.pid} · up {span(view.now - beat.started_at)}"
+                    f" · beat {ago(beat.beat_at, view.now)}"
+                )
+            if beat.target != view.target_label:
+                text.append(f"  (daemon points at {beat.target}!)", "bold red")
+        text.append(f"  │  {view.now:%Y-%m-%d %H:%M:%S} UTC", "dim")
+        if text.plain != self._shown:
+            self._shown = text.plain
+            self.update(text)
+
+    @property
+    def shown(self) -> str:
+        """The text on the line (for tests and screen readers)."""
+        return self._shown

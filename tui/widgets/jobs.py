@@ -1,0 +1,65 @@
+"""Jobs: each scheduled job's last run, its result, how long it took, and when it runs next.
+
+The next run is the last start plus the job's interval, when the dashboard was told the
+schedule (``View.schedules``); the store records runs, not plans, so otherwise it shows a dash.
+A run without a result is still going, or was cut short by a daemon that died mid-run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from state import JobResult, JobRun
+from tui.format import ago, clip, duration, span
+from tui.view import View
+from tui.widgets.keyed_table import Cell, Column, KeyedTable, Row
+
+__all__ = ["JobsPanel"]
+
+_RESULT_STYLES = {JobResult.OK: "green", JobResult.ERROR: "bold red", JobResult.SKIPPED: "yellow"}
+
+
+def _result(run: JobRun) -> Cell:
+    if run.result is None:
+        return Text("running", "yellow")
+    return Text(run.result.value, _RESULT_STYLES[run.result])
+
+
+def _next(run: JobRun, view: View) -> str:
+    interval = view.schedules.get(run.job)
+    if interval is None or run.result is None:
+        return "—"
+    due: datetime = run.started_at + interval
+    return "due" if due <= view.now else f"in {span(due - view.now)}"
+
+
+class JobsPanel(KeyedTable):
+    COLUMNS = (
+        Column("job", "job", 22),
+        Column("last", "last run", 10),
+        Column("result", "result", 7),
+        Column("took", "took", 7),
+        Column("next", "next", 9),
+    )
+
+    def __init__(self) -> None:
+        super().__init__(title="Jobs", id="jobs")
+
+    def show(self, view: View) -> None:
+        rows: list[Row] = [
+            (
+                run.job,
+                (
+                    ago(run.started_at, view.now),
+                    _result(run),
+                    duration(run.duration_s),
+                    _next(run, view),
+                ),
+            )
+            for run in view.data.jobs
+        ]
+        self.sync(rows)
+        failed = [run for run in view.data.jobs if run.result is JobResult.ERROR]
+        self.border_subtitle = clip(f"{failed[0].job}: {failed[0].detail}", 60) if failed else ""
