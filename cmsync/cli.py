@@ -81,23 +81,76 @@ def _log_to_stderr(verbose: bool) -> None:
 @app.command()
 def once(
     config: ConfigOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read both services, write nothing, print the plan."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Run one full sync pass (match, poll, apply, dispatch) and exit; non-zero on failure."""
+    """Run every sync job once, in dependency order, and exit; non-zero on failure."""
     from cmsync.errors import FatalError
     from cmsync.pipeline.once import run_once
 
     settings = _settings(config)
     _log_to_stderr(verbose)
     try:
-        report = asyncio.run(run_once(settings))
+        report = asyncio.run(run_once(settings, dry_run=dry_run))
     except FatalError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(report.summary())
+    preview = report.step("preview")
+    if preview is not None and preview.outcome is not None:
+        typer.echo(preview.outcome.render())
     if not report.ok:
         typer.echo("cmsync once: some steps failed (see above)", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each job run.")] = False,
+) -> None:
+    """Run the sync daemon until SIGTERM or SIGINT (one per store)."""
+    from cmsync.daemon import Daemon
+    from cmsync.errors import FatalError
+    from cmsync.logs import configure
+
+    settings = _settings(config)
+    configure(json_lines=log_json, verbose=verbose)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await Daemon(settings, target_label=_target_label(settings)).run(stop)
+
+    try:
+        asyncio.run(main())
+    except FatalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the daemon's heartbeat, jobs, cursors, outbox, budgets and problems."""
+    from datetime import UTC, datetime
+
+    from cmsync.status import collect, render
+
+    settings = _settings(config)
+    if not settings.store.path.exists():
+        typer.echo(f"error: no store at {settings.store.path}; run the daemon first", err=True)
+        raise typer.Exit(2)
+    report = collect(settings.store.path, datetime.now(UTC))
+    typer.echo(json.dumps(report, indent=2) if as_json else render(report))
 
 
 @app.command()

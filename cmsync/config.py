@@ -33,10 +33,15 @@ from pydantic_settings import (
 __all__ = [
     "AccountFieldMap",
     "ChartMogulSettings",
+    "ClosedWonSettings",
     "ConfigError",
+    "EnrichmentSettings",
     "FieldSettings",
     "PersonFieldMap",
+    "PlanDefinition",
+    "ReportSettings",
     "SalesforceSettings",
+    "ScheduleSettings",
     "Settings",
     "StoreSettings",
     "SyncSettings",
@@ -244,6 +249,92 @@ class SyncSettings(_Section):
     )
 
 
+class PlanDefinition(_Section):
+    """A ChartMogul plan cmsync may create when a Closed-Won deal needs it."""
+
+    name: str = Field(min_length=1, description="Plan name shown in ChartMogul.")
+    interval_count: int = Field(default=1, gt=0, description="Billing interval length.")
+    interval_unit: Literal["day", "month", "year"] = Field(
+        default="month", description="Billing interval unit."
+    )
+
+
+class ClosedWonSettings(_Section):
+    """Closed-Won Opportunities into ChartMogul customers and subscriptions."""
+
+    enabled: bool = Field(default=True, description="Poll Closed-Won Opportunities.")
+    plan_field: str | None = Field(
+        default=None,
+        pattern=_API_NAME,
+        description="Opportunity field whose value picks the plan via plan_by_value.",
+    )
+    plan_by_value: dict[str, str] = Field(
+        default_factory=dict, description="plan_field value -> ChartMogul plan external id."
+    )
+    plan_by_type: dict[str, str] = Field(
+        default_factory=dict, description="Opportunity Type -> ChartMogul plan external id."
+    )
+    default_plan: str = Field(
+        default="cmsync_annual_contract",
+        min_length=1,
+        description="Plan external id when no mapping applies.",
+    )
+    create_plans: dict[str, PlanDefinition] = Field(
+        default_factory=lambda: {
+            "cmsync_annual_contract": PlanDefinition(name="Annual contract (Salesforce)")
+        },
+        description="Plans (by external id) to create in ChartMogul if they are missing.",
+    )
+    term_months: int = Field(
+        default=12, gt=0, description="Months the Opportunity Amount pays for (12: ACV)."
+    )
+    currency: str = Field(
+        default="USD", min_length=3, max_length=3, description="Invoice currency."
+    )
+
+
+class EnrichmentSettings(_Section):
+    """ChartMogul figures onto new Contacts and converted Leads."""
+
+    enabled: bool = Field(default=True, description="Poll new Contacts and converted Leads.")
+
+
+class ReportSettings(_Section):
+    """KPI snapshots into CM_Metric_Snapshot__c."""
+
+    enabled: bool = Field(default=True, description="Write KPI snapshot rows.")
+    periods: tuple[Literal["day", "week", "month"], ...] = Field(
+        default=("day",), description="Which periods get a row each."
+    )
+    backfill: int = Field(
+        default=7, ge=1, description="How many recent periods each report (re)writes."
+    )
+    object: str = Field(
+        default="CM_Metric_Snapshot__c", pattern=_API_NAME, description="The custom object."
+    )
+    period_key: str = Field(
+        default="CM_Period_Key__c", pattern=_API_NAME, description="Its External ID field."
+    )
+
+
+class ScheduleSettings(_Section):
+    """How often each daemon job runs (seconds), and the KPI report's cron expression."""
+
+    chartmogul_poll: float = Field(default=300.0, gt=0, description="Activities and payments.")
+    salesforce_poll: float = Field(
+        default=300.0, gt=0, description="Closed-Won, Contacts and Leads."
+    )
+    dispatch: float = Field(default=30.0, gt=0, description="Drain the outbox.")
+    customers: float = Field(default=3600.0, gt=0, description="Customer sweep and matching.")
+    reconcile: float = Field(default=21600.0, gt=0, description="Full reconciliation.")
+    commands: float = Field(default=2.0, gt=0, description="Dashboard commands.")
+    report_cron: str = Field(default="15 0 * * *", description="KPI report, crontab syntax (UTC).")
+    job_timeout: float = Field(
+        default=900.0, gt=0, description="A job running longer is cancelled."
+    )
+    jitter: float = Field(default=5.0, ge=0, description="Random delay added to each run.")
+
+
 class Settings(BaseSettings):
     """All of cmsync's settings."""
 
@@ -259,6 +350,10 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     fields: FieldSettings = FieldSettings()
     sync: SyncSettings = SyncSettings()
+    closed_won: ClosedWonSettings = ClosedWonSettings()
+    enrichment: EnrichmentSettings = EnrichmentSettings()
+    reports: ReportSettings = ReportSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

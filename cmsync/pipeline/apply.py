@@ -13,7 +13,7 @@ An illegal signal goes to quarantine with the reason and changes nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,9 +29,18 @@ from state import (
     Transaction,
 )
 from state.lifecycle import Account, IllegalTransition, LifecyclePolicy, apply
-from state.signals import Signal
+from state.signals import (
+    FailureExpired,
+    FirstCycleEnded,
+    MovementKind,
+    MrrMovement,
+    PaymentFailed,
+    PaymentRecovered,
+    Signal,
+    TrialStarted,
+)
 
-__all__ = ["ApplyStats", "apply_signals"]
+__all__ = ["ApplyStats", "apply_signals", "signal_from_payload"]
 
 
 @dataclass
@@ -50,11 +59,31 @@ class ApplyStats:
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
+_SIGNAL_TYPES: dict[str, type[Signal]] = {
+    cls.__name__: cls
+    for cls in (
+        MrrMovement, PaymentFailed, PaymentRecovered, FailureExpired, TrialStarted, FirstCycleEnded
+    )
+}  # fmt: skip
+
+
 def _payload(signal: Signal) -> dict[str, object]:
-    return {
-        k: (v.isoformat() if isinstance(v, datetime) else str(v))
+    fields = {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
         for k, v in dataclasses.asdict(signal).items()
     }
+    return {"signal": type(signal).__name__, **fields}
+
+
+def signal_from_payload(payload: Mapping[str, object]) -> Signal:
+    """The signal a quarantine entry's payload was made from (for an operator's retry)."""
+    values = dict(payload)
+    cls = _SIGNAL_TYPES[str(values.pop("signal"))]
+    if isinstance(values.get("at"), str):
+        values["at"] = datetime.fromisoformat(str(values["at"]))
+    if isinstance(values.get("kind"), str):
+        values["kind"] = MovementKind(str(values["kind"]))
+    return cls(**values)  # type: ignore[arg-type]  # the payload was made from this class
 
 
 def apply_signals(

@@ -142,6 +142,11 @@ class Dispatcher:
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
+        self._stopping = False
+
+    def request_stop(self) -> None:
+        """Finish the batch in flight, hand the rest back, and send nothing more (shutdown)."""
+        self._stopping = True
 
     async def drain(self, *, max_rows: int | None = None) -> DispatchReport:
         """Send every due row (at most ``max_rows`` claimed); see the module doc."""
@@ -150,7 +155,7 @@ class Dispatcher:
         async with self._lock:
             tally = _Tally()
             taken = 0
-            while max_rows is None or taken < max_rows:
+            while (max_rows is None or taken < max_rows) and not self._stopping:
                 if not self.budget.fits(1):  # claiming now would only hand the rows back
                     tally.paused = self._budget_reason()
                     log.warning("dispatch paused: %s", tally.paused)
@@ -186,6 +191,9 @@ class Dispatcher:
         unsent = list(window.batches)
         try:
             while unsent:
+                if self._stopping:
+                    await self._hand_back(unsent, tally)
+                    return True
                 outcome = await self._send_one(unsent[0], window, tally)
                 if outcome is not _Sent.UNSENT_STOP:
                     unsent.pop(0)

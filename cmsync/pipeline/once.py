@@ -7,8 +7,12 @@ API budget, and runs ``SyncPass``.
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cmsync.chartmogul import connect
 from cmsync.config import Settings
@@ -26,19 +30,53 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def run_once(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> PassReport:
-    """One full pass against the configured services; the report says what happened."""
+async def run_once(
+    settings: Settings, *, clock: Callable[[], datetime] = _utc_now, dry_run: bool = False
+) -> PassReport:
+    """One full pass against the configured services; the report says what happened.
+
+    A dry run works on a copy of the store in a temporary directory (the pollers record
+    their progress as usual, in the copy), writes nothing to either service, and ends with a
+    ``preview`` step instead of the dispatch; the copy is thrown away.
+    """
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="cmsync-dry-run-") as scratch:
+            copy = Path(scratch) / "dry-run.db"
+            if settings.store.path.exists():
+                _copy_store(settings.store.path, copy)
+            store = Store.open(copy)
+            try:
+                return await _pass(settings, store, clock, dry_run=True)
+            finally:
+                store.close()
     with exclusive(settings.store.path):
         store = Store.open(settings.store.path)
         try:
             await in_store(store, lambda tx: tx.outbox.requeue_in_flight())
-            async with connect(settings.chartmogul) as chartmogul:
-                gateway = SalesforceGateway(
-                    settings.salesforce, budget=ApiBudget(settings.sync.api_budget_share)
-                )
-                try:
-                    return await SyncPass(settings, store, chartmogul, gateway, clock).run()
-                finally:
-                    await gateway.close()
+            return await _pass(settings, store, clock, dry_run=False)
         finally:
             store.close()
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of a live store (SQLite's online backup: a running daemon is fine)."""
+    with (
+        closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+
+
+async def _pass(
+    settings: Settings, store: Store, clock: Callable[[], datetime], *, dry_run: bool
+) -> PassReport:
+    async with connect(settings.chartmogul) as chartmogul:
+        gateway = SalesforceGateway(
+            settings.salesforce, budget=ApiBudget(settings.sync.api_budget_share)
+        )
+        try:
+            return await SyncPass(
+                settings, store, chartmogul, gateway, clock, dry_run=dry_run
+            ).run()
+        finally:
+            await gateway.close()

@@ -27,13 +27,14 @@ from cmsync.pipeline.customers import sweep_customers
 from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.payments import poll_payments
+from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import JobResult, Store
 
-__all__ = ["PassReport", "StepResult", "SyncPass"]
+__all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "StepResult", "SyncPass"]
 
 log = logging.getLogger("cmsync.pass")
 
@@ -91,6 +92,10 @@ class DispatchIncompleteError(SyncError):
         self.report = report
 
 
+# Dependency order: what each step reads, an earlier one wrote or loaded.
+STEPS = ("load_context", "customers", "activities", "payments", "first_cycles", "dispatch")
+
+
 class SyncPass:
     """The steps of a pass over one store and both clients; ``run`` does them all."""
 
@@ -101,7 +106,10 @@ class SyncPass:
         chartmogul: ChartMogulClient,
         gateway: SalesforceGateway,
         clock: Callable[[], datetime],
+        *,
+        dry_run: bool = False,
     ) -> None:
+        self.dry_run = dry_run
         self.settings = settings
         self.store = store
         self.chartmogul = chartmogul
@@ -112,25 +120,31 @@ class SyncPass:
         self.translator = Translator(settings.fields, settings.sync)
         self.dispatcher = Dispatcher(store, CollectionsWriter(gateway), gateway.budget, clock=clock)
 
-    async def _step(
-        self, report: PassReport, name: str, work: Callable[[], Awaitable[Any]]
-    ) -> bool:
+    async def run_step(self, name: str) -> StepResult:
+        """Run one step by name, recorded as a job run; never raises for a failed step."""
+        work: Callable[[], Awaitable[Any]] = getattr(self, name)
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
         started = time.perf_counter()
         try:
             outcome = await work()
-        except SyncError as exc:
+        except Exception as exc:
+            # The one place a step's failure stops: classified errors are expected and said
+            # in a line; anything else is a bug, logged with its traceback, and the daemon
+            # goes on with its other jobs.
+            if isinstance(exc, SyncError):
+                log.warning("%s failed: %s", name, exc)
+            else:
+                log.exception("%s failed unexpectedly", name)
             seconds = time.perf_counter() - started
-            log.warning("%s failed: %s", name, exc)
             detail = f"{type(exc).__name__}: {exc}"
-            await in_store(self.store, lambda tx: tx.jobs.finish(run_id, JobResult.ERROR, detail))
-            report.steps.append(StepResult(name, False, seconds, detail))
-            return False
+            await in_store(
+                self.store, lambda tx: tx.jobs.finish(run_id, JobResult.ERROR, detail[:2000])
+            )
+            return StepResult(name, False, seconds, detail)
         seconds = time.perf_counter() - started
         detail = _describe(outcome)
         await in_store(self.store, lambda tx: tx.jobs.finish(run_id, JobResult.OK, detail[:2000]))
-        report.steps.append(StepResult(name, True, seconds, detail, outcome))
-        return True
+        return StepResult(name, True, seconds, detail, outcome)
 
     async def load_context(self) -> SyncContext:
         self.context = await load_context(
@@ -169,23 +183,24 @@ class SyncPass:
             self.store, self._context(), self.translator, self.policy, now=self.clock()
         )
 
+    async def preview(self) -> Preview:
+        """The dry run's dispatch: what would be written, read against Salesforce."""
+        return await build_preview(self.store, self.gateway)
+
     async def dispatch(self) -> Any:
+        if self.dry_run:
+            raise RuntimeError("a dry run never dispatches")
         report = await self.dispatcher.drain()
         if report.stopped or report.dead:
             raise DispatchIncompleteError(report)
         return report
 
     async def run(self) -> PassReport:
+        """Every step once, in dependency order (``STEPS``); no context, only the dispatch."""
         report = PassReport()
-        if not await self._step(report, "context", self.load_context):
-            await self._step(report, "dispatch", self.dispatch)
-            return report
-        for name, work in (
-            ("customers", self.customers),
-            ("activities", self.activities),
-            ("payments", self.payments),
-            ("first_cycles", self.first_cycles),
-            ("dispatch", self.dispatch),
-        ):
-            await self._step(report, name, work)
+        first = await self.run_step("load_context")
+        report.steps.append(first)
+        last = "preview" if self.dry_run else "dispatch"
+        for name in (*STEPS[1:-1], last) if first.ok else (last,):
+            report.steps.append(await self.run_step(name))
         return report

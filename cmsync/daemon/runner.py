@@ -1,0 +1,254 @@
+"""``cmsync run``: the sync steps on an APScheduler 3.x schedule, in one asyncio process.
+
+Theory of operation.
+
+- Start: take the store's single-process lock (a second daemon refuses to start), requeue
+  the outbox rows a killed process left in flight, then a first refresh that fails loudly:
+  Salesforce limits and the sync context (both logins, the Accounts index, the plans). If that
+  fails the daemon exits with the reason instead of limping along.
+- Jobs (``JOBS``): each runs some sync steps (``SyncPass.run_step``, which records the run in
+  the store), inside a timeout so a hung call cannot block its job forever. APScheduler's
+  defaults are wrong for this: one second of misfire grace silently skips runs after any
+  stall, so each job gets a grace near its interval; coalescing and one instance per job keep
+  a slow job from piling up; jitter spreads the calls. Pollers run at once on start.
+- Health: per source (ChartMogul, Salesforce), one log line when it goes down, one when it
+  recovers. A heartbeat row every few seconds lets the dashboard tell running from stale.
+- Stop (SIGTERM/SIGINT): pause the scheduler (no new runs), ask the dispatcher to finish the
+  batch in flight and hand the rest back, wait for running jobs up to ``grace`` seconds, then
+  cancel what is left (the outbox rows it held go back on the next start), record a clean stop
+  and exit 0. APScheduler's own shutdown cancels jobs without waiting, so it comes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from cmsync.chartmogul import connect
+from cmsync.config import Settings
+from cmsync.daemon.commands import carry_out
+from cmsync.daemon.health import SourceHealth
+from cmsync.errors import FatalError, SyncError
+from cmsync.lock import exclusive
+from cmsync.pipeline.apply import apply_signals, signal_from_payload
+from cmsync.pipeline.sync_pass import StepResult, SyncPass
+from cmsync.salesforce.budget import ApiBudget
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.storeio import in_store
+from state import Store, Transaction
+
+__all__ = ["JOBS", "Daemon", "JobSpec"]
+
+log = logging.getLogger("cmsync.daemon")
+
+HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A scheduled job: the steps it runs, in order, and which source they depend on."""
+
+    name: str
+    steps: tuple[str, ...]
+    source: str  # "ChartMogul" or "Salesforce": whose health a failure reflects
+    every: Callable[[Settings], float] | None = None  # seconds; None: cron
+    cron: Callable[[Settings], str] | None = None
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("customers", ("load_context", "customers"), "ChartMogul",
+            every=lambda s: s.schedule.customers),
+    JobSpec("chartmogul", ("activities", "payments", "first_cycles"), "ChartMogul",
+            every=lambda s: s.schedule.chartmogul_poll),
+    JobSpec("salesforce", ("closed_won", "enrichment"), "Salesforce",
+            every=lambda s: s.schedule.salesforce_poll),
+    JobSpec("dispatch", ("dispatch",), "Salesforce", every=lambda s: s.schedule.dispatch),
+    JobSpec("reconcile", ("reconcile",), "ChartMogul", every=lambda s: s.schedule.reconcile),
+    JobSpec("reports", ("reports",), "ChartMogul", cron=lambda s: s.schedule.report_cron),
+)  # fmt: skip
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """One daemon process over one store; ``run(stop)`` returns when ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        target_label: str,
+        clock: Callable[[], datetime] = _utc_now,
+        grace: float = 20.0,
+    ) -> None:
+        self.settings = settings
+        self.target = target_label
+        self.clock = clock
+        self.grace = grace
+        self.health = {name: SourceHealth(name) for name in ("ChartMogul", "Salesforce")}
+        self._running: set[asyncio.Task[object]] = set()
+        self._sync: SyncPass | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self.started_at = clock()
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def _available(self, steps: tuple[str, ...]) -> tuple[str, ...]:
+        assert self._sync is not None
+        return tuple(step for step in steps if hasattr(self._sync, step))
+
+    async def _job(self, spec: JobSpec) -> None:
+        task = asyncio.current_task()
+        assert task is not None and self._sync is not None
+        self._running.add(task)
+        try:
+            async with asyncio.timeout(self.settings.schedule.job_timeout):
+                results: list[StepResult] = []
+                for step in self._available(spec.steps):
+                    results.append(await self._sync.run_step(step))
+            failed = [r for r in results if not r.ok]
+            if spec.name != "dispatch" and self._scheduler is not None:
+                # What this job queued goes out now, not at the dispatcher's next tick.
+                self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+            if failed:
+                self.health[spec.source].failed(f"{failed[0].name}: {failed[0].detail}")
+            else:
+                self.health[spec.source].succeeded()
+        except TimeoutError:
+            self.health[spec.source].failed(
+                f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s"
+            )
+        finally:
+            self._running.discard(task)
+
+    async def _heartbeat(self) -> None:
+        pid, started, target = os.getpid(), self.started_at, self.target
+        await in_store(self._store, lambda tx: tx.daemon.beat(pid, started, target))
+
+    def _reapply(self, tx: Transaction, payload: dict[str, object]) -> str:
+        sync = self._sync
+        assert sync is not None and sync.context is not None
+        stats = apply_signals(
+            tx, [signal_from_payload(payload)], context=sync.context,
+            translator=sync.translator, policy=sync.policy, now=self.clock(),
+        )  # fmt: skip
+        if stats.illegal:
+            return "still not possible: quarantined again"
+        return f"applied; {stats.enqueued} writes queued"
+
+    async def _commands(self) -> None:
+        def work(tx: Transaction) -> bool:
+            relinked = False
+            for command in tx.commands.new(limit=50):
+                outcome = carry_out(tx, command, self._reapply)
+                log.info("command %s %s: %s", command.kind, command.target, outcome.result)
+                relinked = relinked or outcome.relinked
+            return relinked
+
+        if await in_store(self._store, work) and self._scheduler is not None:
+            # A match was resolved: write the newly linked Account's figures soon.
+            self._scheduler.modify_job("customers", next_run_time=datetime.now(UTC))
+
+    # --- schedule -----------------------------------------------------------------------
+
+    def _schedule(self) -> AsyncIOScheduler:
+        settings = self.settings.schedule
+        scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
+        )
+        now = datetime.now(UTC)
+        for spec in JOBS:
+            if not self._available(spec.steps):
+                continue
+            if spec.every is not None:
+                seconds = spec.every(self.settings)
+                trigger: IntervalTrigger | CronTrigger = IntervalTrigger(
+                    seconds=seconds, jitter=settings.jitter, timezone=UTC
+                )
+                grace = max(1, int(seconds))
+                first = now if spec.name != "reconcile" else now + timedelta(seconds=seconds)
+            else:
+                assert spec.cron is not None
+                trigger = CronTrigger.from_crontab(spec.cron(self.settings), timezone=UTC)
+                grace, first = 3600, None
+            scheduler.add_job(
+                self._job, trigger, args=[spec], id=spec.name, name=spec.name,
+                misfire_grace_time=grace, next_run_time=first,
+            )  # fmt: skip
+        scheduler.add_job(
+            self._commands, IntervalTrigger(seconds=settings.commands, timezone=UTC),
+            id="commands", misfire_grace_time=max(1, int(settings.commands) * 5),
+        )  # fmt: skip
+        scheduler.add_job(
+            self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=UTC),
+            id="heartbeat", misfire_grace_time=30, next_run_time=now,
+        )  # fmt: skip
+        return scheduler
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; raises FatalError when the first refresh fails."""
+        with exclusive(self.settings.store.path):
+            self._store = Store.open(self.settings.store.path)
+            try:
+                await self._run(stop)
+            finally:
+                self._store.close()
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        requeued = await in_store(self._store, lambda tx: tx.outbox.requeue_in_flight())
+        if requeued:
+            log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
+        async with connect(self.settings.chartmogul) as chartmogul:
+            gateway = SalesforceGateway(
+                self.settings.salesforce, budget=ApiBudget(self.settings.sync.api_budget_share)
+            )
+            try:
+                self._sync = SyncPass(self.settings, self._store, chartmogul, gateway, self.clock)
+                await self._first_refresh(gateway)
+                self._scheduler = self._schedule()
+                self._scheduler.start()
+                log.info("cmsync daemon running against %s (pid %d)", self.target, os.getpid())
+                await stop.wait()
+                await self._shutdown()
+            finally:
+                await gateway.close()
+
+    async def _first_refresh(self, gateway: SalesforceGateway) -> None:
+        assert self._sync is not None
+        try:
+            await gateway.refresh_limits()
+        except SyncError as exc:
+            raise FatalError(f"Salesforce is not reachable at start: {exc}") from exc
+        first = await self._sync.run_step("load_context")
+        if not first.ok:
+            raise FatalError(f"the first refresh failed: {first.detail}")
+        await self._heartbeat()
+
+    async def _shutdown(self) -> None:
+        log.info("stopping: finishing the work in flight (at most %.0fs)", self.grace)
+        assert self._scheduler is not None and self._sync is not None
+        self._scheduler.pause()
+        self._sync.dispatcher.request_stop()
+        running = list(self._running)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=self.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+                log.warning("cancelled %d jobs that outlived the grace period", len(pending))
+        self._scheduler.shutdown(wait=False)
+        await in_store(self._store, lambda tx: tx.daemon.stopped())
+        log.info("cmsync daemon stopped")

@@ -1,0 +1,117 @@
+"""``cmsync status``: what the daemon is doing, read from the store (read-only, any time).
+
+Heartbeat (running, stale or stopped), each job's latest run, the cursors and how far behind
+they are, the outbox, the API budgets, and the open problems (quarantine, dead letters,
+customers still unmatched). ``--json`` prints the same as one JSON object for scripts and
+monitoring.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from state import QuarantineStatus, Store
+
+__all__ = ["STALE_AFTER", "collect", "render"]
+
+STALE_AFTER = timedelta(seconds=30)
+
+
+def _lag(value: str, now: datetime) -> float | None:
+    """Seconds between now and the newest record a watermark cursor read, if it is one."""
+    try:
+        stamp = json.loads(value).get("stamp")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(stamp, str):
+        return None
+    return (now - datetime.fromisoformat(stamp)).total_seconds()
+
+
+def collect(path: Path, now: datetime) -> dict[str, Any]:
+    """The status as plain JSON-ready data."""
+    store = Store.open_readonly(path)
+    try:
+        with store.snapshot() as q:
+            beat = q.heartbeat()
+            jobs = q.latest_job_runs()
+            cursors = q.cursors()
+            counts = q.outbox_counts()
+            budgets = q.budgets()
+            quarantined = len(q.quarantine(QuarantineStatus.OPEN))
+            dead = len(q.dead_letters())
+            unmatched = q.pending_match_count()
+    finally:
+        store.close()
+    if beat is None:
+        state = "never started"
+    elif beat.stopped_at is not None:
+        state = "stopped"
+    elif now - beat.beat_at > STALE_AFTER:
+        state = "stale"
+    else:
+        state = "running"
+    return {
+        "daemon": {
+            "state": state,
+            "pid": beat.pid if beat else None,
+            "target": beat.target if beat else None,
+            "started_at": beat.started_at.isoformat() if beat else None,
+            "last_beat": beat.beat_at.isoformat() if beat else None,
+        },
+        "jobs": {
+            run.job: {
+                "started_at": run.started_at.isoformat(),
+                "result": run.result.value if run.result else "running",
+                "seconds": run.duration_s,
+                "detail": run.detail,
+            }
+            for run in jobs
+        },
+        "cursors": {
+            c.name: {
+                "updated_at": c.updated_at.isoformat(),
+                "newest_record_age_seconds": _lag(c.value, now),
+            }
+            for c in cursors
+        },
+        "outbox": {
+            "pending": counts.pending,
+            "retrying": counts.retrying,
+            "in_flight": counts.in_flight,
+            "dead": counts.dead,
+        },
+        "budgets": {
+            b.system.value: {"used": b.used, "max": b.max, "share": b.share} for b in budgets
+        },
+        "problems": {"quarantined": quarantined, "dead_letters": dead, "unmatched": unmatched},
+    }
+
+
+def render(status: dict[str, Any]) -> str:
+    """The status for a terminal."""
+    daemon = status["daemon"]
+    lines = [f"daemon    {daemon['state']} (pid {daemon['pid']}, target {daemon['target']})"]
+    for name, job in sorted(status["jobs"].items()):
+        seconds = f"{job['seconds']:.1f}s" if job["seconds"] is not None else "-"
+        lines.append(f"job       {name:<13} {job['result']:<8} {seconds:>7}  {job['started_at']}")
+    for name, cursor in sorted(status["cursors"].items()):
+        lag = cursor["newest_record_age_seconds"]
+        newest = f"newest read {lag / 3600:.1f} h old" if lag is not None else ""
+        lines.append(f"cursor    {name:<26} polled {cursor['updated_at']}  {newest}")
+    outbox = status["outbox"]
+    lines.append("outbox    " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in outbox.items()))
+    for system, budget in status["budgets"].items():
+        lines.append(
+            f"budget    {system}: {budget['used']}/{budget['max']} used, cmsync's share "
+            f"{budget['share']:.0%}"
+        )
+    problems = status["problems"]
+    lines.append(
+        f"problems  {problems['quarantined']} quarantined, {problems['dead_letters']} dead "
+        f"letters, {problems['unmatched']} customers unmatched"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,234 @@
+"""`cmsync run` as an operator runs it: a real process on a schedule, against the sandbox.
+
+The sandbox runs in this test process (LoopThread); the daemon in a subprocess with fast
+schedules from the environment. `cmsync status --json` is how the test watches it, as an
+operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cmsync.sandbox.faults import FaultProfile
+from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
+from cmsync.sandbox.serve import LoopThread
+from state import CommandKind, QuarantineKind, QuarantineStatus, Store
+
+CMSYNC = [sys.executable, "-m", "cmsync"]
+FAST = {
+    "CMSYNC_SCHEDULE__CHARTMOGUL_POLL": "2",
+    "CMSYNC_SCHEDULE__SALESFORCE_POLL": "2",
+    "CMSYNC_SCHEDULE__DISPATCH": "1",
+    "CMSYNC_SCHEDULE__CUSTOMERS": "3",
+    "CMSYNC_SCHEDULE__COMMANDS": "0.5",
+    "CMSYNC_SCHEDULE__JITTER": "0",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox(
+    sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSandbox]:
+    directory = tmp_path_factory.mktemp("daemon")
+    running = sandbox_loop.call(
+        start_sandbox(SandboxOptions(directory=directory, accounts=40, seed=8))
+    )
+    try:
+        yield running
+    finally:
+        sandbox_loop.call(running.stop())
+
+
+def _config(sandbox: RunningSandbox) -> str:
+    return str(sandbox.options.directory / "cmsync.toml")
+
+
+def _env() -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("CMSYNC_")}, **FAST}
+
+
+def _status(sandbox: RunningSandbox) -> dict[str, Any]:
+    done = subprocess.run(
+        [*CMSYNC, "status", "--json", "--config", _config(sandbox)],
+        capture_output=True, text=True, env=_env(), timeout=30, check=True,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _start(sandbox: RunningSandbox, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [*CMSYNC, "run", "--config", _config(sandbox), "--log-json"],
+            env=_env(), stdout=handle, stderr=handle,
+        )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=30)
+
+
+def _store(sandbox: RunningSandbox) -> Path:
+    return sandbox.options.directory / "cmsync.db"
+
+
+def test_a_dry_run_shows_the_plan_and_writes_nothing(sandbox: RunningSandbox) -> None:
+    writes = {k: v for k, v in sandbox.salesforce.stats.by_endpoint.items() if "composite" in k}
+    cm_before = sandbox.chartmogul.stats.snapshot()["requests"]
+    done = subprocess.run(
+        [*CMSYNC, "once", "--dry-run", "--config", _config(sandbox)],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "would write: create=" in done.stdout
+    assert "  update  Account 001" in done.stdout and "CM_MRR__c: None -> " in done.stdout
+    after = {k: v for k, v in sandbox.salesforce.stats.by_endpoint.items() if "composite" in k}
+    assert after == writes  # Salesforce: read, never written
+    cm_after = sandbox.chartmogul.stats.snapshot()["requests"]
+    assert not [k for k in cm_after if not k.startswith("GET") and cm_after[k] != cm_before.get(k)]
+    assert not _store(sandbox).exists()  # the pass ran on a copy
+
+
+def test_the_daemon_runs_its_schedule_and_reports_it(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    proc = _start(sandbox, tmp_path / "daemon.log")
+    try:
+
+        def synced() -> bool:
+            if not _store(sandbox).exists():
+                return False
+            status = _status(sandbox)
+            jobs = status["jobs"]
+            return (
+                status["daemon"]["state"] == "running"
+                and {"customers", "activities", "payments", "dispatch"} <= set(jobs)
+                and all(j["result"] == "ok" for j in jobs.values())
+                and status["outbox"]["pending"] == 0
+            )
+
+        _wait(synced, 60, "a full cycle with an empty outbox")
+        second = subprocess.run(
+            [*CMSYNC, "run", "--config", _config(sandbox)],
+            capture_output=True, text=True, env=_env(), timeout=30,
+        )  # fmt: skip
+        assert second.returncode == 2 and "another cmsync process" in second.stderr
+        before = _status(sandbox)["jobs"]["activities"]["started_at"]
+        _wait(
+            lambda: _status(sandbox)["jobs"]["activities"]["started_at"] != before,
+            20,
+            "the next scheduled poll",
+        )
+    finally:
+        assert _stop(proc) == 0
+    status = _status(sandbox)
+    assert status["daemon"]["state"] == "stopped"
+    lines = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
+    assert any(line["msg"].startswith("cmsync daemon running") for line in lines)
+
+
+def test_a_resolved_match_is_carried_out_by_the_daemon(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    store = Store.open(_store(sandbox), create=False)
+    try:
+        with store.transaction() as tx:
+            entry = next(
+                q for q in tx.queries.quarantine(QuarantineStatus.OPEN)
+                if q.kind is QuarantineKind.AMBIGUOUS_MATCH
+            )  # fmt: skip
+            chosen = entry.candidates[0]
+            linked = {link.account_id for link in tx.links.by_accounts(entry.candidates).values()}
+            assert chosen not in linked, "the scenario's shared email sits on unlinked Accounts"
+            command = tx.commands.add(
+                CommandKind.RESOLVE_MATCH, f"quarantine:{entry.id}", {"account": chosen}
+            )
+    finally:
+        store.close()
+    proc = _start(sandbox, tmp_path / "daemon.log")
+    try:
+
+        def written() -> bool:
+            account = sandbox.salesforce.store.get("Account", chosen)
+            return account.get("CM_Customer_UUID__c") == entry.record_key
+
+        _wait(written, 40, "the resolved customer's figures on the chosen Account")
+    finally:
+        assert _stop(proc) == 0
+    store = Store.open(_store(sandbox), create=False)
+    try:
+        with store.transaction() as tx:
+            done = tx.commands.get(command)
+            link = tx.links.get(entry.record_key)
+    finally:
+        store.close()
+    assert done is not None and done.status.value == "done"
+    assert link is not None and link.account_id == chosen
+
+
+def test_sigterm_during_a_dispatch_loses_nothing(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    proc = _start(sandbox, tmp_path / "daemon.log")
+    try:
+        _wait(lambda: _status(sandbox)["daemon"]["state"] == "running", 30, "the daemon")
+        # Everything must be sent again, to a slow Salesforce: the stop lands mid-dispatch.
+        store = Store.open(_store(sandbox), create=False)
+        try:
+            with store.transaction() as tx:
+                links = list(tx.links.by_accounts(_account_ids(sandbox)).values())
+                tx.last_written.forget(_refs(links))
+        finally:
+            store.close()
+        sandbox.ctx.faults.set_profile(FaultProfile("slow-sf", slow=1.0, slow_seconds=4.0))
+        _wait(lambda: _in_flight(sandbox), 30, "a dispatch in flight")
+    finally:
+        started = time.monotonic()
+        assert _stop(proc) == 0
+        stopped_in = time.monotonic() - started
+        sandbox.ctx.faults.set_profile("none")
+    assert stopped_in < 25  # the batch in flight finished; nothing waited for more
+    assert not _in_flight(sandbox)  # handed back, not lost
+    once = subprocess.run(
+        [*CMSYNC, "once", "--config", _config(sandbox)],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    assert once.returncode == 0, once.stdout + once.stderr
+    status = _status(sandbox)
+    assert status["outbox"] == {"pending": 0, "retrying": 0, "in_flight": 0, "dead": 0}
+    for link in links:
+        account = sandbox.salesforce.store.get("Account", link.account_id)
+        assert account.get("CM_Customer_UUID__c") == link.customer_uuid
+
+
+def _account_ids(sandbox: RunningSandbox) -> list[str]:
+    scenario = json.loads((sandbox.options.directory / "scenario.json").read_text())
+    return [a["id"] for a in scenario["accounts"].values()]
+
+
+def _refs(links: list[Any]) -> list[Any]:
+    from state import RecordRef
+
+    return [RecordRef("Account", link.account_id) for link in links]
+
+
+def _in_flight(sandbox: RunningSandbox) -> bool:
+    return bool(_status(sandbox)["outbox"]["in_flight"])
