@@ -36,13 +36,17 @@ from cmsync.chartmogul.records import (
 from cmsync.chartmogul.transport import Transport
 from cmsync.chartmogul.writes import NewCustomer, NewInvoice, NewPlan
 
-__all__ = ["MAX_PAGE_SIZE", "ChartMogulClient", "MetricsInterval"]
+__all__ = ["MAX_PAGE_SIZE", "ChartMogulClient", "MetricsEndpoint", "MetricsInterval"]
 
 log = logging.getLogger("cmsync.chartmogul")
 
 MAX_PAGE_SIZE = 200
 _AMBIGUOUS_RETRIES = 3
 MetricsInterval = Literal["day", "week", "month", "quarter", "year"]
+MetricsEndpoint = Literal[
+    "all", "mrr", "arr", "arpa", "asp", "customer-count", "customer-churn-rate",
+    "mrr-churn-rate", "ltv",
+]  # fmt: skip
 R = TypeVar("R", bound=_Record)
 T = TypeVar("T")
 
@@ -304,15 +308,23 @@ class ChartMogulClient:
     # --- metrics ------------------------------------------------------------------------
 
     async def metrics(
-        self, start: date, end: date, interval: MetricsInterval = "month"
+        self,
+        start: date,
+        end: date,
+        interval: MetricsInterval = "month",
+        *,
+        metric: MetricsEndpoint = "all",
     ) -> MetricsReport:
-        """``/metrics/all`` between two dates, one entry per interval (dated at its end)."""
+        """``/metrics/{metric}`` between two dates, one entry per interval (dated at its end).
+
+        ``all`` has every key metric but not the MRR movements; ``mrr`` has those.
+        """
         params: dict[str, str | int] = {
             "start-date": start.isoformat(),
             "end-date": end.isoformat(),
             "interval": interval,
         }
-        body = await self.transport.request("GET", "/metrics/all", params=params)
+        body = await self.transport.request("GET", f"/metrics/{metric}", params=params)
         return parse_record(MetricsReport, body)
 
     # --- shared -------------------------------------------------------------------------

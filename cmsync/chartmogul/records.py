@@ -161,7 +161,7 @@ class Plan(_Record):
 
 
 class MetricsEntry(_Record):
-    """One interval of ``/v1/metrics/all``; each metric may be absent from narrower reports."""
+    """One interval of a ``/v1/metrics/*`` report; each metric may be absent from a report."""
 
     date: date
     mrr: int | None = None
@@ -172,6 +172,12 @@ class MetricsEntry(_Record):
     customer_churn_rate: float | None = Field(default=None, alias="customer-churn-rate")
     mrr_churn_rate: float | None = Field(default=None, alias="mrr-churn-rate")
     ltv: float | None = None
+    # The MRR movements of the interval; ``/metrics/mrr`` carries them, ``/metrics/all`` not.
+    mrr_new_business: int | None = Field(default=None, alias="mrr-new-business")
+    mrr_expansion: int | None = Field(default=None, alias="mrr-expansion")
+    mrr_contraction: int | None = Field(default=None, alias="mrr-contraction")
+    mrr_churn: int | None = Field(default=None, alias="mrr-churn")
+    mrr_reactivation: int | None = Field(default=None, alias="mrr-reactivation")
 
 
 class MetricsReport(_Record):

@@ -20,6 +20,7 @@ from typing import Any
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import Settings
 from cmsync.errors import SyncError
+from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.activities import poll_activities
 from cmsync.pipeline.context import SyncContext, load_context
@@ -28,6 +29,8 @@ from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.payments import poll_payments
 from cmsync.pipeline.preview import Preview, build_preview
+from cmsync.pipeline.reconcile import ReconcileStats
+from cmsync.pipeline.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -92,8 +95,20 @@ class DispatchIncompleteError(SyncError):
         self.report = report
 
 
-# Dependency order: what each step reads, an earlier one wrote or loaded.
-STEPS = ("load_context", "customers", "activities", "payments", "first_cycles", "dispatch")
+# Dependency order: what each step reads, an earlier one wrote or loaded. Reconciliation
+# compares with what Salesforce holds, so it comes after a dispatch, and a last dispatch
+# sends what it and the reports queued.
+STEPS = (
+    "load_context",
+    "customers",
+    "activities",
+    "payments",
+    "first_cycles",
+    "dispatch",
+    "reconcile",
+    "reports",
+    "dispatch",
+)
 
 
 class SyncPass:
@@ -183,6 +198,18 @@ class SyncPass:
             self.store, self._context(), self.translator, self.policy, now=self.clock()
         )
 
+    async def reconcile(self) -> ReconcileStats:
+        return await reconciliation.reconcile(
+            self.chartmogul, self.gateway, self.store, self._context(), self.translator,
+            self.settings, now=self.clock(), dry_run=self.dry_run,
+        )  # fmt: skip
+
+    async def reports(self) -> ReportStats:
+        return await write_reports(
+            self.chartmogul, self.store, self.settings.reports, now=self.clock(),
+            dry_run=self.dry_run,
+        )  # fmt: skip
+
     async def preview(self) -> Preview:
         """The dry run's dispatch: what would be written, read against Salesforce."""
         return await build_preview(self.store, self.gateway)
@@ -200,7 +227,11 @@ class SyncPass:
         report = PassReport()
         first = await self.run_step("load_context")
         report.steps.append(first)
-        last = "preview" if self.dry_run else "dispatch"
-        for name in (*STEPS[1:-1], last) if first.ok else (last,):
+        steps = STEPS[1:] if first.ok else ("dispatch",)
+        for name in steps:
+            if self.dry_run and name == "dispatch":
+                continue  # a dry run sends nothing; the preview at the end shows it all
             report.steps.append(await self.run_step(name))
+        if self.dry_run:
+            report.steps.append(await self.run_step("preview"))
         return report
