@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo sandbox test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cmsync needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make demo: start the sandbox (local ChartMogul + Salesforce) and print how to reach it
+## make demo: the sandbox, a simulated business, the daemon and the dashboard, live (q quits)
 demo: $(STAMP)
+	$(BIN)/cmsync demo --dir $(DEMO_DIR)
+
+## make sandbox: only the sandbox (local ChartMogul + Salesforce); prints how to reach it
+sandbox: $(STAMP)
 	$(BIN)/cmsync sandbox --dir $(DEMO_DIR)
 
 ## make test: the test suite (unit, sandbox, integration)

@@ -242,9 +242,11 @@ async def _serve_sandbox(options: object) -> None:
 
 
 def _register_plugins() -> None:
-    from cmsync.admin.cli import register
+    from cmsync.admin.cli import register as register_admin
+    from cmsync.demo import register as register_demo
 
-    register(app)
+    register_admin(app)
+    register_demo(app)
 
 
 _register_plugins()

@@ -291,12 +291,20 @@ class ClosedWonSettings(_Section):
     currency: str = Field(
         default="USD", min_length=3, max_length=3, description="Invoice currency."
     )
+    backfill_days: int = Field(
+        default=30,
+        ge=0,
+        description="On the first run, deals closed this many days back may still be imported.",
+    )
 
 
 class EnrichmentSettings(_Section):
     """ChartMogul figures onto new Contacts and converted Leads."""
 
     enabled: bool = Field(default=True, description="Poll new Contacts and converted Leads.")
+    backfill_days: int = Field(
+        default=30, ge=0, description="On the first run, how far back people are enriched."
+    )
 
 
 class ReportSettings(_Section):

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import TextualSelect, select, text, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
 from state.records import BudgetSnapshot, FieldWrite, Heartbeat, RecordRef, System
-from state.sql import Part, chunks, unique
+from state.sql import PAIRS, Part, chunks, pair_params, pairs_where, unique
 from state.tables import ApiBudgetRow, CursorRow, HeartbeatRow, LastWrittenRow, table_of
 
 __all__ = ["Cursors", "DaemonStatus", "LastWritten"]
@@ -46,6 +47,22 @@ class Cursors(Part):
         self._conn.execute(stmt)
 
 
+_UPSERT_LAST = upsert(_LAST)
+_PUT_LAST = _UPSERT_LAST.on_conflict_do_update(
+    index_elements=[_LAST.c.object, _LAST.c.record_id, _LAST.c.field],
+    set_={"value": _UPSERT_LAST.excluded.value, "written_at": _UPSERT_LAST.excluded.written_at},
+)
+
+
+@lru_cache(maxsize=PAIRS)
+def _last_query(count: int) -> TextualSelect:
+    where = pairs_where("object", "record_id", count)
+    columns = (_LAST.c.object, _LAST.c.record_id, _LAST.c.field, _LAST.c.value)
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    sql = f"SELECT {names} FROM {_LAST.name} WHERE {where}"  # noqa: S608 (names only; values are bound)
+    return text(sql).columns(*columns)
+
+
 class LastWritten(Part):
     """(object, record id, field) -> the value last sent there."""
 
@@ -53,12 +70,8 @@ class LastWritten(Part):
         """Each asked-for record that has any remembered field, with its fields' values."""
         found: dict[RecordRef, dict[str, Any]] = {}
         wanted = unique((r.object, r.record_id) for r in records)
-        for part in chunks(wanted, 250):
-            rows = self._conn.execute(
-                select(_LAST.c.object, _LAST.c.record_id, _LAST.c.field, _LAST.c.value).where(
-                    tuple_(_LAST.c.object, _LAST.c.record_id).in_(part)
-                )
-            )
+        for part in chunks(wanted, PAIRS):
+            rows = self._conn.execute(_last_query(len(part)), pair_params(part))
             for row in rows:
                 found.setdefault(RecordRef(row.object, row.record_id), {})[row.field] = row.value
         return found
@@ -76,12 +89,7 @@ class LastWritten(Part):
         ]
         if not params:
             return
-        stmt = upsert(_LAST)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_LAST.c.object, _LAST.c.record_id, _LAST.c.field],
-            set_={"value": stmt.excluded.value, "written_at": stmt.excluded.written_at},
-        )
-        self._conn.execute(stmt, params)
+        self._conn.execute(_PUT_LAST, params)
 
     def forget(self, records: Iterable[RecordRef]) -> int:
         """Drop what is remembered for these records (their next write sends every field).
@@ -91,10 +99,10 @@ class LastWritten(Part):
         """
         wanted = unique((r.object, r.record_id) for r in records)
         removed = 0
-        for part in chunks(wanted, 250):
-            result = self._conn.execute(
-                delete(_LAST).where(tuple_(_LAST.c.object, _LAST.c.record_id).in_(part))
-            )
+        for part in chunks(wanted, PAIRS):
+            where = pairs_where("object", "record_id", len(part))
+            sql = f"DELETE FROM {_LAST.name} WHERE {where}"  # noqa: S608 (names only; values are bound)
+            result = self._conn.execute(text(sql), pair_params(part))
             removed += result.rowcount
         return removed
 

@@ -33,6 +33,7 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -58,6 +59,7 @@ from state.signals import (
     PaymentFailed,
     PaymentRecovered,
     Signal,
+    StatusObserved,
     TrialStarted,
 )
 
@@ -190,6 +192,11 @@ _TRANSITIONS: list[dict[str, Any]] = [
         for stage in (Stage.LEAD, Stage.TRIAL, Stage.CHURNED)
     ),
     {"trigger": "churn", "source": _PAYING, "dest": Stage.CHURNED.value},
+    # Several subscriptions cancelled at one moment: a churn movement each.
+    {"trigger": "churn", "source": Stage.CHURNED.value, "dest": Stage.CHURNED.value},
+    # The customer record says paying / cancelled where the movement that said so was missed.
+    *_settle("observed_paying", [Stage.LEAD.value, Stage.TRIAL.value, Stage.CHURNED.value]),
+    {"trigger": "observed_cancelled", "source": _PAYING, "dest": Stage.CHURNED.value},
     *_settle("reactivation", [Stage.CHURNED.value]),
 ]
 
@@ -221,20 +228,34 @@ def _trigger(signal: Signal) -> str:
             return "payment_recovered"
         case FailureExpired():
             return "failure_expired"
+        case StatusObserved():
+            return "observed_paying" if signal.paying else "observed_cancelled"
         case TrialStarted():
             return "trial_started"
         case FirstCycleEnded():
             return "first_cycle_ended"
 
 
-def _next_stage(account: Account, folded: Account, signal: Signal) -> Stage:
-    trigger = _trigger(signal)
-    probe = _Probe(account.stage, folded.risk is not Risk.NONE, not folded.first_cycle_done)
+@cache
+def _destination(stage: Stage, trigger: str, risky: bool, in_cycle1: bool) -> Stage | None:
+    """The machine's answer (None: illegal). The machine has no callbacks and its conditions
+    read only the probe, so the answer depends on these four values alone and is asked once:
+    an event through ``transitions`` cost as much as the rest of applying a signal."""
+    probe = _Probe(stage, risky, in_cycle1)
     try:
         MACHINE.events[trigger].trigger(probe)
     except MachineError:
-        raise IllegalTransition(account.stage, trigger, signal.key) from None
+        return None
     return Stage(probe.state)
+
+
+def _next_stage(account: Account, folded: Account, signal: Signal) -> Stage:
+    trigger = _trigger(signal)
+    risky, in_cycle1 = folded.risk is not Risk.NONE, not folded.first_cycle_done
+    stage = _destination(account.stage, trigger, risky, in_cycle1)
+    if stage is None:
+        raise IllegalTransition(account.stage, trigger, signal.key)
+    return stage
 
 
 # --- folding a signal into the account's facts -------------------------------------------
@@ -276,7 +297,7 @@ def _fold(account: Account, signal: Signal) -> Account:
         case MrrMovement(kind=MovementKind.CHURN):
             return replace(
                 account,
-                mrr_cents=0,
+                mrr_cents=signal.mrr_cents,
                 failures=(),
                 downgraded=False,
                 contracted=False,
@@ -290,6 +311,10 @@ def _fold(account: Account, signal: Signal) -> Account:
             )
         case FirstCycleEnded():
             return replace(account, first_cycle_done=True)
+        case StatusObserved(paying=True):
+            return replace(account, customer_since=account.customer_since or signal.at)
+        case StatusObserved():
+            return replace(account, failures=(), downgraded=False, contracted=False)
         case TrialStarted():
             return account
     raise AssertionError(f"unhandled signal {signal!r}")  # pragma: no cover
@@ -327,6 +352,8 @@ def _alert(
 ) -> ChurnRiskAlert | None:
     due = now.date() + timedelta(days=policy.due_days)
     match signal:
+        case MrrMovement(kind=MovementKind.CHURN) if before.stage is Stage.CHURNED:
+            return None  # the same churn, on another subscription: one alert is enough
         case MrrMovement(kind=MovementKind.CONTRACTION | MovementKind.CHURN):
             if signal.kind is MovementKind.CHURN:
                 kind = AlertKind.CHURN

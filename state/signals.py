@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
+    "PAYING_STATUSES",
     "FailureExpired",
     "FirstCycleEnded",
     "MovementKind",
@@ -21,6 +22,7 @@ __all__ = [
     "PaymentFailed",
     "PaymentRecovered",
     "Signal",
+    "StatusObserved",
     "TrialStarted",
 ]
 
@@ -98,6 +100,34 @@ class FailureExpired:
         return f"payexp|{self.customer_uuid}|{self.invoice}"
 
 
+PAYING_STATUSES = frozenset({"Active", "Past Due"})
+
+
+@dataclass(frozen=True)
+class StatusObserved:
+    """The customer record's status disagrees with the stage: a movement was never seen.
+
+    ChartMogul back-dates activities (a deal imported at the start of its service period, a
+    rebuilt history), so the poller can miss one; the customer record is the authority for
+    where the customer stands now. ``as_of`` (the newest movement applied) makes the key
+    unique per disagreement, so a later one is applied too.
+    """
+
+    customer_uuid: str
+    at: datetime
+    status: str
+    as_of: datetime | None
+
+    @property
+    def paying(self) -> bool:
+        return self.status in PAYING_STATUSES
+
+    @property
+    def key(self) -> str:
+        stamp = self.as_of.isoformat() if self.as_of else "-"
+        return f"status|{self.customer_uuid}|{self.status}|{stamp}"
+
+
 @dataclass(frozen=True)
 class TrialStarted:
     customer_uuid: str
@@ -121,5 +151,11 @@ class FirstCycleEnded:
 
 
 Signal = (
-    MrrMovement | PaymentFailed | PaymentRecovered | FailureExpired | TrialStarted | FirstCycleEnded
+    MrrMovement
+    | PaymentFailed
+    | PaymentRecovered
+    | FailureExpired
+    | StatusObserved
+    | TrialStarted
+    | FirstCycleEnded
 )

@@ -166,6 +166,8 @@ class OutboxRow(SQLModel, table=True):
         Index("ix_outbox_status_id", "status", "id", "next_attempt_at"),
         # "Retrying" (pending with attempts > 0) counted from the index, not the table.
         Index("ix_outbox_status_attempts", "status", "attempts"),
+        # A record's rows, so the dispatcher can claim all of them at once (claim_records).
+        Index("ix_outbox_target", "target_key", "status"),
         {"sqlite_autoincrement": True},
     )
     id: int | None = Field(default=None, primary_key=True)

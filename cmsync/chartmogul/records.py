@@ -8,11 +8,13 @@ record and the field. Money is integer cents in the account currency, as sent.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from cmsync.errors import SkippableRecordError
 
@@ -32,9 +34,13 @@ __all__ = [
     "Rejected",
     "Transaction",
     "parse_record",
+    "record_key",
 ]
 
 ActivityType = Literal["new_biz", "expansion", "contraction", "churn", "reactivation"]
+# ChartMogul sends every time with a zone (``Z`` or an offset). A zone-less one is malformed:
+# compared with the zone-aware times everywhere else, it would crash the step that read it.
+Instant = AwareDatetime
 
 
 class RecordError(SkippableRecordError, ValueError):
@@ -53,7 +59,7 @@ class _Record(BaseModel):
 
 class Activity(_Record):
     uuid: str
-    date: datetime
+    date: Instant
     type: ActivityType
     description: str = ""
     activity_mrr: int = Field(alias="activity-mrr")
@@ -82,9 +88,9 @@ class Customer(_Record):
     email: str | None = None
     company: str | None = None
     status: str | None = None
-    customer_since: datetime | None = Field(default=None, alias="customer-since")
-    lead_created_at: datetime | None = None
-    free_trial_started_at: datetime | None = None
+    customer_since: Instant | None = Field(default=None, alias="customer-since")
+    lead_created_at: Instant | None = None
+    free_trial_started_at: Instant | None = None
     country: str | None = None
     mrr: int = 0
     arr: int = 0
@@ -106,8 +112,8 @@ class CustomerSubscription(_Record):
     status: str | None = None
     billing_cycle: str | None = Field(default=None, alias="billing-cycle")
     billing_cycle_count: int | None = Field(default=None, alias="billing-cycle-count")
-    start_date: datetime | None = Field(default=None, alias="start-date")
-    end_date: datetime | None = Field(default=None, alias="end-date")
+    start_date: Instant | None = Field(default=None, alias="start-date")
+    end_date: Instant | None = Field(default=None, alias="end-date")
     currency: str | None = None
 
 
@@ -118,8 +124,8 @@ class LineItem(_Record):
     subscription_uuid: str | None = None
     subscription_external_id: str | None = None
     plan_uuid: str | None = None
-    service_period_start: datetime | None = None
-    service_period_end: datetime | None = None
+    service_period_start: Instant | None = None
+    service_period_end: Instant | None = None
     amount_in_cents: int
     quantity: int | None = None
 
@@ -128,15 +134,15 @@ class Transaction(_Record):
     uuid: str | None = None
     external_id: str | None = None
     type: Literal["payment", "refund"]
-    date: datetime
+    date: Instant
     result: Literal["successful", "failed"]
 
 
 class Invoice(_Record):
     uuid: str
     external_id: str | None = None
-    date: datetime
-    due_date: datetime | None = None
+    date: Instant
+    due_date: Instant | None = None
     currency: str
     customer_uuid: str | None = None
     line_items: list[LineItem] = Field(default_factory=list)
@@ -148,7 +154,7 @@ class DataSource(_Record):
     name: str
     system: str | None = None
     status: str | None = None
-    created_at: datetime | None = None
+    created_at: Instant | None = None
 
 
 class Plan(_Record):
@@ -210,13 +216,39 @@ class Page(Generic[T]):
     has_more: bool = False
 
 
+_KEY_CHARS = 80  # longer identifiers are shown cut, with a digest of the whole
+
+
+def _digest(raw: Any) -> str:
+    text = json.dumps(raw, sort_keys=True, default=repr, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def record_key(raw: Any) -> str:
+    """What names a record in errors and quarantine: its uuid or external id, else a digest.
+
+    Every bad record must get an entry of its own, so a record without a usable identifier
+    (missing, not a string, empty) is named by a digest of its content (``sha256:…``). An
+    identifier is shown as sent unless it is long or holds control characters: then it is
+    cut, made printable, and suffixed with a digest that keeps it unique.
+    """
+    if isinstance(raw, dict):
+        for name in ("uuid", "external_id"):
+            value = raw.get(name)
+            if isinstance(value, str) and value.strip():
+                if len(value) <= _KEY_CHARS and value.isprintable():
+                    return value
+                shown = value[:_KEY_CHARS].encode("unicode_escape").decode("ascii")
+                return f"{shown[:_KEY_CHARS]}…sha256:{_digest(value)}"
+    return f"sha256:{_digest(raw)}"
+
+
 def parse_record(model: type[T], raw: Any) -> T:
     """``raw`` as a ``model``; RecordError names the record and each bad field."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        key = raw.get("uuid") or raw.get("external_id") or "?" if isinstance(raw, dict) else "?"
         problems = [
             f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
         ]
-        raise RecordError(model.__name__, str(key), problems) from None
+        raise RecordError(model.__name__, record_key(raw), problems) from None

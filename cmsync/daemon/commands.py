@@ -28,6 +28,7 @@ from state import (
     MatchMethod,
     QuarantineKind,
     QuarantineStatus,
+    System,
     Transaction,
 )
 
@@ -78,8 +79,13 @@ def _quarantine(
         tx.quarantine.skip(entry_id)
         return CommandOutcome(command, True, f"entry {entry_id} closed without action")
     if command.kind is CommandKind.RESOLVE_MATCH:
-        if entry.kind is not QuarantineKind.AMBIGUOUS_MATCH:
-            return CommandOutcome(command, False, "only an ambiguous match can be resolved")
+        if (
+            entry.kind is not QuarantineKind.AMBIGUOUS_MATCH
+            or entry.source is not System.CHARTMOGUL
+        ):
+            return CommandOutcome(
+                command, False, "only a ChartMogul customer's ambiguous match can be resolved"
+            )
         account = str(command.args.get("account", ""))
         if account not in entry.candidates:
             return CommandOutcome(command, False, f"{account!r} is not one of the candidates")

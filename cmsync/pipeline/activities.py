@@ -18,6 +18,7 @@ from cmsync.chartmogul.records import Activity, Rejected
 from cmsync.pipeline.apply import ApplyStats, apply_signals
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.customers import quarantine_rejected
+from cmsync.pipeline.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import Store, Transaction
@@ -66,9 +67,11 @@ async def poll_activities(
     stats = PollStats()
     watermark = Watermark.loads(await in_store(store, lambda tx: tx.cursors.get(CURSOR)))
     window = watermark.window(lookback, now)
-    pages = chartmogul.activity_pages(
-        start_date=window.start.isoformat() if window.start else None,
-        end_date=window.end.isoformat(),
+    pages = read_ahead(
+        chartmogul.activity_pages(
+            start_date=window.start.isoformat() if window.start else None,
+            end_date=window.end.isoformat(),
+        )
     )
     async for page in pages:
         signals = [movement(a) for a in page.entries]

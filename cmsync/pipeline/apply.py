@@ -37,6 +37,7 @@ from state.signals import (
     PaymentFailed,
     PaymentRecovered,
     Signal,
+    StatusObserved,
     TrialStarted,
 )
 
@@ -62,7 +63,8 @@ class ApplyStats:
 _SIGNAL_TYPES: dict[str, type[Signal]] = {
     cls.__name__: cls
     for cls in (
-        MrrMovement, PaymentFailed, PaymentRecovered, FailureExpired, TrialStarted, FirstCycleEnded
+        MrrMovement, PaymentFailed, PaymentRecovered, FailureExpired, StatusObserved,
+        TrialStarted, FirstCycleEnded,
     )
 }  # fmt: skip
 
@@ -79,8 +81,9 @@ def signal_from_payload(payload: Mapping[str, object]) -> Signal:
     """The signal a quarantine entry's payload was made from (for an operator's retry)."""
     values = dict(payload)
     cls = _SIGNAL_TYPES[str(values.pop("signal"))]
-    if isinstance(values.get("at"), str):
-        values["at"] = datetime.fromisoformat(str(values["at"]))
+    for name in ("at", "as_of"):
+        if isinstance(values.get(name), str):
+            values[name] = datetime.fromisoformat(str(values[name]))
     if isinstance(values.get("kind"), str):
         values["kind"] = MovementKind(str(values["kind"]))
     return cls(**values)  # type: ignore[arg-type]  # the payload was made from this class

@@ -19,9 +19,9 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
 from state import Store, Transaction
-from state.matching import AccountFacts, MatchIndex, build_index
+from state.matching import AccountFacts, IndexBuilder, MatchIndex
 
-__all__ = ["PlanInfo", "SyncContext", "load_context"]
+__all__ = ["PlanInfo", "SyncContext", "load_context", "load_plans"]
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,23 @@ async def load_context(
     uuid_field = identifier(fields.account.customer_uuid)
     owner_field = identifier(fields.owner)
     columns = dict.fromkeys(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
-    accounts: list[AccountFacts] = []
+    # Pages go straight into the index (never a list of every Account and Contact), and the
+    # few owner Ids are shared rather than held once per Account: at 100,000 Accounts the
+    # context is most of what the daemon holds.
+    builder = IndexBuilder()
     targets: dict[str, AccountTarget] = {}
+    owners: dict[str, str] = {}
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
     async for page in gateway.query_pages(query):
         for row in page:
-            accounts.append(AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)))
+            builder.add_account(AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)))
             owner = row.get(owner_field) or row.get("OwnerId")
+            owner = owners.setdefault(owner, owner) if owner else None
             targets[row["Id"]] = AccountTarget(row["Id"], owner, row.get("Name"))
-    contacts: list[tuple[str, str | None]] = []
     emails = "SELECT AccountId, Email FROM Contact WHERE Email != null AND AccountId != null"
     async for page in gateway.query_pages(emails):
-        contacts.extend((row["AccountId"], row.get("Email")) for row in page)
+        for row in page:
+            builder.add_contact(row["AccountId"], row.get("Email"))
 
     def stored_links(tx: Transaction) -> dict[str, str]:
         return {
@@ -87,6 +92,12 @@ async def load_context(
         }
 
     links = await in_store(store, stored_links)
+    plans = await load_plans(chartmogul)
+    return SyncContext(builder.build(links), targets, plans)
+
+
+async def load_plans(chartmogul: ChartMogulClient) -> dict[str, PlanInfo]:
+    """Every ChartMogul plan, by uuid and by external id."""
     plans: dict[str, PlanInfo] = {}
     async for plan_page in chartmogul.plan_pages():
         for plan in plan_page.entries:
@@ -94,4 +105,4 @@ async def load_context(
             plans[plan.uuid] = info
             if plan.external_id:
                 plans[plan.external_id] = info
-    return SyncContext(build_index(accounts, contacts, links), targets, plans)
+    return plans

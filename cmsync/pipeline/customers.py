@@ -8,22 +8,29 @@ call). For each page, in one transaction, it
   it in quarantine with the candidates, and nothing is written for it until an operator
   chooses;
 - enqueues each linked Account's current figures (MRR, ARR, status, customer since, the UUID
-  and the ChartMogul link): the customer record is the authority for them. Unchanged values
-  are dropped by the dispatcher against what was last written, so a quiet pass sends nothing.
+  and the ChartMogul link): the customer record is the authority for them. With them go the
+  fields the lifecycle decides (stage, churn risk, plan) as the store holds them: the machine
+  enqueues only what a signal changes, and only for a linked customer, so a customer linked
+  after its signals were applied (matched late, resolved by an operator, or linked by the
+  daemon's sweep while its activity poller ran) would otherwise never get them. Unchanged
+  values are dropped by the dispatcher against what was last written, so a quiet pass sends
+  nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, Rejected
 from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.readahead import read_ahead
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
 from state import (
     AccountLink,
+    AccountState,
     LinkConflictError,
     MatchMethod,
     OutboxItem,
@@ -34,9 +41,10 @@ from state import (
     Transaction,
 )
 from state.effects import AccountField, FieldValue, Money
+from state.lifecycle import Risk, Stage
 from state.matching import Ambiguous, CustomerFacts, Found, match
 
-__all__ = ["SweepStats", "figures", "quarantine_rejected", "sweep_customers"]
+__all__ = ["SweepStats", "figures", "lifecycle_fields", "quarantine_rejected", "sweep_customers"]
 
 
 @dataclass
@@ -61,6 +69,26 @@ def figures(customer: Customer) -> dict[AccountField, FieldValue]:
     }
     if customer.customer_since is not None:
         values[AccountField.CUSTOMER_SINCE] = customer.customer_since.date()
+    return values
+
+
+def lifecycle_fields(state: AccountState | None) -> dict[AccountField, FieldValue]:
+    """The Account fields the lifecycle decides, as the store holds them.
+
+    Exactly what the machine's own updates would have written by now: it writes a field when
+    it changes from a fresh account's (a lead, no risk, no plan), so those starting values
+    are never written here either; otherwise the Account would end differently depending on
+    whether its customer was linked before or after its first signals.
+    """
+    if state is None:
+        return {}
+    values: dict[AccountField, FieldValue] = {}
+    if state.lifecycle_state != Stage.LEAD.value:
+        values[AccountField.STAGE] = state.lifecycle_state
+    if state.churn_risk not in (None, Risk.NONE.value):
+        values[AccountField.CHURN_RISK] = state.churn_risk
+    if state.plan:
+        values[AccountField.PLAN] = state.plan
     return values
 
 
@@ -109,6 +137,7 @@ def _page(
     stats = SweepStats(customers=len(customers), rejected=len(rejected))
     quarantine_rejected(tx, rejected)
     links = tx.links.get_many(c.uuid for c in customers)
+    states = tx.accounts.get_many([c.uuid for c in customers])
     rows: list[OutboxItem] = []
     matched: list[str] = []
     for customer in customers:
@@ -141,14 +170,33 @@ def _page(
         rows.append(
             translator.update_row(
                 target,
-                figures(customer),
+                {**figures(customer), **lifecycle_fields(states.get(customer.uuid))},
                 key=f"figures|{customer.uuid}|{run_id}",
                 reason=f"ChartMogul customer {customer.uuid} figures",
             )
         )
     tx.pending_matches.remove(matched)
     stats.enqueued = tx.outbox.enqueue(rows)
+    _record_statuses(tx, customers)
     return stats
+
+
+def _record_statuses(tx: Transaction, customers: tuple[Customer, ...]) -> None:
+    """Keep each known account state's ChartMogul status as the customer record says.
+
+    The lifecycle step compares it with the stage (``cycles.lifecycle_checks``): a
+    disagreement means a movement was missed, and the record wins.
+    """
+    states = tx.accounts.get_many(c.uuid for c in customers)
+    changed: list[AccountState] = []
+    for customer in customers:
+        state = states.get(customer.uuid)
+        if state is None:  # known from now on: a lead until a movement says otherwise
+            changed.append(AccountState(customer.uuid, Stage.LEAD.value, status=customer.status))
+        elif customer.status and state.status != customer.status:
+            changed.append(replace(state, status=customer.status))
+    if changed:
+        tx.accounts.put_many(changed)
 
 
 async def sweep_customers(
@@ -163,7 +211,7 @@ async def sweep_customers(
     total = SweepStats()
     run_id = now.isoformat()  # figures rows are keyed per pass: A, B, then A again is a write
     claimed: dict[str, str] = {}
-    async for page in chartmogul.customer_pages():
+    async for page in read_ahead(chartmogul.customer_pages()):
 
         def work(
             tx: Transaction,

@@ -1,7 +1,9 @@
 """Claiming a window of outbox rows and planning the calls that send them.
 
-Theory of operation. A window is one transaction: it claims the due Salesforce rows (lowest
-id first; they become in flight), and before anything is sent
+Theory of operation. A window is one transaction: it claims the due Salesforce rows of the
+records due first, each record with all its due rows (``Outbox.claim_records``: a record's
+changes are written once, not once per window they would straddle in id order); they become
+in flight, and before anything is sent
 
 1. holds back rows whose record still has an older row waiting for its retry: sending the
    newer values now would let the older row overwrite them when its retry comes. A held row
@@ -40,6 +42,7 @@ __all__ = [
 KINDS = tuple(op.value for op in Operation)  # the outbox kinds this dispatcher sends
 
 _Target = tuple[str, str, str | None, str]  # object, kind, External ID field, key
+_KEYS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,13 @@ def _hold_behind_older(
     tx: Transaction, claimed: Sequence[OutboxEntry]
 ) -> tuple[list[OutboxEntry], dict[datetime, list[int]]]:
     """Split the claim into rows to plan and rows to hand back, by when they are due."""
-    # Pending rows below the highest claimed id are exactly the ones not due yet: any due
-    # one would have been claimed first.
-    waiting = tx.outbox.pending(
-        target_system=System.SALESFORCE, kinds=KINDS, before_id=max(e.id for e in claimed)
-    )
+    # The claim took every due row of its records, so their rows still pending are the ones
+    # not due yet (waiting for a retry).
+    keys = list(dict.fromkeys(e.target_key for e in claimed))
+    waiting: list[OutboxEntry] = []
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        part = keys[start : start + _KEYS_PER_QUERY]
+        waiting += tx.outbox.pending(target_system=System.SALESFORCE, kinds=KINDS, target_keys=part)
     first: dict[_Target, tuple[int, datetime]] = {}  # lowest waiting id, latest due time
     for older in waiting:
         target = _target(older)
@@ -148,7 +153,7 @@ def _carry_partial(batches: Sequence[Batch], chunk: int) -> tuple[tuple[Batch, .
 
 def claim_window(tx: Transaction, limit: int, *, chunk: int) -> Window:
     """Claim up to ``limit`` due rows and settle what needs no call (see the module doc)."""
-    claimed = tx.outbox.claim_due(limit, target_system=System.SALESFORCE, kinds=KINDS)
+    claimed, full = tx.outbox.claim_records(limit, target_system=System.SALESFORCE, kinds=KINDS)
     if not claimed:
         return Window({}, (), 0, 0, 0, 0, 0)
     entries, held = _hold_behind_older(tx, claimed)
@@ -158,7 +163,7 @@ def claim_window(tx: Transaction, limit: int, *, chunk: int) -> Window:
     tx.outbox.mark_dead(malformed)
     tx.outbox.mark_done(plan.unchanged)
     batches, carried = plan.batches, list[int]()
-    if len(claimed) >= limit:
+    if full:
         batches, carried = _carry_partial(batches, chunk)
         tx.outbox.release(carried)
     in_flight = set(outbox_ids(batches))

@@ -10,10 +10,11 @@ always ends with a complete report.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +24,13 @@ from cmsync.errors import SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.activities import poll_activities
-from cmsync.pipeline.context import SyncContext, load_context
+from cmsync.pipeline.closed_won import poll_closed_won
+from cmsync.pipeline.closed_won_steps import ClosedWonStats
+from cmsync.pipeline.context import SyncContext, load_context, load_plans
 from cmsync.pipeline.customers import sweep_customers
 from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
 from cmsync.pipeline.payments import poll_payments
 from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
@@ -72,7 +76,7 @@ class PassReport:
 
 def _describe(outcome: Any) -> str:
     if outcome is None:
-        return ""
+        return "off in the configuration"
     if hasattr(outcome, "describe"):
         return str(outcome.describe())
     if hasattr(outcome, "__dataclass_fields__"):
@@ -101,6 +105,8 @@ class DispatchIncompleteError(SyncError):
 STEPS = (
     "load_context",
     "customers",
+    "closed_won",
+    "enrichment",
     "activities",
     "payments",
     "first_cycles",
@@ -134,6 +140,8 @@ class SyncPass:
         self.context: SyncContext | None = None
         self.translator = Translator(settings.fields, settings.sync)
         self.dispatcher = Dispatcher(store, CollectionsWriter(gateway), gateway.budget, clock=clock)
+        self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
+        self._sweeping = asyncio.Lock()
 
     async def run_step(self, name: str) -> StepResult:
         """Run one step by name, recorded as a job run; never raises for a failed step."""
@@ -162,13 +170,15 @@ class SyncPass:
         return StepResult(name, True, seconds, detail, outcome)
 
     async def load_context(self) -> SyncContext:
-        self.context = await load_context(
+        context = await load_context(
             self.gateway, self.chartmogul, self.store, self.settings.fields
         )
-        self.translator = Translator(
-            self.settings.fields, self.settings.sync, self.context.plan_names
-        )
-        return self.context
+        self._set_context(context)
+        return context
+
+    def _set_context(self, context: SyncContext) -> None:
+        self.context = context
+        self.translator = Translator(self.settings.fields, self.settings.sync, context.plan_names)
 
     def _context(self) -> SyncContext:
         if self.context is None:
@@ -176,11 +186,30 @@ class SyncPass:
         return self.context
 
     async def customers(self) -> Any:
-        return await sweep_customers(
+        async with self._sweeping:
+            return await self._sweep()
+
+    async def _sweep(self) -> Any:
+        stats = await sweep_customers(
             self.chartmogul, self.store, self._context(), self.translator, now=self.clock()
         )
+        self.swept = True
+        return stats
+
+    async def _linked_first(self) -> None:
+        """Sweep customers first, unless a sweep of this pass (or daemon) has succeeded.
+
+        The signal steps enqueue effects only for linked customers, and links come from the
+        sweep: a signal applied before its customer was linked would lose its alert for good.
+        So until a sweep succeeds (the daemon's jobs run side by side; a sweep can fail) they
+        sweep themselves, and fail with it, leaving their cursors where they were.
+        """
+        async with self._sweeping:
+            if not self.swept:
+                await self._sweep()
 
     async def activities(self) -> Any:
+        await self._linked_first()
         lookback = timedelta(seconds=self.settings.sync.lookback_seconds)
         return await poll_activities(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
@@ -188,15 +217,37 @@ class SyncPass:
         )  # fmt: skip
 
     async def payments(self) -> Any:
+        await self._linked_first()
         return await poll_payments(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
             now=self.clock(), failure_expiry=timedelta(days=self.settings.sync.failure_expiry_days),
         )  # fmt: skip
 
     async def first_cycles(self) -> Any:
+        await self._linked_first()
         return await sweep_first_cycles(
             self.store, self._context(), self.translator, self.policy, now=self.clock()
         )
+
+    async def closed_won(self) -> ClosedWonStats | None:
+        if not self.settings.closed_won.enabled:
+            return None
+        stats = await poll_closed_won(
+            self.chartmogul, self.gateway, self.store, self._context(), self.translator,
+            self.settings, now=self.clock(), dry_run=self.dry_run,
+            backfill_days=self.settings.closed_won.backfill_days,
+        )  # fmt: skip
+        if stats.plans_created:  # later steps must write the new plan's name, not its id
+            self._set_context(replace(self._context(), plans=await load_plans(self.chartmogul)))
+        return stats
+
+    async def enrichment(self) -> EnrichmentStats | None:
+        if not self.settings.enrichment.enabled:
+            return None
+        return await poll_enrichment(
+            self.chartmogul, self.gateway, self.store, self.settings, now=self.clock(),
+            dry_run=self.dry_run, backfill_days=self.settings.enrichment.backfill_days,
+        )  # fmt: skip
 
     async def reconcile(self) -> ReconcileStats:
         return await reconciliation.reconcile(

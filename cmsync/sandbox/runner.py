@@ -11,7 +11,9 @@ import gc
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from cmsync.sandbox.clock import SandboxClock
 from cmsync.sandbox.faults import FaultInjector
 from cmsync.sandbox.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
 from cmsync.sandbox.scenario.generate import generate
+from cmsync.sandbox.scenario.model import Scenario
 from cmsync.sandbox.scenario.seed import SeedResult, seed
 from cmsync.sandbox.serve import Site, start_site
 from cmsync.sandbox.tls import SandboxTLS
@@ -49,6 +52,9 @@ class SandboxOptions:
     # "Object.Field" names left out of the org, as if an admin had not deployed them
     # (for `cmsync doctor` tests and demos); the seeded scenario must not write them.
     drop_fields: tuple[str, ...] = ()
+    # What to seed, from (seed, accounts, now); None is the default scenario (``generate``).
+    # The benchmarks pass one with denser billing histories (``bench.dense``).
+    scenario: Callable[[int, int, datetime], Scenario] | None = None
 
 
 @dataclass
@@ -153,7 +159,8 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
         catalogue = catalogue.without_field(sobject, field)
     salesforce = SalesforceEmulator(ctx, sf_config, catalogue=catalogue)
 
-    scenario = generate(options.seed, options.accounts, ctx.clock.now())
+    make_scenario = options.scenario or generate
+    scenario = make_scenario(options.seed, options.accounts, ctx.clock.now())
     # Seeding allocates millions of long-lived objects; the cyclic collector would rescan them
     # over and over (a third of the time). Nothing seeded is garbage, so freeze it afterwards.
     gc.disable()

@@ -8,10 +8,8 @@ operator would.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +21,7 @@ from cmsync.sandbox.faults import FaultProfile
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from state import CommandKind, QuarantineKind, QuarantineStatus, Store
-
-CMSYNC = [sys.executable, "-m", "cmsync"]
-FAST = {
-    "CMSYNC_SCHEDULE__CHARTMOGUL_POLL": "2",
-    "CMSYNC_SCHEDULE__SALESFORCE_POLL": "2",
-    "CMSYNC_SCHEDULE__DISPATCH": "1",
-    "CMSYNC_SCHEDULE__CUSTOMERS": "3",
-    "CMSYNC_SCHEDULE__COMMANDS": "0.5",
-    "CMSYNC_SCHEDULE__JITTER": "0",
-}
+from tests.support.processes import CMSYNC, cmsync_env, start_daemon, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +43,7 @@ def _config(sandbox: RunningSandbox) -> str:
 
 
 def _env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("CMSYNC_")}, **FAST}
+    return cmsync_env()
 
 
 def _status(sandbox: RunningSandbox) -> dict[str, Any]:
@@ -66,21 +55,11 @@ def _status(sandbox: RunningSandbox) -> dict[str, Any]:
     return result
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+_wait = wait_for
 
 
 def _start(sandbox: RunningSandbox, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [*CMSYNC, "run", "--config", _config(sandbox), "--log-json"],
-            env=_env(), stdout=handle, stderr=handle,
-        )  # fmt: skip
+    return start_daemon(Path(_config(sandbox)), log, "--log-json", env=_env())
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:

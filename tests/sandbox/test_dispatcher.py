@@ -412,6 +412,34 @@ async def test_a_window_smaller_than_the_queue_still_sends_full_calls(
     assert {r["CM_MRR__c"] for r in accounts.values()} == {2.0}
 
 
+async def test_a_record_whose_rows_straddle_windows_is_still_written_once(
+    full_sandbox: RunningSandbox, gateway: SalesforceGateway, store: Store, clock: FakeClock
+) -> None:
+    # Two rows per Account, far apart in id order (the second rows in reverse): claimed by id,
+    # a window of 500 would end in the middle of the second rows and write a hundred Accounts
+    # twice (400 records in the calls). Claimed by record, each Account goes out once.
+    ids = await new_accounts(gateway, "Straddle", 300)
+    first = [
+        OutboxItem(f"straddle|1|{a}", "update", System.SALESFORCE, "Account", a,
+                   {"CM_MRR__c": 1.0}, "first")
+        for a in ids
+    ]  # fmt: skip
+    second = [
+        OutboxItem(f"straddle|2|{a}", "update", System.SALESFORCE, "Account", a,
+                   {"CM_MRR__c": 2.0, "CM_Plan__c": "Pro"}, "second")
+        for a in reversed(ids)
+    ]  # fmt: skip
+    enqueue(store, [*first, *second])
+    before = calls(full_sandbox)
+
+    report = await dispatcher(store, gateway, clock, policy=DispatchPolicy(window=500)).drain()
+
+    assert report.sent == {("Account", "update"): 300} and report.done == 600
+    assert calls(full_sandbox) - before == Counter(update=2)  # the floor: ceil(300 / 200)
+    accounts = await accounts_by_name(gateway, "Straddle")
+    assert {(r["CM_MRR__c"], r["CM_Plan__c"]) for r in accounts.values()} == {(2.0, "Pro")}
+
+
 async def test_rows_of_other_systems_and_kinds_are_left_alone_and_malformed_ones_die(
     full_sandbox: RunningSandbox, gateway: SalesforceGateway, store: Store, clock: FakeClock
 ) -> None:

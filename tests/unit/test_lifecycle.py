@@ -27,6 +27,7 @@ from state.signals import (
     PaymentFailed,
     PaymentRecovered,
     Signal,
+    StatusObserved,
     TrialStarted,
 )
 
@@ -75,6 +76,11 @@ TABLE: list[tuple[Stage, dict[str, object], Signal, Stage]] = [
      mv(MovementKind.REACTIVATION, 7_900, 7_900), Stage.ACTIVE),
     (Stage.CHURNED, {"mrr_cents": 0}, FAILED, Stage.CHURNED),
     (Stage.LEAD, {"mrr_cents": 0}, FAILED, Stage.LEAD),
+    (Stage.CHURNED, {"mrr_cents": 0}, mv(MovementKind.CHURN, -100, 0), Stage.CHURNED),
+    (Stage.LEAD, {"mrr_cents": 0}, StatusObserved(CUS, AT, "Active", None), Stage.NEW),
+    (Stage.CHURNED, {"first_cycle_done": True}, StatusObserved(CUS, AT, "Past Due", None),
+     Stage.ACTIVE),
+    (Stage.ACTIVE, {}, StatusObserved(CUS, AT, "Cancelled", None), Stage.CHURNED),
     (Stage.TRIAL, {"mrr_cents": 0}, RECOVERED, Stage.TRIAL),
 ]  # fmt: skip
 
@@ -96,6 +102,8 @@ ILLEGAL: list[tuple[Stage, Signal]] = [
     (Stage.CHURNED, mv(MovementKind.EXPANSION, 100, 100)),
     (Stage.ACTIVE, TrialStarted(CUS, AT)),
     (Stage.NEW, mv(MovementKind.REACTIVATION, 100, 8_000)),
+    (Stage.ACTIVE, StatusObserved(CUS, AT, "Active", None)),
+    (Stage.LEAD, StatusObserved(CUS, AT, "Cancelled", None)),
 ]
 
 
@@ -207,6 +215,16 @@ def test_a_late_signal_does_not_move_the_stage() -> None:
     result = apply(account, late, NOW, POLICY)
     assert result.account.stage is Stage.CHURNED  # no IllegalTransition either
     assert not any(isinstance(e, UpdateAccount) for e in result.effects)
+
+
+def test_churning_several_subscriptions_at_once_alerts_once() -> None:
+    first = apply(acct(Stage.ACTIVE), mv(MovementKind.CHURN, -4_000, 3_900), NOW, POLICY)
+    second = apply(
+        first.account, replace(mv(MovementKind.CHURN, -3_900, 0), subscription="sub-2"), NOW, POLICY
+    )
+    alerts = [e for t in (first, second) for e in t.effects if isinstance(e, ChurnRiskAlert)]
+    assert len(alerts) == 1 and second.account.stage is Stage.CHURNED
+    assert second.account.mrr_cents == 0
 
 
 def test_payments_are_never_late() -> None:

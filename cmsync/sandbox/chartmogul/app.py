@@ -162,4 +162,31 @@ class ChartMogulEmulator:
         app = build_app(self.ctx, self, self.stats)
         app.middlewares.append(guard)
         add_routes(app, self.store)
+        self._add_inject_routes(app)
         return app
+
+    def _add_inject_routes(self, app: web.Application) -> None:
+        """``/__sandbox/inject``: raw listing entries for tests (see ``inject``)."""
+        store = self.store
+
+        async def add(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+            except ValueError:
+                raise web.HTTPBadRequest(text="body must be JSON") from None
+            if not isinstance(body, dict):
+                raise web.HTTPBadRequest(text='expected {"activities": [...], ...}')
+            try:
+                return web.json_response(store.run(store.injected.add, body))
+            except ValueError as exc:
+                raise web.HTTPBadRequest(text=str(exc)) from None
+
+        async def show(_: web.Request) -> web.Response:
+            return web.json_response(store.run(store.injected.counts))
+
+        async def clear(_: web.Request) -> web.Response:
+            return web.json_response(store.run(store.injected.clear))
+
+        app.router.add_post(ADMIN_PREFIX + "inject", add)
+        app.router.add_get(ADMIN_PREFIX + "inject", show)
+        app.router.add_delete(ADMIN_PREFIX + "inject", clear)

@@ -85,7 +85,7 @@ def add_routes(app: web.Application, store: Store) -> None:
         return json_answer(201, run(store.customers.create, await _body(request)))
 
     async def list_customers(request: web.Request) -> web.Response:
-        return json_answer(200, run(store.customers.list_all, request.query))
+        return json_answer(200, run(store.list_customers, request.query))
 
     async def search_customers(request: web.Request) -> web.Response:
         return json_answer(200, run(store.customers.search, request.query))
@@ -135,7 +135,7 @@ def add_routes(app: web.Application, store: Store) -> None:
 
     # invoices
     async def list_invoices(request: web.Request) -> web.Response:
-        return json_answer(200, run(store.invoices.list_all, request.query))
+        return json_answer(200, run(store.list_invoices, request.query))
 
     async def get_invoice(request: web.Request) -> web.Response:
         return json_answer(200, run(store.invoices.retrieve, request.match_info["uuid"]))

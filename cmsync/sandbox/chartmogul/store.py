@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from cmsync.sandbox.chartmogul.activities import list_activities
 from cmsync.sandbox.chartmogul.customers import Customers
+from cmsync.sandbox.chartmogul.inject import Injected
 from cmsync.sandbox.chartmogul.invoices import Invoices
 from cmsync.sandbox.chartmogul.metrics import metrics_report
 from cmsync.sandbox.chartmogul.registry import Registry
@@ -53,6 +54,7 @@ class Store:
         self.customers = Customers(self.registry)
         self.invoices = Invoices(self.registry)
         self.subscriptions = Subscriptions(self.registry)
+        self.injected = Injected()  # raw entries for tests (``inject``), empty otherwise
 
     def run(self, operation: Callable[A, T], *args: A.args, **kwargs: A.kwargs) -> T:
         """Call one store operation under the lock (what the HTTP handlers do)."""
@@ -88,7 +90,13 @@ class Store:
         return body
 
     def activities(self, query: Mapping[str, str]) -> dict[str, Any]:
-        return list_activities(self.registry, query)
+        return self.injected.splice("activities", list_activities(self.registry, query), query)
+
+    def list_customers(self, query: Mapping[str, str]) -> dict[str, Any]:
+        return self.injected.splice("customers", self.customers.list_all(query), query)
+
+    def list_invoices(self, query: Mapping[str, str]) -> dict[str, Any]:
+        return self.injected.splice("invoices", self.invoices.list_all(query), query)
 
     def metrics(self, endpoint: str, query: Mapping[str, str]) -> dict[str, Any]:
         return metrics_report(self.registry, endpoint, query)

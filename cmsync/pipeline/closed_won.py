@@ -1,0 +1,368 @@
+"""Closed-Won Opportunities into ChartMogul: a customer, a plan and one paid invoice per deal.
+
+Theory of operation. The poller reads won Opportunities changed since its watermark
+(``changed_records`` over SystemModstamp, filter ``IsWon = true`` and no ``CM_Sync_Key__c``:
+the expansion Opportunities cmsync itself writes come from ChartMogul already; cursor
+``salesforce.closed_won``) and, per page, does the ChartMogul work of each deal, then commits
+the page's links, outbox rows, quarantine entries and the advanced watermark in one store
+transaction. For each deal, in order:
+
+1. its era (``closed_won_deal.Horizon``): a deal closed before the backfill window is history
+   and costs no call at all;
+2. already imported? An invoice whose external id is the Opportunity Id means yes: nothing is
+   imported again, whatever was edited since. A changed Amount is reported (``amount_changed``,
+   a note and a warning), never re-imported: changing a running contract is a decision for a
+   person in ChartMogul. The link and the Account's UUID are still made sure of, which is how a
+   crash between the import and the commit heals;
+3. refused (no Account, no Amount, not positive): quarantined with the reason;
+4. the customer: the Account's stored link, else the customer its ``CM_Customer_UUID__c``
+   names, else the customer whose external id is the Account Id in the data source, else the
+   one customer with the email of the Account's first Contact (if no other Account matches
+   it; several, or one matching elsewhere, is for an operator: quarantined), else a new one.
+   A backfill deal whose Account already has a paying customer is history: that customer's
+   billing is in ChartMogul already, from wherever it comes;
+5. the plan (``plan_key``): found in the customer's data source, else created from
+   ``create_plans``, else the deal is quarantined saying which plan is missing;
+6. the import: one invoice, one subscription line item, one successful payment; then the link
+   (Account <-> customer) and an outbox update of the Account with the customer's UUID, its
+   ChartMogul URL and its figures read back after the import (MRR, ARR, status, since).
+
+Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
+transaction with the same external id, and the client's creates look up what a lost attempt
+created. A crash at any point replays the page from its watermark, and step 2 or the external
+ids turn the replay into lookups. A ChartMogul refusal (4xx) quarantines its deal and the
+cursor moves on; a transient failure or an outage fails the step and the page is replayed.
+
+``dry_run`` reads both systems the same way and writes nothing anywhere (no ChartMogul create,
+no store write, not even the cursor); ``stats.planned`` lists what would be done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.chartmogul.errors import ChartMogulClientError
+from cmsync.chartmogul.records import Customer, Invoice
+from cmsync.config import Settings
+from cmsync.errors import FatalError
+from cmsync.pipeline.closed_won_deal import (
+    Deal,
+    Era,
+    Horizon,
+    Interval,
+    line_amount_cents,
+    plan_key,
+    refusal,
+)
+from cmsync.pipeline.closed_won_steps import (
+    ChartMogulSide,
+    ClosedWonStats,
+    DealRefused,
+    Holder,
+    money,
+)
+from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.customers import figures
+from cmsync.pipeline.translate import AccountTarget, Translator
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.salesforce.incremental import changed_records
+from cmsync.salesforce.soql import identifier
+from cmsync.storeio import in_store
+from state import (
+    LinkConflictError,
+    MatchMethod,
+    OutboxItem,
+    QuarantineItem,
+    QuarantineKind,
+    Store,
+    System,
+    Transaction,
+)
+from state.effects import AccountField, FieldValue
+from state.incremental import Watermark
+
+__all__ = [
+    "BACKFILL_DAYS",
+    "CURSOR",
+    "ClosedWonStats",
+    "dump_cursor",
+    "load_cursor",
+    "poll_closed_won",
+]
+
+log = logging.getLogger("cmsync.closed_won")
+
+CURSOR = "salesforce.closed_won"
+BACKFILL_DAYS = 30  # default backfill window before the poller's first run (see Horizon)
+
+
+def load_cursor(text: str | None) -> tuple[Watermark, date | None]:
+    """The stored watermark and the poller's start date (None before its first run)."""
+    watermark = Watermark.loads(text)
+    since = json.loads(text).get("since") if text else None
+    return watermark, date.fromisoformat(since) if isinstance(since, str) else None
+
+
+def dump_cursor(watermark: Watermark, since: date) -> str:
+    """The cursor's stored form: the watermark's own JSON plus the start date."""
+    return json.dumps(
+        {**json.loads(watermark.dumps()), "since": since.isoformat()}, separators=(",", ":")
+    )
+
+
+@dataclass
+class _Writes:
+    """A page's store effects, committed with its watermark."""
+
+    links: list[tuple[str, str, MatchMethod]] = field(default_factory=list)
+    rows: list[OutboxItem] = field(default_factory=list)
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+
+
+class _Run:
+    """One poll: the settings, the ChartMogul side, and the per-deal decisions."""
+
+    def __init__(
+        self,
+        side: ChartMogulSide,
+        context: SyncContext,
+        translator: Translator,
+        settings: Settings,
+        horizon: Horizon,
+    ) -> None:
+        self.side = side
+        self.context = context
+        self.translator = translator
+        self.settings = settings
+        self.won = settings.closed_won
+        self.horizon = horizon
+        self.stats = side.stats
+        self.dry_run = side.dry_run
+        self.plan_line = side.plan_line
+
+    # --- one deal -----------------------------------------------------------------------
+
+    async def deal(self, deal: Deal, writes: _Writes) -> None:
+        try:
+            await self._deal(deal, writes)
+        except DealRefused as exc:
+            self._quarantine(deal, str(exc), writes)
+        except ChartMogulClientError as exc:  # a 4xx: this deal's request is wrong as sent
+            self._quarantine(deal, f"ChartMogul refused it: {exc}", writes)
+
+    async def _deal(self, deal: Deal, writes: _Writes) -> None:
+        era = self.horizon.era(deal.close_date) if deal.close_date else None
+        if era is Era.HISTORY:
+            self.stats.history += 1
+            return
+        existing = await self.side.invoice(deal.opportunity_id)
+        if existing is not None:
+            await self._already_imported(deal, existing, writes)
+            return
+        reason = refusal(deal)
+        if reason is not None:
+            raise DealRefused(reason)
+        holder = await self.side.holder(deal)
+        if era is Era.BACKFILL and holder is not None and holder.pays:
+            self.stats.history += 1
+            self.plan_line(
+                f"skip Opportunity {deal.opportunity_id}: closed {deal.close_date} before "
+                f"cmsync started ({self.horizon.since}) and {holder.label} is billed already"
+            )
+            return
+        if holder is None:
+            holder = await self.side.create_customer(deal)
+        key, chosen_by = plan_key(deal, self.won)
+        plan = await self.side.plan(key, chosen_by, holder.data_source_uuid)
+        await self.side.import_deal(deal, holder, plan)
+        # The customer's figures now include the deal: the Account gets them in this pass
+        # rather than from the next customer sweep.
+        fresh = None if holder.uuid is None else await self.side.customer(holder.uuid)
+        self._link(deal, holder, writes, fresh)
+
+    def _quarantine(self, deal: Deal, reason: str, writes: _Writes) -> None:
+        self.stats.quarantined += 1
+        self.plan_line(f"quarantine Opportunity {deal.opportunity_id}: {reason}")
+        writes.quarantine.append(
+            QuarantineItem(
+                kind=QuarantineKind.BAD_RECORD,
+                source=System.SALESFORCE,
+                record_key=deal.opportunity_id,
+                reason=f"Closed-Won Opportunity {deal.name!r}: {reason}",
+                payload={
+                    "object": "Opportunity",
+                    "id": deal.opportunity_id,
+                    "name": deal.name,
+                    "account_id": deal.account_id,
+                    "amount": None if deal.amount is None else str(deal.amount),
+                    "close_date": deal.close_date.isoformat() if deal.close_date else None,
+                    "type": deal.type,
+                },
+            )
+        )
+
+    def _link(
+        self, deal: Deal, holder: Holder, writes: _Writes, customer: Customer | None = None
+    ) -> None:
+        """Link the Account to its customer; write its UUID and URL (all its figures when
+        ``customer`` is the record read after the import) on the Account."""
+        account_id = deal.account_id
+        assert account_id is not None
+        uuid_field = self.settings.fields.account.customer_uuid
+        if holder.uuid is None:
+            self.plan_line(f"link Account {account_id} to the new customer; set {uuid_field}")
+            return
+        if deal.uuid_field != holder.uuid:
+            self.plan_line(f"update Account {account_id}: {uuid_field} = {holder.uuid}")
+        if self.dry_run:
+            return
+        if holder.link_by is not None:
+            writes.links.append((holder.uuid, account_id, holder.link_by))
+        values: dict[AccountField, FieldValue] = {AccountField.CUSTOMER_UUID: holder.uuid}
+        if holder.url:
+            values[AccountField.URL] = holder.url
+        if customer is not None:
+            values.update(figures(customer))
+        target = self.context.targets.get(account_id) or AccountTarget(account_id)
+        writes.rows.append(
+            self.translator.update_row(
+                target,
+                values,
+                key=f"closed_won|{deal.opportunity_id}|{holder.uuid}",
+                reason=f"Closed-Won Opportunity {deal.opportunity_id} is {holder.label}'s",
+            )
+        )
+
+    async def _already_imported(self, deal: Deal, invoice: Invoice, writes: _Writes) -> None:
+        self.stats.already_imported += 1
+        item = next(
+            (i for i in invoice.line_items if i.subscription_external_id == deal.opportunity_id),
+            None,
+        )
+        interval = self.side.intervals.get(item.plan_uuid or "") if item is not None else None
+        if item is not None and interval is not None and deal.amount is not None:
+            expected = line_amount_cents(deal.amount, interval, self.won.term_months)
+            if expected != item.amount_in_cents:
+                self.stats.amount_changed += 1
+                note = (
+                    f"Opportunity {deal.opportunity_id}: Amount is now {deal.amount} "
+                    f"({money(expected, invoice.currency)} per {interval.describe()}), "
+                    f"ChartMogul has {money(item.amount_in_cents, invoice.currency)} from its "
+                    "import; not re-imported: change the subscription in ChartMogul if the "
+                    "contract changed"
+                )
+                self.stats.notes.append(note)
+                log.warning("%s", note)
+        customer_uuid, account_id = invoice.customer_uuid, deal.account_id
+        if customer_uuid is None or account_id is None:
+            return
+        link = await in_store(self.side.store, lambda tx: tx.links.by_account(account_id))
+        if link is not None:
+            return  # linked already (to this customer, or an operator chose another)
+        customer = await self.side.customer(customer_uuid)
+        if customer is None:
+            return
+        # Imported, then the run stopped before its commit: link it as it was chosen then.
+        if customer.external_id == account_id:
+            how = MatchMethod.EXTERNAL_ID
+        elif deal.uuid_field == customer.uuid:
+            how = MatchMethod.UUID_FIELD
+        else:
+            how = MatchMethod.CONTACT_EMAIL  # the only other way a customer is chosen
+        self._link(deal, Holder.of(customer, self.side.data_source_uuid, how), writes)
+
+
+def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
+    refused: set[str] = set()
+    for uuid, account_id, how in writes.links:
+        try:
+            tx.links.put(uuid, account_id, how)
+        except LinkConflictError as exc:  # linked meanwhile (an operator, the sweep)
+            refused.add(account_id)
+            tx.quarantine.add(  # keyed as the sweep keys its matches: resolving links them
+                QuarantineItem(
+                    kind=QuarantineKind.AMBIGUOUS_MATCH,
+                    source=System.CHARTMOGUL,
+                    record_key=uuid,
+                    reason=f"a Closed-Won deal of Account {account_id} went to it, but {exc}",
+                    candidates=(account_id,),
+                )
+            )
+    for item in writes.quarantine:
+        tx.quarantine.add(item)
+    enqueued = tx.outbox.enqueue(r for r in writes.rows if r.target_key not in refused)
+    tx.cursors.set(CURSOR, cursor)
+    return enqueued
+
+
+def _won(settings: Settings) -> str:
+    """Won deals made by people: cmsync's own expansion Opportunities (Closed Won by default,
+    carrying its sync key) come from ChartMogul, and importing them would count them twice."""
+    return f"IsWon = true AND {identifier(settings.fields.sync_key)} = null"
+
+
+def _fields(settings: Settings) -> list[str]:
+    plan_field = settings.closed_won.plan_field
+    return [
+        "Name", "AccountId", "Amount", "CloseDate", "Type",
+        *([plan_field] if plan_field else []),
+        "Account.Name", "Account.BillingCountry", "Account.CreatedDate", "Account.Website",
+        f"Account.{settings.fields.account.customer_uuid}",
+    ]  # fmt: skip
+
+
+async def poll_closed_won(
+    chartmogul: ChartMogulClient,
+    gateway: SalesforceGateway,
+    store: Store,
+    context: SyncContext,
+    translator: Translator,
+    settings: Settings,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    backfill_days: int = BACKFILL_DAYS,
+) -> ClosedWonStats:
+    """Import the won Opportunities changed since the cursor; see the module doc."""
+    stats = ClosedWonStats(dry_run=dry_run)
+    if not settings.closed_won.enabled:
+        stats.disabled = True
+        return stats
+    ds = settings.chartmogul.data_source_uuid
+    if ds is None:
+        raise FatalError(
+            "chartmogul.data_source_uuid is not set: Closed-Won deals need a custom (Import "
+            "API) data source to create customers and subscriptions in"
+        )
+    watermark, since = load_cursor(await in_store(store, lambda tx: tx.cursors.get(CURSOR)))
+    since = since or now.astimezone(UTC).date()  # the first run starts the poller's era
+    intervals = {
+        key: Interval(plan.interval_count, plan.interval_unit)
+        for key, plan in context.plans.items()
+    }
+    side = ChartMogulSide(
+        chartmogul, gateway, store, settings,
+        data_source_uuid=ds, stats=stats, intervals=intervals, index=context.index,
+    )  # fmt: skip
+    run = _Run(side, context, translator, settings, Horizon(since, backfill_days))
+    plan_field = settings.closed_won.plan_field
+    uuid_field = settings.fields.account.customer_uuid
+    pages = changed_records(
+        gateway, "Opportunity", _fields(settings), where=_won(settings), watermark=watermark,
+        lookback=timedelta(seconds=settings.sync.lookback_seconds), now=now,
+    )  # fmt: skip
+    async for records, after in pages:
+        writes = _Writes()
+        for row in records:
+            stats.read += 1
+            deal = Deal.from_row(row, plan_field=plan_field, uuid_field=uuid_field)
+            await run.deal(deal, writes)
+        if not dry_run:
+            work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
+            stats.enqueued += await in_store(store, work)
+    return stats

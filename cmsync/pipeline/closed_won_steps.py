@@ -1,0 +1,318 @@
+"""The ChartMogul side of a Closed-Won import: the deal's customer, its plan, its invoice.
+
+``ChartMogulSide`` does the lookups and creates of one poll and remembers what it found, so a
+page of deals for one Account or one plan asks ChartMogul once. Every create is safe to repeat
+(external ids; the client looks up what a lost attempt created). In a dry run it asks the same
+questions, creates nothing, and says what it would create in ``stats.planned``; a customer or
+plan it would create has no uuid then (``None``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.chartmogul.errors import ChartMogulNotFoundError
+from cmsync.chartmogul.records import Customer, Invoice
+from cmsync.chartmogul.writes import NewPlan
+from cmsync.config import Settings
+from cmsync.pipeline.closed_won_deal import Deal, Interval, new_customer, new_invoice
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.salesforce.soql import soql
+from cmsync.storeio import in_store
+from state import MatchMethod, Store
+from state.matching import CustomerFacts, Found, MatchIndex, NotFound, match
+
+__all__ = ["ChartMogulSide", "ClosedWonStats", "DealRefused", "Holder", "PlanRef", "money"]
+
+log = logging.getLogger("cmsync.closed_won")
+
+
+@dataclass
+class ClosedWonStats:
+    """What one Closed-Won poll did (or, in a dry run, would do)."""
+
+    read: int = 0  # won Opportunities read (new in the window)
+    imported: int = 0  # invoices imported: one subscription each
+    customers_created: int = 0
+    plans_created: int = 0
+    already_imported: int = 0
+    amount_changed: int = 0  # imported, Amount edited since: reported, not re-imported
+    history: int = 0  # closed before cmsync started importing: left alone
+    quarantined: int = 0
+    enqueued: int = 0  # Account updates enqueued
+    dry_run: bool = False
+    disabled: bool = False
+    planned: list[str] = field(default_factory=list)  # dry run: each effect, one line
+    notes: list[str] = field(default_factory=list)  # what an operator should know
+
+    def describe(self) -> str:
+        if self.disabled:
+            return "disabled (closed_won.enabled = false)"
+        line = (
+            f"won={self.read} imported={self.imported} "
+            f"customers_created={self.customers_created} plans_created={self.plans_created} "
+            f"already_imported={self.already_imported} amount_changed={self.amount_changed} "
+            f"history={self.history} quarantined={self.quarantined} enqueued={self.enqueued}"
+        )
+        if self.dry_run:
+            return f"dry run, nothing written: {line} planned={len(self.planned)}"
+        return line
+
+
+class DealRefused(Exception):
+    """The deal cannot be imported as it stands; the message tells the operator why."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The customer a deal's subscription goes to."""
+
+    uuid: str | None  # None: created by this dry run (so it has no uuid)
+    label: str
+    data_source_uuid: str
+    external_id: str | None = None
+    url: str | None = None
+    pays: bool = False  # has (or had) a subscription: ChartMogul bills it already
+    link_by: MatchMethod | None = None  # how to link it; None: the store links it already
+
+    @classmethod
+    def of(cls, customer: Customer, default_ds: str, link_by: MatchMethod | None) -> Holder:
+        return cls(
+            uuid=customer.uuid,
+            label=f"customer {customer.uuid}",
+            data_source_uuid=customer.data_source_uuid or default_ds,
+            external_id=customer.external_id,
+            url=customer.chartmogul_url,
+            pays=customer.mrr > 0 or customer.customer_since is not None,
+            link_by=link_by,
+        )
+
+
+@dataclass(frozen=True)
+class PlanRef:
+    uuid: str | None  # None: created by this dry run
+    external_id: str
+    name: str
+    interval: Interval
+
+
+def money(cents: int, currency: str) -> str:
+    return f"{Decimal(cents) / 100:.2f} {currency}"
+
+
+class ChartMogulSide:
+    """The customers, plans and invoices of one poll, looked up once and created if needed."""
+
+    def __init__(
+        self,
+        chartmogul: ChartMogulClient,
+        gateway: SalesforceGateway,
+        store: Store,
+        settings: Settings,
+        *,
+        data_source_uuid: str,
+        stats: ClosedWonStats,
+        intervals: dict[str, Interval],
+        index: MatchIndex,
+    ) -> None:
+        self.chartmogul = chartmogul
+        self.gateway = gateway
+        self.store = store
+        self.won = settings.closed_won
+        self.data_source_uuid = data_source_uuid
+        self.stats = stats
+        self.dry_run = stats.dry_run
+        self.holders: dict[str, Holder] = {}  # Account Id -> its customer, this run
+        self.plans: dict[tuple[str, str], PlanRef] = {}  # (data source, external id)
+        self.intervals = intervals  # plan uuid or external id -> interval
+        self.index = index  # what the pass knows of Salesforce, for matching by email
+        self.emails: dict[str, str | None] = {}  # Account Id -> its first Contact's email
+
+    def plan_line(self, line: str) -> None:
+        if self.dry_run:
+            self.stats.planned.append(line)
+
+    async def invoice(self, opportunity_id: str) -> Invoice | None:
+        async for page in self.chartmogul.invoice_pages(external_id=opportunity_id):
+            for invoice in page.entries:
+                if invoice.external_id == opportunity_id:
+                    return invoice
+        return None
+
+    async def customer(self, uuid: str) -> Customer | None:
+        try:
+            return await self.chartmogul.get_customer(uuid)
+        except ChartMogulNotFoundError:
+            return None
+
+    async def holder(self, deal: Deal) -> Holder | None:
+        """The Account's existing customer, if it has one (cached for the run)."""
+        account_id = deal.account_id
+        assert account_id is not None
+        if account_id in self.holders:
+            return self.holders[account_id]
+        ds = self.data_source_uuid
+        link = await in_store(self.store, lambda tx: tx.links.by_account(account_id))
+        holder: Holder | None = None
+        if link is not None:
+            customer = await self.customer(link.customer_uuid)
+            if customer is None:
+                raise DealRefused(
+                    f"Account {account_id} is linked to ChartMogul customer "
+                    f"{link.customer_uuid}, which ChartMogul no longer has: remove the link "
+                    "on the dashboard, then edit the Opportunity to import it"
+                )
+            holder = Holder.of(customer, ds, None)
+        else:
+            if deal.uuid_field:
+                customer = await self.customer(deal.uuid_field)
+                if customer is not None:
+                    holder = await self._unlinked(customer, account_id, MatchMethod.UUID_FIELD)
+            if holder is None:
+                customer = await self.chartmogul.find_customer(account_id, ds)
+                if customer is not None:
+                    holder = await self._unlinked(customer, account_id, MatchMethod.EXTERNAL_ID)
+            if holder is None:
+                holder = await self._by_email(account_id)
+        if holder is not None:
+            self.holders[account_id] = holder
+        return holder
+
+    async def _unlinked(self, customer: Customer, account_id: str, how: MatchMethod) -> Holder:
+        """A customer found for the Account but not linked to it: it must be free."""
+        other = await in_store(self.store, lambda tx: tx.links.get(customer.uuid))
+        if other is not None and other.account_id != account_id:
+            raise DealRefused(
+                f"Account {account_id} points to ChartMogul customer {customer.uuid} "
+                f"({how.value}), which is linked to Account {other.account_id}: fix the "
+                "link on the dashboard, then edit the Opportunity to import it"
+            )
+        return Holder.of(customer, self.data_source_uuid, how)
+
+    async def _by_email(self, account_id: str) -> Holder | None:
+        """A customer ChartMogul already has under the email a new one would get.
+
+        The customer sweep links such a customer by the Contact's email, but it may not have
+        run yet (or left the match to an operator): creating a customer now would make a second
+        one. One customer that matches no other Account is this Account's; anything else is
+        for an operator to decide.
+        """
+        email = await self._primary_email(account_id)
+        found = await self.chartmogul.search_customers(email) if email else []
+        if not found:
+            return None
+        if len(found) == 1:
+            customer = found[0]
+            facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
+            result = match(facts, None, self.index)
+            if isinstance(result, NotFound):
+                return await self._unlinked(customer, account_id, MatchMethod.CONTACT_EMAIL)
+            if isinstance(result, Found) and result.account_id == account_id:
+                return await self._unlinked(customer, account_id, result.method)
+        raise DealRefused(
+            f"ChartMogul already has {', '.join(c.uuid for c in found)} with {email}, the "
+            f"email of Account {account_id}'s first Contact, and cmsync does not guess: link "
+            "the right customer on the dashboard (or set the Account's CM_Customer_UUID__c), "
+            "then edit the Opportunity"
+        )
+
+    async def _primary_email(self, account_id: str) -> str | None:
+        """The email of the Account's first Contact that has one (oldest, then lowest Id)."""
+        if account_id not in self.emails:
+            query = soql(
+                "SELECT Email FROM Contact WHERE AccountId = {account} AND Email != null "
+                "ORDER BY CreatedDate ASC, Id ASC LIMIT 1",
+                account=account_id,
+            )
+            records = (await self.gateway.query(query)).get("records", [])
+            self.emails[account_id] = str(records[0]["Email"]) if records else None
+        return self.emails[account_id]
+
+    # --- creates ------------------------------------------------------------------------
+
+    async def create_customer(self, deal: Deal) -> Holder:
+        assert deal.account_id is not None
+        ds = self.data_source_uuid
+        body = new_customer(deal, await self._primary_email(deal.account_id), ds)
+        self.stats.customers_created += 1
+        if self.dry_run:
+            self.plan_line(
+                f"create customer {body.name!r} (external id {body.external_id}, email "
+                f"{body.email or 'none'}, country {body.country or 'none'}) in {ds}"
+            )
+            holder = Holder(None, f"new customer {body.name!r}", ds, body.external_id)
+        else:
+            customer = await self.chartmogul.create_customer(body)
+            log.info("created ChartMogul customer %s for Account %s", customer.uuid, body.name)
+            holder = Holder.of(customer, ds, MatchMethod.EXTERNAL_ID)
+        self.holders[deal.account_id] = holder
+        return holder
+
+    async def plan(self, key: str, chosen_by: str, ds: str) -> PlanRef:
+        cached = self.plans.get((ds, key))
+        if cached is not None:
+            return cached
+        plan = await self.chartmogul.find_plan(key, ds)
+        if plan is not None:
+            ref = PlanRef(
+                plan.uuid, key, plan.name, Interval(plan.interval_count, plan.interval_unit)
+            )
+        else:
+            definition = self.won.create_plans.get(key)
+            if definition is None:
+                raise DealRefused(
+                    f"plan {key!r} (chosen by {chosen_by}) is not in ChartMogul data source "
+                    f"{ds} and closed_won.create_plans does not define it: create it in "
+                    "ChartMogul or add it to create_plans, then edit the Opportunity"
+                )
+            interval = Interval(definition.interval_count, definition.interval_unit)
+            self.stats.plans_created += 1
+            if self.dry_run:
+                self.plan_line(
+                    f"create plan {key!r} ({definition.name!r}, billed every "
+                    f"{interval.describe()}) in {ds}"
+                )
+                ref = PlanRef(None, key, definition.name, interval)
+            else:
+                created = await self.chartmogul.create_plan(
+                    NewPlan(data_source_uuid=ds, name=definition.name, external_id=key,
+                            interval_count=interval.count, interval_unit=definition.interval_unit)
+                )  # fmt: skip
+                log.info("created ChartMogul plan %s (%s)", key, created.uuid)
+                ref = PlanRef(created.uuid, key, created.name, interval)
+        self.plans[(ds, key)] = ref
+        if ref.uuid is not None:
+            self.intervals[ref.uuid] = ref.interval
+        return ref
+
+    async def import_deal(self, deal: Deal, holder: Holder, plan: PlanRef) -> None:
+        assert deal.account_id is not None
+        invoice = new_invoice(
+            deal,
+            plan_uuid=plan.uuid or "(created by this run)",
+            interval=plan.interval,
+            settings=self.won,
+            customer_external_id=holder.external_id,
+            data_source_uuid=holder.data_source_uuid,
+        )
+        item = invoice.line_items[0]
+        self.stats.imported += 1
+        if self.dry_run:
+            assert item.service_period_end is not None
+            self.plan_line(
+                f"import invoice {invoice.external_id} into {holder.label}: "
+                f"{money(item.amount_in_cents, invoice.currency)} for "
+                f"{deal.close_date} to {item.service_period_end.date()}, plan {plan.external_id!r} "
+                f"(subscription {deal.opportunity_id}, paid)"
+            )
+            return
+        assert holder.uuid is not None
+        await self.chartmogul.import_invoices(holder.uuid, [invoice])
+        log.info(
+            "imported Opportunity %s into customer %s: %s per %s",
+            deal.opportunity_id, holder.uuid, money(item.amount_in_cents, invoice.currency),
+            plan.interval.describe(),
+        )  # fmt: skip

@@ -1,0 +1,131 @@
+"""What a Contact or Lead learns from its ChartMogul customer, and the update that writes it (pure).
+
+The figures come from three reads of the customer: the record (MRR, status, UUID), its
+subscriptions (plan tier, subscription start) and its invoices (lifetime value).
+
+- Plan tier: the plan name of the customer's main subscription: among the active ones (all of
+  them if none is active, so a churned customer shows what it last had) the one with the
+  highest MRR, the latest start breaking ties.
+- Subscription start: the earliest start date among those same subscriptions.
+- Lifetime value: ChartMogul's API has no per-customer LTV (its LTV metric is account-wide,
+  ARPA over churn), so cmsync writes what the customer has actually paid, net: the total of
+  every invoice with a successful payment, less the total of every invoice with a successful
+  refund. The invoice API gives no per-transaction amounts, so a refund counts as whole and a
+  partial payment as full; amounts are in each invoice's currency, summed as they are (one
+  currency per account is assumed, as the Account's money fields do).
+- MRR and status: the customer record's, the authority for them.
+
+A value that is unknown (no subscription: no plan, no start) is left out of the update rather
+than written as empty. The update's idempotency key carries a digest of its values, so reading
+the same person again enqueues nothing, while changed figures make a new row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
+from cmsync.config import PersonFieldMap
+from cmsync.pipeline.translate import wire
+from state import OutboxItem, System
+from state.effects import Money
+from state.writeplan import Operation
+
+__all__ = [
+    "PersonFigures",
+    "lifetime_value",
+    "main_subscriptions",
+    "person_figures",
+    "person_payload",
+    "person_update",
+]
+
+_PLAN_LIMIT = 255  # the plan field is a Text(255)
+_STATUS_LIMIT = 40
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PersonFigures:
+    customer_uuid: str
+    mrr_cents: int
+    ltv_cents: int
+    status: str | None
+    plan: str | None
+    subscription_start: date | None
+
+
+def main_subscriptions(
+    subscriptions: Sequence[CustomerSubscription],
+) -> tuple[str | None, date | None]:
+    """The plan tier and the subscription start (see the module doc)."""
+    active = [s for s in subscriptions if (s.status or "").lower() == "active"]
+    pool = active or list(subscriptions)
+    if not pool:
+        return None, None
+    main = max(pool, key=lambda s: (s.mrr, s.start_date or _EARLIEST))
+    starts = [s.start_date for s in pool if s.start_date is not None]
+    return main.plan, min(starts).astimezone(UTC).date() if starts else None
+
+
+def lifetime_value(invoices: Iterable[Invoice]) -> int:
+    """Cents paid, net of refunds: whole invoices with a successful payment or refund."""
+    total = 0
+    for invoice in invoices:
+        amount = sum(item.amount_in_cents for item in invoice.line_items)
+        kinds = {t.type for t in invoice.transactions if t.result == "successful"}
+        if "payment" in kinds:
+            total += amount
+        if "refund" in kinds:
+            total -= amount
+    return total
+
+
+def person_figures(
+    customer: Customer,
+    subscriptions: Sequence[CustomerSubscription],
+    invoices: Iterable[Invoice],
+) -> PersonFigures:
+    plan, start = main_subscriptions(subscriptions)
+    return PersonFigures(
+        customer_uuid=customer.uuid,
+        mrr_cents=customer.mrr,
+        ltv_cents=lifetime_value(invoices),
+        status=customer.status,
+        plan=plan,
+        subscription_start=start,
+    )
+
+
+def person_payload(figures: PersonFigures, fields: PersonFieldMap) -> dict[str, Any]:
+    """``{API name: wire value}`` for the configured person fields; unknowns left out."""
+    values: dict[str, Any] = {
+        fields.plan: figures.plan[:_PLAN_LIMIT] if figures.plan else None,
+        fields.subscription_start: figures.subscription_start,
+        fields.ltv: Money(figures.ltv_cents),
+        fields.mrr: Money(figures.mrr_cents),
+        fields.status: figures.status[:_STATUS_LIMIT] if figures.status else None,
+        fields.customer_uuid: figures.customer_uuid,
+    }
+    return {name: wire(value) for name, value in values.items() if value is not None}
+
+
+def person_update(sobject: str, record_id: str, payload: dict[str, Any], reason: str) -> OutboxItem:
+    """The outbox update of one Contact or Lead, keyed by its record and its values."""
+    digest = hashlib.sha256(
+        json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()[:16]
+    return OutboxItem(
+        idempotency_key=f"enrich|{sobject}|{record_id}|{digest}",
+        kind=Operation.UPDATE.value,
+        target_system=System.SALESFORCE,
+        target_object=sobject,
+        target_key=record_id,
+        payload=payload,
+        reason=reason,
+    )

@@ -1,0 +1,1 @@
+"""Helpers shared by the integration and reliability suites: invariants, sandboxes, processes."""
