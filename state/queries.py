@@ -32,7 +32,6 @@ from state.records import (
     StageSummary,
 )
 from state.tables import (
-    AccountStateRow,
     ApiBudgetRow,
     AuditRow,
     CommandRow,
@@ -42,6 +41,7 @@ from state.tables import (
     OutboxRow,
     PendingMatchRow,
     QuarantineRow,
+    StageTotalRow,
     table_of,
 )
 
@@ -50,7 +50,7 @@ __all__ = ["Queries"]
 _AUDIT = table_of(AuditRow)
 _OUT = table_of(OutboxRow)
 _Q = table_of(QuarantineRow)
-_STATE = table_of(AccountStateRow)
+_TOTAL = table_of(StageTotalRow)
 _CURSOR = table_of(CursorRow)
 _RUN = table_of(JobRunRow)
 _CMD = table_of(CommandRow)
@@ -133,15 +133,11 @@ class Queries:
         ]
 
     def stage_summary(self) -> list[StageSummary]:
-        """Accounts and their MRR per lifecycle state, by state name."""
+        """Accounts and their MRR per lifecycle state, by state name (kept by triggers)."""
         rows = self._conn.execute(
-            select(
-                _STATE.c.lifecycle_state,
-                func.count(),
-                func.coalesce(func.sum(_STATE.c.mrr_cents), 0),
-            )
-            .group_by(_STATE.c.lifecycle_state)
-            .order_by(_STATE.c.lifecycle_state)
+            select(_TOTAL.c.lifecycle_state, _TOTAL.c.accounts, _TOTAL.c.mrr_cents)
+            .where(_TOTAL.c.accounts > 0)
+            .order_by(_TOTAL.c.lifecycle_state)
         )
         return [StageSummary(state, int(n), int(mrr)) for state, n, mrr in rows]
 

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlmodel import SQLModel
 
 from state.errors import NotAStoreError, SchemaTooNewError, StoreError
-from state.tables import ALL_TABLES, SchemaVersionRow, table_of
+from state.tables import ALL_TABLES, STAGE_TOTAL_TRIGGERS, SchemaVersionRow, StageTotalRow, table_of
 
 __all__ = [
     "MIGRATIONS",
@@ -44,6 +44,7 @@ __all__ = [
     "Migration",
     "add_column",
     "has_column",
+    "install_triggers",
     "prepare",
     "read_version",
 ]
@@ -89,6 +90,33 @@ def add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
         conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}')
 
 
+def install_triggers(conn: Connection) -> bool:
+    """Make sure the ``stage_total`` triggers exist; False if they all did already.
+
+    Otherwise (a new file, or a store made before them) the table is (re)built from
+    ``account_state`` in this same transaction and the triggers created: one ``GROUP BY``
+    once, where the dashboard used to run it on every refresh.
+    """
+    have = {
+        row.name
+        for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    if have >= STAGE_TOTAL_TRIGGERS.keys():
+        return False
+    totals = table_of(StageTotalRow)
+    totals.create(conn, checkfirst=True)
+    for name, body in STAGE_TOTAL_TRIGGERS.items():
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE TRIGGER {name} {body}")
+    conn.exec_driver_sql("DELETE FROM stage_total")
+    conn.exec_driver_sql(
+        "INSERT INTO stage_total (lifecycle_state, accounts, mrr_cents) "
+        "SELECT lifecycle_state, count(*), sum(mrr_cents) FROM account_state "
+        "GROUP BY lifecycle_state"
+    )
+    return True
+
+
 def prepare(
     conn: Connection,
     path: Path,
@@ -111,11 +139,13 @@ def prepare(
             names = ", ".join(sorted(row.name for row in others)[:5])
             raise NotAStoreError(path, f"holds tables ({names}) but is not a cmsync store")
         SQLModel.metadata.create_all(conn, tables=list(ALL_TABLES))
+        install_triggers(conn)
         conn.execute(insert(_VERSION).values(id=1, version=version, updated_at=now))
         return 0
     if found > version:
         raise SchemaTooNewError(path, found, version)
     if found == version:
+        install_triggers(conn)
         return found
     missing = [v for v in range(found + 1, version + 1) if v not in migrations]
     if missing:
@@ -126,5 +156,6 @@ def prepare(
     for table in ALL_TABLES:
         for index in table.indexes:
             index.create(conn, checkfirst=True)
+    install_triggers(conn)
     conn.execute(update(_VERSION).values(version=version, updated_at=now))
     return found

@@ -30,6 +30,7 @@ from state.records import (
 
 __all__ = [
     "ALL_TABLES",
+    "STAGE_TOTAL_TRIGGERS",
     "AccountLinkRow",
     "AccountStateRow",
     "ApiBudgetRow",
@@ -44,6 +45,7 @@ __all__ = [
     "PendingMatchRow",
     "QuarantineRow",
     "SchemaVersionRow",
+    "StageTotalRow",
     "table_of",
 ]
 
@@ -129,10 +131,6 @@ class QuarantineRow(SQLModel, table=True):
 
 class AccountStateRow(SQLModel, table=True):
     __tablename__ = "account_state"
-    __table_args__ = (
-        # Accounts and MRR per lifecycle state: a covering index, no table scan.
-        Index("ix_account_state_stage", "lifecycle_state", "mrr_cents"),
-    )
     customer_uuid: str = Field(primary_key=True)
     lifecycle_state: str
     mrr_cents: int
@@ -147,6 +145,39 @@ class AccountStateRow(SQLModel, table=True):
     revision: int
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class StageTotalRow(SQLModel, table=True):
+    """Accounts and MRR per lifecycle state, kept by triggers on ``account_state``.
+
+    The dashboard shows these on every refresh; counting 100,000 states each time (even over
+    a covering index) was a fifth of its refresh budget, and the sums change only when a
+    state or its MRR does. ``STAGE_TOTAL_TRIGGERS`` keep the rows; ``schema`` installs them.
+    """
+
+    __tablename__ = "stage_total"
+    lifecycle_state: str = Field(primary_key=True)
+    accounts: int
+    mrr_cents: int
+
+
+_ADD = """INSERT INTO stage_total (lifecycle_state, accounts, mrr_cents)
+        VALUES (NEW.lifecycle_state, 1, NEW.mrr_cents)
+        ON CONFLICT (lifecycle_state) DO UPDATE
+        SET accounts = accounts + 1, mrr_cents = mrr_cents + excluded.mrr_cents;"""
+_TAKE = """UPDATE stage_total SET accounts = accounts - 1, mrr_cents = mrr_cents - OLD.mrr_cents
+        WHERE lifecycle_state = OLD.lifecycle_state;"""
+
+# name -> body. Installed together (``schema.install_triggers``), or rebuilt with a backfill.
+STAGE_TOTAL_TRIGGERS: dict[str, str] = {
+    "tr_stage_total_insert": f"AFTER INSERT ON account_state BEGIN {_ADD} END",
+    "tr_stage_total_delete": f"AFTER DELETE ON account_state BEGIN {_TAKE} END",
+    "tr_stage_total_update": (
+        "AFTER UPDATE OF lifecycle_state, mrr_cents ON account_state "
+        "WHEN OLD.lifecycle_state IS NOT NEW.lifecycle_state OR OLD.mrr_cents IS NOT NEW.mrr_cents "
+        f"BEGIN {_TAKE} {_ADD} END"
+    ),
+}
 
 
 class AppliedSignalRow(SQLModel, table=True):
@@ -286,6 +317,7 @@ ALL_TABLES: tuple[Table, ...] = tuple(
         PendingMatchRow,
         QuarantineRow,
         AccountStateRow,
+        StageTotalRow,
         AppliedSignalRow,
         OutboxRow,
         LastWrittenRow,

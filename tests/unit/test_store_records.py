@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import random
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +32,7 @@ from state import (
     Store,
     System,
 )
+from state.tables import STAGE_TOTAL_TRIGGERS
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -300,3 +303,57 @@ def test_heartbeat_budget_cursors_and_stage_summary(store: Store, clock: FakeClo
             StageSummary("active", 2, 12000),
             StageSummary("churned", 1, 0),
         ]
+
+
+def _counted(path: Path) -> list[StageSummary]:
+    """The stage totals counted the slow way, straight from the states."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT lifecycle_state, count(*), sum(mrr_cents) FROM account_state "
+            "GROUP BY lifecycle_state ORDER BY lifecycle_state"
+        ).fetchall()
+    return [StageSummary(state, n, mrr) for state, n, mrr in rows]
+
+
+def test_stage_totals_follow_every_state_change(tmp_path: Path, clock: FakeClock) -> None:
+    """The dashboard's per-stage sums are kept by triggers: they must equal a fresh count
+    after inserts, stage moves, MRR-only changes and untouched rewrites."""
+    rng = random.Random(7)
+    path = tmp_path / "cmsync.db"
+    stages = ["lead", "trial", "active", "at_risk", "churned"]
+    with Store.open(path, clock=clock) as store:
+        for _ in range(30):
+            with store.transaction() as tx:
+                uuids = rng.sample([f"cus_{n}" for n in range(40)], 10)
+                known = tx.accounts.get_many(uuids)
+                tx.accounts.put_many(
+                    dataclasses.replace(
+                        known[u], lifecycle_state=rng.choice(stages),
+                        mrr_cents=rng.choice([known[u].mrr_cents, rng.randrange(0, 90_000)]),
+                    ) if u in known
+                    else AccountState(u, rng.choice(stages), mrr_cents=rng.randrange(0, 90_000))
+                    for u in uuids
+                )  # fmt: skip
+            with store.transaction() as tx:
+                assert tx.queries.stage_summary() == _counted(path)
+    assert sum(s.accounts for s in _counted(path)) == 40
+
+
+def test_a_store_without_stage_totals_gets_them_rebuilt_on_open(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "cmsync.db"
+    with Store.open(path, clock=clock) as store, store.transaction() as tx:
+        tx.accounts.put_many(
+            AccountState(f"cus_{n}", "active", mrr_cents=100 * n) for n in range(5)
+        )
+    with sqlite3.connect(path) as conn:  # as a store made before the totals existed
+        for name in STAGE_TOTAL_TRIGGERS:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DROP TABLE stage_total")
+    with Store.open(path, clock=clock) as store:
+        with store.transaction() as tx:
+            assert tx.queries.stage_summary() == [StageSummary("active", 5, 1000)]
+            tx.accounts.put(AccountState("cus_9", "trial"))
+        with store.transaction() as tx:
+            assert tx.queries.stage_summary() == _counted(path)

@@ -1,0 +1,1 @@
+"""Reliability suites: crashes, faults, bad input and secrets (see the README's Tests)."""
