@@ -11,7 +11,7 @@ Salesforce: the floor for each record kind is ceil(distinct records written / 20
 records counted in the emulator itself (written by the integration user during the pass); the
 target is at most 1.05 times that floor for each kind. The "per event" figure is what a
 workflow tool spends at one call per effect (every field update, Task and Opportunity its own
-call): the outbox rows the pass produced.
+call): the effects the pass enqueued (merged or not).
 
 ChartMogul: every listing the pass reads costs exactly its pages, ceil(records / 200), and
 each open failed payment one re-check; the emulator's own request counts must equal that.
@@ -100,7 +100,7 @@ def run(quick: bool, work: Path) -> Report:
     report.add("Salesforce collections requests seen by the emulator", str(composite),
                f"== {total_calls} (no hidden calls)", composite == total_calls)  # fmt: skip
     rows = sum(_enqueued(s["outcome"]) for s in result["steps"] if s["name"] != "dispatch")
-    report.add("one call per effect (outbox rows) would be", f"{rows:,}")
+    report.add("one call per effect (effects enqueued) would be", f"{rows:,}")
     report.add("calls saved against one call per effect", f"{rows / max(1, total_calls):.0f}x")
     report.add("calls saved against one call per activity",
                f"{activities / max(1, total_calls):.0f}x")  # fmt: skip

@@ -7,15 +7,19 @@ new subscription now, which ChartMogul turns into an expansion at once. Its dela
 import to the write that puts that movement's date into the Account's
 ``CM_Last_Activity__c``, read as the record's ``LastModifiedDate`` in the Salesforce emulator.
 
-The default poll interval is 300 s (plus up to 5 s of jitter); to keep the run short the
-interval is shortened and the jitter scaled with it (the same schedule, faster), and the delay
-is reported against the interval used. The target is the 95th percentile at most the
-interval plus 3 s: one poll's wait, plus what a poll and the dispatch after it take.
+The default poll interval is 300 s (plus up to 5 s of jitter); to keep ``make bench`` short
+the interval is shortened to 30 s and the jitter scaled with it (the same schedule, faster),
+and the delay is reported against the interval used. The target is the 95th percentile at
+most the interval plus 3 s: one poll's wait, plus what a poll and the dispatch after it take.
+The shorter interval is the stricter test (the 3 s are the same, the wait is a tenth).
+``BENCH_FRESHNESS_INTERVAL=default`` runs the real default schedule (100 events over about
+eight minutes, about 17 minutes in all); any other number is an interval in seconds.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import sqlite3
@@ -33,6 +37,7 @@ from state import Store
 __all__ = ["run"]
 
 MARGIN = 3.0  # seconds the target allows beyond one poll interval
+INTERVAL_VARIABLE = "BENCH_FRESHNESS_INTERVAL"
 
 
 def _ts(moment: datetime) -> str:
@@ -119,6 +124,10 @@ def _percentile(values: list[float], share: float) -> float:
 def run(quick: bool, work: Path) -> Report:
     defaults = ScheduleSettings()
     interval, events, spacing = (3.0, 12, 0.4) if quick else (30.0, 300, 0.5)
+    asked = os.environ.get(INTERVAL_VARIABLE)
+    if asked and not quick:
+        interval = defaults.chartmogul_poll if asked == "default" else float(asked)
+        events, spacing = 100, interval / 60  # arrivals spread over about 1.7 intervals
     jitter = defaults.jitter * interval / defaults.chartmogul_poll
     title = (
         f"cmsync run polling every {interval:.0f} s (default {defaults.chartmogul_poll:.0f} s), "

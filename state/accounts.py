@@ -126,6 +126,47 @@ class Links(Part):
         self._conn.execute(_DROP_PENDING, {"uuid": customer_uuid})
         return AccountLink(customer_uuid, account_id, matched_by, now)
 
+    def put_many(
+        self, pairs: Iterable[tuple[str, str, MatchMethod]]
+    ) -> tuple[dict[str, AccountLink], dict[str, str]]:
+        """``put`` for many (customer, Account, method) at once: (links, refused).
+
+        ``links`` holds each customer's link (new, or the same one already there); ``refused``
+        says, per customer, why it was not linked: either side linked to someone else, here or
+        earlier in the batch. Three statements a batch instead of four a customer: a catch-up
+        links tens of thousands of customers.
+        """
+        wanted = list(pairs)
+        mine = self.get_many(c for c, _, _ in wanted)
+        theirs = self.by_accounts(a for _, a, _ in wanted)
+        links: dict[str, AccountLink] = {}
+        refused: dict[str, str] = {}
+        now = self._now
+        rows: list[dict[str, Any]] = []
+        for customer_uuid, account_id, matched_by in wanted:
+            held, holder = mine.get(customer_uuid), theirs.get(account_id)
+            if held is not None and held.account_id == account_id:
+                links[customer_uuid] = held
+            elif held is not None:
+                refused[customer_uuid] = (
+                    f"customer {customer_uuid} is already linked to Account {held.account_id}"
+                )
+            elif holder is not None:
+                refused[customer_uuid] = (
+                    f"Account {account_id} is already linked to customer {holder.customer_uuid}"
+                )
+            else:
+                link = AccountLink(customer_uuid, account_id, matched_by, now)
+                mine[customer_uuid] = theirs[account_id] = links[customer_uuid] = link
+                rows.append({"customer_uuid": customer_uuid, "account_id": account_id,
+                             "matched_by": matched_by.value, "matched_at": now,
+                             "created_at": now, "updated_at": now})  # fmt: skip
+        if rows:
+            self._conn.execute(_INSERT_LINK, rows)
+            for part in chunks([row["customer_uuid"] for row in rows]):
+                self._conn.execute(delete(_PENDING).where(_PENDING.c.customer_uuid.in_(part)))
+        return links, refused
+
     def remove(self, customer_uuid: str) -> bool:
         result = self._conn.execute(delete(_LINK).where(_LINK.c.customer_uuid == customer_uuid))
         return result.rowcount > 0

@@ -53,6 +53,9 @@ __all__ = ["Clock", "ReadOnlyStore", "Store"]
 
 Clock = Callable[[], datetime]
 
+CACHE_KIB = 32 * 1024  # the writer's page cache (see ``_connect_writer``)
+CHECKPOINT_PAGES = 10_000  # WAL pages between automatic checkpoints
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -98,6 +101,12 @@ def _connect_writer(path: Path, busy_timeout: float) -> sqlite3.Connection:
             raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r}); is it on NFS?")
         raw.execute("PRAGMA synchronous = NORMAL")
         raw.execute("PRAGMA foreign_keys = ON")
+        # Measured on a 100,000-activity catch-up (``make bench``): SQLite's default 2 MiB page
+        # cache misses on every page of the outbox and state indexes, and a checkpoint every
+        # 1,000 WAL pages rewrites the same hot pages over and over; 32 MiB and 10,000 pages
+        # (a WAL of up to ~40 MB on disk) took a tenth off the pipeline's time.
+        raw.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        raw.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         raw.execute("SELECT count(*) FROM sqlite_master").fetchone()  # -wal and -shm exist now
     except sqlite3.DatabaseError as exc:
         raw.close()

@@ -41,6 +41,7 @@ __all__ = [
     "HeartbeatRow",
     "JobRunRow",
     "LastWrittenRow",
+    "MergedKeyRow",
     "OutboxRow",
     "PendingMatchRow",
     "QuarantineRow",
@@ -218,6 +219,19 @@ class OutboxRow(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class MergedKeyRow(SQLModel, table=True):
+    """The idempotency keys of effects merged into an earlier outbox row (``Outbox.enqueue``).
+
+    Their rows were never inserted, so without this a replay of such an effect would be
+    merged again, possibly over newer values. Purged with the finished outbox rows.
+    """
+
+    __tablename__ = "merged_key"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    idempotency_key: str = Field(primary_key=True)
+    created_at: datetime = _ts()
+
+
 class LastWrittenRow(SQLModel, table=True):
     __tablename__ = "last_written"
     __table_args__ = ({"sqlite_with_rowid": False},)
@@ -320,6 +334,7 @@ ALL_TABLES: tuple[Table, ...] = tuple(
         StageTotalRow,
         AppliedSignalRow,
         OutboxRow,
+        MergedKeyRow,
         LastWrittenRow,
         JobRunRow,
         CommandRow,

@@ -31,7 +31,6 @@ from cmsync.storeio import in_store
 from state import (
     AccountLink,
     AccountState,
-    LinkConflictError,
     MatchMethod,
     OutboxItem,
     QuarantineItem,
@@ -106,23 +105,44 @@ def quarantine_rejected(tx: Transaction, rejected: tuple[Rejected, ...]) -> None
         )
 
 
-def _link(
-    tx: Transaction, customer: Customer, context: SyncContext, claimed: dict[str, str]
-) -> AccountLink | Ambiguous | None:
-    """The customer's link after matching: a link, None (no match) or the ambiguity."""
-    facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
-    result = match(facts, None, context.index)
-    if isinstance(result, Found):
+def _link_all(
+    tx: Transaction,
+    customers: tuple[Customer, ...],
+    links: dict[str, AccountLink],
+    context: SyncContext,
+    claimed: dict[str, str],
+) -> tuple[dict[str, AccountLink | Ambiguous | None], int]:
+    """Each customer's link after matching (a link, None for no match, or the ambiguity),
+    and how many were linked just now. Linked in one batch (``Links.put_many``)."""
+    results: dict[str, AccountLink | Ambiguous | None] = {}
+    found: dict[str, Found] = {}
+    for customer in customers:
+        if customer.uuid in links:
+            results[customer.uuid] = links[customer.uuid]
+            continue
+        facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
+        result = match(facts, None, context.index)
+        if not isinstance(result, Found):
+            results[customer.uuid] = result if isinstance(result, Ambiguous) else None
+            continue
         holder = claimed.get(result.account_id)
         if holder not in (None, customer.uuid):
-            return Ambiguous(result.method, (result.account_id,), f"also matches {holder}")
-        try:
-            link = tx.links.put(customer.uuid, result.account_id, MatchMethod(result.method))
-        except LinkConflictError as exc:
-            return Ambiguous(result.method, (result.account_id,), str(exc))
+            reason = f"also matches {holder}"
+            results[customer.uuid] = Ambiguous(result.method, (result.account_id,), reason)
+            continue
         claimed[result.account_id] = customer.uuid
-        return link
-    return result if isinstance(result, Ambiguous) else None
+        found[customer.uuid] = result
+    made, refused = tx.links.put_many(
+        (uuid, f.account_id, MatchMethod(f.method)) for uuid, f in found.items()
+    )
+    for uuid, f in found.items():
+        if uuid in made:
+            results[uuid] = made[uuid]
+        else:  # linked to someone else already: an operator's decision, never a side effect
+            results[uuid] = Ambiguous(f.method, (f.account_id,), refused[uuid])
+            if claimed.get(f.account_id) == uuid:
+                del claimed[f.account_id]
+    return results, len(made)
 
 
 def _page(
@@ -136,16 +156,13 @@ def _page(
 ) -> SweepStats:
     stats = SweepStats(customers=len(customers), rejected=len(rejected))
     quarantine_rejected(tx, rejected)
-    links = tx.links.get_many(c.uuid for c in customers)
+    known = tx.links.get_many(c.uuid for c in customers)
     states = tx.accounts.get_many([c.uuid for c in customers])
+    links, stats.newly_linked = _link_all(tx, customers, known, context, claimed)
     rows: list[OutboxItem] = []
     matched: list[str] = []
     for customer in customers:
-        link: AccountLink | Ambiguous | None = links.get(customer.uuid)
-        if link is None:
-            link = _link(tx, customer, context, claimed)
-            if isinstance(link, AccountLink):
-                stats.newly_linked += 1
+        link = links[customer.uuid]
         if isinstance(link, Ambiguous):
             stats.ambiguous += 1
             tx.quarantine.add(

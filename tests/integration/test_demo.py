@@ -58,7 +58,7 @@ def test_the_dashboard_shows_the_live_store_and_quitting_stops_everything(
     tmp_path: Path,
 ) -> None:
     shot = tmp_path / "dashboard.svg"
-    done = _demo("--dir", str(tmp_path), "--screenshot", str(shot), "--duration", "6", timeout=60)
+    done = _demo("--dir", str(tmp_path), "--screenshot", str(shot), "--duration", "9", timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"cmsync demo stopped after \d+ events", done.stdout)
     lines = _screen(shot.read_text(encoding="utf-8"))

@@ -95,7 +95,12 @@ async def new_accounts(gateway: SalesforceGateway, tag: str, n: int) -> list[str
 
 
 def account_rows(tag: str, ids: list[str], round_: int = 0) -> list[OutboxItem]:
-    """Three rows per Account: MRR, a newer MRR with a plan, then a newer plan."""
+    """Three rows per Account: MRR, a newer MRR with a plan, then a newer plan.
+
+    Each names the time it is due (``not_before``), which keeps the outbox from merging
+    them as they are enqueued: these tests are about the dispatcher's own merge, which is
+    what rows queued behind a send or a retry still rely on.
+    """
     rows = []
     for i, account in enumerate(ids):
         payloads: list[dict[str, Any]] = [
@@ -106,8 +111,9 @@ def account_rows(tag: str, ids: list[str], round_: int = 0) -> list[OutboxItem]:
         for n, payload in enumerate(payloads):
             key, reason = f"{tag}|{round_}|{account}|{n}", f"signal:{tag}:{i}:{n}"
             rows.append(
-                OutboxItem(key, "update", System.SALESFORCE, "Account", account, payload, reason)
-            )
+                OutboxItem(key, "update", System.SALESFORCE, "Account", account, payload, reason,
+                           not_before=START)
+            )  # fmt: skip
     return rows
 
 
@@ -418,15 +424,16 @@ async def test_a_record_whose_rows_straddle_windows_is_still_written_once(
     # Two rows per Account, far apart in id order (the second rows in reverse): claimed by id,
     # a window of 500 would end in the middle of the second rows and write a hundred Accounts
     # twice (400 records in the calls). Claimed by record, each Account goes out once.
+    # (Due times keep the outbox from merging the rows as they are enqueued.)
     ids = await new_accounts(gateway, "Straddle", 300)
     first = [
         OutboxItem(f"straddle|1|{a}", "update", System.SALESFORCE, "Account", a,
-                   {"CM_MRR__c": 1.0}, "first")
+                   {"CM_MRR__c": 1.0}, "first", not_before=START)
         for a in ids
     ]  # fmt: skip
     second = [
         OutboxItem(f"straddle|2|{a}", "update", System.SALESFORCE, "Account", a,
-                   {"CM_MRR__c": 2.0, "CM_Plan__c": "Pro"}, "second")
+                   {"CM_MRR__c": 2.0, "CM_Plan__c": "Pro"}, "second", not_before=START)
         for a in reversed(ids)
     ]  # fmt: skip
     enqueue(store, [*first, *second])

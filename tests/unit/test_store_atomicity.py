@@ -59,7 +59,7 @@ LOOPER = textwrap.dedent(
                 for c in customers
             )
             tx.outbox.enqueue(
-                OutboxItem(f"{n}-{i}", "update", System.SALESFORCE, "Account", f"001{i}", {"n": n})
+                OutboxItem(f"{n}-{i}", "update", System.SALESFORCE, "Account", f"{n}.{i}", {"n": n})
                 for i in range(40)
             )
             tx.cursors.set("feed", str(n))

@@ -41,7 +41,9 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
 
 
 def row(record: str, n: int, system: System = System.SALESFORCE) -> OutboxItem:
-    return OutboxItem(f"{record}|{n}", "update", system, "Account", record, {"n": n}, f"s{n}")
+    # Upserts: updates of one record would be merged into one row as they are enqueued.
+    return OutboxItem(f"{record}|{n}", "upsert", system, "Account", record, {"n": n}, f"s{n}",
+                      key_field="Key__c")  # fmt: skip
 
 
 def enqueue(store: Store, rows: list[OutboxItem]) -> None:

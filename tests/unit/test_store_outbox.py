@@ -192,7 +192,7 @@ REQUEUE_CHILD = textwrap.dedent(
     store = Store.open(sys.argv[1])
     with store.transaction() as tx:
         tx.outbox.enqueue(
-            OutboxItem(f"k{i}", "update", System.SALESFORCE, "Account", "x", {}) for i in range(5)
+            OutboxItem(k, "update", System.SALESFORCE, "Account", k, {}) for k in "abcde"
         )
     with store.transaction() as tx:
         claimed = tx.outbox.claim_due(3)
@@ -215,9 +215,7 @@ def test_rows_left_in_flight_by_a_crash_are_requeued(tmp_path: Path) -> None:
             assert tx.outbox.requeue_in_flight() == 3
         with store.transaction() as tx:
             assert tx.outbox.counts().in_flight == 0
-            assert [e.idempotency_key for e in tx.outbox.claim_due(10)] == [
-                f"k{i}" for i in range(5)
-            ]
+            assert [e.idempotency_key for e in tx.outbox.claim_due(10)] == [*"abcde"]
 
 
 def test_finished_rows_are_purged_after_their_retention(store: Store, clock: FakeClock) -> None:
@@ -232,3 +230,35 @@ def test_finished_rows_are_purged_after_their_retention(store: Store, clock: Fak
         assert tx.outbox.get(old.id) is None
         assert tx.outbox.counts(finished=True).done == 1
         assert tx.outbox.counts().pending == 1
+
+
+def update(key: str, record: str, **fields: object) -> OutboxItem:
+    return OutboxItem(key, "update", System.SALESFORCE, "Account", record, fields, f"sig-{key}")
+
+
+def test_updates_of_a_waiting_record_merge_into_one_row(store: Store, clock: FakeClock) -> None:
+    """Later values win, reasons add up, replays stay no-ops, and a row being sent or
+    waiting on a retry is never changed: the new values queue behind it."""
+    with store.transaction() as tx:
+        assert (
+            tx.outbox.enqueue([update("a1", "A", mrr=1, plan="p"), update("b1", "B", mrr=7)]) == 2
+        )
+        assert tx.outbox.enqueue([update("a2", "A", mrr=2), update("a3", "A", stage="x")]) == 2
+        assert tx.outbox.enqueue([update("a2", "A", mrr=99)]) == 0  # a replay: ignored
+        (row_a, row_b) = tx.outbox.pending()
+        assert dict(row_a.payload) == {"mrr": 2, "plan": "p", "stage": "x"}
+        assert row_a.reason == "sig-a1; sig-a2; sig-a3"
+        assert dict(row_b.payload) == {"mrr": 7}
+        tx.outbox.claim_due(1)  # A is being sent
+        tx.outbox.enqueue([update("a4", "A", mrr=4)])
+        assert [dict(r.payload) for r in tx.outbox.pending(target_keys=["A"])] == [{"mrr": 4}]
+    with store.transaction() as tx:
+        (sent,) = [e for e in tx.outbox.claim_due(10) if e.target_key == "A"]
+        tx.outbox.retry_later([OutboxRetry(sent.id, clock.now + timedelta(minutes=5), "locked")])
+        tx.outbox.enqueue([update("a5", "A", mrr=5)])  # behind a retry: a row of its own
+        rows = tx.outbox.pending(target_keys=["A"])
+        assert [(r.attempts, dict(r.payload)) for r in rows] == [(1, {"mrr": 4}), (0, {"mrr": 5})]
+        later = OutboxItem("a6", "update", System.SALESFORCE, "Account", "A", {"mrr": 6},
+                           not_before=clock.now + timedelta(hours=1))  # fmt: skip
+        tx.outbox.enqueue([later])  # due later: never folded into a row due now
+        assert len(tx.outbox.pending(target_keys=["A"])) == 3

@@ -78,6 +78,29 @@ def test_links_tie_one_customer_to_one_account(store: Store) -> None:
         )
 
 
+def test_links_put_many_links_once_and_refuses_what_put_would(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.pending_matches.add("cus_1", "no candidate")
+        tx.pending_matches.add("cus_9", "no candidate")
+        held = tx.links.put("cus_0", "001Z", MatchMethod.OPERATOR)
+        links, refused = tx.links.put_many(
+            [
+                ("cus_1", "001A", MatchMethod.CONTACT_EMAIL),
+                ("cus_0", "001Z", MatchMethod.DOMAIN),  # the same pair: the existing link
+                ("cus_0", "001B", MatchMethod.DOMAIN),  # the customer is linked elsewhere
+                ("cus_2", "001Z", MatchMethod.DOMAIN),  # the Account is someone else's
+                ("cus_3", "001A", MatchMethod.DOMAIN),  # taken earlier in this batch
+            ]
+        )
+        assert set(links) == {"cus_1", "cus_0"} and links["cus_0"] == held
+        assert links["cus_1"].matched_by is MatchMethod.CONTACT_EMAIL
+        assert "linked to Account 001Z" in refused["cus_0"]
+        assert "linked to customer cus_0" in refused["cus_2"]
+        assert "linked to customer cus_1" in refused["cus_3"]
+        assert tx.links.get_many(["cus_1", "cus_2", "cus_3"]) == {"cus_1": links["cus_1"]}
+        assert [p.customer_uuid for p in tx.pending_matches.oldest(10)] == ["cus_9"]
+
+
 def test_pending_matches_count_attempts_and_come_back_least_recently_tried(
     store: Store, clock: FakeClock
 ) -> None:
