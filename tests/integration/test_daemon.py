@@ -58,6 +58,14 @@ def _status(sandbox: RunningSandbox) -> dict[str, Any]:
 _wait = wait_for
 
 
+def _running(sandbox: RunningSandbox) -> bool:
+    """The daemon is up (``status`` exits 2 until the daemon has made the store)."""
+    try:
+        return bool(_status(sandbox)["daemon"]["state"] == "running")
+    except subprocess.CalledProcessError:
+        return False
+
+
 def _start(sandbox: RunningSandbox, log: Path) -> subprocess.Popen[bytes]:
     return start_daemon(Path(_config(sandbox)), log, "--log-json", env=_env())
 
@@ -168,7 +176,7 @@ def test_a_resolved_match_is_carried_out_by_the_daemon(
 def test_sigterm_during_a_dispatch_loses_nothing(sandbox: RunningSandbox, tmp_path: Path) -> None:
     proc = _start(sandbox, tmp_path / "daemon.log")
     try:
-        _wait(lambda: _status(sandbox)["daemon"]["state"] == "running", 30, "the daemon")
+        _wait(lambda: _running(sandbox), 30, "the daemon")
         # Everything must be sent again, to a slow Salesforce: the stop lands mid-dispatch.
         store = Store.open(_store(sandbox), create=False)
         try:
@@ -177,7 +185,7 @@ def test_sigterm_during_a_dispatch_loses_nothing(sandbox: RunningSandbox, tmp_pa
                 tx.last_written.forget(_refs(links))
         finally:
             store.close()
-        sandbox.ctx.faults.set_profile(FaultProfile("slow-sf", slow=1.0, slow_seconds=4.0))
+        sandbox.ctx.faults.set_profile(FaultProfile("slow-sf", slow=1.0, slow_seconds=2.0))
         _wait(lambda: _in_flight(sandbox), 30, "a dispatch in flight")
     finally:
         started = time.monotonic()
