@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/mypy cmsync state tui
 	$(BIN)/lint-imports
 
-## make bench: speed and memory benchmarks (filled in by later work)
+## make bench: the speed, economy and memory benchmarks (README: Performance); not part of test
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextualSelect, bindparam, delete, func, insert, select, text
+from sqlalchemy import Connection, TextualSelect, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
@@ -222,6 +223,14 @@ _REVISIONS = select(_STATE.c.customer_uuid, _STATE.c.revision).where(
 class AccountStates(Part):
     """Each customer's lifecycle state and last known figures, with a revision."""
 
+    __slots__ = ("_read",)
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        super().__init__(conn, now)
+        # customer -> the revision this unit of work read or wrote: a state put back at that
+        # revision cannot be stale (the unit holds the write lock), so it is not read again.
+        self._read: dict[str, int] = {}
+
     def get(self, customer_uuid: str) -> AccountState | None:
         return self.get_many([customer_uuid]).get(customer_uuid)
 
@@ -232,6 +241,7 @@ class AccountStates(Part):
             rows = self._conn.execute(_STATES_OF_CUSTOMERS, {"uuids": part})
             for row in rows:
                 states[row.customer_uuid] = convert.account_state(row)
+                self._read[row.customer_uuid] = row.revision
         return states
 
     def select(
@@ -245,7 +255,7 @@ class AccountStates(Part):
         """States in any of ``stages`` (all when empty) and, if given, with that churn risk.
 
         For the pipeline's sweeps (accounts still in their first cycle, accounts with open
-        failed payments); the stage filter rides the stage index. With ``limit``, states come
+        failed payments). With ``limit``, states come
         in customer order after ``after``: a sweep over 100,000 accounts reads them a part
         at a time instead of all at once.
         """
@@ -287,7 +297,11 @@ class AccountStates(Part):
         # lock, so nothing can change in between), and then written without RETURNING: having
         # every row of the upsert named back cost a third of an activities page's time. The
         # upsert's own WHERE stays as the guard.
-        read_at = {s.customer_uuid: s.revision for s in batch}
+        read_at = {
+            s.customer_uuid: s.revision
+            for s in batch
+            if self._read.get(s.customer_uuid) != s.revision
+        }
         stale = [
             row.customer_uuid
             for part in chunks(list(read_at))
@@ -299,6 +313,7 @@ class AccountStates(Part):
         # No count of changed rows after it: SQLite's change counters include the rows the
         # ``stage_total`` triggers touch, and the check above already held the write lock.
         self._conn.execute(_PUT_STATES, params)
+        self._read.update((s.customer_uuid, s.revision + 1) for s in batch)
 
 
 @lru_cache(maxsize=PAIRS)

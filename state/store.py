@@ -53,7 +53,7 @@ __all__ = ["Clock", "ReadOnlyStore", "Store"]
 
 Clock = Callable[[], datetime]
 
-CACHE_KIB = 32 * 1024  # the writer's page cache (see ``_connect_writer``)
+CACHE_KIB = 8 * 1024  # the writer's page cache (see ``_connect_writer``)
 CHECKPOINT_PAGES = 10_000  # WAL pages between automatic checkpoints
 
 

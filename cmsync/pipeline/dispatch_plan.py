@@ -84,7 +84,7 @@ def to_pending(entry: OutboxEntry) -> PendingWrite | str:
         sobject=entry.target_object,
         operation=operation,
         key=entry.target_key,
-        fields=dict(entry.payload),
+        fields=entry.payload,
         external_id_field=entry.key_field if operation is Operation.UPSERT else None,
     )
 

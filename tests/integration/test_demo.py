@@ -64,4 +64,6 @@ def test_the_dashboard_shows_the_live_store_and_quitting_stops_everything(
     lines = _screen(shot.read_text(encoding="utf-8"))
     assert "target: sandbox" in lines[0] and "daemon:  running" in lines[0], lines[0]
     assert any(re.search(r"│ dispatch\s+\d+s ago\s+ok", line) for line in lines), lines
-    assert any(re.search(r"SF (Account|Task|Opportunity) 00", line) for line in lines), lines
+    assert any(
+        re.search(r"SF (Account|Task|Opportunity|Contact|Lead) 00", line) for line in lines
+    ), lines
