@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 __all__ = [
     "PAYING_STATUSES",
@@ -50,8 +51,8 @@ class MrrMovement:
     plan: str | None = None  # plan external id of the subscription after the movement
     description: str = ""
 
-    @property
-    def key(self) -> str:
+    @cached_property  # asked for several times per activity: by the watermark, the applied
+    def key(self) -> str:  # check, the lifecycle; a catch-up reads a million activities
         return (
             f"mrr|{self.customer_uuid}|{self.subscription}|{self.kind.value}|"
             f"{self.at.isoformat()}|{self.movement_cents}"
