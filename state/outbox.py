@@ -59,6 +59,7 @@ from state.records import (
 )
 from state.sql import CHUNK, Part, chunks, unique
 from state.tables import MergedKeyRow, OutboxRow, table_of
+from state.writeplan import Operation
 
 __all__ = ["Outbox", "count_outbox"]
 
@@ -69,7 +70,7 @@ _IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 _DEAD = OutboxStatus.DEAD.value
 _SelectT = TypeVar("_SelectT", bound=Select[Any])
 _ENQUEUE = upsert(_OUT).on_conflict_do_nothing(index_elements=[_OUT.c.idempotency_key])
-_MERGED = "update"  # the kind whose rows merge (Operation.UPDATE: a set of field values)
+_MERGED = Operation.UPDATE.value  # the kind whose rows merge: a set of field values
 _REASON_CHARS = 500  # a merged row's reasons, joined, are cut to this
 
 

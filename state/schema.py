@@ -146,8 +146,14 @@ def prepare(
         raise SchemaTooNewError(path, found, version)
     if found == version:
         # Until the first release the v1 tables may still grow: a table added since this
-        # file was made is created (checkfirst: nothing else is touched).
-        SQLModel.metadata.create_all(conn, tables=list(ALL_TABLES))
+        # file was made is created (one look at the catalogue on every open, nothing more).
+        have = {
+            row.name
+            for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        missing_tables = [t for t in ALL_TABLES if t.name not in have]
+        if missing_tables:
+            SQLModel.metadata.create_all(conn, tables=missing_tables)
         install_triggers(conn)
         return found
     missing = [v for v in range(found + 1, version + 1) if v not in migrations]

@@ -3,9 +3,8 @@
 Each test wins a deal in the Salesforce emulator through the REST API (on a fresh Account made
 the same way, or on a linked one), runs passes, and reads the outcome back from both services
 with cmsync's own clients: ChartMogul customers and invoices counted by external id, its
-request stats for creates, and the Account's fields. Until the lead engineer wires the step
-into ``SyncPass``, a pass here is the Closed-Won poll with the objects SyncPass builds, then
-``run_once``; once wired, ``run_once`` alone.
+request stats for creates, and the Account's fields. A pass is ``run_once``; ``_poll`` runs
+the Closed-Won step alone, with the objects ``SyncPass`` builds for it.
 """
 
 from __future__ import annotations
@@ -28,14 +27,13 @@ from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import ClosedWonSettings, PlanDefinition, Settings, load_settings
 from cmsync.pipeline.closed_won import ClosedWonStats, poll_closed_won
 from cmsync.pipeline.context import load_context
-from cmsync.pipeline.once import run_once
-from cmsync.pipeline.sync_pass import STEPS
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from state import QuarantineKind, QuarantineStatus, Store, System
+from tests.support.drive import step_outcome
 
 ACCOUNT_FIELDS = "Id,CM_Customer_UUID__c,CM_MRR__c,CM_URL__c"
 QUARTERLY = PlanDefinition(name="Quarterly contract", interval_count=3, interval_unit="month")
@@ -75,17 +73,8 @@ async def _poll(settings: Settings, *, dry_run: bool = False) -> ClosedWonStats:
 
 
 async def _pass(settings: Settings) -> ClosedWonStats:
-    """One sync pass including Closed-Won; its Closed-Won stats."""
-    if "closed_won" in STEPS:  # the lead engineer has made it a step of the pass
-        report = await run_once(settings)
-        assert report.ok, report.summary()
-        step = report.step("closed_won")
-        assert step is not None and isinstance(step.outcome, ClosedWonStats)
-        return step.outcome
-    stats = await _poll(settings)
-    report = await run_once(settings)
-    assert report.ok, report.summary()
-    return stats
+    """One sync pass; its Closed-Won stats."""
+    return await step_outcome(settings, "closed_won", ClosedWonStats)
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,11 @@ from cmsync.config import Settings, load_settings
 from cmsync.pipeline.closed_won_deal import Interval, period_end
 from cmsync.pipeline.enrichment import DIRECTORY_AFTER, EnrichmentStats, poll_enrichment
 from cmsync.pipeline.once import run_once
-from cmsync.pipeline.sync_pass import STEPS
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from state import QuarantineKind, QuarantineStatus, Store, System
+from tests.support.drive import step_outcome
 
 PERSON_FIELDS = (
     "CM_Plan__c,CM_Subscription_Start__c,CM_LTV__c,CM_MRR__c,CM_Status__c,CM_Customer_UUID__c"
@@ -68,17 +68,8 @@ async def _poll(
 
 
 async def _pass(settings: Settings) -> EnrichmentStats:
-    """One sync pass including enrichment; its enrichment stats."""
-    if "enrichment" in STEPS:  # the lead engineer has made it a step of the pass
-        report = await run_once(settings)
-        assert report.ok, report.summary()
-        step = report.step("enrichment")
-        assert step is not None and isinstance(step.outcome, EnrichmentStats)
-        return step.outcome
-    stats = await _poll(settings)
-    report = await run_once(settings)
-    assert report.ok, report.summary()
-    return stats
+    """One sync pass; its enrichment stats."""
+    return await step_outcome(settings, "enrichment", EnrichmentStats)
 
 
 async def _setup(world: World) -> None:

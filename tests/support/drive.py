@@ -19,14 +19,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from cmsync.config import Settings
 from cmsync.pipeline.once import run_once
 from cmsync.pipeline.sync_pass import PassReport
 from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from state import Store
 from tests.support.invariants import World, live_rows, outbox_counts
+
+T = TypeVar("T")
 
 __all__ = [
     "RECORD_FIELDS",
@@ -35,6 +38,7 @@ __all__ = [
     "make_retries_due",
     "salesforce_state",
     "start_world",
+    "step_outcome",
     "sync_until_settled",
     "writes_so_far",
 ]
@@ -192,3 +196,12 @@ def import_invoice(world: World, customer_uuid: str, tag: str, *, failed: bool =
         ],
     }  # fmt: skip
     cm.import_invoices(customer_uuid, [invoice])
+
+
+async def step_outcome(settings: Settings, name: str, kind: type[T]) -> T:
+    """One whole sync pass (``run_once``), which must succeed; step ``name``'s outcome."""
+    report = await run_once(settings)
+    assert report.ok, report.summary()
+    step = report.step(name)
+    assert step is not None and isinstance(step.outcome, kind), report.summary()
+    return step.outcome
