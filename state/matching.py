@@ -21,8 +21,8 @@ Pure: the caller builds a ``MatchIndex`` from what it read of Salesforce.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from state.records import MatchMethod as Method
@@ -31,14 +31,13 @@ __all__ = [
     "FREEMAIL_DOMAINS",
     "AccountFacts",
     "Ambiguous",
-    "Candidates",
     "CustomerFacts",
     "Found",
-    "IndexBuilder",
     "MatchIndex",
     "MatchResult",
     "Method",
     "NotFound",
+    "account_id_of",
     "build_index",
     "email_domain",
     "match",
@@ -78,6 +77,18 @@ class MatchIndex:
     by_domain: Mapping[str, frozenset[str]] = field(default_factory=dict)
     linked_to: Mapping[str, str] = field(default_factory=dict)  # account id -> customer uuid
 
+    def named(self) -> set[str]:
+        """Every Account Id the index can answer with."""
+        ids = set(self.account_ids)
+        for mapping in (self.by_uuid_field, self.by_contact_email, self.by_domain):
+            for candidates in mapping.values():
+                ids.update(candidates)
+        return ids
+
+    def with_links(self, links: Mapping[str, str]) -> MatchIndex:
+        """The index with stored links (account id -> customer uuid) over ``linked_to``."""
+        return replace(self, linked_to={**self.linked_to, **links})
+
 
 @dataclass(frozen=True)
 class AccountFacts:
@@ -88,96 +99,43 @@ class AccountFacts:
     uuid_field: str | None = None  # the value of CM_Customer_UUID__c
 
 
-class Candidates(Mapping[str, frozenset[str]]):
-    """Key -> the Accounts it points to, stored for an index of 100,000 Accounts.
-
-    Nearly every key (an email, a domain) points to one Account: it is kept as that Account's
-    Id, the same string the rest of the index holds, and a set is made only when asked for. A
-    set of one per key cost a quarter of a kilobyte each: 75 MB for the Contacts and websites
-    of 100,000 Accounts, most of what the daemon held.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self) -> None:
-        self._items: dict[str, str | frozenset[str]] = {}
-
-    def add(self, key: str, account_id: str) -> None:
-        found = self._items.get(key)
-        if found is None:
-            self._items[key] = account_id
-        elif isinstance(found, str):
-            if found != account_id:
-                self._items[key] = frozenset((found, account_id))
-        else:
-            self._items[key] = found | {account_id}
-
-    def __getitem__(self, key: str) -> frozenset[str]:
-        found = self._items[key]
-        return frozenset((found,)) if isinstance(found, str) else found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class IndexBuilder:
-    """``build_index`` a record at a time, so a caller reading pages never holds them all.
-
-    Add every Account first, then the Contacts: a Contact of an Account not added is left out,
-    as ``build_index`` leaves it out.
-    """
-
-    def __init__(self) -> None:
-        self._account_ids: set[str] = set()
-        self._by_uuid = Candidates()
-        self._by_domain = Candidates()
-        self._by_email = Candidates()
-        self._uuid_fields: list[tuple[str, str]] = []  # (account id, CM_Customer_UUID__c)
-
-    def add_account(self, account: AccountFacts) -> None:
-        self._account_ids.add(account.account_id)
-        if account.uuid_field:
-            self._by_uuid.add(account.uuid_field, account.account_id)
-            self._uuid_fields.append((account.account_id, account.uuid_field))
-        domain = website_domain(account.website)
-        if domain:
-            self._by_domain.add(domain, account.account_id)
-
-    def add_contact(self, account_id: str, email: str | None) -> None:
-        cleaned = normalise_email(email)
-        if cleaned and account_id in self._account_ids:
-            self._by_email.add(cleaned, account_id)
-
-    def build(self, links: Mapping[str, str]) -> MatchIndex:
-        """The index, with the stored links (account id -> customer uuid)."""
-        linked = dict(links)
-        for account_id, uuid in self._uuid_fields:
-            linked.setdefault(account_id, uuid)
-        return MatchIndex(
-            account_ids=frozenset(self._account_ids),
-            by_uuid_field=self._by_uuid,
-            by_contact_email=self._by_email,
-            by_domain=self._by_domain,
-            linked_to=linked,
-        )
-
-
 def build_index(
     accounts: Iterable[AccountFacts],
     contacts: Iterable[tuple[str, str | None]],
     links: Mapping[str, str],
 ) -> MatchIndex:
     """The index for ``match`` from Accounts, (account id, email) of Contacts, and stored links
-    (account id -> customer uuid)."""
-    builder = IndexBuilder()
+    (account id -> customer uuid, over the Accounts' ``CM_Customer_UUID__c``). A Contact of an
+    Account not given is left out. The daemon keeps the org on disk and builds an index per
+    page instead (``cmsync.pipeline.org``); this is the whole-org form it must agree with."""
+    account_ids: set[str] = set()
+    by_uuid: dict[str, set[str]] = {}
+    by_domain: dict[str, set[str]] = {}
+    by_email: dict[str, set[str]] = {}
+    linked: dict[str, str] = {}
     for account in accounts:
-        builder.add_account(account)
+        account_ids.add(account.account_id)
+        if account.uuid_field:
+            by_uuid.setdefault(account.uuid_field, set()).add(account.account_id)
+            linked[account.account_id] = account.uuid_field
+        domain = website_domain(account.website)
+        if domain:
+            by_domain.setdefault(domain, set()).add(account.account_id)
     for account_id, email in contacts:
-        builder.add_contact(account_id, email)
-    return builder.build(links)
+        cleaned = normalise_email(email)
+        if cleaned and account_id in account_ids:
+            by_email.setdefault(cleaned, set()).add(account_id)
+
+    def frozen(found: dict[str, set[str]]) -> dict[str, frozenset[str]]:
+        return {key: frozenset(ids) for key, ids in found.items()}
+
+    return MatchIndex(
+        account_ids=frozenset(account_ids),
+        by_uuid_field=frozen(by_uuid),
+        by_contact_email=frozen(by_email),
+        by_domain=frozen(by_domain),
+        linked_to={**linked, **links},
+    )
 
 
 @dataclass(frozen=True)
@@ -237,7 +195,7 @@ def _to_18(record_id: str) -> str:
     return record_id + suffix
 
 
-def _salesforce_id(value: str | None) -> str | None:
+def account_id_of(value: str | None) -> str | None:
     """``value`` as an 18-character Account Id, or None when it is not one."""
     if value and _SALESFORCE_ID.fullmatch(value) and value.startswith(_ACCOUNT_PREFIX):
         return _to_18(value) if len(value) == 15 else value
@@ -268,7 +226,7 @@ def match(
     """The Account for ``customer``, by the rules in the module docstring."""
     if stored_link:
         return Found(stored_link, Method.STORED)
-    external = _salesforce_id(customer.external_id)
+    external = account_id_of(customer.external_id)
     email = normalise_email(customer.email)
     domain = email_domain(email)
     rules: list[tuple[Method, frozenset[str]]] = [

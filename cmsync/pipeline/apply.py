@@ -19,7 +19,7 @@ from datetime import datetime
 
 from cmsync.pipeline.accounts import from_state, to_state
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.translate import AccountTarget, Translator
+from cmsync.pipeline.translate import Translator
 from state import (
     OutboxItem,
     QuarantineItem,
@@ -28,6 +28,7 @@ from state import (
     System,
     Transaction,
 )
+from state.effects import Effect
 from state.lifecycle import Account, IllegalTransition, LifecyclePolicy, apply
 from state.signals import (
     FailureExpired,
@@ -111,6 +112,7 @@ def apply_signals(
     accounts: dict[str, tuple[Account, int]] = {u: from_state(u, stored.get(u)) for u in uuids}
     changed: set[str] = set()
     rows: list[OutboxItem] = []
+    effects: list[tuple[str, Effect]] = []  # (Account Id, effect): translated once all are known
     newly: list[SignalRef] = []
     for signal in signals:
         uuid = signal.customer_uuid
@@ -142,9 +144,10 @@ def apply_signals(
         if link is None:
             stats.unlinked_effects += len(transition.effects)
             continue
-        target = context.targets.get(link.account_id) or AccountTarget(link.account_id)
-        for effect in transition.effects:
-            rows.extend(translator.rows(effect, target))
+        effects.extend((link.account_id, effect) for effect in transition.effects)
+    targets = context.org.targets(account_id for account_id, _ in effects)
+    for account_id, effect in effects:
+        rows.extend(translator.rows(effect, targets[account_id]))
     if changed:
         tx.accounts.put_many(
             to_state(accounts[u][0], accounts[u][1], stored.get(u)) for u in sorted(changed)

@@ -68,7 +68,7 @@ from cmsync.pipeline.closed_won_steps import (
 )
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.customers import figures
-from cmsync.pipeline.translate import AccountTarget, Translator
+from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
@@ -228,7 +228,7 @@ class _Run:
             values[AccountField.URL] = holder.url
         if customer is not None:
             values.update(figures(customer))
-        target = self.context.targets.get(account_id) or AccountTarget(account_id)
+        target = self.context.org.target(account_id)
         writes.rows.append(
             self.translator.update_row(
                 target,
@@ -347,7 +347,7 @@ async def poll_closed_won(
     }
     side = ChartMogulSide(
         chartmogul, gateway, store, settings,
-        data_source_uuid=ds, stats=stats, intervals=intervals, index=context.index,
+        data_source_uuid=ds, stats=stats, intervals=intervals, org=context.org,
     )  # fmt: skip
     run = _Run(side, context, translator, settings, Horizon(since, backfill_days))
     plan_field = settings.closed_won.plan_field

@@ -19,11 +19,12 @@ from cmsync.chartmogul.records import Customer, Invoice
 from cmsync.chartmogul.writes import NewPlan
 from cmsync.config import Settings
 from cmsync.pipeline.closed_won_deal import Deal, Interval, new_customer, new_invoice
+from cmsync.pipeline.org import OrgSnapshot, page_index
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql
 from cmsync.storeio import in_store
 from state import MatchMethod, Store
-from state.matching import CustomerFacts, Found, MatchIndex, NotFound, match
+from state.matching import CustomerFacts, Found, NotFound, match
 
 __all__ = ["ChartMogulSide", "ClosedWonStats", "DealRefused", "Holder", "PlanRef", "money"]
 
@@ -116,7 +117,7 @@ class ChartMogulSide:
         data_source_uuid: str,
         stats: ClosedWonStats,
         intervals: dict[str, Interval],
-        index: MatchIndex,
+        org: OrgSnapshot,
     ) -> None:
         self.chartmogul = chartmogul
         self.gateway = gateway
@@ -128,7 +129,7 @@ class ChartMogulSide:
         self.holders: dict[str, Holder] = {}  # Account Id -> its customer, this run
         self.plans: dict[tuple[str, str], PlanRef] = {}  # (data source, external id)
         self.intervals = intervals  # plan uuid or external id -> interval
-        self.index = index  # what the pass knows of Salesforce, for matching by email
+        self.org = org  # what the pass read of Salesforce, for matching by email
         self.emails: dict[str, str | None] = {}  # Account Id -> its first Contact's email
 
     def plan_line(self, line: str) -> None:
@@ -207,7 +208,8 @@ class ChartMogulSide:
         if len(found) == 1:
             customer = found[0]
             facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
-            result = match(facts, None, self.index)
+            index = await in_store(self.store, lambda tx: page_index(tx, self.org, [facts]))
+            result = match(facts, None, index)
             if isinstance(result, NotFound):
                 return await self._unlinked(customer, account_id, MatchMethod.CONTACT_EMAIL)
             if isinstance(result, Found) and result.account_id == account_id:

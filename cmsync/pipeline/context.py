@@ -1,9 +1,11 @@
 """What a sync pass needs to know of both systems before it reads any change.
 
 Matching needs every Account (Id, website, ``CM_Customer_UUID__c``) and the email of every
-Contact; effects need each Account's owner (or the configured user lookup) and name; Account
-fields need plan names, and the first-cycle check needs plan intervals. It is read once per
-pass (Salesforce: two queries of 2,000 rows a page; ChartMogul: the plans, 200 a page).
+Contact; effects need each Account's owner (or the configured user lookup) and name (both kept
+on disk, ``org``); Account fields need plan names, and the first-cycle check needs plan
+intervals. It is read once per pass (Salesforce: two queries of 2,000 rows a page; ChartMogul:
+the plans, 200 a page). Stored links are not part of it: matching reads them from the store
+in the transaction that links, so they are never stale.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ from datetime import datetime, timedelta
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import FieldSettings
-from cmsync.pipeline.translate import AccountTarget
+from cmsync.pipeline.org import OrgSnapshot
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import identifier
-from cmsync.storeio import in_store
-from state import Store, Transaction
-from state.matching import AccountFacts, IndexBuilder, MatchIndex
+from state.matching import AccountFacts
 
 __all__ = ["PlanInfo", "SyncContext", "load_context", "load_plans"]
 
@@ -45,15 +45,13 @@ class PlanInfo:
 
 @dataclass(frozen=True)
 class SyncContext:
-    index: MatchIndex
-    targets: Mapping[str, AccountTarget]  # Account Id -> where its effects go
+    org: OrgSnapshot  # the Accounts and Contact emails, for matching and effects' targets
     plans: Mapping[str, PlanInfo]  # plan external id (and uuid) -> plan
 
     def describe(self) -> str:
-        index = self.index
         return (
-            f"accounts={len(index.account_ids)} contact_emails={len(index.by_contact_email)} "
-            f"linked={len(index.linked_to)} plans={len({p.name for p in self.plans.values()})}"
+            f"accounts={self.org.accounts} contacts_with_email={self.org.contact_emails} "
+            f"plans={len({p.name for p in self.plans.values()})}"
         )
 
     @property
@@ -62,38 +60,28 @@ class SyncContext:
 
 
 async def load_context(
-    gateway: SalesforceGateway, chartmogul: ChartMogulClient, store: Store, fields: FieldSettings
+    gateway: SalesforceGateway, chartmogul: ChartMogulClient, fields: FieldSettings
 ) -> SyncContext:
     uuid_field = identifier(fields.account.customer_uuid)
     owner_field = identifier(fields.owner)
     columns = dict.fromkeys(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
-    # Pages go straight into the index (never a list of every Account and Contact), and the
-    # few owner Ids are shared rather than held once per Account: at 100,000 Accounts the
-    # context is most of what the daemon holds.
-    builder = IndexBuilder()
-    targets: dict[str, AccountTarget] = {}
-    owners: dict[str, str] = {}
+    # Pages go straight into the snapshot on disk, never a list of every Account and Contact.
+    org = OrgSnapshot()
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
     async for page in gateway.query_pages(query):
-        for row in page:
-            builder.add_account(AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)))
-            owner = row.get(owner_field) or row.get("OwnerId")
-            owner = owners.setdefault(owner, owner) if owner else None
-            targets[row["Id"]] = AccountTarget(row["Id"], owner, row.get("Name"))
+        org.add_accounts(
+            (
+                AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)),
+                row.get(owner_field) or row.get("OwnerId") or None,
+                row.get("Name"),
+            )
+            for row in page
+        )
     emails = "SELECT AccountId, Email FROM Contact WHERE Email != null AND AccountId != null"
     async for page in gateway.query_pages(emails):
-        for row in page:
-            builder.add_contact(row["AccountId"], row.get("Email"))
-
-    def stored_links(tx: Transaction) -> dict[str, str]:
-        return {
-            account_id: link.customer_uuid
-            for account_id, link in tx.links.by_accounts(list(targets)).items()
-        }
-
-    links = await in_store(store, stored_links)
+        org.add_contacts((row["AccountId"], row.get("Email")) for row in page)
     plans = await load_plans(chartmogul)
-    return SyncContext(builder.build(links), targets, plans)
+    return SyncContext(org.seal(), plans)
 
 
 async def load_plans(chartmogul: ChartMogulClient) -> dict[str, PlanInfo]:

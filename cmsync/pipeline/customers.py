@@ -25,8 +25,9 @@ from datetime import datetime
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, Rejected
 from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.org import page_index
 from cmsync.pipeline.readahead import read_ahead
-from cmsync.pipeline.translate import AccountTarget, Translator
+from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import (
     AccountLink,
@@ -116,12 +117,16 @@ def _link_all(
     and how many were linked just now. Linked in one batch (``Links.put_many``)."""
     results: dict[str, AccountLink | Ambiguous | None] = {}
     found: dict[str, Found] = {}
+    unlinked = [
+        CustomerFacts(c.uuid, c.external_id, c.email) for c in customers if c.uuid not in links
+    ]
+    index = page_index(tx, context.org, unlinked)
     for customer in customers:
         if customer.uuid in links:
             results[customer.uuid] = links[customer.uuid]
             continue
         facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
-        result = match(facts, None, context.index)
+        result = match(facts, None, index)
         if not isinstance(result, Found):
             results[customer.uuid] = result if isinstance(result, Ambiguous) else None
             continue
@@ -161,6 +166,9 @@ def _page(
     links, stats.newly_linked = _link_all(tx, customers, known, context, claimed)
     rows: list[OutboxItem] = []
     matched: list[str] = []
+    targets = context.org.targets(
+        link.account_id for link in links.values() if isinstance(link, AccountLink)
+    )
     for customer in customers:
         link = links[customer.uuid]
         if isinstance(link, Ambiguous):
@@ -183,7 +191,7 @@ def _page(
             continue
         stats.linked += 1
         matched.append(customer.uuid)
-        target = context.targets.get(link.account_id) or AccountTarget(link.account_id)
+        target = targets[link.account_id]
         rows.append(
             translator.update_row(
                 target,

@@ -28,8 +28,10 @@ by email, and the UUID they carry says which customer that was.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +40,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.config import PersonFieldMap, Settings
 from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.org import scratch_database
 from cmsync.pipeline.reconcile_diff import (
     FIGURE_FIELDS,
     RecordDrift,
@@ -45,7 +48,7 @@ from cmsync.pipeline.reconcile_diff import (
     diff_fields,
     person_wanted,
 )
-from cmsync.pipeline.translate import AccountTarget, Translator
+from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
@@ -100,37 +103,45 @@ class _Person:
     held: Mapping[str, Any]
 
 
-class _Columns(Mapping[str, Mapping[str, Any]]):
-    """Account Id -> its fields, held as a tuple per Account, made a mapping when asked for.
+class _Columns:
+    """Account Id -> its fields, kept on disk (``scratch_database``) until asked for.
 
-    A reconciliation holds every Account of the org at once; as query-result dicts that was
-    over 1 kB an Account, the largest allocation of a catch-up over 100,000 Accounts.
+    A reconciliation compares every Account of the org; held in memory (as query-result
+    dicts, later as a tuple per Account) that was the largest allocation of a catch-up over
+    100,000 Accounts. A page of customers asks for its own Accounts. Values go through JSON,
+    which gives back exactly what the query's JSON gave (text, numbers, booleans, nulls).
     """
-
-    __slots__ = ("_columns", "_rows")
 
     def __init__(self, columns: tuple[str, ...]) -> None:
         self._columns = columns
-        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._db = scratch_database()
+        self._lock = threading.Lock()
+        self._db.execute("CREATE TABLE held (id TEXT PRIMARY KEY, row TEXT) WITHOUT ROWID")
 
-    def add(self, row: Mapping[str, Any]) -> None:
-        self._rows[row["Id"]] = tuple(row.get(column) for column in self._columns)
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        values = [(row["Id"], json.dumps([row.get(c) for c in self._columns])) for row in rows]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO held VALUES (?, ?)", values)
 
-    def __getitem__(self, account_id: str) -> Mapping[str, Any]:
-        return dict(zip(self._columns, self._rows[account_id], strict=True))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
+    def get_many(self, account_ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """The fields of those of ``account_ids`` the org has."""
+        wanted = sorted(set(account_ids))
+        found: dict[str, Mapping[str, Any]] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ", ".join("?" * len(part))
+                sql = f"SELECT id, row FROM held WHERE id IN ({marks})"  # noqa: S608 (marks only)
+                for account_id, row in self._db.execute(sql, part):
+                    found[account_id] = dict(zip(self._columns, json.loads(row), strict=True))
+        return found
 
 
 @dataclass(frozen=True)
 class _Held:
     """What Salesforce holds, read once per reconciliation."""
 
-    accounts: Mapping[str, Mapping[str, Any]]  # Account Id -> its figure fields
+    accounts: _Columns  # Account Id -> its figure fields
     people: Mapping[str, list[_Person]]  # customer UUID -> the people carrying it
 
 
@@ -148,8 +159,7 @@ async def _read_salesforce(
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
     accounts = _Columns(tuple(columns))
     async for page in gateway.query_pages(query):
-        for row in page:
-            accounts.add(row)
+        accounts.add(page)
     people: dict[str, list[_Person]] = {}
     if settings.enrichment.enabled:
         fields = settings.fields
@@ -175,7 +185,7 @@ def _account_row(
     drifting = diff_fields({api: sent for api, (_, _, sent) in wanted.items()}, account)
     if not drifting:
         return None
-    target = context.targets.get(account_id) or AccountTarget(account_id)
+    target = context.org.target(account_id)
     name = target.name or account.get("Name")
     drift = RecordDrift("Account", account_id, customer.uuid, drifting, name)
     values = {wanted[f.field][0]: wanted[f.field][1] for f in drifting}
@@ -213,12 +223,13 @@ def _page(
 ) -> ReconcileStats:
     stats = ReconcileStats(dry_run=dry_run, customers=len(customers))
     links = tx.links.get_many(c.uuid for c in customers)
+    accounts = held.accounts.get_many(link.account_id for link in links.values())
     found: list[tuple[RecordDrift, OutboxItem] | None] = []
     for customer in customers:
         link = links.get(customer.uuid)
         if link is None:
             stats.unlinked += 1
-        elif (account := held.accounts.get(link.account_id)) is None:
+        elif (account := accounts.get(link.account_id)) is None:
             stats.linked += 1
             stats.missing += 1
         else:

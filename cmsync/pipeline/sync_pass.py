@@ -170,9 +170,7 @@ class SyncPass:
         return StepResult(name, True, seconds, detail, outcome)
 
     async def load_context(self) -> SyncContext:
-        context = await load_context(
-            self.gateway, self.chartmogul, self.store, self.settings.fields
-        )
+        context = await load_context(self.gateway, self.chartmogul, self.settings.fields)
         self._set_context(context)
         return context
 

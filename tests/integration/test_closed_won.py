@@ -61,7 +61,7 @@ async def _poll(settings: Settings, *, dry_run: bool = False) -> ClosedWonStats:
     gateway = SalesforceGateway(settings.salesforce)
     try:
         async with connect(settings.chartmogul) as chartmogul:
-            context = await load_context(gateway, chartmogul, store, settings.fields)
+            context = await load_context(gateway, chartmogul, settings.fields)
             translator = Translator(settings.fields, settings.sync, context.plan_names)
             return await poll_closed_won(
                 chartmogul, gateway, store, context, translator, settings,

@@ -93,7 +93,7 @@ async def services(world: World) -> AsyncIterator[Services]:
 
 
 async def _reconcile(world: World, s: Services, *, dry_run: bool = False) -> ReconcileStats:
-    context = await load_context(s.gateway, s.chartmogul, s.store, world.settings.fields)
+    context = await load_context(s.gateway, s.chartmogul, world.settings.fields)
     translator = Translator(world.settings.fields, world.settings.sync, context.plan_names)
     return await reconcile(
         s.chartmogul, s.gateway, s.store, context, translator, world.settings,
@@ -303,9 +303,7 @@ async def test_repaired_fields_are_remembered_so_the_sweep_stays_quiet(
     """After a repair, what cmsync remembers writing is what Salesforce holds: the customer
     sweep's figures for every Account are dropped as unchanged (a reconciliation that forgot
     whole records would make it rewrite them all)."""
-    context = await load_context(
-        services.gateway, services.chartmogul, services.store, world.settings.fields
-    )
+    context = await load_context(services.gateway, services.chartmogul, world.settings.fields)
     translator = Translator(world.settings.fields, world.settings.sync, context.plan_names)
     swept = await sweep_customers(
         services.chartmogul, services.store, context, translator, now=world.clock()
