@@ -27,12 +27,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cmsync.chartmogul import connect
+from cmsync.collector import tune_collector
 from cmsync.config import Settings, load_settings
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.budget import ApiBudget
@@ -72,7 +73,12 @@ class CountingWriter(CollectionsWriter):
 def _plain(value: Any) -> Any:
     """A step's outcome as JSON-able data (dataclasses, counters, tuples, datetimes)."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items() if k not in ("drift", "changed")}
+        # Field by field, not ``asdict``: that deep-copies, and a context holds a connection.
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields(value)
+            if f.name not in ("drift", "changed")
+        }
     if isinstance(value, Mapping):
         return {
             (" ".join(k) if isinstance(k, tuple) else str(k)): _plain(v) for k, v in value.items()
@@ -108,11 +114,12 @@ async def run_pass(settings: Settings, steps: Sequence[str]) -> dict[str, Any]:
                 sync = SyncPass(settings, store, chartmogul, gateway, lambda: datetime.now(UTC))
                 writer = CountingWriter(gateway)
                 sync.dispatcher.writer = writer
-                results, cpu = [], []
+                results, cpu, rss = [], [], []
                 for name in steps:
                     before = time.process_time()
                     results.append(await sync.run_step(name))
                     cpu.append(time.process_time() - before)
+                    rss.append(_process()["max_rss_mb"])
                 requests = chartmogul.transport.requests_sent
             finally:
                 await gateway.close()
@@ -122,8 +129,8 @@ async def run_pass(settings: Settings, steps: Sequence[str]) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "steps": [
             {"name": r.name, "ok": r.ok, "seconds": r.seconds, "cpu_seconds": c,
-             "detail": r.detail, "outcome": _plain(r.outcome)}
-            for r, c in zip(results, cpu, strict=True)
+             "detail": r.detail, "outcome": _plain(r.outcome), "max_rss_mb_after": m}
+            for r, c, m in zip(results, cpu, rss, strict=True)
         ],
         "salesforce_calls": dict(writer.by_kind),
         "salesforce_records": dict(writer.records),
@@ -165,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = load_settings(args.config)
+    tune_collector()  # as ``cmsync once`` and ``cmsync run`` do
     if args.what == "pass":
         work = run_pass(settings, [s for s in args.steps.split(",") if s])
     else:

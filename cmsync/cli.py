@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from cmsync import __version__
+from cmsync.collector import tune_collector
 from cmsync.config import ConfigError, Settings, load_settings, redacted
 
 __all__ = ["app"]
@@ -93,6 +94,7 @@ def once(
 
     settings = _settings(config)
     _log_to_stderr(verbose)
+    tune_collector()
     try:
         report = asyncio.run(run_once(settings, dry_run=dry_run))
     except FatalError as exc:
@@ -120,6 +122,7 @@ def run(
 
     settings = _settings(config)
     configure(json_lines=log_json, verbose=verbose)
+    tune_collector()
 
     async def main() -> None:
         stop = asyncio.Event()
