@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.records import Invoice, Rejected
+from cmsync.chartmogul.records import Invoice, Page, Rejected
 from cmsync.pipeline.apply import ApplyStats, apply_signals
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.customers import quarantine_rejected
+from cmsync.pipeline.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import Store, Transaction
@@ -117,21 +119,27 @@ async def poll_payments(
 
         stats.applied.add(await in_store(store, work))
 
-    async for page in chartmogul.invoice_pages():
-        signals: list[PaymentSignal] = []
-        reached = False
-        for invoice in page.entries:
-            if invoice.uuid == head:
-                reached = True
+    def final(page: Page[Invoice]) -> bool:
+        return not page.has_more or any(invoice.uuid == head for invoice in page.entries)
+
+    # The next page is read while this one is committed, unless this one is the last needed:
+    # a first run reads every invoice, and its reads then cost no more than the rate limit.
+    async with aclosing(read_ahead(chartmogul.invoice_pages(), last=final)) as pages:
+        async for page in pages:
+            signals: list[PaymentSignal] = []
+            reached = False
+            for invoice in page.entries:
+                if invoice.uuid == head:
+                    reached = True
+                    break
+                newest = newest or invoice.uuid
+                stats.invoices += 1
+                signals.extend(payment_signals(invoice))
+            last = reached or not page.has_more
+            cursor = json.dumps({"head": newest or head}) if last else None
+            await commit(signals, page.rejected, cursor)
+            if reached:
                 break
-            newest = newest or invoice.uuid
-            stats.invoices += 1
-            signals.extend(payment_signals(invoice))
-        last = reached or not page.has_more
-        cursor = json.dumps({"head": newest or head}) if last else None
-        await commit(signals, page.rejected, cursor)
-        if reached:
-            break
 
     recovered: list[PaymentSignal] = []
     for customer_uuid, key, failed_at in await _open_failures(store):

@@ -103,8 +103,15 @@ async def test_twelve_hundred_changed_accounts_cost_the_floor(
         )  # fmt: skip
 
     before = _composite_calls(sandbox)
+    invoice_reads = sandbox.chartmogul.stats.by_endpoint["GET /v1/invoices"]
     second = await run_once(settings)
     assert second.ok, second.summary()
+    # The invoices are read down to the newest the first pass saw (1,200 new ones on top of it:
+    # page 7), and not a page further (read-ahead stops there), plus one per open failure.
+    payments = second.step("payments")
+    assert payments is not None
+    invoice_reads = sandbox.chartmogul.stats.by_endpoint["GET /v1/invoices"] - invoice_reads
+    assert invoice_reads == CHANGED // 200 + 1 + payments.outcome.rechecked
     dispatches = [step.outcome for step in second.steps if step.name == "dispatch"]
     sent: dict[tuple[str, str], int] = {}
     for report in dispatches:

@@ -73,3 +73,16 @@ async def test_stopping_early_cancels_the_fetch_in_flight_and_closes_the_source(
             assert pages.started == [0, 1]
             break
     assert pages.closed
+
+
+async def test_nothing_is_fetched_ahead_of_an_item_the_caller_says_is_its_last() -> None:
+    pages = Pages(3)
+    pages.open_all()
+    seen: list[tuple[int, list[int]]] = []
+    async for page in read_ahead(pages(), last=lambda page: page == 1):
+        await asyncio.sleep(0)
+        seen.append((page, list(pages.started)))
+    assert seen[0] == (0, [0, 1])  # read ahead as usual
+    assert seen[1] == (1, [0, 1])  # page 2 not asked for while page 1 was worked on
+    assert seen[2] == (2, [0, 1, 2])  # asked for anyway: fetched then
+    assert pages.closed
