@@ -239,7 +239,11 @@ def _state_row(s: AccountState, now: str) -> tuple[Any, ...]:
 _STATES_OF_CUSTOMERS = select(_STATE).where(
     _STATE.c.customer_uuid.in_(bindparam("uuids", expanding=True))
 )
-_MARK_APPLIED = upsert(_SIGNAL).on_conflict_do_nothing()
+# Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page.
+_MARK_APPLIED_SQL = (
+    "INSERT INTO applied_signal (customer_uuid, signal_key, applied_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
 _REVISIONS = select(_STATE.c.customer_uuid, _STATE.c.revision).where(
     _STATE.c.customer_uuid.in_(bindparam("uuids", expanding=True))
 )
@@ -357,12 +361,10 @@ class AppliedSignals(Part):
 
     def mark(self, refs: Iterable[SignalRef]) -> int:
         """Record ``refs`` as applied; returns how many were not already."""
-        params = [
-            {"customer_uuid": r.customer_uuid, "signal_key": r.key, "applied_at": self._now}
-            for r in refs
-        ]
-        if not params:
+        now = utc_text(self._now)
+        rows = [(r.customer_uuid, r.key, now) for r in refs]
+        if not rows:
             return 0
         before = total_changes(self._conn)
-        self._conn.execute(_MARK_APPLIED, params)
+        self._conn.exec_driver_sql(_MARK_APPLIED_SQL, rows)
         return total_changes(self._conn) - before

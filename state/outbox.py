@@ -25,6 +25,7 @@ daemon calls it once at start-up, after it has made sure it is the only daemon.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -35,18 +36,15 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    and_,
     bindparam,
     delete,
     func,
-    insert,
     select,
-    union_all,
     update,
 )
-from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
+from state.columns import dump_json, utc_text
 from state.errors import OutboxTransitionError
 from state.records import (
     OutboxCounts,
@@ -69,7 +67,21 @@ _PENDING = OutboxStatus.PENDING.value
 _IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 _DEAD = OutboxStatus.DEAD.value
 _SelectT = TypeVar("_SelectT", bound=Select[Any])
-_ENQUEUE = upsert(_OUT).on_conflict_do_nothing(index_elements=[_OUT.c.idempotency_key])
+# The enqueue's three writes as plain executemany on tuples, converted as the column types
+# would (``dump_json``, ``utc_text``): a page of a catch-up enqueues ~150 rows, and
+# SQLAlchemy's per-parameter processing of them was the largest part of ``enqueue``.
+_INSERT_COLUMNS = (
+    "idempotency_key", "kind", "target_system", "target_object", "target_key", "key_field",
+    "payload", "reason", "status", "attempts", "next_attempt_at", "last_error", "created_at",
+    "updated_at",
+)  # fmt: skip
+_ENQUEUE_SQL = (
+    f"INSERT INTO outbox ({', '.join(_INSERT_COLUMNS)}) "  # noqa: S608 (names only)
+    f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+_JOIN_SQL = "UPDATE outbox SET payload = ?, reason = ?, updated_at = ? WHERE id = ?"
+_ADD_MERGED_KEYS_SQL = "INSERT INTO merged_key (idempotency_key, created_at) VALUES (?, ?)"
 _MERGED = Operation.UPDATE.value  # the kind whose rows merge: a set of field values
 _REASON_CHARS = 500  # a merged row's reasons, joined, are cut to this
 
@@ -89,48 +101,32 @@ class _OpenRow:
     reason: str = ""
 
 
-# An open row new values may join: waiting, never tried, due, an update.
-_JOINABLE = and_(
-    _OUT.c.kind == _MERGED,
-    _OUT.c.status == _PENDING,
-    _OUT.c.attempts == 0,
-    _OUT.c.next_attempt_at <= bindparam("now", type_=_OUT.c.next_attempt_at.type),
+# The enqueue's reads, plain too (the IN lists vary in length on every page).
+# A record's newest open row, and whether new values may join it: waiting, never tried, due,
+# an update.
+_NEWEST_OPEN_SQL = (
+    "SELECT id, target_system, target_object, target_key,"
+    " (kind = ? AND status = ? AND attempts = 0 AND next_attempt_at <= ?) AS joinable"
+    " FROM outbox WHERE target_key IN ({}) AND status IN (?, ?) ORDER BY id"
 )
-_NEWEST_OPEN = (
-    select(
-        _OUT.c.id,
-        _OUT.c.target_system,
-        _OUT.c.target_object,
-        _OUT.c.target_key,
-        _JOINABLE.label("joinable"),
-    )
-    .where(
-        _OUT.c.target_key.in_(bindparam("keys", expanding=True)),
-        _OUT.c.status.in_([_PENDING, _IN_FLIGHT]),
-    )
-    .order_by(_OUT.c.id)
+_PAYLOADS_SQL = "SELECT id, payload, reason FROM outbox WHERE id IN ({})"
+_KEYS_SEEN_SQL = (
+    "SELECT idempotency_key FROM outbox WHERE idempotency_key IN ({0})"
+    " UNION ALL SELECT idempotency_key FROM merged_key WHERE idempotency_key IN ({0})"
 )
-_PAYLOADS = select(_OUT.c.id, _OUT.c.payload, _OUT.c.reason).where(
-    _OUT.c.id.in_(bindparam("ids", expanding=True))
-)
-_KEYS_SEEN = union_all(
-    select(_OUT.c.idempotency_key).where(
-        _OUT.c.idempotency_key.in_(bindparam("rows", expanding=True))
-    ),
-    select(_MERGED_KEY.c.idempotency_key).where(
-        _MERGED_KEY.c.idempotency_key.in_(bindparam("merged", expanding=True))
-    ),
-)
-_JOIN = (
-    update(_OUT)
-    .where(_OUT.c.id == bindparam("b_id"))
-    .values(
-        payload=bindparam("b_payload", type_=_OUT.c.payload.type),
-        reason=bindparam("b_reason"),
-        updated_at=bindparam("b_now", type_=_OUT.c.updated_at.type),
-    )
-)
-_ADD_MERGED_KEYS = insert(_MERGED_KEY)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _insert_row(params: dict[str, Any]) -> tuple[Any, ...]:
+    """``_insert_params`` as the row ``_ENQUEUE_SQL`` takes."""
+    row = [params[column] for column in _INSERT_COLUMNS]
+    row[6] = dump_json(row[6])  # payload
+    for at in (10, 12, 13):  # next_attempt_at, created_at, updated_at
+        row[at] = utc_text(row[at])
+    return tuple(row)
 
 
 def _merge(into: dict[str, Any], item: OutboxItem, payload: str, reason: str) -> None:
@@ -234,35 +230,36 @@ class Outbox(Part):
                 row = open_rows.get(target)
                 if row is not None and row.payload is not None:
                     into = merges.setdefault(
-                        row.id,
-                        {"b_id": row.id, "b_payload": row.payload, "b_reason": row.reason,
-                         "b_now": now},
-                    )  # fmt: skip
-                    _merge(into, item, "b_payload", "b_reason")
+                        row.id, {"id": row.id, "payload": row.payload, "reason": row.reason}
+                    )
+                    _merge(into, item, "payload", "reason")
                     continue
             params = _insert_params(item, now)
             if _mergeable(item):
                 added[target] = params
             inserts.append(params)
         inserted = {p["idempotency_key"] for p in inserts}
+        stamp = utc_text(now)
         merged_keys = [
-            {"idempotency_key": i.idempotency_key, "created_at": now}
-            for i in fresh
-            if i.idempotency_key not in inserted
+            (i.idempotency_key, stamp) for i in fresh if i.idempotency_key not in inserted
         ]
         if merged_keys:
-            self._conn.execute(_ADD_MERGED_KEYS, merged_keys)
+            self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, merged_keys)
         if merges:
-            self._conn.execute(_JOIN, list(merges.values()))
+            joins = [
+                (dump_json(m["payload"]), m["reason"], stamp, m["id"]) for m in merges.values()
+            ]
+            self._conn.exec_driver_sql(_JOIN_SQL, joins)
         if inserts:
-            self._conn.execute(_ENQUEUE, inserts)
+            self._conn.exec_driver_sql(_ENQUEUE_SQL, [_insert_row(p) for p in inserts])
         return len(fresh)
 
     def _new_keys(self, batch: list[OutboxItem]) -> list[OutboxItem]:
         """The items whose keys the outbox has not seen (the first of repeats in ``batch``)."""
         seen: set[str] = set()
         for part in chunks(unique(i.idempotency_key for i in batch)):
-            seen.update(self._conn.execute(_KEYS_SEEN, {"rows": part, "merged": part}).scalars())
+            sql = _KEYS_SEEN_SQL.format(_marks(len(part)))
+            seen.update(key for (key,) in self._conn.exec_driver_sql(sql, (*part, *part)))
         fresh = []
         for item in batch:
             if item.idempotency_key not in seen:
@@ -272,20 +269,23 @@ class Outbox(Part):
 
     def _open_rows(self, keys: list[str]) -> dict[tuple[str, str, str], _OpenRow]:
         """Per (system, object, key) of those records, the newest pending or in-flight row:
-        its id, and its payload and reason if new values may join it (``_JOINABLE``)."""
+        its id, and its payload and reason if new values may join it."""
         newest: dict[tuple[str, str, str], int] = {}
         joinable: set[int] = set()
         now = self._now
         for part in chunks(unique(keys)):
-            for row in self._conn.execute(_NEWEST_OPEN, {"keys": part, "now": now}):
-                newest[(row.target_system, row.target_object, row.target_key)] = row.id
-                if row.joinable:
-                    joinable.add(row.id)
+            sql = _NEWEST_OPEN_SQL.format(_marks(len(part)))
+            params = (_MERGED, _PENDING, utc_text(now), *part, _PENDING, _IN_FLIGHT)
+            for id_, system, sobject, key, joins in self._conn.exec_driver_sql(sql, params):
+                newest[(system, sobject, key)] = id_
+                if joins:
+                    joinable.add(id_)
         wanted = [i for i in newest.values() if i in joinable]
         payloads: dict[int, tuple[dict[str, Any], str]] = {}
         for ids in chunks(wanted):
-            for row in self._conn.execute(_PAYLOADS, {"ids": ids}):
-                payloads[row.id] = (dict(row.payload or {}), row.reason)
+            sql = _PAYLOADS_SQL.format(_marks(len(ids)))
+            for id_, payload, reason in self._conn.exec_driver_sql(sql, tuple(ids)):
+                payloads[id_] = (dict(json.loads(payload) or {}), reason)
         return {
             target: _OpenRow(id_, *payloads[id_]) if id_ in payloads else _OpenRow(id_)
             for target, id_ in newest.items()

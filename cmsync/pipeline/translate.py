@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from cmsync.config import FieldSettings, SyncSettings
@@ -51,7 +50,7 @@ def wire(value: FieldValue) -> Any:
     """A value as Salesforce takes it in JSON; money from cents to a currency amount."""
     match value:
         case Money(cents=cents):
-            return float(Decimal(cents) / 100)
+            return cents / 100  # int / int is correctly rounded, as Decimal then float was
         case datetime():
             return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         case date():
@@ -60,7 +59,7 @@ def wire(value: FieldValue) -> Any:
             return value
 
 
-@dataclass(frozen=True, slots=True)  # one per Account in the sync context: 100,000 of them
+@dataclass(frozen=True, slots=True)
 class AccountTarget:
     """The Salesforce Account an effect is for, and the user who gets its Tasks and Cases."""
 
