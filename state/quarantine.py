@@ -24,33 +24,36 @@ _Q = table_of(QuarantineRow)
 _OPEN = QuarantineStatus.OPEN.value
 
 
+# Built once (as a statement per call, building and keying it cost more than the write).
+_UPSERT = upsert(_Q)
+_ADD = _UPSERT.on_conflict_do_update(
+    index_elements=[_Q.c.record_key, _Q.c.kind, _Q.c.source],
+    index_where=text("status = 'open'"),
+    set_={
+        "reason": _UPSERT.excluded.reason,
+        "candidates": _UPSERT.excluded.candidates,
+        "payload": _UPSERT.excluded.payload,
+        "updated_at": _UPSERT.excluded.updated_at,
+    },
+).returning(_Q.c.id)
+
+
 class Quarantine(Part):
     def add(self, item: QuarantineItem) -> int:
         """Open (or refresh the open) entry for this record; its id."""
-        stmt = upsert(_Q).values(
-            kind=item.kind.value,
-            source=item.source.value,
-            record_key=item.record_key,
-            reason=item.reason,
-            candidates=list(item.candidates),
-            payload=dict(item.payload),
-            status=_OPEN,
-            resolution=None,
-            created_at=self._now,
-            updated_at=self._now,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_Q.c.record_key, _Q.c.kind, _Q.c.source],
-            index_where=text("status = 'open'"),
-            set_={
-                "reason": stmt.excluded.reason,
-                "candidates": stmt.excluded.candidates,
-                "payload": stmt.excluded.payload,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
-        entry_id = self._conn.execute(stmt.returning(_Q.c.id)).scalar_one()
-        return int(entry_id)
+        params = {
+            "kind": item.kind.value,
+            "source": item.source.value,
+            "record_key": item.record_key,
+            "reason": item.reason,
+            "candidates": list(item.candidates),
+            "payload": dict(item.payload),
+            "status": _OPEN,
+            "resolution": None,
+            "created_at": self._now,
+            "updated_at": self._now,
+        }
+        return int(self._conn.execute(_ADD, params).scalar_one())
 
     def get(self, entry_id: int) -> QuarantineEntry | None:
         row = self._conn.execute(select(_Q).where(_Q.c.id == entry_id)).first()
