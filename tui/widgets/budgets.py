@@ -71,7 +71,7 @@ class BudgetsPanel(Static):
         text.rstrip()
         if text.plain != self._shown:
             self._shown = text.plain
-            self.update(text)
+            self.update(text, layout=False)  # a fixed-size panel (``#budgets``): no layout pass
 
     @property
     def shown(self) -> str:

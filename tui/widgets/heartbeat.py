@@ -53,7 +53,9 @@ class DaemonBar(Static):
         text.append(f"  │  {view.now:%Y-%m-%d %H:%M:%S} UTC", "dim")
         if text.plain != self._shown:
             self._shown = text.plain
-            self.update(text)
+            # One line the screen's width (``#daemon``): its size never changes, so no layout
+            # pass, which would re-render every panel on every refresh (the beat time changes).
+            self.update(text, layout=False)
 
     @property
     def shown(self) -> str:

@@ -63,8 +63,9 @@ class OutboxPanel(Vertical):
         if shown == self._shown:
             return
         self._shown = shown
-        self._counts.update(text)
-        self._caption.update(caption)
+        # Fixed heights (``#outbox-counts``, ``#outbox-caption``): no layout pass needed.
+        self._counts.update(text, layout=False)
+        self._caption.update(caption, layout=False)
         self._spark.data = series
 
     @property

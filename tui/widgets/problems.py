@@ -66,9 +66,18 @@ class ProblemsTable(KeyedTable):
     def __init__(self) -> None:
         super().__init__(title="Quarantine and dead letters", id="problems", cursor=True)
         self._problems: dict[str, Problem] = {}
+        self._shown: tuple[object, ...] | None = None  # what the rows were made from
 
     def show(self, view: View) -> None:
-        found = problems(view.data)
+        data = view.data
+        # Most refreshes follow a commit that changed no problem (a heartbeat, a page of a
+        # poller): comparing what the rows come from costs well under a millisecond, syncing
+        # 400 rows cell by cell about 20 (``make bench``, the dashboard benchmark).
+        shown = (data.quarantine, data.dead_letters, data.commands, data.outbox.dead)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        found = problems(data)
         self._problems = {problem.key: problem for problem in found}
         self.sync([_row(problem) for problem in found])
         quarantined = sum(1 for p in found if p.kind is not ProblemKind.DEAD_LETTER)
