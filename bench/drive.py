@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.proc import status_mb
 from cmsync.chartmogul import connect
 from cmsync.collector import tune_collector
 from cmsync.config import Settings, load_settings
@@ -96,7 +97,7 @@ def _process() -> dict[str, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "max_rss_mb": usage.ru_maxrss / 1024,  # Linux reports KiB
+        "max_rss_mb": status_mb().get("VmHWM", 0.0),  # not ru_maxrss: see ``bench.proc``
     }
 
 

@@ -21,25 +21,12 @@ from typing import Any
 
 from bench.dense import Density
 from bench.harness import ACTIVITY_PIPELINE_ONLY, Report, SandboxHost, spawn
+from bench.proc import status_mb
 
 __all__ = ["run", "watch"]
 
 LIMIT_MB = 250.0
 _STEP = re.compile(r"^(ok  |FAIL) (\w+)\s+([\d.]+)s")
-
-
-def _status_mb(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a live process, in MB (empty once it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
-    except OSError:
-        return {}
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            found[name] = int(value.split()[0]) / 1024  # kB
-    return found
 
 
 def watch(process: subprocess.Popen[bytes], every: float = 0.1) -> dict[str, Any]:
@@ -48,7 +35,7 @@ def watch(process: subprocess.Popen[bytes], every: float = 0.1) -> dict[str, Any
     timeline: list[tuple[float, float]] = []
     hwm = 0.0
     while process.poll() is None:
-        sample = _status_mb(process.pid)
+        sample = status_mb(process.pid)
         if sample:
             hwm = max(hwm, sample.get("VmHWM", 0.0))
             timeline.append((round(time.monotonic() - started, 1), round(sample["VmRSS"], 1)))

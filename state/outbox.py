@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -55,7 +55,7 @@ from state.records import (
     OutboxStatus,
     System,
 )
-from state.sql import CHUNK, Part, chunks, unique
+from state.sql import CHUNK, Part, chunks, marks, unique
 from state.tables import MergedKeyRow, OutboxRow, table_of
 from state.writeplan import Operation
 
@@ -116,17 +116,20 @@ _KEYS_SEEN_SQL = (
 )
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
+# The columns whose stored form is not the Python value (the rest go as they are).
+_STORED_AS: dict[str, Callable[[Any], str]] = {
+    "payload": dump_json,
+    "next_attempt_at": utc_text,
+    "created_at": utc_text,
+    "updated_at": utc_text,
+}
 
 
 def _insert_row(params: dict[str, Any]) -> tuple[Any, ...]:
     """``_insert_params`` as the row ``_ENQUEUE_SQL`` takes."""
-    row = [params[column] for column in _INSERT_COLUMNS]
-    row[6] = dump_json(row[6])  # payload
-    for at in (10, 12, 13):  # next_attempt_at, created_at, updated_at
-        row[at] = utc_text(row[at])
-    return tuple(row)
+    return tuple(
+        _STORED_AS[c](params[c]) if c in _STORED_AS else params[c] for c in _INSERT_COLUMNS
+    )
 
 
 def _merge(into: dict[str, Any], item: OutboxItem, payload: str, reason: str) -> None:
@@ -258,7 +261,7 @@ class Outbox(Part):
         """The items whose keys the outbox has not seen (the first of repeats in ``batch``)."""
         seen: set[str] = set()
         for part in chunks(unique(i.idempotency_key for i in batch)):
-            sql = _KEYS_SEEN_SQL.format(_marks(len(part)))
+            sql = _KEYS_SEEN_SQL.format(marks(len(part)))
             seen.update(key for (key,) in self._conn.exec_driver_sql(sql, (*part, *part)))
         fresh = []
         for item in batch:
@@ -274,7 +277,7 @@ class Outbox(Part):
         joinable: set[int] = set()
         now = self._now
         for part in chunks(unique(keys)):
-            sql = _NEWEST_OPEN_SQL.format(_marks(len(part)))
+            sql = _NEWEST_OPEN_SQL.format(marks(len(part)))
             params = (_MERGED, _PENDING, utc_text(now), *part, _PENDING, _IN_FLIGHT)
             for id_, system, sobject, key, joins in self._conn.exec_driver_sql(sql, params):
                 newest[(system, sobject, key)] = id_
@@ -283,7 +286,7 @@ class Outbox(Part):
         wanted = [i for i in newest.values() if i in joinable]
         payloads: dict[int, tuple[dict[str, Any], str]] = {}
         for ids in chunks(wanted):
-            sql = _PAYLOADS_SQL.format(_marks(len(ids)))
+            sql = _PAYLOADS_SQL.format(marks(len(ids)))
             for id_, payload, reason in self._conn.exec_driver_sql(sql, tuple(ids)):
                 payloads[id_] = (dict(json.loads(payload) or {}), reason)
         return {

@@ -19,6 +19,7 @@ __all__ = [
     "PAIRS",
     "Part",
     "chunks",
+    "marks",
     "pair_params",
     "pairs_where",
     "total_changes",
@@ -70,6 +71,11 @@ class Part:
     def __init__(self, conn: Connection, now: datetime) -> None:
         self._conn = conn
         self._now = now
+
+
+def marks(count: int) -> str:
+    """``?, ?, ...``: the placeholders of a plain-SQL ``IN (...)`` list of ``count`` values."""
+    return ", ".join("?" * count)
 
 
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

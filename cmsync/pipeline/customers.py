@@ -117,16 +117,17 @@ def _link_all(
     and how many were linked just now. Linked in one batch (``Links.put_many``)."""
     results: dict[str, AccountLink | Ambiguous | None] = {}
     found: dict[str, Found] = {}
-    unlinked = [
-        CustomerFacts(c.uuid, c.external_id, c.email) for c in customers if c.uuid not in links
-    ]
-    index = page_index(tx, context.org, unlinked)
+    unlinked = {
+        c.uuid: CustomerFacts(c.uuid, c.external_id, c.email)
+        for c in customers
+        if c.uuid not in links
+    }
+    index = page_index(tx, context.org, list(unlinked.values()))
     for customer in customers:
         if customer.uuid in links:
             results[customer.uuid] = links[customer.uuid]
             continue
-        facts = CustomerFacts(customer.uuid, customer.external_id, customer.email)
-        result = match(facts, None, index)
+        result = match(unlinked[customer.uuid], None, index)
         if not isinstance(result, Found):
             results[customer.uuid] = result if isinstance(result, Ambiguous) else None
             continue

@@ -9,7 +9,7 @@ customers or activities asks for its own keys only: ``index_for`` builds the sma
 ``MatchIndex`` that ``state.matching.match`` decides on, ``targets`` the effects' Accounts.
 
 Nothing here needs to survive a crash (it is read again each pass), so the file has no journal
-and is never synced. The connection is shared by the pass's worker threads behind a lock.
+and is never synced (``Scratch``, which reconciliation uses for what Salesforce holds too).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from enum import IntEnum
 from typing import Any
@@ -33,8 +33,9 @@ from state.matching import (
     normalise_email,
     website_domain,
 )
+from state.sql import chunks, marks
 
-__all__ = ["OrgSnapshot", "page_index", "scratch_database"]
+__all__ = ["OrgSnapshot", "Scratch", "page_index"]
 
 _SCHEMA = (
     "CREATE TABLE account (id TEXT PRIMARY KEY, owner TEXT, name TEXT, uuid_field TEXT)"
@@ -44,17 +45,40 @@ _SCHEMA = (
 # Built once the bulk load is done: a B-tree filled in order is cheaper than one kept sorted
 # row by row.
 _INDEX = "CREATE INDEX IF NOT EXISTS ix_match_key ON match_key (kind, key)"
-_CHUNK = 500  # host parameters per IN (...): well under SQLite's limit
+_PRAGMAS = ("PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", "PRAGMA cache_size = -2048")
 
 
-def scratch_database() -> sqlite3.Connection:
-    """A connection to a new private temporary database: on disk past a 2 MiB page cache,
-    without journal or syncs, removed by SQLite when the connection closes (the empty file
-    name asks for that). Usable from any thread; the caller serialises its use."""
-    db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
-    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -2048"):
-        db.execute(f"PRAGMA {pragma}")
-    return db
+class Scratch:
+    """A new private temporary SQLite database: on disk past a 2 MiB page cache, without
+    journal or syncs, removed by SQLite when the connection closes (the empty file name asks
+    for that). Shared by a pass's worker threads: every use holds its lock."""
+
+    def __init__(self, *schema: str) -> None:
+        self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        for statement in (*_PRAGMAS, *schema):
+            self._db.execute(statement)
+
+    def execute(self, sql: str) -> None:
+        with self._lock:
+            self._db.execute(sql)
+
+    def write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        with self._lock:
+            self._db.executemany(sql, rows)
+
+    def select(self, sql: str, values: Iterable[str], *first: object) -> list[Any]:
+        """``sql`` (with one ``{marks}`` for an IN list, after the parameters ``first``) over
+        the distinct ``values``, in chunks."""
+        found: list[Any] = []
+        with self._lock:
+            for part in chunks(sorted(set(values))):
+                found.extend(self._db.execute(sql.format(marks=marks(len(part))), (*first, *part)))
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 class _Kind(IntEnum):
@@ -63,31 +87,21 @@ class _Kind(IntEnum):
     DOMAIN = 3
 
 
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 class OrgSnapshot:
     """The Accounts and Contact emails of one pass's read of Salesforce.
 
-    Add every Account, then the Contacts (a Contact of an Account not added is ignored, as
-    ``state.matching.build_index`` ignores it), then ``seal``; read after that.
+    Add the Accounts and the Contacts, in any order (reads leave out a Contact of an Account
+    not added, as ``state.matching.build_index`` does), then ``seal``; read after that.
     """
 
     def __init__(self) -> None:
-        self._db = scratch_database()
-        self._lock = threading.Lock()
-        for statement in _SCHEMA:
-            self._db.execute(statement)
-        self._db.execute("BEGIN")
+        self._db = Scratch(*_SCHEMA, "BEGIN")  # one transaction for the load: see ``seal``
         self._loading = True
         self.accounts = 0
         self.contact_emails = 0
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def add_accounts(self, rows: Iterable[tuple[AccountFacts, str | None, str | None]]) -> None:
         """Accounts as (facts, owner user Id, name)."""
@@ -100,10 +114,9 @@ class OrgSnapshot:
             domain = website_domain(facts.website)
             if domain:
                 keys.append((_Kind.DOMAIN, domain, facts.account_id))
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO account VALUES (?, ?, ?, ?)", accounts)
-            self._db.executemany("INSERT INTO match_key VALUES (?, ?, ?)", keys)
-            self.accounts += len(accounts)
+        self._db.write("INSERT OR REPLACE INTO account VALUES (?, ?, ?, ?)", accounts)
+        self._db.write("INSERT INTO match_key VALUES (?, ?, ?)", keys)
+        self.accounts += len(accounts)
 
     def add_contacts(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Contacts as (Account Id, email); those without a usable email are left out."""
@@ -112,28 +125,15 @@ class OrgSnapshot:
             for account_id, raw in rows
             if (email := normalise_email(raw))
         ]
-        with self._lock:
-            self._db.executemany("INSERT INTO match_key VALUES (?, ?, ?)", keys)
-            self.contact_emails += len(keys)
+        self._db.write("INSERT INTO match_key VALUES (?, ?, ?)", keys)
+        self.contact_emails += len(keys)
 
     def seal(self) -> OrgSnapshot:
-        with self._lock:
-            if self._loading:
-                self._db.execute(_INDEX)
-                self._db.execute("COMMIT")
-                self._loading = False
+        if self._loading:
+            self._db.execute(_INDEX)
+            self._db.execute("COMMIT")
+            self._loading = False
         return self
-
-    def _select(self, sql: str, values: Iterable[str], *first: object) -> list[Any]:
-        """``sql`` (with one ``{marks}`` for an IN list, after the parameters ``first``) over
-        ``values``, in chunks."""
-        unique = sorted(set(values))
-        found: list[Any] = []
-        with self._lock:
-            for part in _chunks(unique):
-                marks = ", ".join("?" * len(part))
-                found.extend(self._db.execute(sql.format(marks=marks), (*first, *part)))
-        return found
 
     def _keyed(self, kind: _Kind, keys: Iterable[str]) -> dict[str, frozenset[str]]:
         # The join leaves out Contacts whose Account the snapshot does not hold.
@@ -142,7 +142,7 @@ class OrgSnapshot:
             "WHERE k.kind = ? AND k.key IN ({marks})"
         )
         found: defaultdict[str, set[str]] = defaultdict(set)
-        for key, account_id in self._select(sql, keys, int(kind)):
+        for key, account_id in self._db.select(sql, keys, int(kind)):
             found[key].add(account_id)
         return {key: frozenset(ids) for key, ids in found.items()}
 
@@ -154,7 +154,7 @@ class OrgSnapshot:
         emails = [e for c in wanted if (e := normalise_email(c.email))]
         domains = [d for e in emails if (d := email_domain(e))]
         external = [a for c in wanted if (a := account_id_of(c.external_id))]
-        existing = self._select("SELECT id FROM account WHERE id IN ({marks})", external)
+        existing = self._db.select("SELECT id FROM account WHERE id IN ({marks})", external)
         index = MatchIndex(
             account_ids=frozenset(row[0] for row in existing),
             by_uuid_field=self._keyed(_Kind.UUID_FIELD, (c.uuid for c in wanted)),
@@ -162,13 +162,13 @@ class OrgSnapshot:
             by_domain=self._keyed(_Kind.DOMAIN, domains),
         )
         sql = "SELECT id, uuid_field FROM account WHERE uuid_field IS NOT NULL AND id IN ({marks})"
-        return replace(index, linked_to=dict(self._select(sql, index.named())))
+        return replace(index, linked_to=dict(self._db.select(sql, index.named())))
 
     def targets(self, account_ids: Iterable[str]) -> dict[str, AccountTarget]:
         """Where each Account's effects go; an Account the org did not have gets a bare
         target (its Id only), as before it was read."""
         wanted = set(account_ids)
-        rows = self._select("SELECT id, owner, name FROM account WHERE id IN ({marks})", wanted)
+        rows = self._db.select("SELECT id, owner, name FROM account WHERE id IN ({marks})", wanted)
         found = {row[0]: AccountTarget(*row) for row in rows}
         return {a: found.get(a) or AccountTarget(a) for a in wanted}
 

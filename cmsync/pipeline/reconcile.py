@@ -29,7 +29,6 @@ by email, and the UUID they carry says which customer that was.
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.config import PersonFieldMap, Settings
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.org import scratch_database
+from cmsync.pipeline.org import Scratch
 from cmsync.pipeline.reconcile_diff import (
     FIGURE_FIELDS,
     RecordDrift,
@@ -114,27 +113,16 @@ class _Columns:
 
     def __init__(self, columns: tuple[str, ...]) -> None:
         self._columns = columns
-        self._db = scratch_database()
-        self._lock = threading.Lock()
-        self._db.execute("CREATE TABLE held (id TEXT PRIMARY KEY, row TEXT) WITHOUT ROWID")
+        self._db = Scratch("CREATE TABLE held (id TEXT PRIMARY KEY, row TEXT) WITHOUT ROWID")
 
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         values = [(row["Id"], json.dumps([row.get(c) for c in self._columns])) for row in rows]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO held VALUES (?, ?)", values)
+        self._db.write("INSERT OR REPLACE INTO held VALUES (?, ?)", values)
 
     def get_many(self, account_ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """The fields of those of ``account_ids`` the org has."""
-        wanted = sorted(set(account_ids))
-        found: dict[str, Mapping[str, Any]] = {}
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                marks = ", ".join("?" * len(part))
-                sql = f"SELECT id, row FROM held WHERE id IN ({marks})"  # noqa: S608 (marks only)
-                for account_id, row in self._db.execute(sql, part):
-                    found[account_id] = dict(zip(self._columns, json.loads(row), strict=True))
-        return found
+        rows = self._db.select("SELECT id, row FROM held WHERE id IN ({marks})", account_ids)
+        return {a: dict(zip(self._columns, json.loads(row), strict=True)) for a, row in rows}
 
 
 @dataclass(frozen=True)
