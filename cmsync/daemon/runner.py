@@ -4,8 +4,11 @@ Theory of operation.
 
 - Start: take the store's single-process lock (a second daemon refuses to start), requeue
   the outbox rows a killed process left in flight, then a first refresh that fails loudly:
-  Salesforce limits and the sync context (both logins, the Accounts index, the plans). If that
-  fails the daemon exits with the reason instead of limping along.
+  Salesforce limits and the sync context (both logins, the Accounts index, the plans). A
+  transient failure there (a retriable error the clients' own retries did not outlast, or a
+  session that expired again right after its renewal) is tried again twice, a few seconds
+  apart, as Home Assistant retries a first refresh; anything else, or a third failure, and
+  the daemon exits with the reason instead of limping along.
 - Jobs (``JOBS``): each runs some sync steps (``SyncPass.run_step``, which records the run in
   the store), inside a timeout so a hung call cannot block its job forever. APScheduler's
   defaults are wrong for this: one second of misfire grace silently skips runs after any
@@ -36,11 +39,12 @@ from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import carry_out
 from cmsync.daemon.health import SourceHealth
-from cmsync.errors import FatalError, SyncError
+from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
 from cmsync.pipeline.sync_pass import StepResult, SyncPass
 from cmsync.salesforce.budget import ApiBudget
+from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import Store, Transaction
@@ -50,6 +54,7 @@ __all__ = ["JOBS", "Daemon", "JobSpec"]
 log = logging.getLogger("cmsync.daemon")
 
 HEARTBEAT_SECONDS = 5.0
+FIRST_REFRESH_DELAYS = (2.0, 5.0)  # seconds before the second and the third attempt
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,12 @@ JOBS: tuple[JobSpec, ...] = (
 )  # fmt: skip
 
 
+def _transient(error: Exception) -> bool:
+    """Worth another first refresh: a retriable failure, or a session that expired again
+    straight after its renewal (the gateway renews once per call, by design)."""
+    return isinstance(error, RetriableError | SessionExpiredError)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -90,11 +101,13 @@ class Daemon:
         target_label: str,
         clock: Callable[[], datetime] = _utc_now,
         grace: float = 20.0,
+        first_refresh_delays: tuple[float, ...] = FIRST_REFRESH_DELAYS,
     ) -> None:
         self.settings = settings
         self.target = target_label
         self.clock = clock
         self.grace = grace
+        self.first_refresh_delays = first_refresh_delays
         self.health = {name: SourceHealth(name) for name in ("ChartMogul", "Salesforce")}
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
@@ -216,7 +229,9 @@ class Daemon:
             )
             try:
                 self._sync = SyncPass(self.settings, self._store, chartmogul, gateway, self.clock)
-                await self._first_refresh(gateway)
+                if not await self._first_refresh(gateway, stop):
+                    log.info("stopped before the first refresh succeeded")
+                    return
                 self._scheduler = self._schedule()
                 self._scheduler.start()
                 log.info("cmsync daemon running against %s (pid %d)", self.target, os.getpid())
@@ -225,16 +240,31 @@ class Daemon:
             finally:
                 await gateway.close()
 
-    async def _first_refresh(self, gateway: SalesforceGateway) -> None:
+    async def _first_refresh(self, gateway: SalesforceGateway, stop: asyncio.Event) -> bool:
+        """Salesforce limits and the context; False if ``stop`` came while waiting to retry."""
+        delays = iter(self.first_refresh_delays)
+        while (error := await self._try_first_refresh(gateway)) is not None:
+            delay = next(delays, None)
+            reason = f"{type(error).__name__}: {error}"
+            if delay is None or not _transient(error):
+                raise FatalError(f"the first refresh failed: {reason}") from error
+            log.warning("the first refresh failed (%s); trying again in %.0fs", reason, delay)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                continue
+            return False
+        await self._heartbeat()
+        return True
+
+    async def _try_first_refresh(self, gateway: SalesforceGateway) -> Exception | None:
         assert self._sync is not None
         try:
             await gateway.refresh_limits()
         except SyncError as exc:
-            raise FatalError(f"Salesforce is not reachable at start: {exc}") from exc
+            return exc
         first = await self._sync.run_step("load_context")
-        if not first.ok:
-            raise FatalError(f"the first refresh failed: {first.detail}")
-        await self._heartbeat()
+        return None if first.ok else first.error or RuntimeError(first.detail)
 
     async def _shutdown(self) -> None:
         log.info("stopping: finishing the work in flight (at most %.0fs)", self.grace)

@@ -53,6 +53,7 @@ class StepResult:
     seconds: float
     detail: str
     outcome: Any = None
+    error: Exception | None = None  # what a failed step raised, for callers that classify it
 
 
 @dataclass
@@ -163,7 +164,7 @@ class SyncPass:
             await in_store(
                 self.store, lambda tx: tx.jobs.finish(run_id, JobResult.ERROR, detail[:2000])
             )
-            return StepResult(name, False, seconds, detail)
+            return StepResult(name, False, seconds, detail, error=exc)
         seconds = time.perf_counter() - started
         detail = _describe(outcome)
         await in_store(self.store, lambda tx: tx.jobs.finish(run_id, JobResult.OK, detail[:2000]))

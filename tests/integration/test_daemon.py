@@ -7,6 +7,8 @@ operator would.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import signal
 import subprocess
@@ -16,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from cmsync.config import load_settings
+from cmsync.daemon import Daemon
+from cmsync.errors import FatalError
 from cmsync.sandbox.faults import FaultProfile
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
@@ -35,6 +41,7 @@ def sandbox(
     try:
         yield running
     finally:
+        gc.collect()  # no lingering client response may hold a socket to the emulators
         sandbox_loop.call(running.stop())
 
 
@@ -132,6 +139,61 @@ def test_the_daemon_runs_its_schedule_and_reports_it(
     assert status["daemon"]["state"] == "stopped"
     lines = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()]
     assert any(line["msg"].startswith("cmsync daemon running") for line in lines)
+
+
+EXPIRING = FaultProfile("every session expires", token_expiry=1.0)
+
+
+def test_a_first_refresh_that_meets_expired_sessions_is_tried_again(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    # Every Salesforce call revokes the session it presents, so the gateway's one renewal
+    # per call meets an expired session again: transient, so the daemon must try again.
+    log = tmp_path / "daemon.log"
+    sandbox.ctx.faults.set_profile(EXPIRING)
+    proc = _start(sandbox, log)
+    try:
+        _wait(lambda: "trying again" in log.read_text(), 30, "a first refresh that failed")
+        assert proc.poll() is None
+        sandbox.ctx.faults.set_profile("none")
+        _wait(lambda: _running(sandbox), 30, "the daemon running after another first refresh")
+    finally:
+        sandbox.ctx.faults.set_profile("none")
+        assert _stop(proc) == 0
+    failed = [
+        line["msg"]
+        for line in map(json.loads, log.read_text().splitlines())
+        if line["msg"].startswith("the first refresh failed")
+    ]
+    assert failed and all("SessionExpiredError" in msg for msg in failed)
+
+
+def test_a_first_refresh_that_keeps_failing_stops_the_daemon_loudly(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(sandbox.config_file)
+    daemon = Daemon(settings, target_label="sandbox", first_refresh_delays=(0.01, 0.01))
+    sandbox.ctx.faults.set_profile(EXPIRING)
+    try:
+        with pytest.raises(FatalError, match="the first refresh failed: SessionExpiredError"):
+            asyncio.run(daemon.run(asyncio.Event()))
+    finally:
+        sandbox.ctx.faults.set_profile("none")
+    retries = [r for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(retries) == 2  # three attempts in all, then the error
+
+
+def test_a_first_refresh_refused_outright_is_not_tried_again(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(sandbox.config_file)
+    wrong = settings.model_copy(
+        update={"chartmogul": settings.chartmogul.model_copy(update={"api_key": SecretStr("x")})}
+    )
+    daemon = Daemon(wrong, target_label="sandbox", first_refresh_delays=(0.01, 0.01))
+    with pytest.raises(FatalError, match="the first refresh failed: ChartMogulAuthError"):
+        asyncio.run(daemon.run(asyncio.Event()))
+    assert not [r for r in caplog.records if "trying again" in r.getMessage()]
 
 
 def test_a_resolved_match_is_carried_out_by_the_daemon(
