@@ -111,18 +111,19 @@ async def run_pass(settings: Settings, steps: Sequence[str]) -> dict[str, Any]:
             gateway = SalesforceGateway(
                 settings.salesforce, budget=ApiBudget(settings.sync.api_budget_share)
             )
+            sync = SyncPass(settings, store, chartmogul, gateway, lambda: datetime.now(UTC))
             try:
-                sync = SyncPass(settings, store, chartmogul, gateway, lambda: datetime.now(UTC))
                 writer = CountingWriter(gateway)
                 sync.dispatcher.writer = writer
                 results, cpu, rss = [], [], []
-                for name in steps:
+                for index, name in enumerate(steps):
                     before = time.process_time()
-                    results.append(await sync.run_step(name))
+                    results.append(await sync.run_step(name, then=steps[index + 1 :]))
                     cpu.append(time.process_time() - before)
                     rss.append(_process()["max_rss_mb"])
                 requests = chartmogul.transport.requests_sent
             finally:
+                await sync.close()
                 await gateway.close()
     finally:
         store.close()

@@ -138,7 +138,13 @@ def profiled(command: list[str], name: str) -> list[str]:
         )
     out = Path(directory) / f"{name}-{time.strftime('%H%M%S')}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return [str(spy), "record", "--idle", "--rate", "250", "--format", "raw", "--output", str(out),
+    # BENCH_PROFILE_MODE: "idle" (the default) samples every thread, waits included: where the
+    # time went; "active" only threads on a CPU, SQLite's C code included; "gil" only the
+    # thread holding the interpreter lock: where the Python time went.
+    mode = {"idle": ["--idle"], "active": [], "gil": ["--gil"]}[
+        os.environ.get("BENCH_PROFILE_MODE", "idle")
+    ]
+    return [str(spy), "record", *mode, "--rate", "250", "--format", "raw", "--output", str(out),
             "--", *command]  # fmt: skip
 
 

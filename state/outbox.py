@@ -202,7 +202,7 @@ def _narrow(
 
 
 class Outbox(Part):
-    def enqueue(self, items: Iterable[OutboxItem]) -> int:
+    def enqueue(self, items: Iterable[OutboxItem], *, remember_merged: bool = True) -> int:
         """Add effects; keys already present are ignored. Returns how many were accepted.
 
         A Salesforce field update for a record that already has one waiting (pending, never
@@ -212,6 +212,12 @@ class Outbox(Part):
         holds one row per Account instead, which the dispatcher claims and settles at a
         fraction of the cost. A row already in flight or waiting on a retry is never
         touched: the new values get a row of their own behind it.
+
+        A merged item's key is remembered (``merged_key``) so that enqueuing it again is
+        ignored too. A caller that already makes that impossible in the same transaction
+        passes ``remember_merged=False``: the lifecycle's effects are keyed by their signal,
+        which it marks applied alongside, and a row per merged update was a quarter of a
+        catch-up's disk writes (one random insert into a large index per activity).
         """
         batch = list(items)
         if not batch:
@@ -246,7 +252,7 @@ class Outbox(Part):
         merged_keys = [
             (i.idempotency_key, stamp) for i in fresh if i.idempotency_key not in inserted
         ]
-        if merged_keys:
+        if merged_keys and remember_merged:
             self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, merged_keys)
         if merges:
             joins = [

@@ -127,8 +127,9 @@ class Daemon:
         try:
             async with asyncio.timeout(self.settings.schedule.job_timeout):
                 results: list[StepResult] = []
-                for step in self._available(spec.steps):
-                    results.append(await self._sync.run_step(step))
+                steps = self._available(spec.steps)
+                for index, step in enumerate(steps):
+                    results.append(await self._sync.run_step(step, then=steps[index + 1 :]))
             failed = [r for r in results if not r.ok]
             if spec.name != "dispatch" and self._scheduler is not None:
                 # What this job queued goes out now, not at the dispatcher's next tick.
@@ -238,6 +239,8 @@ class Daemon:
                 await stop.wait()
                 await self._shutdown()
             finally:
+                if self._sync is not None:
+                    await self._sync.close()
                 await gateway.close()
 
     async def _first_refresh(self, gateway: SalesforceGateway, stop: asyncio.Event) -> bool:

@@ -153,5 +153,7 @@ def apply_signals(
             to_state(accounts[u][0], accounts[u][1], stored.get(u)) for u in sorted(changed)
         )
     tx.signals.mark(newly)
-    stats.enqueued = tx.outbox.enqueue(rows)
+    # Every row's key is its signal's, marked applied just above in this transaction: a
+    # replay is skipped before it makes effects, so merged keys need not be kept as well.
+    stats.enqueued = tx.outbox.enqueue(rows, remember_merged=False)
     return stats

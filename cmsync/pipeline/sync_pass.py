@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from cmsync.pipeline.customers import sweep_customers
 from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
-from cmsync.pipeline.payments import poll_payments
+from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
 from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
 from cmsync.pipeline.reports import ReportStats, write_reports
@@ -143,13 +143,20 @@ class SyncPass:
         self.dispatcher = Dispatcher(store, CollectionsWriter(gateway), gateway.budget, clock=clock)
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
+        self._invoices: InvoicesAhead | None = None  # read during activities, for payments
 
-    async def run_step(self, name: str) -> StepResult:
-        """Run one step by name, recorded as a job run; never raises for a failed step."""
+    async def run_step(self, name: str, *, then: Sequence[str] = ()) -> StepResult:
+        """Run one step by name, recorded as a job run; never raises for a failed step.
+
+        ``then`` names the steps the caller runs next: the activities step, followed by the
+        payments step, reads the invoice listing for it meanwhile (``InvoicesAhead``).
+        """
         work: Callable[[], Awaitable[Any]] = getattr(self, name)
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
         started = time.perf_counter()
         try:
+            if name == "activities" and "payments" in then:
+                await self._read_invoices_ahead()
             outcome = await work()
         except Exception as exc:
             # The one place a step's failure stops: classified errors are expected and said
@@ -217,10 +224,22 @@ class SyncPass:
 
     async def payments(self) -> Any:
         await self._linked_first()
+        ahead, self._invoices = self._invoices, None
         return await poll_payments(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
             now=self.clock(), failure_expiry=timedelta(days=self.settings.sync.failure_expiry_days),
+            ahead=ahead,
         )  # fmt: skip
+
+    async def _read_invoices_ahead(self) -> None:
+        await self.close()  # a listing a step before left unused (say, a job that timed out)
+        self._invoices = InvoicesAhead(self.chartmogul, await read_head(self.store))
+
+    async def close(self) -> None:
+        """Stop background reading (an invoice listing no payments step took); idempotent."""
+        ahead, self._invoices = self._invoices, None
+        if ahead is not None:
+            await ahead.cancel()
 
     async def first_cycles(self) -> Any:
         await self._linked_first()
@@ -277,11 +296,12 @@ class SyncPass:
         report = PassReport()
         first = await self.run_step("load_context")
         report.steps.append(first)
-        steps = STEPS[1:] if first.ok else ("dispatch",)
-        for name in steps:
-            if self.dry_run and name == "dispatch":
-                continue  # a dry run sends nothing; the preview at the end shows it all
-            report.steps.append(await self.run_step(name))
-        if self.dry_run:
-            report.steps.append(await self.run_step("preview"))
+        steps: tuple[str, ...] = STEPS[1:] if first.ok else ("dispatch",)
+        if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
+            steps = (*(name for name in steps if name != "dispatch"), "preview")
+        try:
+            for index, name in enumerate(steps):
+                report.steps.append(await self.run_step(name, then=steps[index + 1 :]))
+        finally:
+            await self.close()
         return report

@@ -262,3 +262,19 @@ def test_updates_of_a_waiting_record_merge_into_one_row(store: Store, clock: Fak
                            not_before=clock.now + timedelta(hours=1))  # fmt: skip
         tx.outbox.enqueue([later])  # due later: never folded into a row due now
         assert len(tx.outbox.pending(target_keys=["A"])) == 3
+
+
+def test_a_caller_that_dedupes_itself_merges_without_keeping_merged_keys(store: Store) -> None:
+    """``remember_merged=False`` writes no merged-key row, so a merged key enqueued again is
+    merged again: only for callers that rule replays out themselves (the lifecycle)."""
+    with store.transaction() as tx:
+        tx.outbox.enqueue([update("a1", "A", mrr=1)], remember_merged=False)
+        assert tx.outbox.enqueue([update("a2", "A", mrr=2)], remember_merged=False) == 1
+        (row,) = tx.outbox.pending()
+        assert dict(row.payload) == {"mrr": 2} and row.reason == "sig-a1; sig-a2"
+        assert tx.outbox.enqueue([update("a1", "A", mrr=1)], remember_merged=False) == 0
+        assert tx.outbox.enqueue([update("a2", "A", mrr=3)], remember_merged=False) == 1
+        assert tx.outbox.enqueue([update("a3", "A", mrr=4)]) == 1  # the default remembers
+        assert tx.outbox.enqueue([update("a3", "A", mrr=5)]) == 0
+        (row,) = tx.outbox.pending()
+        assert dict(row.payload) == {"mrr": 4}

@@ -1,0 +1,146 @@
+"""The invoice listing read ahead, during the activities step, for the payments step.
+
+Against a seeded sandbox over real sockets: what the payments step does with a listing read
+ahead must be exactly what it does reading the listing itself, with each page read once; a
+listing read from a head the cursor has since left is dropped; an error reading ahead fails
+the payments step and moves no cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from cmsync.chartmogul import connect
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.errors import AuthError
+from cmsync.pipeline.payments import CURSOR, InvoicesAhead, PaymentStats, poll_payments
+from cmsync.pipeline.sync_pass import SyncPass
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.sandbox.serve import LoopThread
+from state import Store
+from tests.support.drive import start_world
+from tests.support.invariants import World
+
+FAILURE_EXPIRY = timedelta(days=30)
+
+
+@pytest.fixture(scope="module")
+def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with start_world(sandbox_loop, tmp_path_factory.mktemp("ahead"), seed=9, accounts=40) as w:
+        yield w
+
+
+@dataclass
+class Synced:
+    """A store past its activities step, and what a payments step needs besides."""
+
+    sync: SyncPass
+    store: Store
+    chartmogul: ChartMogulClient
+
+    async def payments(self, ahead: InvoicesAhead | None) -> PaymentStats:
+        context = self.sync.context
+        assert context is not None
+        return await poll_payments(
+            self.chartmogul, self.store, context, self.sync.translator, self.sync.policy,
+            now=datetime.now(UTC), failure_expiry=FAILURE_EXPIRY, ahead=ahead,
+        )  # fmt: skip
+
+    def snapshot(self) -> tuple[list[Any], list[Any], str | None]:
+        """Every account's lifecycle, the outbox's pending rows, the invoice cursor."""
+        with self.store.transaction() as tx:
+            states = [
+                (s.customer_uuid, s.lifecycle_state, s.mrr_cents, s.churn_risk, s.memo)
+                for s in tx.accounts.select()
+            ]
+            rows = sorted(  # not the keys: the sweep's carry a timestamp of their own
+                (r.target_object, r.target_key, r.reason, sorted((r.payload or {}).items()))
+                for r in tx.outbox.pending()
+            )
+            return states, rows, tx.cursors.get(CURSOR)
+
+
+@asynccontextmanager
+async def synced(world: World, path: Path) -> AsyncIterator[Synced]:
+    store = Store.open(path)
+    try:
+        async with connect(world.settings.chartmogul) as chartmogul:
+            gateway = SalesforceGateway(world.settings.salesforce)
+            sync = SyncPass(world.settings, store, chartmogul, gateway, lambda: datetime.now(UTC))
+            try:
+                for step in ("load_context", "customers", "activities"):
+                    assert (await sync.run_step(step)).ok
+                yield Synced(sync, store, chartmogul)
+            finally:
+                await sync.close()
+                await gateway.close()
+    finally:
+        store.close()
+
+
+def _invoice_reads(world: World) -> int:
+    return int(world.sandbox.chartmogul.stats.by_endpoint["GET /v1/invoices"])
+
+
+async def _read_to_the_end(ahead: InvoicesAhead) -> None:
+    for _ in range(500):
+        if ahead.finished:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the listing read ahead never finished")
+
+
+async def test_payments_from_a_listing_read_ahead_equal_those_read_live(
+    world: World, tmp_path: Path
+) -> None:
+    async with synced(world, tmp_path / "live.db") as live:
+        before = _invoice_reads(world)
+        live_stats = await live.payments(ahead=None)
+        live_reads = _invoice_reads(world) - before
+        live_state = live.snapshot()
+    async with synced(world, tmp_path / "ahead.db") as early:
+        before = _invoice_reads(world)
+        ahead = InvoicesAhead(early.chartmogul, head=None)
+        await _read_to_the_end(ahead)
+        read_ahead = _invoice_reads(world) - before
+        stats = await early.payments(ahead)
+        later = _invoice_reads(world) - before - read_ahead
+        early_state = early.snapshot()
+    assert live_stats.invoices > 200 and live_stats.applied.signals > 0  # several pages
+    assert stats == live_stats
+    assert early_state == live_state
+    assert read_ahead + later == live_reads  # every page read once, ahead or not
+    assert later == stats.rechecked  # the payments step only looked up open failures again
+
+
+async def test_a_listing_read_from_a_head_the_cursor_has_left_is_dropped(
+    world: World, tmp_path: Path
+) -> None:
+    async with synced(world, tmp_path / "store.db") as done:
+        stale = InvoicesAhead(done.chartmogul, head=None)
+        await _read_to_the_end(stale)
+        first = await done.payments(ahead=None)  # moves the cursor past every invoice
+        again = await done.payments(ahead=stale)
+    assert first.invoices > 0
+    assert again.invoices == 0  # read from the new head, not the stale listing's pages
+
+
+async def test_an_error_reading_ahead_fails_the_payments_step_and_moves_no_cursor(
+    world: World, tmp_path: Path
+) -> None:
+    refused = world.settings.chartmogul.model_copy(update={"api_key": SecretStr("revoked")})
+    async with synced(world, tmp_path / "store.db") as done, connect(refused) as wrong:
+        ahead = InvoicesAhead(wrong, head=None)
+        await _read_to_the_end(ahead)
+        with pytest.raises(AuthError):
+            await done.payments(ahead)
+        assert done.snapshot()[2] is None
