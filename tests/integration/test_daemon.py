@@ -144,6 +144,7 @@ def test_the_daemon_runs_its_schedule_and_reports_it(
 EXPIRING = FaultProfile("every session expires", token_expiry=1.0)
 
 
+@pytest.mark.slow  # ~10 s: the same retries are tested in process below; CI runs -m slow
 def test_a_first_refresh_that_meets_expired_sessions_is_tried_again(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
