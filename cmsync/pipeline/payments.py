@@ -6,7 +6,10 @@ each failed payment into ``PaymentFailed`` and a later successful payment on the
 into ``PaymentRecovered``. A payment added later to an older invoice does not move it to the
 top, so invoices with an open failure (known from the accounts' state) are looked up again by
 external id on every run, until they are recovered or, after ``failure_expiry``, taken as
-settled (``FailureExpired``). Signals carry natural keys: re-reading an invoice adds nothing.
+settled (``FailureExpired``); not the ones this run's listing has just shown, whose payments
+are already as fresh as a lookup would make them (a first run's listing shows every failure:
+looking each up again cost a call per open failure, 3 s of a catch-up at the rate limit).
+Signals carry natural keys: re-reading an invoice adds nothing.
 
 The first run has no cursor and reads every invoice once (a bootstrap cost of one call per 200
 invoices); later runs read only what is new.
@@ -56,6 +59,7 @@ class PaymentStats:
     invoices: int = 0
     rechecked: int = 0
     expired: int = 0
+    current: int = 0  # open failures on invoices this run listed: not looked up again
     applied: ApplyStats = field(default_factory=ApplyStats)
 
 
@@ -244,8 +248,10 @@ async def poll_payments(
         await ahead.cancel()
         ahead = None
     listing = ahead.pages() if ahead is not None else invoice_listing(chartmogul, head)
+    listed: set[str] = set()  # the invoices with a failure that this run's listing showed
     async with aclosing(listing) as pages:
         async for page in pages:
+            listed.update(s.invoice for s in page.signals if isinstance(s, PaymentFailed))
             stats.invoices += page.invoices
             newest = newest or page.newest
             cursor = json.dumps({"head": newest or head}) if page.last else None
@@ -257,6 +263,8 @@ async def poll_payments(
         if failed_at + failure_expiry <= now:
             stats.expired += 1
             recovered.append(FailureExpired(customer_uuid, failed_at + failure_expiry, key))
+        elif key in listed:
+            stats.current += 1
         else:
             lookups.append((customer_uuid, key))
     stats.rechecked = len(lookups)

@@ -27,10 +27,12 @@ from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.serve import LoopThread
 from state import Store
+from state.lifecycle import Risk
 from tests.support.drive import start_world
 from tests.support.invariants import World
 
 FAILURE_EXPIRY = timedelta(days=30)
+NEVER = timedelta(days=36_500)  # every failed payment stays open until recovered
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +49,14 @@ class Synced:
     store: Store
     chartmogul: ChartMogulClient
 
-    async def payments(self, ahead: InvoicesAhead | None) -> PaymentStats:
+    async def payments(
+        self, ahead: InvoicesAhead | None, expiry: timedelta = FAILURE_EXPIRY
+    ) -> PaymentStats:
         context = self.sync.context
         assert context is not None
         return await poll_payments(
             self.chartmogul, self.store, context, self.sync.translator, self.sync.policy,
-            now=datetime.now(UTC), failure_expiry=FAILURE_EXPIRY, ahead=ahead,
+            now=datetime.now(UTC), failure_expiry=expiry, ahead=ahead,
         )  # fmt: skip
 
     def snapshot(self) -> tuple[list[Any], list[Any], str | None]:
@@ -144,3 +148,39 @@ async def test_an_error_reading_ahead_fails_the_payments_step_and_moves_no_curso
         with pytest.raises(AuthError):
             await done.payments(ahead)
         assert done.snapshot()[2] is None
+
+
+def _open_failures(store: Store) -> list[tuple[str, str]]:
+    with store.transaction() as tx:
+        return [
+            (s.customer_uuid, str(invoice))
+            for s in tx.accounts.select(churn_risk=Risk.HIGH.value)
+            for invoice, _ in s.memo.get("failures", ())
+        ]
+
+
+async def test_open_failures_are_looked_up_again_unless_the_listing_just_showed_them(
+    world: World, tmp_path: Path
+) -> None:
+    async with synced(world, tmp_path / "store.db") as done:
+        first = await done.payments(ahead=None, expiry=NEVER)
+        still_open = _open_failures(done.store)
+        # A first run lists every invoice: its open failures are as fresh as a lookup.
+        assert first.rechecked == 0 and first.current == len(still_open) > 0
+        customer_uuid, key = still_open[0]
+        found = [
+            invoice
+            async for page in done.chartmogul.invoice_pages(
+                customer_uuid=customer_uuid, external_id=key
+            )
+            for invoice in page.entries
+        ]
+        paid = {"type": "payment", "result": "successful", "external_id": f"{key}-paid",
+                "date": datetime.now(UTC).isoformat()}  # fmt: skip
+        await done.chartmogul.transport.request(
+            "POST", f"/import/invoices/{found[0].uuid}/transactions", json=paid
+        )
+        second = await done.payments(ahead=None, expiry=NEVER)  # old invoices: not listed
+        assert second.invoices == 0 and second.current == 0
+        assert second.rechecked == len(still_open)
+        assert (customer_uuid, key) not in _open_failures(done.store)  # recovered by lookup
