@@ -189,6 +189,28 @@ def test_account_states_round_trip_and_refuse_lost_updates(store: Store, clock: 
             tx.accounts.put_many([current, current])
 
 
+EST = timezone(timedelta(hours=-5))
+
+
+def test_states_read_by_customer_equal_the_typed_read(store: Store) -> None:
+    """``get_many`` reads plain tuples and converts them itself: it must give exactly what
+    the typed columns give (``select``), every field set or left empty."""
+    full = AccountState(
+        "cus_full", "at_risk", mrr_cents=12_345, arr_cents=148_140, currency="EUR", plan="pl_1",
+        status="Past Due", customer_since=datetime(2023, 5, 1, 8, 30, 15, 250, tzinfo=UTC),
+        churn_risk="High", last_activity_at=datetime(2026, 1, 2, tzinfo=EST),
+        memo={"failures": [["inv_1", "2026-01-02T00:00:00+00:00"]], "as_of": None},
+    )  # fmt: skip
+    with store.transaction() as tx:
+        tx.accounts.put_many([full, AccountState("cus_bare", "lead")])
+    with store.transaction() as tx:
+        typed = {s.customer_uuid: s for s in tx.accounts.select()}
+        plain = tx.accounts.get_many(["cus_full", "cus_bare", "cus_none"])
+    assert plain == typed and set(plain) == {"cus_full", "cus_bare"}
+    assert plain["cus_full"].customer_since == full.customer_since
+    assert plain["cus_bare"].customer_since is None and plain["cus_bare"].memo == {}
+
+
 def _write_states(store: Store, states: list[AccountState]) -> None:
     with store.transaction() as tx:
         tx.cursors.set("page", "2")
