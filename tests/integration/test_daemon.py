@@ -169,7 +169,7 @@ def test_a_first_refresh_that_meets_expired_sessions_is_tried_again(
     assert failed and all("SessionExpiredError" in msg for msg in failed)
 
 
-def test_a_first_refresh_that_keeps_failing_stops_the_daemon_loudly(
+async def test_a_first_refresh_that_keeps_failing_stops_the_daemon_loudly(
     sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = load_settings(sandbox.config_file)
@@ -177,14 +177,14 @@ def test_a_first_refresh_that_keeps_failing_stops_the_daemon_loudly(
     sandbox.ctx.faults.set_profile(EXPIRING)
     try:
         with pytest.raises(FatalError, match="the first refresh failed: SessionExpiredError"):
-            asyncio.run(daemon.run(asyncio.Event()))
+            await daemon.run(asyncio.Event())
     finally:
         sandbox.ctx.faults.set_profile("none")
     retries = [r for r in caplog.records if "trying again" in r.getMessage()]
     assert len(retries) == 2  # three attempts in all, then the error
 
 
-def test_a_first_refresh_refused_outright_is_not_tried_again(
+async def test_a_first_refresh_refused_outright_is_not_tried_again(
     sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = load_settings(sandbox.config_file)
@@ -193,7 +193,7 @@ def test_a_first_refresh_refused_outright_is_not_tried_again(
     )
     daemon = Daemon(wrong, target_label="sandbox", first_refresh_delays=(0.01, 0.01))
     with pytest.raises(FatalError, match="the first refresh failed: ChartMogulAuthError"):
-        asyncio.run(daemon.run(asyncio.Event()))
+        await daemon.run(asyncio.Event())
     assert not [r for r in caplog.records if "trying again" in r.getMessage()]
 
 
