@@ -116,11 +116,12 @@ async def run_pass(settings: Settings, steps: Sequence[str]) -> dict[str, Any]:
                 writer = CountingWriter(gateway)
                 sync.dispatcher.writer = writer
                 results, cpu, rss = [], [], []
-                for index, name in enumerate(steps):
-                    before = time.process_time()
-                    results.append(await sync.run_step(name, then=steps[index + 1 :]))
+                before = time.process_time()
+                async for result in sync.run_steps(steps):
+                    results.append(result)
                     cpu.append(time.process_time() - before)
                     rss.append(_process()["max_rss_mb"])
+                    before = time.process_time()
                 requests = chartmogul.transport.requests_sent
             finally:
                 await sync.close()

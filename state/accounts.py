@@ -10,7 +10,6 @@ update into a ``StaleStateError`` and a rolled-back transaction instead.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -246,41 +245,10 @@ def _state_row(s: AccountState, now: str) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-# Plain SQL read into tuples, converted as the column types do (``_stored_state``): every
-# page of the feed reads its ~200 states, and SQLAlchemy's per-value result processing was
-# a quarter of that read (``make bench``, a cProfile of the store's thread).
-_STATE_COLUMNS = (
-    "customer_uuid, lifecycle_state, mrr_cents, arr_cents, currency, plan, status,"
-    " customer_since, churn_risk, last_activity_at, memo, revision, updated_at"
-)
-_STATES_OF_SQL = f"SELECT {_STATE_COLUMNS} FROM account_state WHERE customer_uuid IN ({{}})"  # noqa: S608 (constant columns, placeholders only)
-
-
-def _when(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _stored_state(row: tuple[Any, ...]) -> AccountState:
-    """A row of ``_STATE_COLUMNS`` as ``convert.account_state`` makes it from a typed row."""
-    (uuid, stage, mrr, arr, currency, plan, status, since, risk, activity, memo, revision,
-     updated) = row  # fmt: skip
-    return AccountState(
-        customer_uuid=uuid,
-        lifecycle_state=stage,
-        mrr_cents=mrr,
-        arr_cents=arr,
-        currency=currency,
-        plan=plan,
-        status=status,
-        customer_since=_when(since),
-        churn_risk=risk,
-        last_activity_at=_when(activity),
-        memo=json.loads(memo),  # NOT NULL
-        revision=revision,
-        updated_at=_when(updated),
-    )
-
-
+# Plain SQL read into tuples, converted as the column types do: every page of the feed reads
+# its ~200 states, and SQLAlchemy's per-value result processing was a quarter of that read
+# (``make bench``, a cProfile of the store's thread).
+_STATES_OF_SQL = f"SELECT {convert.STATE_COLUMNS} FROM account_state WHERE customer_uuid IN ({{}})"  # noqa: S608 (constant columns, placeholders only)
 # Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page.
 _MARK_APPLIED_SQL = (
     "INSERT INTO applied_signal (customer_uuid, signal_key, applied_at) VALUES (?, ?, ?)"
@@ -311,7 +279,7 @@ class AccountStates(Part):
         for part in chunks(unique(customer_uuids)):
             sql = _STATES_OF_SQL.format(marks(len(part)))
             for row in self._conn.exec_driver_sql(sql, tuple(part)):
-                state = _stored_state(row)
+                state = convert.account_state_of_text(row)
                 states[state.customer_uuid] = state
                 self._read[state.customer_uuid] = state.revision
         return states

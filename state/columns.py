@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Dialect, String, Text
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["JsonText", "UTCDateTime", "dump_json", "utc_text"]
+__all__ = ["JsonText", "UTCDateTime", "dump_json", "utc_datetime", "utc_text"]
 
 
 # One transaction stamps thousands of rows with the same ``now``: remember recent conversions.
@@ -31,6 +31,11 @@ def utc_text(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware times")
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def utc_datetime(text: str | None) -> datetime | None:
+    """The datetime ``utc_text`` stored (None for SQL NULL), for column and plain-SQL reads."""
+    return None if text is None else datetime.fromisoformat(text)
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -51,7 +56,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else utc_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
+        return utc_datetime(value)
 
 
 class JsonText(TypeDecorator[Any]):

@@ -6,10 +6,12 @@ whichever way it was read.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Row
 
+from state.columns import utc_datetime
 from state.records import (
     AccountLink,
     AccountState,
@@ -32,7 +34,9 @@ from state.records import (
 )
 
 __all__ = [
+    "STATE_COLUMNS",
     "account_state",
+    "account_state_of_text",
     "audit_entry",
     "budget",
     "command",
@@ -80,6 +84,12 @@ def quarantine_entry(row: Row[Any]) -> QuarantineEntry:
     )
 
 
+STATE_COLUMNS = (  # account_state's columns in the order ``account_state_of_text`` takes
+    "customer_uuid, lifecycle_state, mrr_cents, arr_cents, currency, plan, status,"
+    " customer_since, churn_risk, last_activity_at, memo, revision, updated_at"
+)
+
+
 def account_state(row: Row[Any]) -> AccountState:
     return AccountState(
         customer_uuid=row.customer_uuid,
@@ -95,6 +105,28 @@ def account_state(row: Row[Any]) -> AccountState:
         memo=row.memo,
         revision=row.revision,
         updated_at=row.updated_at,
+    )
+
+
+def account_state_of_text(row: tuple[Any, ...]) -> AccountState:
+    """``account_state`` for a plain-SQL row of ``STATE_COLUMNS``, its values as stored
+    (text timestamps, JSON text): the hot per-page read skips SQLAlchemy's processing."""
+    (uuid, stage, mrr, arr, currency, plan, status, since, risk, activity, memo, revision,
+     updated) = row  # fmt: skip
+    return AccountState(
+        customer_uuid=uuid,
+        lifecycle_state=stage,
+        mrr_cents=mrr,
+        arr_cents=arr,
+        currency=currency,
+        plan=plan,
+        status=status,
+        customer_since=utc_datetime(since),
+        churn_risk=risk,
+        last_activity_at=utc_datetime(activity),
+        memo=json.loads(memo),  # NOT NULL
+        revision=revision,
+        updated_at=utc_datetime(updated),
     )
 
 

@@ -42,7 +42,7 @@ from cmsync.daemon.health import SourceHealth
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
-from cmsync.pipeline.sync_pass import StepResult, SyncPass
+from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -126,10 +126,8 @@ class Daemon:
         self._running.add(task)
         try:
             async with asyncio.timeout(self.settings.schedule.job_timeout):
-                results: list[StepResult] = []
-                steps = self._available(spec.steps)
-                for index, step in enumerate(steps):
-                    results.append(await self._sync.run_step(step, then=steps[index + 1 :]))
+                steps = self._sync.run_steps(self._available(spec.steps))
+                results = [result async for result in steps]
             failed = [r for r in results if not r.ok]
             if spec.name != "dispatch" and self._scheduler is not None:
                 # What this job queued goes out now, not at the dispatcher's next tick.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,11 +145,19 @@ class SyncPass:
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
 
+    async def run_steps(self, names: Sequence[str]) -> AsyncIterator[StepResult]:
+        """Run steps in order, yielding each one's result as it ends (see ``run_step``).
+
+        Knowing what comes next, the activities step followed by the payments step reads the
+        invoice listing for it meanwhile (``InvoicesAhead``).
+        """
+        for index, name in enumerate(names):
+            yield await self.run_step(name, then=names[index + 1 :])
+
     async def run_step(self, name: str, *, then: Sequence[str] = ()) -> StepResult:
         """Run one step by name, recorded as a job run; never raises for a failed step.
 
-        ``then`` names the steps the caller runs next: the activities step, followed by the
-        payments step, reads the invoice listing for it meanwhile (``InvoicesAhead``).
+        ``then``: the steps the caller runs next (``run_steps`` passes them).
         """
         work: Callable[[], Awaitable[Any]] = getattr(self, name)
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
@@ -300,8 +308,7 @@ class SyncPass:
         if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
             steps = (*(name for name in steps if name != "dispatch"), "preview")
         try:
-            for index, name in enumerate(steps):
-                report.steps.append(await self.run_step(name, then=steps[index + 1 :]))
+            report.steps.extend([result async for result in self.run_steps(steps)])
         finally:
             await self.close()
         return report
