@@ -133,7 +133,9 @@ class SalesforceSettings(_Section):
         description="JWT `aud` instead of the one derived from login_url "
         "(https://test.salesforce.com for sandbox hosts, else https://login.salesforce.com).",
     )
-    client_id: str | None = Field(default=None, description="Connected app consumer key.")
+    client_id: str | None = Field(
+        default=None, description="External Client App (or Connected App) consumer key."
+    )
     username: str | None = Field(default=None, description="Integration user (jwt, password).")
     private_key: SecretStr | None = Field(default=None, description="JWT signing key (PEM).")
     private_key_file: Path | None = None

@@ -36,8 +36,9 @@ SLOW_MARGIN = 0.05  # as ApiBudget: within 5% of the share, cmsync slows down
 
 _LOGIN_FIXES = {
     "jwt": (
-        "check salesforce.client_id (the connected app's consumer key) and salesforce.username; "
-        "the certificate uploaded to the connected app must match salesforce.private_key; the "
+        "check salesforce.client_id (the External Client App's or Connected App's consumer "
+        "key) and salesforce.username; the certificate uploaded to the app must match "
+        "salesforce.private_key; the "
         "app's policy must be 'Admin approved users are pre-authorized' with the integration "
         "user's profile or permission set added; salesforce.login_url must be "
         "login.salesforce.com, test.salesforce.com (sandboxes) or the org's My Domain"
