@@ -188,6 +188,12 @@ def sandbox(
     daily_api_limit: Annotated[
         int, typer.Option(min=1, help="Salesforce daily API allocation.")
     ] = 100_000,
+    org_kind: Annotated[
+        str, typer.Option(help="Salesforce org kind: production or sandbox (its JWT audience).")
+    ] = "production",
+    view_setup: Annotated[
+        bool, typer.Option(help="The integration user may read /limits (View Setup).")
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
@@ -197,6 +203,9 @@ def sandbox(
     if faults not in PROFILES:
         known = ", ".join(sorted(PROFILES))
         typer.echo(f"error: unknown fault profile {faults!r}; known: {known}", err=True)
+        raise typer.Exit(2)
+    if org_kind not in ("production", "sandbox"):
+        typer.echo(f"error: --org-kind {org_kind!r} is not production or sandbox", err=True)
         raise typer.Exit(2)
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
@@ -211,6 +220,8 @@ def sandbox(
         api_version=api_version,
         token_ttl_seconds=token_ttl,
         daily_api_limit=daily_api_limit,
+        org_kind="sandbox" if org_kind == "sandbox" else "production",
+        view_setup=view_setup,
     )
     asyncio.run(_serve_sandbox(options))
 

@@ -128,7 +128,14 @@ class SalesforceSettings(_Section):
     )
     api_version: str = Field(default="62.0", pattern=r"^\d{2,3}\.0$", description="REST version.")
     auth_flow: AuthFlow = Field(default="jwt", description="jwt, client_credentials or password.")
-    client_id: str | None = Field(default=None, description="Connected app consumer key.")
+    jwt_audience: AnyHttpUrl | None = Field(
+        default=None,
+        description="JWT `aud` instead of the one derived from login_url "
+        "(https://test.salesforce.com for sandbox hosts, else https://login.salesforce.com).",
+    )
+    client_id: str | None = Field(
+        default=None, description="External Client App (or Connected App) consumer key."
+    )
     username: str | None = Field(default=None, description="Integration user (jwt, password).")
     private_key: SecretStr | None = Field(default=None, description="JWT signing key (PEM).")
     private_key_file: Path | None = None
@@ -143,6 +150,13 @@ class SalesforceSettings(_Section):
         description="CA bundle (PEM) to verify the server against instead of the system CAs.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+
+    @field_validator("jwt_audience")
+    @classmethod
+    def _https_audience(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and value.scheme != "https":
+            raise ValueError("jwt_audience must be an https URL, e.g. https://test.salesforce.com")
+        return value
 
     @model_validator(mode="after")
     def _secrets(self) -> Self:

@@ -34,7 +34,11 @@ __all__ = [
 
 PERMISSION_SET = "cmsync_Integration"
 PERMISSION_SET_LABEL = "cmsync Integration"
-USER_PERMISSIONS = ("ApiEnabled", "EditTask")
+# ViewSetup ("View Setup and Configuration"): the REST /limits resource needs it (REST API
+# Developer Guide, "Limits"). cmsync runs without it, reading its budget from the
+# Sforce-Limit-Info header of every answer, but /limits tells the doctor and the first
+# refresh the whole day's allocation before any other call.
+USER_PERMISSIONS = ("ApiEnabled", "EditTask", "ViewSetup")
 ACTIVITIES = frozenset({"Task", "Event"})
 _VIEW_ALL = frozenset({"Account", "Contact", "Lead", "Opportunity"})
 

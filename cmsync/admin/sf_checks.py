@@ -13,9 +13,12 @@ from typing import Any
 
 from cmsync.admin.findings import Finding
 from cmsync.admin.needs import ObjectNeed, needs
+from cmsync.admin.permissions import PERMISSION_SET
 from cmsync.admin.sf_schema import AREA, compare, missing_object
 from cmsync.config import SalesforceSettings, Settings
 from cmsync.retry import RetryPolicy
+from cmsync.salesforce.audience import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE
+from cmsync.salesforce.auth import jwt_audience
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.errors import (
     SalesforceAuthError,
@@ -33,8 +36,9 @@ SLOW_MARGIN = 0.05  # as ApiBudget: within 5% of the share, cmsync slows down
 
 _LOGIN_FIXES = {
     "jwt": (
-        "check salesforce.client_id (the connected app's consumer key) and salesforce.username; "
-        "the certificate uploaded to the connected app must match salesforce.private_key; the "
+        "check salesforce.client_id (the External Client App's or Connected App's consumer "
+        "key) and salesforce.username; the certificate uploaded to the app must match "
+        "salesforce.private_key; the "
         "app's policy must be 'Admin approved users are pre-authorized' with the integration "
         "user's profile or permission set added; salesforce.login_url must be "
         "login.salesforce.com, test.salesforce.com (sandboxes) or the org's My Domain"
@@ -50,7 +54,38 @@ _LOGIN_FIXES = {
 }
 
 
+def _audience_refused(settings: SalesforceSettings, exc: SalesforceError) -> Finding:
+    """``audience is invalid``: which ``aud`` was sent, where it came from, what to set.
+
+    Salesforce accepts https://login.salesforce.com (production, Developer Edition) or
+    https://test.salesforce.com (sandboxes), never the My Domain URL (Salesforce Help, "OAuth
+    2.0 JWT Bearer Flow for Server-to-Server Integration").
+    """
+    sent = jwt_audience(settings)
+    source = (
+        "salesforce.jwt_audience"
+        if settings.jwt_audience is not None
+        else f"derived from salesforce.login_url {str(settings.login_url).rstrip('/')}"
+    )
+    other = {PRODUCTION_AUDIENCE: SANDBOX_AUDIENCE, SANDBOX_AUDIENCE: PRODUCTION_AUDIENCE}
+    instead = other.get(sent, f"{PRODUCTION_AUDIENCE} or {SANDBOX_AUDIENCE}")
+    return Finding.error(
+        AREA,
+        "login",
+        f"{exc.api_message}: the JWT audience sent was {sent} ({source})",
+        f'set salesforce.jwt_audience = "{instead}": a production or Developer Edition org '
+        f"accepts {PRODUCTION_AUDIENCE}, a sandbox org {SANDBOX_AUDIENCE}, never the My Domain "
+        "URL (login_url stays the My Domain)",
+    )
+
+
 def _login_failure(settings: SalesforceSettings, exc: SalesforceError) -> Finding:
+    if (
+        settings.auth_flow == "jwt"
+        and isinstance(exc, SalesforceAuthError)
+        and "audience is invalid" in exc.api_message
+    ):
+        return _audience_refused(settings, exc)
     if isinstance(exc, SalesforceAuthError | SessionExpiredError):
         return Finding.error(
             AREA,
@@ -115,6 +150,28 @@ def budget_finding(limits: dict[str, Any], share: float) -> Finding:
     return Finding.ok(BUDGET_AREA, "DailyApiRequests", f"{status}: {headroom:,} of headroom")
 
 
+def _no_view_setup() -> Finding:
+    """/limits refused: cmsync works without it (the header), so a warning, with the fix."""
+    return Finding.warning(
+        BUDGET_AREA,
+        "/limits",
+        "refused (INSUFFICIENT_ACCESS): the integration user lacks the View Setup and "
+        "Configuration permission; cmsync reads its API budget from the Sforce-Limit-Info "
+        "header of every answer instead",
+        f"assign the {PERMISSION_SET} permission set (from `cmsync salesforce metadata`, it "
+        "grants View Setup and Configuration) to the integration user, or grant that "
+        "permission another way",
+    )
+
+
+def _limits_from_header(budget: ApiBudget) -> dict[str, Any]:
+    """The daily allocation as the ``Sforce-Limit-Info`` headers of the checks showed it."""
+    snapshot = budget.snapshot()
+    if snapshot.used is None or snapshot.max is None:
+        return {}
+    return {"DailyApiRequests": {"Max": snapshot.max, "Remaining": snapshot.max - snapshot.used}}
+
+
 async def check_salesforce(settings: Settings) -> list[Finding]:
     """Login, every object's describe against cmsync's needs, and the API budget."""
     sf = settings.salesforce
@@ -140,6 +197,9 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
         except SalesforceError as exc:
             findings.append(Finding.error(BUDGET_AREA, "/limits", f"failed: {exc.api_message}"))
         else:
+            if gateway.limits_refused:
+                findings.append(_no_view_setup())
+                limits = _limits_from_header(gateway.budget)
             findings.append(budget_finding(limits, gateway.budget.share))
         return findings
     finally:

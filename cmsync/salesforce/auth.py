@@ -21,9 +21,10 @@ import requests
 from pydantic import SecretStr
 
 from cmsync.config import SalesforceSettings
+from cmsync.salesforce.audience import derive_jwt_audience
 from cmsync.salesforce.errors import SalesforceAuthError, SalesforceRetriableError, error_summary
 
-__all__ = ["JWT_LIFETIME_SECONDS", "Token", "fetch_token", "new_http_session"]
+__all__ = ["JWT_LIFETIME_SECONDS", "Token", "fetch_token", "jwt_audience", "new_http_session"]
 
 JWT_LIFETIME_SECONDS = 170  # Salesforce accepts an assertion valid for at most 3 minutes
 _JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -63,18 +64,23 @@ def new_http_session(settings: SalesforceSettings) -> requests.Session:
     return session
 
 
+def jwt_audience(settings: SalesforceSettings) -> str:
+    """The ``aud`` cmsync signs: ``jwt_audience`` if set, else derived from ``login_url``."""
+    override = str(settings.jwt_audience) if settings.jwt_audience is not None else None
+    return derive_jwt_audience(str(settings.login_url), override)
+
+
 def _form(settings: SalesforceSettings, now: Callable[[], float]) -> dict[str, str]:
     def secret(value: SecretStr | None) -> str:
         return value.get_secret_value() if value is not None else ""
 
-    login_url = str(settings.login_url).rstrip("/")
     client_id = settings.client_id or ""
     match settings.auth_flow:
         case "jwt":
             claims = {
                 "iss": client_id,
                 "sub": settings.username,
-                "aud": login_url,
+                "aud": jwt_audience(settings),  # never the My Domain: see audience.py
                 "exp": int(now()) + JWT_LIFETIME_SECONDS,
             }
             assertion = jwt.encode(claims, secret(settings.private_key), algorithm="RS256")

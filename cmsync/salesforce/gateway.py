@@ -41,7 +41,7 @@ from cmsync.salesforce.errors import (
     error_summary,
 )
 
-__all__ = ["SalesforceGateway", "map_error"]
+__all__ = ["SalesforceGateway", "limits_refused", "map_error"]
 
 log = logging.getLogger("cmsync.salesforce")
 T = TypeVar("T")
@@ -72,6 +72,20 @@ def map_error(exc: BaseException) -> SalesforceError:
     raise exc
 
 
+def limits_refused(error: SalesforceError) -> bool:
+    """``/limits`` refused because the user lacks "View Setup and Configuration".
+
+    REST API Developer Guide, "Limits": the resource needs that permission; without it the
+    answer is 403 INSUFFICIENT_ACCESS. The budget does not need it: ``Sforce-Limit-Info`` is
+    on every answer (REST API Developer Guide, "Limit Info Header").
+    """
+    return (
+        isinstance(error, SalesforceAuthError)
+        and error.status == 403
+        and error.code == "INSUFFICIENT_ACCESS"
+    )
+
+
 class SalesforceGateway:
     """Salesforce calls for the daemon; one instance per process."""
 
@@ -93,6 +107,7 @@ class SalesforceGateway:
         self._client: Salesforce | None = None
         self._renew_lock = threading.Lock()
         self.logins = 0
+        self.limits_refused = False  # /limits answered 403: the budget comes from headers
 
     def __repr__(self) -> str:
         return f"SalesforceGateway({str(self.settings.login_url)!r})"
@@ -211,8 +226,26 @@ class SalesforceGateway:
         )
 
     async def refresh_limits(self) -> dict[str, Any]:
-        """``/limits``; also clears an exhausted budget once Salesforce answers again."""
-        limits: dict[str, Any] = await self.call(lambda sf: sf.limits())
+        """``/limits``; also clears an exhausted budget once Salesforce answers again.
+
+        An integration user without "View Setup and Configuration" is refused ``/limits``;
+        that is no failure (``{}`` comes back): the ``Sforce-Limit-Info`` header of every
+        other answer keeps the budget, which is said once per process.
+        """
+        try:
+            limits: dict[str, Any] = await self.call(lambda sf: sf.limits())
+        except SalesforceAuthError as exc:
+            if not limits_refused(exc):
+                raise
+            if not self.limits_refused:
+                log.warning(
+                    "Salesforce refused /limits (%s): the integration user lacks View Setup "
+                    "and Configuration; the API budget comes from the Sforce-Limit-Info header "
+                    "of every answer instead",
+                    exc.api_message,
+                )
+            self.limits_refused = True
+            return {}
         daily = limits.get("DailyApiRequests", {})
         if "Max" in daily and "Remaining" in daily:
             self.budget.observe(int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))

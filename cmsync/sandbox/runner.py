@@ -26,6 +26,8 @@ from cmsync.sandbox.chartmogul import ChartMogulEmulator
 from cmsync.sandbox.clock import SandboxClock
 from cmsync.sandbox.faults import FaultInjector
 from cmsync.sandbox.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
+from cmsync.sandbox.salesforce.auth import audience_for
+from cmsync.sandbox.salesforce.config import OrgKind
 from cmsync.sandbox.scenario.generate import generate
 from cmsync.sandbox.scenario.model import Scenario
 from cmsync.sandbox.scenario.seed import SeedResult, seed
@@ -46,6 +48,11 @@ class SandboxOptions:
     api_version: str = "62.0"
     token_ttl_seconds: int = 7200
     daily_api_limit: int = 100_000
+    # A production org accepts only https://login.salesforce.com as a JWT audience, a
+    # sandbox org only https://test.salesforce.com (cmsync/sandbox/salesforce/auth.py).
+    org_kind: OrgKind = "production"
+    # False: the integration user lacks "View Setup and Configuration", /limits answers 403.
+    view_setup: bool = True
     host: str = "127.0.0.1"
     chartmogul_port: int = 0
     salesforce_port: int = 0
@@ -112,6 +119,7 @@ ca_bundle = {_toml_str(info["ca_bundle"])}
 login_url = {_toml_str(sf["login_url"])}
 api_version = {_toml_str(sf["api_version"])}
 auth_flow = "jwt"
+jwt_audience = {_toml_str(sf["jwt_audience"])}
 client_id = {_toml_str(sf["client_id"])}
 username = {_toml_str(sf["username"])}
 private_key_file = {_toml_str(sf["private_key_file"])}
@@ -151,6 +159,8 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
         jwt_public_key_pem=public_pem,
         token_ttl_seconds=options.token_ttl_seconds,
         daily_api_limit=options.daily_api_limit,
+        org_kind=options.org_kind,
+        view_setup=options.view_setup,
     )
     chartmogul = ChartMogulEmulator(ctx, api_key)
     catalogue = DEFAULT_CATALOGUE
@@ -195,6 +205,9 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
             "login_url": sf_site.url,
             "instance_url": sf_site.url,
             "api_version": options.api_version,
+            "org_kind": options.org_kind,
+            # 127.0.0.1 cannot look like a sandbox host, so the audience is written out
+            "jwt_audience": audience_for(options.org_kind),
             "client_id": sf_config.client_id,
             "username": sf_config.username,
             "private_key_file": str(key_file),

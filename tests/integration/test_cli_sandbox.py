@@ -26,10 +26,11 @@ def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     directory = tmp_path_factory.mktemp("sandbox")
     log = (directory.parent / "sandbox.log").open("w+")
     proc = subprocess.Popen(
-        [*CMSYNC, "sandbox", "--dir", str(directory), "--accounts", "20", "--seed", "3"],
+        [*CMSYNC, "sandbox", "--dir", str(directory), "--accounts", "20", "--seed", "3",
+         "--org-kind", "sandbox", "--no-view-setup"],
         stdout=log,
         stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while not (directory / "sandbox.json").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -108,7 +109,7 @@ def test_jwt_bearer_login_with_the_written_key(sandbox_process: tuple[Path, Any]
     info = json.loads((directory / "sandbox.json").read_text())
     sf = info["salesforce"]
     assertion = jwt.encode(
-        {"iss": sf["client_id"], "sub": sf["username"], "aud": sf["login_url"],
+        {"iss": sf["client_id"], "sub": sf["username"], "aud": sf["jwt_audience"],
          "exp": int(time.time()) + 120},
         Path(sf["private_key_file"]).read_text(),
         algorithm="RS256",
@@ -120,6 +121,28 @@ def test_jwt_bearer_login_with_the_written_key(sandbox_process: tuple[Path, Any]
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["instance_url"] == sf["instance_url"]
+
+
+def test_a_sandbox_kind_org_writes_a_config_that_logs_in(
+    sandbox_process: tuple[Path, Any],
+) -> None:
+    # 127.0.0.1 cannot look like a sandbox host, so the config names test.salesforce.com
+    # itself; the org refuses /limits (--no-view-setup): a warning, cmsync works without it.
+    directory, _ = sandbox_process
+    info = json.loads((directory / "sandbox.json").read_text())
+    assert info["salesforce"]["org_kind"] == "sandbox"
+    assert info["salesforce"]["jwt_audience"] == "https://test.salesforce.com"
+    config = directory / "cmsync.toml"
+    assert 'jwt_audience = "https://test.salesforce.com"' in config.read_text()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CMSYNC_")}
+    doctor = subprocess.run(
+        [*CMSYNC, "doctor", "--config", str(config)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "ok      login: jwt flow" in doctor.stdout
+    assert "warning /limits: refused (INSUFFICIENT_ACCESS)" in doctor.stdout
+    assert "0 error(s), 1 warning(s)" in doctor.stdout
 
 
 def test_stops_cleanly_on_sigterm_and_logged_each_request(

@@ -45,6 +45,26 @@ def dropped_sandbox(
         sandbox_loop.call(running.stop())
 
 
+@pytest.fixture(scope="module")
+def sandbox_org(
+    sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSandbox]:
+    """A Salesforce sandbox org whose integration user lacks View Setup and Configuration."""
+    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+
+    options = SandboxOptions(
+        directory=tmp_path_factory.mktemp("doctor-sandbox-org"),
+        accounts=3,
+        org_kind="sandbox",
+        view_setup=False,
+    )
+    running = sandbox_loop.call(start_sandbox(options))
+    try:
+        yield running
+    finally:
+        sandbox_loop.call(running.stop())
+
+
 @pytest.fixture
 def settings(full_sandbox: RunningSandbox) -> Settings:
     return load_settings(full_sandbox.config_file)
@@ -150,3 +170,38 @@ def test_the_doctor_command_end_to_end(
     assert f"error   {DROPPED}" in broken.stdout and "fix: deploy" in broken.stdout
     invalid = runner.invoke(app, ["doctor", "--config", str(tmp_path / "missing.toml")])
     assert invalid.exit_code == 2 and invalid.stderr.startswith("error: config file")
+
+
+async def test_a_refused_jwt_audience_names_what_was_sent_and_what_to_set(
+    sandbox_org: RunningSandbox,
+) -> None:
+    # A sandbox org accepts only https://test.salesforce.com (Salesforce Help, "OAuth 2.0 JWT
+    # Bearer Flow for Server-to-Server Integration"); the production audience is refused.
+    settings = load_settings(sandbox_org.config_file)
+    production = AnyHttpUrl("https://login.salesforce.com")
+    forced = settings.model_copy(
+        update={"salesforce": settings.salesforce.model_copy(update={"jwt_audience": production})}
+    )
+    report = await diagnose(forced)
+    [login] = report.errors
+    assert login.subject == "login"
+    assert "audience is invalid" in login.message
+    assert "sent was https://login.salesforce.com (salesforce.jwt_audience)" in login.message
+    assert login.fix is not None
+    assert 'set salesforce.jwt_audience = "https://test.salesforce.com"' in login.fix
+    assert "never the My Domain" in login.fix
+    assert report.exit_code == 1
+
+
+async def test_limits_without_view_setup_is_a_warning_with_its_fix(
+    sandbox_org: RunningSandbox,
+) -> None:
+    report = await diagnose(load_settings(sandbox_org.config_file))
+    assert report.errors == () and report.exit_code == 0
+    [warning] = report.warnings
+    assert warning.subject == "/limits" and "INSUFFICIENT_ACCESS" in warning.message
+    assert "Sforce-Limit-Info" in warning.message
+    assert warning.fix is not None and "cmsync_Integration" in warning.fix
+    assert "View Setup and Configuration" in warning.fix
+    [budget] = report.about("DailyApiRequests")  # still judged, from the headers
+    assert budget.severity is Severity.OK and "of 100,000 calls used" in budget.message

@@ -446,6 +446,31 @@ def test_limit_info_header_and_limits_resource(org: Org) -> None:
     assert limits["DailyApiRequests"]["Remaining"] == 100_000 - usage.used - 1
 
 
+def test_limits_needs_view_setup_the_header_does_not(start_org: Callable[..., Org]) -> None:
+    # REST API Developer Guide, "Limits": /limits needs "View Setup and Configuration";
+    # "Limit Info Header": Sforce-Limit-Info is on every answer, refusals included here.
+    org = start_org(replace(CONFIG, view_setup=False))
+    client = org.client()
+    client.query("SELECT Id FROM User LIMIT 1")
+    assert tuple(client.api_usage["api-usage"]) == (1, 100_000)
+    with pytest.raises(SalesforceRefusedRequest) as caught:
+        client.limits()
+    assert caught.value.status == 403
+    assert content(caught.value) == [
+        {
+            "message": "Insufficient Privileges: the View Setup and Configuration permission "
+            "is required",
+            "errorCode": "INSUFFICIENT_ACCESS",
+        }
+    ]
+    raw = org.http().get(
+        f"{org.url}/services/data/v{VERSION}/limits",
+        headers={"Authorization": "Bearer " + org.emulator.issue_token()},
+        timeout=10,
+    )
+    assert raw.status_code == 403 and raw.headers["Sforce-Limit-Info"] == "api-usage=3/100000"
+
+
 def test_daily_limit_then_reset_at_midnight(start_org: Callable[..., Org]) -> None:
     org = start_org(replace(CONFIG, daily_api_limit=3, token_ttl_seconds=3 * 86400))
     client = org.client()
@@ -506,14 +531,22 @@ def test_versions_and_unknown_versions(org: Org, sf: Salesforce) -> None:
 # --- logins --------------------------------------------------------------------------
 
 
+PRODUCTION_AUD = "https://login.salesforce.com"
+SANDBOX_AUD = "https://test.salesforce.com"
+AUDIENCE_INVALID = {"error": "invalid_grant", "error_description": "audience is invalid"}
+
+
 def _assertion(**claims: Any) -> str:
-    body = {"iss": CONFIG.client_id, "sub": CONFIG.username, "exp": int(time.time()) + 120}
+    body = {
+        "iss": CONFIG.client_id, "sub": CONFIG.username, "aud": PRODUCTION_AUD,
+        "exp": int(time.time()) + 120,
+    }  # fmt: skip
     body.update(claims)
     return jwt.encode(body, PRIVATE_PEM, algorithm="RS256")
 
 
 def test_jwt_bearer_login(org: Org) -> None:
-    answer = org.token(grant_type=JWT_GRANT, assertion=_assertion(aud=org.url))
+    answer = org.token(grant_type=JWT_GRANT, assertion=_assertion(aud=PRODUCTION_AUD))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert set(body) == {
@@ -522,8 +555,26 @@ def test_jwt_bearer_login(org: Org) -> None:
     assert body["instance_url"] == org.url and body["token_type"] == "Bearer"
     assert body["id"].startswith(org.url + "/id/00D")
     assert org.client(body["access_token"]).query("SELECT COUNT() FROM User")["totalSize"] >= 1
-    salesforce_aud = _assertion(aud="https://login.salesforce.com")
-    assert org.token(grant_type=JWT_GRANT, assertion=salesforce_aud).status_code == 200
+
+
+# Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": the audience
+# is https://login.salesforce.com for production and Developer Edition orgs,
+# https://test.salesforce.com for sandboxes, never the org's My Domain (forcedotcom/sfdx-core,
+# src/util/sfdcUrl.ts, getJwtAudienceUrl, signs the same way).
+@pytest.mark.parametrize(
+    ("kind", "accepted", "refused"),
+    [("production", PRODUCTION_AUD, SANDBOX_AUD), ("sandbox", SANDBOX_AUD, PRODUCTION_AUD)],
+)
+def test_jwt_audience_is_the_org_kinds_login_host_never_its_own_url(
+    start_org: Callable[..., Org], kind: str, accepted: str, refused: str
+) -> None:
+    org = start_org(replace(CONFIG, org_kind=kind))
+    ok = org.token(grant_type=JWT_GRANT, assertion=_assertion(aud=accepted))
+    assert ok.status_code == 200, ok.text
+    for aud in (org.url, org.url + "/", refused, "https://elsewhere.example"):
+        answer = org.token(grant_type=JWT_GRANT, assertion=_assertion(aud=aud))
+        assert answer.status_code == 400, aud
+        assert answer.json() == AUDIENCE_INVALID
 
 
 @pytest.mark.parametrize(
@@ -538,7 +589,7 @@ def test_jwt_bearer_login(org: Org) -> None:
 def test_jwt_bearer_refusals(
     org: Org, claims: dict[str, Any], error: str, description: str
 ) -> None:
-    assertion = _assertion(**{"aud": org.url, **claims})
+    assertion = _assertion(**claims)
     answer = org.token(grant_type=JWT_GRANT, assertion=assertion)
     assert answer.status_code == 400
     assert answer.json() == {"error": error, "error_description": description}
@@ -547,7 +598,7 @@ def test_jwt_bearer_refusals(
 def test_jwt_signed_with_another_key_is_invalid(org: Org) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(
-        {"iss": CONFIG.client_id, "sub": CONFIG.username, "aud": org.url,
+        {"iss": CONFIG.client_id, "sub": CONFIG.username, "aud": PRODUCTION_AUD,
          "exp": int(time.time()) + 60},
         other, algorithm="RS256",
     )  # fmt: skip

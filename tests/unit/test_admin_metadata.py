@@ -236,7 +236,7 @@ def test_the_permission_set_object_and_user_permissions(project: MetadataProject
         "CM_Metric_Snapshot__c": writes,
     }  # Tasks have no object permissions: the user permission EditTask covers them
     users = {text(p, "name") for p in root.findall(NS + "userPermissions") if flag(p, "enabled")}
-    assert users == {"ApiEnabled", "EditTask"}
+    assert users == {"ApiEnabled", "EditTask", "ViewSetup"}  # ViewSetup: for /limits
     assert text(root, "label") == "cmsync Integration"
 
 

@@ -78,6 +78,11 @@ def test_secret_from_environment(files: dict[str, Path], monkeypatch: pytest.Mon
         (lambda t: t.replace("ds_0f6b", "xx_0f6b"), "chartmogul.data_source_uuid"),
         (lambda t: t + '\n[store]\npath = "/"\n', "is a directory"),
         (lambda t: t.replace("[salesforce]", "[salesforce"), "not valid TOML"),
+        (
+            lambda t: t + 'jwt_audience = "http://test.salesforce.com"\n',
+            "jwt_audience must be an https URL",
+        ),
+        (lambda t: t + 'jwt_audience = "test.salesforce.com"\n', "salesforce.jwt_audience"),
     ],
 )
 def test_invalid_settings_are_named(files: dict[str, Path], edit: object, expected: str) -> None:

@@ -2,7 +2,7 @@
 
 ``POST /services/oauth2/token`` (form-encoded) accepts the JWT bearer flow (an RS256 assertion
 verified with the connected app's key: ``iss`` the consumer key, ``sub`` a username, ``aud``
-this server or login/test.salesforce.com, ``exp`` not passed and at most a few minutes ahead),
+the org kind's login host (``audience_for``), ``exp`` not passed and at most a few minutes ahead),
 client credentials (runs as the integration user), and username-password (the password may
 carry a security token on its end). Success and failure bodies are the real ones.
 
@@ -31,13 +31,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from cmsync.sandbox.salesforce.config import SalesforceEmulatorConfig
+from cmsync.sandbox.salesforce.config import OrgKind, SalesforceEmulatorConfig
 from cmsync.sandbox.salesforce.errors import json_response
 
-__all__ = ["LOGIN_AUDIENCES", "Session", "TokenEndpoint", "TokenTable", "bearer_token"]
+__all__ = [
+    "LOGIN_AUDIENCES",
+    "Session",
+    "TokenEndpoint",
+    "TokenTable",
+    "audience_for",
+    "bearer_token",
+]
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+LOGIN_AUDIENCES = (PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE)
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)  # Salesforce asks for 3; allow for clock skew
 _TOKEN_ALPHABET = string.ascii_letters + string.digits + "._"
 
@@ -88,6 +97,19 @@ class TokenTable:
     def revoke(self, token: str | None) -> None:
         with self._lock:
             self._sessions.pop(token or "", None)
+
+
+def audience_for(org_kind: OrgKind) -> str:
+    """The one ``aud`` an org of this kind accepts in a JWT bearer assertion.
+
+    Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": the audience
+    is https://login.salesforce.com (production and Developer Edition orgs),
+    https://test.salesforce.com (sandboxes) or an Experience Cloud site's URL, never the
+    org's My Domain; anything else is refused with ``invalid_grant``/``audience is invalid``.
+    The Salesforce CLI signs the same way (forcedotcom/sfdx-core, src/util/sfdcUrl.ts,
+    ``getJwtAudienceUrl``). The emulated org has no Experience Cloud site.
+    """
+    return SANDBOX_AUDIENCE if org_kind == "sandbox" else PRODUCTION_AUDIENCE
 
 
 def _oauth_error(error: str, description: str) -> web.Response:
@@ -173,8 +195,8 @@ class TokenEndpoint:
             return _oauth_error("invalid_grant", "user hasn't approved this consumer")
         audiences = claims.get("aud")
         audiences = audiences if isinstance(audiences, list) else [audiences]
-        accepted = {f"{request.scheme}://{request.host}", *LOGIN_AUDIENCES}
-        if not any(isinstance(a, str) and a.rstrip("/") in accepted for a in audiences):
+        accepted = audience_for(self.config.org_kind)  # never this server's own URL
+        if not any(isinstance(a, str) and a.rstrip("/") == accepted for a in audiences):
             return _oauth_error("invalid_grant", "audience is invalid")
         exp = claims.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, int | float):

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["SalesforceEmulatorConfig"]
+__all__ = ["OrgKind", "SalesforceEmulatorConfig"]
+
+# A production (or Developer Edition) org, or a sandbox org: they accept different JWT
+# audiences (auth.py).
+OrgKind = Literal["production", "sandbox"]
 
 _VERSION = re.compile(r"\d{2}\.0")
 
@@ -22,12 +27,17 @@ class SalesforceEmulatorConfig:
     jwt_public_key_pem: bytes = b""  # the connected app's certificate or public key (PEM)
     token_ttl_seconds: int = 7200
     daily_api_limit: int = 100_000
+    org_kind: OrgKind = "production"
+    # The integration user holds "View Setup and Configuration" (needed by /limits).
+    view_setup: bool = True
 
     def __post_init__(self) -> None:
         if not _VERSION.fullmatch(self.api_version):
             raise ValueError(f"API version {self.api_version!r} is not like '62.0'")
         if self.token_ttl_seconds <= 0 or self.daily_api_limit <= 0:
             raise ValueError("token_ttl_seconds and daily_api_limit must be positive")
+        if self.org_kind not in ("production", "sandbox"):
+            raise ValueError(f"org kind {self.org_kind!r} is not production or sandbox")
 
     @property
     def major_version(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cmsync.sandbox.salesforce.errors import json_response
+from cmsync.sandbox.salesforce.errors import ApiError, json_response
 from cmsync.sandbox.salesforce.gate import SESSION
 from cmsync.sandbox.salesforce.org import Org
 
@@ -13,6 +13,11 @@ __all__ = ["MetaRoutes", "release_label"]
 OLDEST_VERSION = 31  # versions 21.0-30.0 are retired
 _RECORD_STORAGE_KB = 2  # Salesforce counts most records as 2 KB of data storage
 _DATA_STORAGE_MB = 1024
+# REST API Developer Guide, "Limits": the resource needs the "View Setup and Configuration"
+# user permission. Without it the answer is a 403 in the REST API's error shape ("Status
+# Codes and Error Responses": 403, the request has been refused, check the user's
+# permissions); the message is the emulator's wording, the code is INSUFFICIENT_ACCESS.
+NO_VIEW_SETUP = "Insufficient Privileges: the View Setup and Configuration permission is required"
 
 
 def release_label(major: int) -> str:
@@ -51,6 +56,8 @@ class MetaRoutes:
         return json_response(dict(sorted(body.items())))
 
     async def limits(self, _: web.Request) -> web.Response:
+        if not self.org.config.view_setup:
+            raise ApiError.of(403, "INSUFFICIENT_ACCESS", NO_VIEW_SETUP)
         allowance = self.org.allowance
         maximum = allowance.maximum
         used_mb = len(self.org.store) * _RECORD_STORAGE_KB // 1024
