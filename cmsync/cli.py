@@ -188,6 +188,13 @@ def sandbox(
     daily_api_limit: Annotated[
         int, typer.Option(min=1, help="Salesforce daily API allocation.")
     ] = 100_000,
+    edit_converted_leads: Annotated[
+        bool,
+        typer.Option(
+            "--edit-converted-leads",
+            help="Give the integration user 'View and Edit Converted Leads' (default: not).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
@@ -211,6 +218,7 @@ def sandbox(
         api_version=api_version,
         token_ttl_seconds=token_ttl,
         daily_api_limit=daily_api_limit,
+        edit_converted_leads=edit_converted_leads,
     )
     asyncio.run(_serve_sandbox(options))
 

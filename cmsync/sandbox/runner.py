@@ -46,6 +46,8 @@ class SandboxOptions:
     api_version: str = "62.0"
     token_ttl_seconds: int = 7200
     daily_api_limit: int = 100_000
+    # The integration user has "View and Edit Converted Leads" (default: no, as a new user).
+    edit_converted_leads: bool = False
     host: str = "127.0.0.1"
     chartmogul_port: int = 0
     salesforce_port: int = 0
@@ -151,6 +153,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
         jwt_public_key_pem=public_pem,
         token_ttl_seconds=options.token_ttl_seconds,
         daily_api_limit=options.daily_api_limit,
+        edit_converted_leads=options.edit_converted_leads,
     )
     chartmogul = ChartMogulEmulator(ctx, api_key)
     catalogue = DEFAULT_CATALOGUE

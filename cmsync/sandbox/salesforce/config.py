@@ -22,6 +22,9 @@ class SalesforceEmulatorConfig:
     jwt_public_key_pem: bytes = b""  # the connected app's certificate or public key (PEM)
     token_ttl_seconds: int = 7200
     daily_api_limit: int = 100_000
+    # The integration user's "View and Edit Converted Leads" permission: without it (the
+    # default, as for a new user) every update of a converted Lead is refused.
+    edit_converted_leads: bool = False
 
     def __post_init__(self) -> None:
         if not _VERSION.fullmatch(self.api_version):
