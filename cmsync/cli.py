@@ -194,6 +194,13 @@ def sandbox(
     view_setup: Annotated[
         bool, typer.Option(help="The integration user may read /limits (View Setup).")
     ] = True,
+    edit_converted_leads: Annotated[
+        bool,
+        typer.Option(
+            "--edit-converted-leads",
+            help="Give the integration user 'View and Edit Converted Leads' (default: not).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
@@ -222,6 +229,7 @@ def sandbox(
         daily_api_limit=daily_api_limit,
         org_kind="sandbox" if org_kind == "sandbox" else "production",
         view_setup=view_setup,
+        edit_converted_leads=edit_converted_leads,
     )
     asyncio.run(_serve_sandbox(options))
 

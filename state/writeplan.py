@@ -13,18 +13,36 @@ times), so before anything is sent:
    Collections call each), per object and operation, since an upsert call takes one object
    type and one External ID field.
 
+No upsert batch holds two keys Salesforce would take for one: it fails every record of an
+External ID value given twice in one call (DUPLICATE_VALUE, "Duplicate external id
+specified"), comparing values case-insensitively unless the field is case-sensitive. Keys
+that differ only by case are two outbox records (merging is per exact key), so the second
+(in outbox order) goes into a later batch of its own round, sent after the first; never
+merged, since a fold coarser than Salesforce's would then lose a record's write, where here
+it costs one call at most. ``key_identity`` is that comparison (``casefold``).
+
 Each planned record remembers the outbox rows it covers, so a per-record result can settle
 every row behind it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Batch", "Operation", "PendingWrite", "RecordWrite", "WritePlan", "plan_writes"]
+__all__ = [
+    "Batch",
+    "Operation",
+    "PendingWrite",
+    "RecordWrite",
+    "WritePlan",
+    "key_identity",
+    "plan_writes",
+]
 
 JsonValue = Any  # a JSON-ready value (str, number, bool, None)
 
@@ -82,10 +100,39 @@ class WritePlan:
 
 
 LastWritten = Mapping[tuple[str, str, str], JsonValue]  # (sobject, key, field) -> value
+# (object, External ID field) pairs whose values Salesforce compares case-sensitively.
+CaseSensitive = AbstractSet[tuple[str, str]]
+
+
+def key_identity(
+    sobject: str,
+    operation: Operation,
+    external_id_field: str | None,
+    key: str,
+    case_sensitive: CaseSensitive = frozenset(),
+) -> str:
+    """``key`` as Salesforce compares it within one call: folded unless case-sensitive.
+
+    Record Ids (updates) are compared as given. ``case_sensitive`` names fields as the
+    catalogue spells them; a field it does not name is taken as case-insensitive, the
+    Salesforce default and the safe side here (a needless split costs a call, not a write).
+    """
+    if operation is Operation.UPDATE or external_id_field is None:
+        return key
+    if not case_sensitive:
+        return key.casefold()
+    named = {(o.casefold(), f.casefold()) for o, f in case_sensitive}
+    if (sobject.casefold(), external_id_field.casefold()) in named:
+        return key
+    return key.casefold()
 
 
 def plan_writes(
-    pending: Sequence[PendingWrite], last_written: LastWritten, chunk: int = 200
+    pending: Sequence[PendingWrite],
+    last_written: LastWritten,
+    chunk: int = 200,
+    *,
+    case_sensitive: CaseSensitive = frozenset(),
 ) -> WritePlan:
     """The batches that bring Salesforce up to date with ``pending``, and the no-op rows."""
     if chunk < 1:
@@ -97,7 +144,9 @@ def plan_writes(
         merged.setdefault(target, {}).update(row.fields)
         covers.setdefault(target, []).append(row.outbox_id)
 
-    groups: dict[tuple[str, Operation, str | None], list[RecordWrite]] = {}
+    # Per call group, the records of each round: round n holds a key's (n+1)-th spelling.
+    groups: dict[tuple[str, Operation, str | None], list[list[RecordWrite]]] = {}
+    spellings: Counter[tuple[str, Operation, str | None, str]] = Counter()
     unchanged: list[int] = []
     for target, fields in merged.items():
         sobject, operation, ext_field, key = target
@@ -111,15 +160,22 @@ def plan_writes(
         if not changed:
             unchanged.extend(covers[target])
             continue
-        groups.setdefault((sobject, operation, ext_field), []).append(
+        identity = key_identity(sobject, operation, ext_field, key, case_sensitive)
+        round_ = spellings[(sobject, operation, ext_field, identity)]
+        spellings[(sobject, operation, ext_field, identity)] += 1
+        rounds = groups.setdefault((sobject, operation, ext_field), [])
+        if len(rounds) <= round_:
+            rounds.append([])
+        rounds[round_].append(
             RecordWrite(sobject, operation, ext_field, key, changed, tuple(covers[target]))
         )
 
     batches = [
         Batch(sobject, operation, ext_field, tuple(records[i : i + chunk]))
-        for (sobject, operation, ext_field), records in sorted(
+        for (sobject, operation, ext_field), rounds in sorted(
             groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or "")
         )
+        for records in rounds
         for i in range(0, len(records), chunk)
     ]
     return WritePlan(tuple(batches), tuple(sorted(unchanged)))

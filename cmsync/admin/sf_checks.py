@@ -1,4 +1,5 @@
-"""The doctor's Salesforce checks: log in, describe each object cmsync touches, read /limits.
+"""The doctor's Salesforce checks: log in, describe each object cmsync touches, read /limits;
+and one note on how converted Leads are handled (through their Contact).
 
 Everything goes through the daemon's own ``SalesforceGateway`` (same login flow, same error
 mapping), with a short retry policy so an unreachable org is reported in seconds. A refused
@@ -28,7 +29,7 @@ from cmsync.salesforce.errors import (
 )
 from cmsync.salesforce.gateway import SalesforceGateway
 
-__all__ = ["budget_finding", "check_salesforce"]
+__all__ = ["budget_finding", "check_salesforce", "converted_leads_finding"]
 
 BUDGET_AREA = "Salesforce API budget"
 QUICK = RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0)
@@ -119,6 +120,24 @@ async def _describe_reporting(gateway: SalesforceGateway, need: ObjectNeed) -> l
         return [Finding.error(AREA, need.name, f"describe failed: {exc.api_message}")]
 
 
+def converted_leads_finding(settings: Settings) -> Finding:
+    """How converted Leads are handled: never written, enriched through their Contact.
+
+    Salesforce refuses every update of a converted Lead (CANNOT_UPDATE_CONVERTED_LEAD,
+    Salesforce Help article 000384333) unless the user has "View and Edit Converted Leads";
+    cmsync does not depend on that permission either way, so this is information, not a check.
+    """
+    if not settings.enrichment.enabled:
+        return Finding.ok(AREA, "converted Leads", "not read: enrichment.enabled = false")
+    return Finding.ok(
+        AREA,
+        "converted Leads",
+        "converted Leads are enriched through their Contact (ConvertedContactId) and never "
+        "updated themselves, as Salesforce refuses that (CANNOT_UPDATE_CONVERTED_LEAD); if "
+        "the integration user has 'View and Edit Converted Leads', nothing changes",
+    )
+
+
 def budget_finding(limits: dict[str, Any], share: float) -> Finding:
     """Headroom of cmsync's share of the daily API allocation (``/limits``)."""
     daily = limits.get("DailyApiRequests") or {}
@@ -192,6 +211,7 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
         findings += first
         rest = await asyncio.gather(*(_describe_reporting(gateway, n) for n in objects[1:]))
         findings += [f for group in rest for f in group]
+        findings.append(converted_leads_finding(settings))
         try:
             limits = await gateway.refresh_limits()
         except SalesforceError as exc:

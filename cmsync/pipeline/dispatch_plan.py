@@ -10,7 +10,8 @@ in flight, and before anything is sent
    goes back to pending, due when the older one is, so both are claimed and merged together;
 2. turns each row into a ``PendingWrite`` (a row that cannot be one is dead, with why);
 3. plans the writes against what was last written (``state.writeplan.plan_writes``): rows
-   left with nothing to send are done at once;
+   left with nothing to send are done at once; upsert keys Salesforce would take for one
+   (differing only by case) go into separate calls, the older row's first;
 4. when the window was full (more rows may be due than it holds), carries each object's last,
    partly filled batch over to the next window, so records are not sent in two half-empty
    calls; unless that would leave nothing to send (the drain must make progress).
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.salesforce.collections import CHUNK_SIZE
 from state import OutboxDead, OutboxEntry, RecordRef, Store, System, Transaction
 from state.writeplan import Batch, Operation, PendingWrite, WritePlan, plan_writes
@@ -42,6 +44,13 @@ __all__ = [
 KINDS = tuple(op.value for op in Operation)  # the outbox kinds this dispatcher sends
 
 _Target = tuple[str, str, str | None, str]  # object, kind, External ID field, key
+# External ID fields whose values Salesforce compares case-sensitively: a batch may hold keys
+# that differ only by case on these alone (``plan_writes`` splits them elsewhere). A field
+# mapped to another name is not in the catalogue, so it is split too: one call more at most.
+CASE_SENSITIVE_KEYS = frozenset(
+    (spec.name, f.name) for spec in DEFAULT_CATALOGUE for f in spec.fields
+    if f.external_id and f.case_sensitive
+)  # fmt: skip
 _KEYS_PER_QUERY = 500
 
 
@@ -110,7 +119,7 @@ def _plan(
         for ref, values in found.items()
         for name, value in values.items()
     }
-    return plan_writes(writes, last, chunk), malformed
+    return plan_writes(writes, last, chunk, case_sensitive=CASE_SENSITIVE_KEYS), malformed
 
 
 def _hold_behind_older(

@@ -9,7 +9,13 @@ updates, merged); a record is written as one, so its rows share its fate:
   exponential backoff with jitter grown from the most-tried row's attempts (the rows of one
   record stay due together, so they are merged again on the next try); a row that has used
   up ``max_attempts`` goes dead instead, saying it gave up and why;
-- a permanent failure (validation, unknown field): every row is dead with Salesforce's reason.
+- a permanent failure (validation, unknown field): every row is dead with Salesforce's reason;
+- a record that can no longer be written at all (``UNWRITABLE_CODES``: a converted Lead,
+  which Salesforce refuses to update, CANNOT_UPDATE_CONVERTED_LEAD): every row is dropped,
+  done with an audit entry (action ``dropped``) saying why, never retried. Conversion cannot
+  be undone, so a retry would fail the same way and a dead letter would ask an operator for
+  a fix there is none of; the person is enriched through the Contact it became instead.
+  Only rows queued before cmsync stopped writing converted Leads can meet this.
 
 ``settle_results`` handles a call's per-record results, ``settle_failure`` a whole call that
 failed. Both return a ``Settlement``: plain data that ``apply`` writes in one transaction, so
@@ -35,7 +41,19 @@ from state import (
 )
 from state.writeplan import Batch, Operation, RecordWrite
 
-__all__ = ["DispatchPolicy", "Settlement", "audit_reason", "settle_failure", "settle_results"]
+__all__ = [
+    "UNWRITABLE_CODES",
+    "DispatchPolicy",
+    "Settlement",
+    "audit_reason",
+    "settle_failure",
+    "settle_results",
+]
+
+# Per-record codes meaning the record itself will never accept the write: dropped, not dead.
+# CANNOT_UPDATE_CONVERTED_LEAD: Salesforce Help article 000384333 (a converted Lead cannot be
+# updated without "View and Edit Converted Leads").
+UNWRITABLE_CODES = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD"})
 
 _REASONS_SHOWN = 5
 _REASON_CHARS = 500
@@ -160,6 +178,18 @@ def settle_results(
             )
         elif result.transient:
             _retry_or_give_up(out, covered, result.reason, now, policy, None)
+        elif result.errors and all(e.code in UNWRITABLE_CODES for e in result.errors):
+            out.done.extend(record.outbox_ids)
+            out.audit.append(
+                AuditItem(
+                    system=System.SALESFORCE,
+                    object=record.sobject,
+                    record_id=record.key,
+                    action="dropped",
+                    fields=dict(record.fields),
+                    reason=f"not writable ({result.reason}), dropped: {audit_reason(covered)}",
+                )
+            )
         else:
             reason = result.reason or "refused without a reason"
             out.dead.extend(OutboxDead(row.id, reason) for row in covered)

@@ -9,6 +9,15 @@ what is new:
 - Leads converted since the start of the window (``IsConverted = true AND ConvertedDate >=
   start``, a date, so a Lead converted today is new all day).
 
+A converted Lead is never written: Salesforce refuses any update of one
+(CANNOT_UPDATE_CONVERTED_LEAD, Salesforce Help article 000384333) unless the user has "View
+and Edit Converted Leads", and the person lives on as the Contact it was converted into. Its
+figures go onto that Contact (``ConvertedContactId``, with the Contact field mapping), found
+by the Lead's email; a Lead whose Contact already carries a customer UUID is not read. With
+that permission nothing changes: the Contact is still the record kept current. The Contact
+a conversion creates is also new to the Contacts read; both give the same update (same
+key), which the outbox takes once.
+
 The first run has no window: it starts ``backfill_days`` back, so the people created or
 converted lately are enriched once and the rest of the org is not searched for.
 
@@ -20,7 +29,7 @@ instead, 200 a call, and looks the rest of the run's emails up in that list.
 No customer: counted, nothing written. Several: quarantined as an ambiguous match, nothing
 written (the candidates are in its payload; there is no link to choose, so the dashboard's
 resolve does not apply to it). Exactly one: the person fields (``enrich_figures``) are
-enqueued as an outbox update of the Contact or Lead, in the same transaction as the page's
+enqueued as an outbox update of the Contact, in the same transaction as the page's
 watermark. The dispatcher's write bumps the record's SystemModstamp, so it may be read once
 more; its update then has the same key and adds nothing.
 
@@ -100,12 +109,19 @@ class EnrichmentStats:
 
 @dataclass(frozen=True)
 class _Source:
-    """One kind of person to enrich: its object, cursor, fields and what makes it new."""
+    """One kind of person to enrich: its object, cursor, what makes it new, what is written.
+
+    ``via`` names the reference to the record written instead of the one read (a converted
+    Lead's Contact), ``target`` that record's object and ``fields`` its field mapping.
+    """
 
     sobject: str
     cursor: str
     fields: PersonFieldMap
     new_since: Callable[[datetime], str]  # the constant filter for a window starting then
+    unenriched: str  # the constant filter: the record written has no customer UUID yet
+    target: str
+    via: str | None = None
 
 
 def _contacts_since(start: datetime) -> str:
@@ -113,7 +129,10 @@ def _contacts_since(start: datetime) -> str:
 
 
 def _leads_since(start: datetime) -> str:
-    return soql("IsConverted = true AND ConvertedDate >= {day}", day=start.date())
+    return soql(
+        "IsConverted = true AND ConvertedDate >= {day} AND ConvertedContactId != null",
+        day=start.date(),
+    )
 
 
 @dataclass
@@ -170,6 +189,7 @@ class _Enricher:
 
     async def person(self, source: _Source, record: dict[str, Any], page: _Page) -> None:
         record_id = str(record["Id"])
+        target_id = record_id if source.via is None else str(record[source.via])
         email = str(record.get("Email") or "").strip()
         if not email:
             self.stats.no_email += 1
@@ -201,17 +221,14 @@ class _Enricher:
         self.stats.matched += 1
         figures = await self.figures_of(customers[0])
         payload = person_payload(figures, source.fields)
+        read = "" if source.via is None else f"; converted {source.sobject} {record_id}"
         if self.stats.dry_run:
             values = ", ".join(f"{k}={v}" for k, v in payload.items())
-            self.stats.planned.append(f"update {source.sobject} {record_id} ({email}): {values}")
-        page.rows.append(
-            person_update(
-                source.sobject,
-                record_id,
-                payload,
-                f"enrichment: {email} is ChartMogul customer {figures.customer_uuid}",
+            self.stats.planned.append(
+                f"update {source.target} {target_id} ({email}{read}): {values}"
             )
-        )
+        reason = f"enrichment: {email} is ChartMogul customer {figures.customer_uuid}{read}"
+        page.rows.append(person_update(source.target, target_id, payload, reason))
 
 
 def _commit(tx: Transaction, page: _Page, cursor: str, name: str) -> int:
@@ -238,9 +255,10 @@ async def _poll(
     start = watermark.window(lookback, now).start or now - backfill
     # Not yet enriched only: cmsync's own writes move a person's SystemModstamp, and once
     # enriched a person is kept current by reconciliation, not searched for again.
-    unenriched = f"{identifier(source.fields.customer_uuid)} = null"
+    reads = ["Email", *([source.via] if source.via else [])]
     pages = changed_records(
-        gateway, source.sobject, ["Email"], where=f"{source.new_since(start)} AND {unenriched}",
+        gateway, source.sobject, reads,
+        where=f"{source.new_since(start)} AND {source.unenriched}",
         watermark=watermark, lookback=lookback, now=now,
     )  # fmt: skip
     read = 0
@@ -275,8 +293,14 @@ async def poll_enrichment(
     enricher = _Enricher(chartmogul, stats, directory_after)
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)
-    contacts = _Source("Contact", CONTACTS_CURSOR, settings.fields.contact, _contacts_since)
-    leads = _Source("Lead", LEADS_CURSOR, settings.fields.lead, _leads_since)
+    contact_fields = settings.fields.contact
+    uuid = identifier(contact_fields.customer_uuid)
+    contacts = _Source("Contact", CONTACTS_CURSOR, contact_fields, _contacts_since,
+                       f"{uuid} = null", "Contact")  # fmt: skip
+    # A converted Lead is read, its Contact written (see the module doc).
+    leads = _Source("Lead", LEADS_CURSOR, contact_fields, _leads_since,
+                    f"ConvertedContact.{uuid} = null", "Contact",
+                    via="ConvertedContactId")  # fmt: skip
     poll = partial(_poll, enricher=enricher, gateway=gateway, store=store, now=now,
                    lookback=lookback, backfill=backfill)  # fmt: skip
     stats.contacts = await poll(contacts)

@@ -6,8 +6,9 @@ already written) and Salesforce as it is now (read, never written), each record 
 - ``create``: an upsert whose External ID value matches no record yet;
 - ``update``: with each field that differs, old and new value;
 - ``unchanged``: Salesforce already holds every value;
-- ``refused``: it cannot be sent as it is (an unknown or read-only field, a malformed row),
-  with the reason.
+- ``refused``: it cannot be sent as it is (an unknown or read-only field, a malformed row, a
+  converted Lead, which Salesforce refuses to update and the dispatcher drops), with the
+  reason.
 
 Current values are read with one query per object and batch of 200 keys, fields named by
 ``identifier()`` and values through ``soql()``: the same care as every other query.
@@ -30,6 +31,8 @@ from state import Store, System, Transaction
 from state.writeplan import Batch, Operation, RecordWrite
 
 __all__ = ["Planned", "Preview", "build_preview"]
+
+_CONVERTED = "IsConverted"  # read with a Lead's values: a converted Lead is never written
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ async def _current(
 ) -> dict[str, Mapping[str, Any]]:
     key_field = "Id" if batch.operation is Operation.UPDATE else batch.external_id_field
     assert key_field is not None
-    columns = ", ".join(dict.fromkeys([identifier(key_field), *map(identifier, names)]))
+    extra = [_CONVERTED] if batch.sobject.casefold() == "lead" else []
+    columns = ", ".join(dict.fromkeys([identifier(key_field), *map(identifier, names), *extra]))
     keys = [r.key for r in batch.records]
     query = soql(
         f"SELECT {columns} FROM {identifier(batch.sobject)} "  # noqa: S608 (names checked)
@@ -162,6 +166,11 @@ def _classify(
             out.append(Planned(record.sobject, record.key, "refused", reason="no such record"))
             continue
         why = _refusal(record, fields, exists=row is not None)
+        if row is not None and row.get(_CONVERTED) is True:
+            why = (
+                "a converted Lead: Salesforce refuses its updates (CANNOT_UPDATE_CONVERTED_LEAD);"
+                " the dispatcher drops the write, its Contact is enriched instead"
+            )
         if why:
             out.append(Planned(record.sobject, record.key, "refused", reason=why))
             continue

@@ -8,8 +8,9 @@ than replaying events.
 Theory of operation.
 
 1. Read what Salesforce holds: one paged SOQL over Accounts with the figure fields, and one
-   over each of Contact and Lead for the people enrichment gave a customer UUID. Never a
-   query per record.
+   over each of Contact and Lead for the people enrichment gave a customer UUID (never a
+   converted Lead: it cannot be updated, its Contact is compared instead). Never a query
+   per record.
 2. Page every ChartMogul customer (200 a call). For each page, in one transaction: read the
    links; for each linked customer compute what its Account should hold (``figures``, in wire
    form) and what its people should hold, and compare field by field (``reconcile_diff``).
@@ -151,10 +152,19 @@ async def _read_salesforce(
     people: dict[str, list[_Person]] = {}
     if settings.enrichment.enabled:
         fields = settings.fields
-        for sobject, mapped in (("Contact", fields.contact), ("Lead", fields.lead)):
+        # Converted Leads are left out: Salesforce refuses their updates
+        # (CANNOT_UPDATE_CONVERTED_LEAD), and their figures live on the Contact they became,
+        # compared as a Contact. Only a Lead still open (and enriched by an older version)
+        # is compared as a Lead.
+        kinds = (
+            ("Contact", fields.contact, ""),
+            ("Lead", fields.lead, " AND IsConverted = false"),
+        )
+        for sobject, mapped, only in kinds:
             uuid = identifier(mapped.customer_uuid)
             wanted = dict.fromkeys(["Id", uuid, identifier(mapped.mrr), identifier(mapped.status)])
-            query = f"SELECT {', '.join(wanted)} FROM {sobject} WHERE {uuid} != null"  # noqa: S608
+            where = f"{uuid} != null{only}"
+            query = f"SELECT {', '.join(wanted)} FROM {sobject} WHERE {where}"  # noqa: S608
             for row in await _rows(gateway, query):
                 person = _Person(sobject, row["Id"], mapped, row)
                 people.setdefault(row[uuid], []).append(person)

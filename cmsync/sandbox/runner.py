@@ -53,6 +53,8 @@ class SandboxOptions:
     org_kind: OrgKind = "production"
     # False: the integration user lacks "View Setup and Configuration", /limits answers 403.
     view_setup: bool = True
+    # The integration user has "View and Edit Converted Leads" (default: no, as a new user).
+    edit_converted_leads: bool = False
     host: str = "127.0.0.1"
     chartmogul_port: int = 0
     salesforce_port: int = 0
@@ -161,6 +163,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
         daily_api_limit=options.daily_api_limit,
         org_kind=options.org_kind,
         view_setup=options.view_setup,
+        edit_converted_leads=options.edit_converted_leads,
     )
     chartmogul = ChartMogulEmulator(ctx, api_key)
     catalogue = DEFAULT_CATALOGUE

@@ -1,4 +1,6 @@
-"""Enrichment end to end: new Contacts and converted Leads get their customer's figures.
+"""Enrichment end to end: new Contacts, and the Contacts of converted Leads, get their
+customer's figures; a converted Lead itself is never written (Salesforce refuses it:
+CANNOT_UPDATE_CONVERTED_LEAD, Salesforce Help article 000384333).
 
 The paying customers here are made in the ChartMogul emulator with cmsync's client (a plan,
 a customer, invoices with known payments), so every expected value is known up front: the plan
@@ -27,10 +29,12 @@ from cmsync.config import Settings, load_settings
 from cmsync.pipeline.closed_won_deal import Interval, period_end
 from cmsync.pipeline.enrichment import DIRECTORY_AFTER, EnrichmentStats, poll_enrichment
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.preview import build_preview
+from cmsync.pipeline.reconcile import ReconcileStats
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
-from state import QuarantineKind, QuarantineStatus, Store, System
+from state import AuditEntry, OutboxItem, QuarantineKind, QuarantineStatus, Store, System
 from tests.support.drive import step_outcome
 
 PERSON_FIELDS = (
@@ -180,14 +184,34 @@ def _person(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: fields.get(k) for k in PERSON_FIELDS.split(",")}
 
 
-def _convert(world: World, lead: str) -> None:
+def _convert(world: World, lead: str, contact: str) -> None:
     """What Salesforce's convertLead does to the Lead (the REST API cannot set these)."""
+    store = world.sandbox.salesforce.store
+    found = store.find(contact)
+    assert found is not None
     world.sandbox.salesforce.store.update(
         "Lead",
         lead,
         {"IsConverted": True, "Status": "Closed - Converted",
-         "ConvertedDate": datetime.now(UTC).date().isoformat()},
+         "ConvertedDate": datetime.now(UTC).date().isoformat(),
+         "ConvertedContactId": contact, "ConvertedAccountId": found.get("AccountId")},
     )  # fmt: skip
+
+
+def _modified(world: World, record: str) -> object:
+    found = world.sandbox.salesforce.store.find(record)
+    assert found is not None
+    return found.get("LastModifiedDate")
+
+
+def _outbox(world: World, lead: str) -> tuple[int, list[AuditEntry]]:
+    """Dead rows, and the audit entries of the Lead."""
+    store = Store.open(world.settings.store.path)
+    try:
+        with store.transaction() as tx:
+            return tx.outbox.counts().dead, tx.queries.record_history("Lead", lead)
+    finally:
+        store.close()
 
 
 async def test_a_new_contact_of_a_paying_customer_gets_its_figures(
@@ -206,7 +230,7 @@ async def test_a_new_contact_of_a_paying_customer_gets_its_figures(
     assert again.enqueued == 0
 
 
-async def test_a_converted_lead_gets_its_figures_and_an_open_one_does_not(
+async def test_a_converted_lead_enriches_its_contact_and_is_never_written(
     world: World, gateway: SalesforceGateway, cm: ChartMogulClient
 ) -> None:
     paying = await _paying(world, cm, "lead-co", "lead@lead-co.example")
@@ -216,11 +240,60 @@ async def test_a_converted_lead_gets_its_figures_and_an_open_one_does_not(
     still_open = await _create(
         gateway, "Lead", {"LastName": "Open", "Company": "Lead Co", "Email": "lead@lead-co.example"}
     )
-    _convert(world, converted)
+    # Converted into a Contact without an email: only the Lead's read can find its customer.
+    contact = await _create(gateway, "Contact", {"LastName": "Won"})
+    _convert(world, converted, contact)
+    converted_at = _modified(world, converted)
+    dead_before, _ = _outbox(world, converted)
+
     stats = await _pass(world.settings)
-    assert (stats.leads, stats.matched) == (1, 1)
-    assert _person(await _fields(gateway, "Lead", converted)) == _expected(paying)
+    assert (stats.leads, stats.matched, stats.enqueued) == (1, 1, 1)
+    assert _person(await _fields(gateway, "Contact", contact)) == _expected(paying)
+    assert _person(await _fields(gateway, "Lead", converted)) == _unwritten()
     assert _person(await _fields(gateway, "Lead", still_open)) == _unwritten()
+    assert _modified(world, converted) == converted_at  # no write reached the Lead
+    dead, lead_writes = _outbox(world, converted)
+    assert dead == dead_before and lead_writes == []
+
+    again = await _pass(world.settings)  # the Contact now has its UUID: the Lead is not read
+    assert (again.leads, again.enqueued) == (0, 0)
+    drift = await step_outcome(world.settings, "reconcile", ReconcileStats)
+    assert not [d for d in drift.drift if d.record_id in (converted, contact)]
+
+
+async def test_an_update_queued_for_a_converted_lead_is_dropped_not_dead(
+    world: World, gateway: SalesforceGateway
+) -> None:
+    """A row an older version queued for a converted Lead: Salesforce refuses it for good, so
+    it is dropped with an audit line, neither retried nor dead-lettered."""
+    lead = await _create(gateway, "Lead", {"LastName": "Old", "Company": "Old Co"})
+    contact = await _create(gateway, "Contact", {"LastName": "Old"})
+    _convert(world, lead, contact)
+    converted_at = _modified(world, lead)
+    dead_before, _ = _outbox(world, lead)
+    row = OutboxItem("enrich|Lead|queued-before", "update", System.SALESFORCE, "Lead", lead,
+                     {"CM_MRR__c": 12.5}, "enrichment: queued by an older version")  # fmt: skip
+    store = Store.open(world.settings.store.path)
+    try:
+        with store.transaction() as tx:
+            assert tx.outbox.enqueue([row]) == 1
+    finally:
+        store.close()
+
+    store = Store.open(world.settings.store.path)
+    try:  # the dry run's preview shows it will not be written
+        preview = await build_preview(store, gateway)
+    finally:
+        store.close()
+    [planned] = [p for p in preview.records if p.key == lead]
+    assert planned.action == "refused" and "CANNOT_UPDATE_CONVERTED_LEAD" in planned.reason
+
+    report = await run_once(world.settings)
+    assert report.ok, report.summary()
+    dead, [entry] = _outbox(world, lead)
+    assert dead == dead_before
+    assert entry.action == "dropped" and "CANNOT_UPDATE_CONVERTED_LEAD" in entry.reason
+    assert _modified(world, lead) == converted_at
 
 
 async def test_an_email_with_a_quote_is_matched_not_injected(
@@ -231,11 +304,12 @@ async def test_an_email_with_a_quote_is_matched_not_injected(
     contact = await _create(gateway, "Contact", {"LastName": "O'Brien", "Email": email})
     lead = await _create(gateway, "Lead", {"LastName": "O'Brien", "Company": "Quote' OR ''='",
                                            "Email": email})  # fmt: skip
-    _convert(world, lead)
+    _convert(world, lead, contact)
     stats = await _pass(world.settings)
     assert (stats.contacts, stats.leads, stats.matched, stats.searches) == (1, 1, 2, 1)
+    assert stats.enqueued == 1  # the Contact's update, read twice, is queued once
     assert _person(await _fields(gateway, "Contact", contact)) == _expected(paying)
-    assert _person(await _fields(gateway, "Lead", lead)) == _expected(paying)
+    assert _person(await _fields(gateway, "Lead", lead)) == _unwritten()
 
 
 async def test_an_unknown_email_writes_nothing_and_is_counted(

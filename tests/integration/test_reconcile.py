@@ -273,11 +273,8 @@ async def test_enriched_people_drift_is_repaired_too(world: World, services: Ser
         async for page in services.gateway.query_pages("SELECT Id FROM Contact ORDER BY Id")
         for r in page
     ]
-    leads = [
-        r
-        async for page in services.gateway.query_pages("SELECT Id FROM Lead ORDER BY Id LIMIT 1")
-        for r in page
-    ]
+    open_lead = "SELECT Id FROM Lead WHERE IsConverted = false ORDER BY Id LIMIT 1"
+    leads = [r async for page in services.gateway.query_pages(open_lead) for r in page]
     contact, lead = contacts[0]["Id"], leads[0]["Id"]
     stale = {"CM_Customer_UUID__c": uuid, "CM_MRR__c": 1.0, "CM_Status__c": customer.status}
     right = {**stale, "CM_MRR__c": customer.mrr / 100}

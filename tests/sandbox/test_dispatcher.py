@@ -489,3 +489,38 @@ async def test_an_unexpected_error_leaves_nothing_in_flight(
     assert statuses(store) == Counter({OutboxStatus.PENDING: len(rows)})
     with store.transaction() as tx:
         assert all(e.attempts == 0 for e in tx.outbox.pending())
+
+
+async def test_upsert_keys_differing_only_by_case_go_in_separate_calls(
+    full_sandbox: RunningSandbox, gateway: SalesforceGateway, store: Store, clock: FakeClock
+) -> None:
+    """Salesforce fails both records of an External ID value given twice in one collections
+    upsert (DUPLICATE_VALUE, compared case-insensitively: REST API Developer Guide, "Upsert
+    Multiple Records with Fewer Round-Trips"). Two outbox rows whose keys differ only by case
+    are two records to the outbox, one to Salesforce: they go in two calls, in order."""
+    [account] = await new_accounts(gateway, "Cased", 1)
+    rows = [
+        task_row("Cased", "churn|Cased-Key", account, "first"),
+        task_row("Cased", "cased-other", account, "other"),
+        task_row("Cased", "CHURN|cased-key", account, "second"),
+    ]
+    enqueue(store, rows)
+    plan = preview(store)
+    assert [[r.key for r in b.records] for b in plan.batches] == [
+        ["churn|Cased-Key", "cased-other"],
+        ["CHURN|cased-key"],
+    ]
+    before = calls(full_sandbox)
+    report = await dispatcher(store, gateway, clock).drain()
+    assert calls(full_sandbox) - before == Counter(upsert=2)
+    assert (report.done, report.dead, report.retried) == (3, 0, 0)
+    assert statuses(store) == Counter({OutboxStatus.DONE: 3})
+    query = soql("SELECT Subject FROM Task WHERE CM_Sync_Key__c = {key}", key="churn|cased-key")
+    [task] = (await gateway.query(query))["records"]
+    assert task["Subject"] == "second"  # one record: created by the first, updated by the second
+    assert await task_count(gateway, "cased-other") == 1
+    with store.transaction() as tx:
+        audit = [a for a in tx.queries.audit_after(0, limit=1000) if a.object == "Task"]
+    actions = {a.fields["Subject"]: a.action for a in audit}
+    assert {actions[s] for s in ("first", "other")} == {"upsert:created"}
+    assert actions["second"] == "upsert:updated"

@@ -86,6 +86,18 @@ async def test_a_healthy_sandbox_passes(settings: Settings, full_sandbox: Runnin
     assert "cmsync sandbox billing" in source.message
 
 
+async def test_converted_leads_are_reported_as_enriched_through_their_contact(
+    settings: Settings,
+) -> None:
+    """Salesforce refuses updates of converted Leads (CANNOT_UPDATE_CONVERTED_LEAD, Salesforce
+    Help article 000384333): the doctor says cmsync goes through the Contact instead."""
+    report = await diagnose(settings)
+    [finding] = report.about("converted Leads")
+    assert (finding.severity, finding.area) == (Severity.OK, "Salesforce")
+    assert finding.message.startswith("converted Leads are enriched through their Contact")
+    assert "'View and Edit Converted Leads', nothing changes" in finding.message
+
+
 async def test_a_field_not_deployed_is_named_with_its_fix(dropped_sandbox: RunningSandbox) -> None:
     report = await diagnose(load_settings(dropped_sandbox.config_file))
     [error] = report.errors

@@ -30,6 +30,9 @@ class SalesforceEmulatorConfig:
     org_kind: OrgKind = "production"
     # The integration user holds "View Setup and Configuration" (needed by /limits).
     view_setup: bool = True
+    # The integration user's "View and Edit Converted Leads" permission: without it (the
+    # default, as for a new user) every update of a converted Lead is refused.
+    edit_converted_leads: bool = False
 
     def __post_init__(self) -> None:
         if not _VERSION.fullmatch(self.api_version):

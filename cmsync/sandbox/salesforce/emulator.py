@@ -64,6 +64,7 @@ class SalesforceEmulator:
         ids = IdFactory()
         self.org_id = ids.new(ORG_KEY_PREFIX)
         self.store = RecordStore(catalogue, ctx.clock.now, ids)
+        self.store.edit_converted_leads = config.edit_converted_leads
         email = config.username if "@" in config.username else f"{config.username}@example.com"
         self.store.user_id = self.store.insert(
             "User",

@@ -8,6 +8,12 @@ that had succeeded report ALL_OR_NONE_OPERATION_ROLLED_BACK; with it false (the 
 record stands alone. A value of the wrong JSON type fails the whole call (JSON_PARSER_ERROR),
 as Salesforce's reader fails before any record is saved.
 
+An upsert call first looks for External ID values given twice in it: every record of such a
+value fails with DUPLICATE_VALUE "Duplicate external id specified: <value>" (``created``
+false, no id), values compared as the field compares them (case-insensitively unless it is
+case-sensitive), and the call's other records are written as usual (REST API Developer Guide,
+"Upsert Multiple Records with Fewer Round-Trips", API 46.0 and later).
+
 Fault injection: before each record is written, ``faults.lock_row`` draws for a key naming
 that record (``Type|Id``, ``Type|Field=value`` or a digest of a new record's fields), and a hit
 fails just that record with UNABLE_TO_LOCK_ROW, as a row lock held elsewhere would.
@@ -23,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cmsync.salesforce.schema import SObjectSpec
+from cmsync.salesforce.schema import FieldSpec, SObjectSpec
 from cmsync.sandbox.salesforce.errors import ApiError, ErrorItem, RecordError, json_response
 from cmsync.sandbox.salesforce.ids import InvalidIdError, normalize
 from cmsync.sandbox.salesforce.org import (
@@ -34,6 +40,7 @@ from cmsync.sandbox.salesforce.org import (
     read_json,
     record_body,
 )
+from cmsync.sandbox.salesforce.records import index_key
 from cmsync.sandbox.salesforce.store import MultipleMatchError
 from cmsync.sandbox.salesforce.values import JsonTypeError
 
@@ -81,6 +88,23 @@ def _too_many() -> ApiError:
 
 def _key_of(record: dict[str, Any], name: str) -> Any:
     return next((v for k, v in record.items() if k.casefold() == name.casefold()), None)
+
+
+def _key_text(raw: Any) -> str | None:
+    """An upsert record's External ID value as text (None: missing, refused on its own)."""
+    if raw is None or raw == "" or isinstance(raw, dict | list):
+        return None
+    return str(raw).lower() if isinstance(raw, bool) else str(raw)
+
+
+def _duplicated(records: list[Any], field: FieldSpec) -> set[int]:
+    """Indexes of the records whose External ID value another record of the call repeats."""
+    seen: dict[object, list[int]] = {}
+    for index, record in enumerate(records):
+        value = _key_text(_key_of(record, field.name))
+        if value is not None:
+            seen.setdefault(index_key(field, value), []).append(index)
+    return {i for indexes in seen.values() if len(indexes) > 1 for i in indexes}
 
 
 class CollectionRoutes:
@@ -215,15 +239,23 @@ class CollectionRoutes:
                 f"{spec.name}",
             )
         records, all_or_none, text = await self._records(request)
-        return self._run(
-            records, all_or_none, text, lambda r: self._upsert_one(spec, field.name, r), True
-        )
+        # Decided before anything is written: each record of a repeated value fails, however
+        # many of them there are, and none of them is written.
+        twice = _duplicated(records, field)
+
+        def one(item: tuple[int, dict[str, Any]]) -> Outcome:
+            index, record = item
+            if index in twice:
+                value = _key_text(_key_of(record, field.name))
+                return _failed("DUPLICATE_VALUE", f"Duplicate external id specified: {value}")
+            return self._upsert_one(spec, field.name, record)
+
+        return self._run(list(enumerate(records)), all_or_none, text, one, True)
 
     def _upsert_one(self, spec: SObjectSpec, field: str, record: dict[str, Any]) -> Outcome:
-        raw = _key_of(record, field)
-        if raw is None or raw == "" or isinstance(raw, dict | list):
+        value = _key_text(_key_of(record, field))
+        if value is None:
             return _failed("MISSING_ARGUMENT", f"{field} not specified")
-        value = str(raw).lower() if isinstance(raw, bool) else str(raw)
         locked = self._locked(f"{spec.name}|{field}={value}", None)
         if locked is not None:
             return locked

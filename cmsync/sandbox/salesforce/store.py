@@ -69,6 +69,7 @@ class RecordStore:
         self.ids = ids or IdFactory()
         self.tables = {spec.name: Table(spec) for spec in catalogue}
         self.user_id: str | None = None  # the integration user writes run as
+        self.edit_converted_leads = False  # that user's "View and Edit Converted Leads"
         self.lock = threading.RLock()
         self._seq = itertools.count(1)
         self._numbers: dict[str, itertools.count[int]] = {}
@@ -161,6 +162,7 @@ class RecordStore:
             now=self.now(),
             user_id=self.user_id,
             api=api,
+            edit_converted_leads=self.edit_converted_leads,
             new_id=lambda spec: self.ids.new(spec.key_prefix),
             next_seq=lambda: next(self._seq),
             next_number=lambda spec: next(

@@ -2,7 +2,8 @@
 
 The order of checks follows the platform's: unknown fields (INVALID_FIELD), fields the caller
 may not write (INVALID_FIELD_FOR_INSERT_UPDATE, REST path only: seeding is a system path that
-may set read-only fields such as a converted Lead's), value types and rules (values.py),
+may set read-only fields such as a converted Lead's), a converted Lead (REST path, unless the
+user may edit converted Leads: CANNOT_UPDATE_CONVERTED_LEAD), value types and rules (values.py),
 required fields, references to other records, and last unique values (DUPLICATE_VALUE).
 Derived fields are then filled in: system fields from the emulated clock, the owner, picklist
 and checkbox defaults, a person's Name, and an Opportunity's IsWon/IsClosed/Probability.
@@ -49,6 +50,9 @@ class WriteContext:
     new_id: Callable[[SObjectSpec], str]
     next_seq: Callable[[], int]
     next_number: Callable[[SObjectSpec], int]  # auto-number fields
+    # The user's "View and Edit Converted Leads" permission (REST path only: seeding and the
+    # demo's convertLead stand-in are system writes).
+    edit_converted_leads: bool = False
 
 
 def _resolve(
@@ -250,10 +254,29 @@ def build_insert(spec: SObjectSpec, fields: Mapping[str, object], ctx: WriteCont
     return Record(spec.name, record_id, ctx.next_seq(), _compact(values))
 
 
+def _check_converted_lead(spec: SObjectSpec, existing: Record, ctx: WriteContext) -> None:
+    """A converted Lead is read-only to the API unless the user may edit converted Leads.
+
+    Salesforce Help, "Cannot update converted lead" (article 000384333): any update of a Lead
+    with IsConverted = true fails with CANNOT_UPDATE_CONVERTED_LEAD, "cannot reference
+    converted lead", unless the user has the "View and Edit Converted Leads" permission (the
+    code is in the REST/SOAP API Developer Guide's StatusCode list). It is checked before the
+    fields themselves, so even an empty or valid update is refused.
+    """
+    if (
+        ctx.api
+        and spec.name == "Lead"
+        and existing.get("IsConverted") is True
+        and not ctx.edit_converted_leads
+    ):
+        raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+
+
 def build_update(
     spec: SObjectSpec, existing: Record, fields: Mapping[str, object], ctx: WriteContext
 ) -> Record:
     """The record an update of ``existing`` with ``fields`` stores; RecordError if refused."""
+    _check_converted_lead(spec, existing, ctx)
     resolved = _resolve(spec, fields, ctx)
     if any(f.name == "Id" for f, _ in resolved):
         raise RecordError(
