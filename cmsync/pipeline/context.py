@@ -18,7 +18,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import FieldSettings
 from cmsync.pipeline.org import OrgSnapshot
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.soql import identifier
+from cmsync.salesforce.soql import distinct_fields, identifier
 from state.matching import AccountFacts
 
 __all__ = ["PlanInfo", "SyncContext", "load_context", "load_plans"]
@@ -64,7 +64,7 @@ async def load_context(
 ) -> SyncContext:
     uuid_field = identifier(fields.account.customer_uuid)
     owner_field = identifier(fields.owner)
-    columns = dict.fromkeys(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
+    columns = distinct_fields(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
     # Pages go straight into the snapshot on disk, never a list of every Account and Contact.
     org = OrgSnapshot()
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)

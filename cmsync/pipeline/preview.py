@@ -10,7 +10,8 @@ already written) and Salesforce as it is now (read, never written), each record 
   converted Lead, which Salesforce refuses to update and the dispatcher drops), with the
   reason.
 
-Current values are read with one query per object and batch of 200 keys, fields named by
+Current values are read with one query per object and batch of 200 keys (more when long keys
+would take the URL past Salesforce's 16,384 bytes: ``in_chunks``), fields named by
 ``identifier()`` and values through ``soql()``: the same care as every other query.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from cmsync.pipeline.dispatch_plan import KINDS, plan_pending, to_pending
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.soql import identifier, soql
+from cmsync.salesforce.soql import distinct_fields, identifier, in_chunks
 from cmsync.storeio import in_store
 from state import Store, System, Transaction
 from state.writeplan import Batch, Operation, RecordWrite
@@ -106,14 +107,17 @@ async def _current(
     key_field = "Id" if batch.operation is Operation.UPDATE else batch.external_id_field
     assert key_field is not None
     extra = [_CONVERTED] if batch.sobject.casefold() == "lead" else []
-    columns = ", ".join(dict.fromkeys([identifier(key_field), *map(identifier, names), *extra]))
-    keys = [r.key for r in batch.records]
-    query = soql(
+    columns = ", ".join(distinct_fields([key_field, *names, *extra]))
+    template = (
         f"SELECT {columns} FROM {identifier(batch.sobject)} "  # noqa: S608 (names checked)
-        f"WHERE {identifier(key_field)} IN {{keys}}",
-        keys=keys,
+        f"WHERE {identifier(key_field)} IN {{keys}}"
     )
-    rows = [row async for page in gateway.query_pages(query) for row in page]
+    rows = [
+        row
+        for query in in_chunks(template, [r.key for r in batch.records])
+        async for page in gateway.query_pages(query)
+        for row in page
+    ]
     return {str(row[key_field]): row for row in rows}
 
 

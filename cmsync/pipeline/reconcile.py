@@ -50,7 +50,7 @@ from cmsync.pipeline.reconcile_diff import (
 )
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.soql import identifier
+from cmsync.salesforce.soql import distinct_fields, identifier
 from cmsync.storeio import in_store
 from state import FieldWrite, OutboxItem, Store, System, Transaction
 from state.writeplan import Operation
@@ -142,9 +142,7 @@ async def _read_salesforce(
     gateway: SalesforceGateway, translator: Translator, settings: Settings
 ) -> _Held:
     names = translator.fields.account
-    columns = dict.fromkeys(
-        ["Id", "Name", *(identifier(getattr(names, f.value)) for f in FIGURE_FIELDS)]
-    )
+    columns = distinct_fields(["Id", "Name", *(getattr(names, f.value) for f in FIGURE_FIELDS)])
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
     accounts = _Columns(tuple(columns))
     async for page in gateway.query_pages(query):
@@ -162,7 +160,7 @@ async def _read_salesforce(
         )
         for sobject, mapped, only in kinds:
             uuid = identifier(mapped.customer_uuid)
-            wanted = dict.fromkeys(["Id", uuid, identifier(mapped.mrr), identifier(mapped.status)])
+            wanted = distinct_fields(["Id", uuid, mapped.mrr, mapped.status])
             where = f"{uuid} != null{only}"
             query = f"SELECT {', '.join(wanted)} FROM {sobject} WHERE {where}"  # noqa: S608
             for row in await _rows(gateway, query):

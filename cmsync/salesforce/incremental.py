@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.soql import identifier, soql
+from cmsync.salesforce.soql import distinct_fields, identifier, soql
 from state.incremental import Stamped, Watermark
 
 __all__ = ["build_query", "changed_records", "parse_datetime"]
@@ -30,7 +30,7 @@ def build_query(
     sobject: str, fields: Sequence[str], where: str | None, start: datetime | None, end: datetime
 ) -> str:
     """The SOQL for one window; ``where`` is a constant filter, never built from data."""
-    names = dict.fromkeys(["Id", "SystemModstamp", *(identifier(f) for f in fields)])
+    names = distinct_fields(["Id", "SystemModstamp", *fields])
     clauses = [f"({where})"] if where else []
     if start is not None:
         clauses.append(soql("SystemModstamp >= {start}", start=start))

@@ -169,6 +169,12 @@ def test_derived_fields_are_queryable(store: RecordStore) -> None:
     ]
 
 
+def test_the_same_field_through_different_paths_is_not_a_duplicate(store: RecordStore) -> None:
+    query = "SELECT Id, AccountId, Account.Id, Name, Account.Name FROM Contact"
+    plan = bind(parse(query), store.catalogue, store.find, NOW)
+    assert plan.select is not None and len(plan.select) == 5
+
+
 def test_values_serialize_like_the_api(store: RecordStore) -> None:
     [row] = rows(store, "SELECT CreatedDate, CloseDate FROM Opportunity WHERE Name = 'o1'")
     assert row == {"CreatedDate": "2026-11-24T14:30:00.000+0000", "CloseDate": "2026-11-20"}
@@ -206,6 +212,11 @@ def test_values_serialize_like_the_api(store: RecordStore) -> None:
         ("SELECT Id FROM Account WHERE Description = 'x'", "INVALID_FIELD", "can not be filtered"),
         ("SELECT Id FROM Account ORDER BY Description", "INVALID_FIELD", "can not be sorted"),
         ("SELECT Id FROM Account OFFSET 2001", "NUMBER_OUTSIDE_VALID_RANGE", "offset"),
+        # a field selected twice, named as the second mention writes it, in any spelling
+        ("SELECT Id, Name, Id FROM Account", "INVALID_FIELD", "duplicate field selected: Id"),
+        ("SELECT Name, NAME FROM Account", "INVALID_FIELD", "duplicate field selected: NAME"),
+        ("SELECT Name, Account.Name FROM Account", "INVALID_FIELD", "selected: Account.Name"),
+        ("SELECT Account.Name, account.name FROM Contact", "INVALID_FIELD", "account.name"),
     ],
 )
 def test_what_binding_refuses(store: RecordStore, query: str, code: str, detail: str) -> None:

@@ -161,6 +161,7 @@ def test_not_binds_to_the_one_condition_after_it() -> None:
         ("'raw\nnewline'", "raw\nnewline"),
         ("'ünïcode 日本 \x00'", "ünïcode 日本 \x00"),
         (r"'%_ are plain here'", "%_ are plain here"),
+        (r"'caf\u00e9 \u65E5\u0027'", "café 日'"),  # \uXXXX: four hex digits, either case
     ],
 )
 def test_string_literals_and_escapes(written: str, value: str) -> None:
@@ -232,7 +233,10 @@ def test_other_literals(written: str, value: Literal) -> None:
             1,
             37,
         ),
-        (r"SELECT Id FROM Account WHERE Name LIKE 'a\u0041'", r"sequence '\u'", 1, 40),
+        (r"SELECT Id FROM Account WHERE Name LIKE 'a\u004'", r"sequence '\u'", 1, 40),
+        (r"SELECT Id FROM Account WHERE Name = 'a\U0041'", r"sequence '\U'", 1, 37),
+        (r"SELECT Id FROM Account WHERE Name = 'a\u00G1'", r"sequence '\u'", 1, 37),
+        ("SELECT COUNT() FROM Account ORDER BY Name", "cannot be used with COUNT()", 1, 29),
     ],
 )
 def test_malformed_queries_are_refused_with_a_position(
@@ -244,6 +248,67 @@ def test_malformed_queries_are_refused_with_a_position(
     message = caught.value.message(query)
     assert detail in message
     assert f"ERROR at Row:{row}:Column:{column}\n" in message
+
+
+def test_a_unicode_escape_in_a_like_pattern_is_a_character() -> None:
+    assert where(r"Name LIKE 'a\u0041%'") == Like(f("Name"), LikePattern(("aA", Wildcard.ANY)))
+
+
+# Valid SOQL outside the sandbox's subset: refused as a sandbox limitation, naming the
+# construct, never as a malformed query ("unexpected token").
+@pytest.mark.parametrize(
+    ("query", "construct", "column"),
+    [
+        ("SELECT COUNT(Id) FROM Account", "aggregate function COUNT()", 8),
+        ("SELECT Industry, SUM(AnnualRevenue) FROM Account", "aggregate function SUM()", 18),
+        ("SELECT MAX(CreatedDate) FROM Account", "aggregate function MAX()", 8),
+        ("SELECT Industry FROM Account GROUP BY Industry", "GROUP BY", 30),
+        ("SELECT Id FROM Account WHERE Name = 'x' HAVING Id != null", "HAVING", 41),
+        ("SELECT TYPEOF What WHEN Account THEN Name END FROM Task", "TYPEOF", 8),
+        ("SELECT Id, (SELECT Id FROM Contacts) FROM Account", "subqueries in SELECT", 12),
+        (
+            "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact)",
+            "subqueries in WHERE",
+            37,
+        ),
+        ("SELECT Id FROM Account WITH SECURITY_ENFORCED", "WITH SECURITY_ENFORCED", 24),
+        ("SELECT Id FROM Account WHERE Name = 'x' WITH USER_MODE", "WITH USER_MODE", 41),
+        ("SELECT Id FROM Account LIMIT 1 FOR VIEW", "FOR VIEW", 32),
+        ("SELECT Id FROM Account LIMIT 1 FOR UPDATE", "FOR UPDATE", 32),
+        ("SELECT Id FROM Account FOR REFERENCE", "FOR REFERENCE", 24),
+        ("SELECT Id FROM Account USING SCOPE Mine", "USING SCOPE", 24),
+        (
+            "SELECT Id FROM Opportunity WHERE CloseDate = THIS_FISCAL_QUARTER",
+            "the date literal THIS_FISCAL_QUARTER",
+            46,
+        ),
+        (
+            "SELECT Id FROM Opportunity WHERE CloseDate > LAST_N_FISCAL_YEARS:2",
+            "the date literal LAST_N_FISCAL_YEARS",
+            46,
+        ),
+        ("SELECT Id FROM Account WHERE CreatedDate = THIS_QUARTER", "the date literal", 44),
+        ("SELECT FORMAT(Amount) FROM Opportunity", "function FORMAT()", 8),
+        ("SELECT convertCurrency(Amount) FROM Opportunity", "function convertCurrency()", 8),
+        ("SELECT toLabel(StageName) FROM Opportunity", "function toLabel()", 8),
+        ("SELECT FIELDS(ALL) FROM Account LIMIT 200", "function FIELDS()", 8),
+        (
+            "SELECT Id FROM Account WHERE CALENDAR_YEAR(CreatedDate) = 2026",
+            "function CALENDAR_YEAR()",
+            30,
+        ),
+        ("SELECT Id FROM Account WHERE Tags__c INCLUDES ('a')", "INCLUDES", 38),
+    ],
+)
+def test_valid_soql_outside_the_subset_is_refused_as_unsupported(
+    query: str, construct: str, column: int
+) -> None:
+    with pytest.raises(SoqlError) as caught:
+        parse(query)
+    message = caught.value.message(query)
+    assert f"The sandbox does not support {construct}" in message
+    assert "unexpected token" not in message
+    assert f"ERROR at Row:1:Column:{column}\n" in message
 
 
 def test_the_error_message_quotes_the_query_and_points_at_the_token() -> None:

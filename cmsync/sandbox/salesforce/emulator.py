@@ -26,11 +26,14 @@ from cmsync.sandbox.salesforce.gate import TOKEN_PATH, make_gate
 from cmsync.sandbox.salesforce.ids import IdFactory
 from cmsync.sandbox.salesforce.limits import DailyAllowance
 from cmsync.sandbox.salesforce.org import Org
+from cmsync.sandbox.salesforce.request_size import PARSER_LIMITS as SALESFORCE_PARSER_LIMITS
+from cmsync.sandbox.salesforce.request_size import request_size_guard
 from cmsync.sandbox.salesforce.routes_composite import CollectionRoutes
 from cmsync.sandbox.salesforce.routes_meta import MetaRoutes
 from cmsync.sandbox.salesforce.routes_query import QueryRoutes
 from cmsync.sandbox.salesforce.routes_sobjects import SObjectRoutes
 from cmsync.sandbox.salesforce.store import RecordStore
+from cmsync.sandbox.serve import PARSER_LIMITS
 
 __all__ = ["SalesforceEmulator"]
 
@@ -102,6 +105,8 @@ class SalesforceEmulator:
 
     def create_app(self) -> web.Application:
         app = build_app(self.ctx, self, self.stats)
+        app[PARSER_LIMITS] = SALESFORCE_PARSER_LIMITS
+        app.middlewares.append(request_size_guard)  # before the session: a front-end limit
         app.middlewares.append(make_gate(self.org, self.tokens))
         endpoint = TokenEndpoint(
             self.config, self.tokens, self.org_id, self._active_user, self._jwt_clocks

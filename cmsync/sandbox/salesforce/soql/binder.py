@@ -277,6 +277,25 @@ def _sort_key(binder: _Binder, path: FieldPath) -> Callable[[Record], object]:
     return lambda record: _normalize(spec, read(record))
 
 
+def _select_list(binder: _Binder, paths: tuple[FieldPath, ...]) -> tuple[BoundPath, ...]:
+    """The selected fields; a field selected twice (however it is spelt) is refused.
+
+    Salesforce answers INVALID_FIELD "duplicate field selected: Id", naming the field as the
+    second mention writes it; names are case-insensitive and ``Account.Name`` from Account is
+    ``Name``, so the comparison is on the resolved path.
+    """
+    seen: set[tuple[str, ...]] = set()
+    bound_paths = []
+    for path in paths:
+        bound = binder.path(path)
+        key = tuple(name.casefold() for name in bound.names)
+        if key in seen:
+            raise SoqlError("INVALID_FIELD", f"duplicate field selected: {path.dotted}", path.pos)
+        seen.add(key)
+        bound_paths.append(bound)
+    return tuple(bound_paths)
+
+
 def bind(query: Query, catalogue: Catalogue, find: Finder, now: datetime) -> Plan:
     """Resolve ``query`` against ``catalogue``; SoqlError (positioned) where Salesforce refuses."""
     root = catalogue.get(query.sobject)
@@ -291,7 +310,7 @@ def bind(query: Query, catalogue: Catalogue, find: Finder, now: datetime) -> Pla
     binder = _Binder(root, catalogue, find, now)
     select = None
     if not isinstance(query.select, CountAll):
-        select = tuple(binder.path(p) for p in query.select)
+        select = _select_list(binder, query.select)
     where = binder.condition(query.where) if query.where is not None else None
     order = tuple(
         BoundOrder(

@@ -1,11 +1,13 @@
 """SOQL tokens, and the string-literal escapes of the SOQL reference.
 
 A string literal is single-quoted. Inside it a backslash must start one of the escapes the
-reference lists (``\\'`` ``\\"`` ``\\\\`` ``\\n`` ``\\r`` ``\\t`` ``\\b`` ``\\f``, each letter
-in either case), or ``\\%`` / ``\\_``, which only a LIKE pattern gives a meaning to; any other
-backslash sequence is an error. Every other character, control characters included, stands
-for itself. The lexer checks the escapes and keeps the literal's raw body; the parser decodes it
-as plain text or as a LIKE pattern depending on where it stands.
+reference lists ("Quoted String Escape Sequences", SOQL and SOSL Reference): ``\\'`` ``\\"``
+``\\\\`` ``\\n`` ``\\r`` ``\\t`` ``\\b`` ``\\f`` (each letter in either case), ``\\uXXXX`` (the
+character with that code, four hex digits), or ``\\%`` / ``\\_``, which only a LIKE pattern
+gives a meaning to; any other backslash sequence is an error. Every other character, control
+characters included, stands for itself. The lexer checks the escapes and keeps the literal's
+raw body; the parser decodes it as plain text or as a LIKE pattern depending on where it
+stands.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ _ESCAPES = {
     "b": "\b", "B": "\b", "f": "\f", "F": "\f",
 }  # fmt: skip
 _LIKE_ONLY = "%_"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _string_end(query: str, start: int) -> int:
@@ -86,21 +89,36 @@ def _string_end(query: str, start: int) -> int:
     )
 
 
+def _illegal(body: str, sequence: str, pos: int) -> SoqlError:
+    return SoqlError(
+        MALFORMED,
+        f"Invalid string literal '{body}'. Illegal character sequence '\\{sequence}' in string "
+        "literal.",
+        pos,
+    )
+
+
+def _escape(body: str, i: int, pos: int) -> tuple[str, int]:
+    """The escape starting at the backslash ``body[i]``: what it stands for, and its length.
+
+    ``\\%`` and ``\\_`` stand for themselves here; only a LIKE pattern accepts them.
+    """
+    sequence = body[i + 1]
+    if sequence in _ESCAPES:
+        return _ESCAPES[sequence], 2
+    if sequence in _LIKE_ONLY:
+        return sequence, 2
+    if sequence == "u":
+        digits = body[i + 2 : i + 6]
+        if len(digits) == 4 and all(c in _HEX for c in digits):
+            return chr(int(digits, 16)), 6
+    raise _illegal(body, sequence, pos)
+
+
 def _check_escapes(body: str, pos: int) -> None:
     i = 0
     while i < len(body):
-        if body[i] == "\\":
-            sequence = body[i + 1]
-            if sequence not in _ESCAPES and sequence not in _LIKE_ONLY:
-                raise SoqlError(
-                    MALFORMED,
-                    f"Invalid string literal '{body}'. Illegal character sequence "
-                    f"'\\{sequence}' in string literal.",
-                    pos,
-                )
-            i += 2
-        else:
-            i += 1
+        i += _escape(body, i, pos)[1] if body[i] == "\\" else 1
 
 
 def tokenize(query: str) -> list[Token]:
@@ -158,16 +176,11 @@ def decode_string(token: Token) -> str:
             out.append(ch)
             i += 1
             continue
-        sequence = body[i + 1]
-        if sequence in _LIKE_ONLY:
-            raise SoqlError(
-                MALFORMED,
-                f"Invalid string literal '{body}'. Illegal character sequence '\\{sequence}' "
-                "in string literal.",
-                token.pos,
-            )
-        out.append(_ESCAPES[sequence])
-        i += 2
+        if body[i + 1] in _LIKE_ONLY:
+            raise _illegal(body, body[i + 1], token.pos)
+        text, length = _escape(body, i, token.pos)
+        out.append(text)
+        i += length
     return "".join(out)
 
 
@@ -180,9 +193,9 @@ def decode_like(token: Token) -> LikePattern:
     while i < len(body):
         ch = body[i]
         if ch == "\\":
-            sequence = body[i + 1]
-            text.append(sequence if sequence in _LIKE_ONLY else _ESCAPES[sequence])
-            i += 2
+            decoded, length = _escape(body, i, token.pos)
+            text.append(decoded)
+            i += length
             continue
         if ch in _LIKE_ONLY:
             if text:

@@ -15,6 +15,15 @@ As in Salesforce, AND and OR never mix at one level without parentheses ("client
 must specify parentheses when nesting operators"): ``a AND b OR c`` is refused at the OR,
 while ``a AND b AND c`` and ``NOT a AND b`` (NOT binds to the one condition after it) are fine.
 Only syntax is checked here; names and types are the binder's job.
+
+Two rules of the SOQL reference are syntax here too: ``COUNT()`` cannot be used with ORDER BY
+("COUNT() and COUNT(fieldName)"), and a string literal's escapes (see the lexer).
+
+Valid SOQL beyond the subset (GROUP BY, HAVING, aggregate and other functions, TYPEOF,
+subqueries, WITH, USING SCOPE, FOR VIEW/REFERENCE/UPDATE, UPDATE TRACKING/VIEWSTAT, INCLUDES and
+EXCLUDES, the date literals not listed below such as THIS_FISCAL_QUARTER) is refused with a
+message saying the sandbox does not support it, naming the construct: never "unexpected token",
+which would claim the query is malformed when Salesforce would run it.
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ from cmsync.sandbox.salesforce.soql.nodes import (
 )
 from cmsync.sandbox.salesforce.values import parse_datetime
 
-__all__ = ["RELATIVE_DATES", "RESERVED", "parse"]
+__all__ = ["RELATIVE_DATES", "RESERVED", "UNSUPPORTED_DATES", "parse"]
 
 # SOQL reserved words: never a field or object name.
 RESERVED = frozenset(
@@ -69,6 +78,24 @@ RELATIVE_DATES = {
     "LAST_90_DAYS": False, "NEXT_90_DAYS": False,
     "LAST_YEAR": False, "THIS_YEAR": False, "NEXT_YEAR": False,
     "LAST_N_DAYS": True, "NEXT_N_DAYS": True, "N_DAYS_AGO": True,
+}  # fmt: skip
+# The date literals of the SOQL reference ("Date Formats and Date Literals") that the sandbox
+# does not evaluate; any other unknown word is not a value at all.
+UNSUPPORTED_DATES = frozenset(
+    {"THIS_QUARTER", "LAST_QUARTER", "NEXT_QUARTER",
+     "LAST_N_WEEKS", "NEXT_N_WEEKS", "N_WEEKS_AGO", "LAST_N_MONTHS", "NEXT_N_MONTHS",
+     "N_MONTHS_AGO", "LAST_N_QUARTERS", "NEXT_N_QUARTERS", "N_QUARTERS_AGO",
+     "LAST_N_YEARS", "NEXT_N_YEARS", "N_YEARS_AGO",
+     "THIS_FISCAL_QUARTER", "LAST_FISCAL_QUARTER", "NEXT_FISCAL_QUARTER",
+     "LAST_N_FISCAL_QUARTERS", "NEXT_N_FISCAL_QUARTERS", "N_FISCAL_QUARTERS_AGO",
+     "THIS_FISCAL_YEAR", "LAST_FISCAL_YEAR", "NEXT_FISCAL_YEAR",
+     "LAST_N_FISCAL_YEARS", "NEXT_N_FISCAL_YEARS", "N_FISCAL_YEARS_AGO"}
+)  # fmt: skip
+_AGGREGATES = frozenset({"AVG", "COUNT", "COUNT_DISTINCT", "MAX", "MIN", "SUM"})
+# Clauses that may follow FROM, WHERE, ORDER BY, LIMIT or OFFSET in SOQL, none in the subset:
+# the keyword, and whether the next word belongs in the construct's name (WITH SECURITY_ENFORCED).
+_UNSUPPORTED_CLAUSES = {
+    "WITH": True, "GROUP": True, "HAVING": False, "FOR": True, "UPDATE": True, "USING": True,
 }  # fmt: skip
 _COMPARISONS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -87,6 +114,33 @@ class _Parser:
         if token.kind is not Kind.EOF:
             self.i += 1
         return token
+
+    def unsupported(self, construct: str, token: Token) -> SoqlError:
+        """Valid SOQL the sandbox does not implement: say so, rather than call it malformed."""
+        return SoqlError(
+            MALFORMED,
+            f"The sandbox does not support {construct}: valid SOQL, but outside the subset "
+            "this emulator implements",
+            token.pos,
+        )
+
+    def refuse_unsupported_clause(self) -> None:
+        token = self.token
+        if token.kind is not Kind.IDENT or token.upper not in _UNSUPPORTED_CLAUSES:
+            return
+        construct = token.upper
+        following = self.tokens[min(self.i + 1, len(self.tokens) - 1)]
+        if _UNSUPPORTED_CLAUSES[construct] and following.kind is Kind.IDENT:
+            construct += " " + following.upper
+        raise self.unsupported(construct, token)
+
+    def refuse_function(self) -> None:
+        """A name followed by ``(`` is a function call: aggregates, FORMAT(), toLabel()..."""
+        token = self.token
+        following = self.tokens[min(self.i + 1, len(self.tokens) - 1)]
+        if token.kind is Kind.IDENT and following.kind is Kind.LPAREN:
+            kind = "aggregate function" if token.upper in _AGGREGATES else "function"
+            raise self.unsupported(f"{kind} {token.text}()", token)
 
     def unexpected(self, token: Token | None = None) -> SoqlError:
         token = token or self.token
@@ -113,17 +167,26 @@ class _Parser:
         select = self.select_list()
         self.keyword("FROM")
         sobject = self.name()
+        self.refuse_unsupported_clause()
         where = None
         if self.is_keyword("WHERE"):
             self.advance()
             where = self.condition()
+            self.refuse_unsupported_clause()
         order: tuple[OrderBy, ...] = ()
         if self.is_keyword("ORDER"):
+            if isinstance(select, CountAll):
+                # "COUNT() and COUNT(fieldName)", SOQL and SOSL Reference: COUNT() cannot be
+                # used with ORDER BY (the count is the result's totalSize; there are no rows).
+                raise SoqlError(MALFORMED, "ORDER BY cannot be used with COUNT()", self.token.pos)
             self.advance()
             self.keyword("BY")
             order = self.order_list()
+            self.refuse_unsupported_clause()
         limit, limit_pos = self.clause_int("LIMIT")
+        self.refuse_unsupported_clause()
         offset, offset_pos = self.clause_int("OFFSET")
+        self.refuse_unsupported_clause()
         if self.token.kind is not Kind.EOF:
             raise self.unexpected()
         return Query(
@@ -147,20 +210,30 @@ class _Parser:
         return self.advance()
 
     def path(self) -> FieldPath:
+        self.refuse_function()
         token = self.name()
         return FieldPath(tuple(token.text.split(".")), token.pos)
 
     def select_list(self) -> tuple[FieldPath, ...] | CountAll:
-        if self.is_keyword("COUNT") and self.tokens[self.i + 1].kind is Kind.LPAREN:
+        after = self.tokens[self.i + 1 : self.i + 3]
+        if self.is_keyword("COUNT") and [t.kind for t in after] == [Kind.LPAREN, Kind.RPAREN]:
             start = self.advance()
             self.advance()
-            self.expect(Kind.RPAREN)
+            self.advance()
             return CountAll(start.pos)
-        paths = [self.path()]
+        paths = [self.select_item()]
         while self.token.kind is Kind.COMMA:
             self.advance()
-            paths.append(self.path())
+            paths.append(self.select_item())
         return tuple(paths)
+
+    def select_item(self) -> FieldPath:
+        token = self.token
+        if token.kind is Kind.LPAREN:
+            raise self.unsupported("subqueries in SELECT (child relationships)", token)
+        if self.is_keyword("TYPEOF"):
+            raise self.unsupported("TYPEOF", token)
+        return self.path()
 
     def order_list(self) -> tuple[OrderBy, ...]:
         items = [self.order_item()]
@@ -211,6 +284,8 @@ class _Parser:
     def simple(self) -> Condition:
         path = self.path()
         token = self.token
+        if self.is_keyword("INCLUDES") or self.is_keyword("EXCLUDES"):
+            raise self.unsupported(token.upper, token)
         if token.kind is Kind.OP:
             self.advance()
             return Compare(path, _COMPARISONS[token.text], self.value())
@@ -228,6 +303,8 @@ class _Parser:
 
     def value_list(self) -> tuple[Literal, ...]:
         self.expect(Kind.LPAREN)
+        if self.is_keyword("SELECT"):
+            raise self.unsupported("subqueries in WHERE (semi-joins and anti-joins)", self.token)
         values = [self.value()]
         while self.token.kind is Kind.COMMA:
             self.advance()
@@ -263,6 +340,8 @@ class _Parser:
         if word == "NULL":
             return NullLit(token.pos)
         takes_n = RELATIVE_DATES.get(word)
+        if takes_n is None and word in UNSUPPORTED_DATES:
+            raise self.unsupported(f"the date literal {word}", token)
         if takes_n is None:
             raise self.unexpected(token)
         if not takes_n:
