@@ -97,9 +97,9 @@ def metadata(
     if eca is not None:
         typer.echo(
             "External Client App cmsync: before the deploy, turn on Allow Access to OAuth "
-            "Consumer Secrets via Metadata API (Setup > External Client App Settings); after "
-            "it, pre-authorize cmsync_Integration in the app's Policies and copy its consumer "
-            "key into salesforce.client_id"
+            "Consumer Secrets via Metadata API where Setup > External Client App Settings "
+            "offers it; after it, pre-authorize cmsync_Integration in the app's Policies and "
+            "copy its consumer key into salesforce.client_id"
             + ("" if eca.certificate else "; no --certificate: upload cmsync.crt in Setup")
         )
 

@@ -1,39 +1,39 @@
 """The External Client App cmsync logs in through, as metadata the admin deploys.
 
 ``cmsync salesforce metadata --eca-contact-email ADDRESS [--certificate cmsync.crt]`` adds
-three components to the project, each from its page of the Metadata API Developer Guide:
+three components to the project. Each follows its page of the Metadata API Developer Guide,
+https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/<page>:
 
-* ``ExternalClientApplication`` ("ExternalClientApplication", developer.salesforce.com/docs/
-  atlas.en-us.api_meta.meta/api_meta/meta_externalclientapplication.htm): suffix ``.eca``,
-  folder ``externalClientApps``, API 59.0+; the org must have "Opt in to External Client
-  Apps" on. The header: label, contact email, distribution state ``Local`` (an app of this
-  org, not a package).
-* ``ExtlClntAppOauthSettings`` ("ExtlClntAppOauthSettings", .../meta_extlclntappoauthsettings.htm):
-  suffix ``.ecaOauth``, folder ``extlClntAppOauthSettings``, API 59.0+: the OAuth scopes.
-* ``ExtlClntAppGlobalOauthSettings`` ("ExtlClntAppGlobalOauthSettings",
-  .../meta_extlclntappglobaloauthsettings.htm): suffix ``.ecaGlblOauth``, folder
-  ``extlClntAppGlobalOauthSets``, API 59.0+: the callback URL and the certificate ("the
-  PEM-encoded certificate string. When provided, it enables the JWT Bearer flow", API 60.0+).
-  The page warns these settings hold "private and sensitive OAuth consumer information":
-  that is ``consumerKey`` and ``consumerSecret``, which cmsync never writes (Salesforce
-  generates both; the key is read in Setup into ``salesforce.client_id``). A certificate is
-  public; the private key is refused.
+* "ExternalClientApplication" (meta_externalclientapplication.htm): suffix ``.eca``, folder
+  ``externalClientApps``, API 59.0+, and the org must have "Opt in to External Client Apps".
+  The header: label, contact email, distribution state ``Local`` (an app of this org, not a
+  package); no ``orgScopedExternalApp``, which holds an org Id.
+* "ExtlClntAppOauthSettings" (meta_extlclntappoauthsettings.htm): suffix ``.ecaOauth``,
+  folder ``extlClntAppOauthSettings``, API 59.0+: the OAuth scopes. No ``oauthLink``, "an
+  auto-generated value that combines the org ID and the OAuth Consumer ID".
+* "ExtlClntAppGlobalOauthSettings" (meta_extlclntappglobaloauthsettings.htm): suffix
+  ``.ecaGlblOauth``, folder ``extlClntAppGlobalOauthSets``, API 59.0+: the callback URL and
+  the certificate ("the PEM-encoded certificate string. When provided, it enables the JWT
+  Bearer flow", API 60.0+). The page warns these settings hold "private and sensitive OAuth
+  consumer information": that is ``consumerKey`` and ``consumerSecret``, which cmsync never
+  writes (Salesforce generates both; the admin copies the key into ``salesforce.client_id``).
+  A certificate is public; a private key is refused.
 
 Both OAuth types need the org setting "Allow Access to OAuth Consumer Secrets via Metadata
-API" (``ExternalClientAppSettings.enableConsumerSecretApiAccess``, "ExternalClientAppSettings",
-.../meta_externalclientappsettings.htm). cmsync does not deploy that org-wide setting: it
-loosens who can read every app's secrets, a decision for the admin in Setup (the README says
-where).
+API" ("ExternalClientAppSettings", meta_externalclientappsettings.htm,
+``enableConsumerSecretApiAccess``; the API 66.0 edition of that page marks the field
+deprecated). cmsync does not deploy that org-wide setting: it decides who can read every
+app's secrets, a decision for the admin in Setup (the README says where).
 
-The OAuth policies (``ExtlClntAppOauthConfigurablePolicies``, .ecaOauthPlcy,
-.../meta_extlclntappoauthconfigurablepolicies.htm) are left to Setup: pre-authorizing the
+The OAuth policies ("ExtlClntAppOauthConfigurablePolicies", .ecaOauthPlcy,
+meta_extlclntappoauthconfigurablepolicies.htm) are left to Setup: pre-authorizing the
 integration user goes through ``commaSeparatedPermissionSet``, "Permission set IDs in a
-comma-separated list", and an Id differs from org to org while this project must deploy
-anywhere.
+comma-separated list", and an Id differs from org to org while this project deploys anywhere.
 
 The components are named as Salesforce names those of an app made in Setup (``cmsync``,
 ``cmsync_oauth``, ``cmsync_glbloauth``), so retrieving the app from the org lands on these
-same files. Children are in the WSDL's sequence order (alphabetical for these types).
+same files. Children are in the order of each type's sequence in the Metadata WSDL
+(alphabetical for these types).
 """
 
 from __future__ import annotations
