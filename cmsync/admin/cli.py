@@ -9,7 +9,7 @@ settings are loaded once at the top of a command and heavy modules are imported 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -42,17 +42,50 @@ def metadata(
         typer.Option("--out", "-o", help="Directory for the SFDX project (created if needed)."),
     ],
     config: ConfigOption = None,
+    eca_contact_email: Annotated[
+        str | None,
+        typer.Option(
+            "--eca-contact-email",
+            help="Also generate the External Client App cmsync logs in through, with this "
+            "contact email (Salesforce writes to it about the app).",
+        ),
+    ] = None,
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            "--certificate",
+            help="PEM certificate (cmsync.crt, never the key) to embed in the External Client "
+            "App: enables its JWT bearer flow. Needs --eca-contact-email.",
+        ),
+    ] = None,
 ) -> None:
-    """Write the Salesforce metadata cmsync needs: custom fields, object, permission set."""
+    """Write the Salesforce metadata cmsync needs: custom fields, object, permission set,
+    and with --eca-contact-email the External Client App."""
+    from cmsync.admin.eca import EcaError, EcaOptions, read_certificate
     from cmsync.admin.mapping import MappingError
     from cmsync.admin.metadata import build_project, write_project
 
+    def fail(message: str) -> NoReturn:
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2)
+
     settings = _settings(config)
+    eca = None
+    if certificate is not None and eca_contact_email is None:
+        fail("--certificate goes into the External Client App: add --eca-contact-email")
     try:
-        project = build_project(settings)
-    except MappingError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        if eca_contact_email is not None:
+            pem = None
+            if certificate is not None:
+                try:
+                    text = certificate.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    fail(f"--certificate {certificate}: {exc}")
+                pem = read_certificate(text)
+            eca = EcaOptions(eca_contact_email, pem)
+        project = build_project(settings, eca=eca)
+    except (MappingError, EcaError) as exc:
+        fail(str(exc))
     written = write_project(project, out)
     fields = len(project.members["CustomField"])
     typer.echo(
@@ -61,6 +94,14 @@ def metadata(
         "--target-org <alias>\n"
         "then:   sf org assign permset --name cmsync_Integration --on-behalf-of <integration user>"
     )
+    if eca is not None:
+        typer.echo(
+            "External Client App cmsync: before the deploy, turn on Allow Access to OAuth "
+            "Consumer Secrets via Metadata API where Setup > External Client App Settings "
+            "offers it; after it, pre-authorize cmsync_Integration in the app's Policies and "
+            "copy its consumer key into salesforce.client_id"
+            + ("" if eca.certificate else "; no --certificate: upload cmsync.crt in Setup")
+        )
 
 
 def doctor(config: ConfigOption = None) -> None:

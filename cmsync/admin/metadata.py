@@ -8,6 +8,12 @@
     force-app/main/default/objects/<Object>/fields/<Field>.field-meta.xml
     force-app/main/default/objects/CM_Metric_Snapshot__c/CM_Metric_Snapshot__c.object-meta.xml
     force-app/main/default/permissionsets/cmsync_Integration.permissionset-meta.xml
+    force-app/main/default/externalClientApps/cmsync.eca-meta.xml
+    force-app/main/default/extlClntAppOauthSettings/cmsync_oauth.ecaOauth-meta.xml
+    force-app/main/default/extlClntAppGlobalOauthSets/cmsync_glbloauth.ecaGlblOauth-meta.xml
+
+(the last three, the External Client App, only when ``eca`` options are given: see
+``cmsync.admin.eca``).
 
 The fields are the mapped catalogue's custom fields (renamed ones under their configured
 names; a mapping onto a standard field deploys nothing) on Account, Contact, Lead,
@@ -24,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from cmsync.admin.eca import EcaOptions, check_api_version, eca_components
 from cmsync.admin.mapping import mapped_catalogue
 from cmsync.admin.metaxml import custom_field, custom_object, root, serialise, sub
 from cmsync.admin.needs import SNAPSHOT, needs
@@ -43,6 +50,7 @@ __all__ = [
     "MetadataFile",
     "MetadataProject",
     "build_project",
+    "eca_path",
     "field_path",
     "metadata_object",
     "object_path",
@@ -74,6 +82,11 @@ def object_path(sobject: str) -> PurePosixPath:
 
 def permission_set_path() -> PurePosixPath:
     return SOURCE_ROOT / "permissionsets" / f"{PERMISSION_SET}.permissionset-meta.xml"
+
+
+def eca_path(directory: str, member: str, suffix: str) -> PurePosixPath:
+    """Where an External Client App component lives (source format appends ``-meta.xml``)."""
+    return SOURCE_ROOT / directory / f"{member}.{suffix}-meta.xml"
 
 
 @dataclass(frozen=True)
@@ -119,8 +132,16 @@ def _sfdx_project(settings: Settings) -> bytes:
     return (json.dumps(project, indent=2) + "\n").encode()
 
 
-def build_project(settings: Settings, catalogue: Catalogue = DEFAULT_CATALOGUE) -> MetadataProject:
-    """Every file of the project for ``settings`` (field mapping, API version)."""
+def build_project(
+    settings: Settings,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+    eca: EcaOptions | None = None,
+) -> MetadataProject:
+    """Every file of the project for ``settings`` (field mapping, API version), and the
+    External Client App when ``eca`` is given (``EcaError`` if the API version is too old)."""
+    version = settings.salesforce.api_version
+    if eca is not None:
+        check_api_version(version, eca)
     mapped = mapped_catalogue(settings.fields, catalogue)
     files: list[MetadataFile] = []
     field_members: dict[str, None] = {}  # ordered set: Activity fields are shared
@@ -146,7 +167,10 @@ def build_project(settings: Settings, catalogue: Catalogue = DEFAULT_CATALOGUE) 
         "CustomObject": tuple(n for n in METADATA_OBJECTS if mapped[n].custom),
         "PermissionSet": (PERMISSION_SET,),
     }
-    version = settings.salesforce.api_version
+    for component in eca_components(eca) if eca is not None else ():
+        path = eca_path(component.directory, component.member, component.suffix)
+        files.append(MetadataFile(path, serialise(component.element)))
+        members[component.metadata_type] = (component.member,)
     files.append(MetadataFile(PACKAGE_XML, serialise(package_xml(members, version))))
     files.append(MetadataFile(PurePosixPath("sfdx-project.json"), _sfdx_project(settings)))
     return MetadataProject(tuple(files), members, version)
