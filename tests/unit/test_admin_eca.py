@@ -289,6 +289,8 @@ def test_an_api_version_older_than_the_types_is_refused(
         (CERTIFICATE + CERTIFICATE, "found 2"),
         ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a valid X.509"),
     ],
+    # Ids by name: the keys are made at import, and xdist workers must collect the same ids.
+    ids=["key", "certificate-and-key", "no-pem", "two-certificates", "not-x509"],
 )
 def test_only_one_certificate_is_embedded(pem: str, message: str) -> None:
     with pytest.raises(EcaError, match=message):
