@@ -17,6 +17,11 @@ due, ``max_rows`` were taken, or something says stop:
   has just spent its retries on the same endpoint, so the next batch would most likely fail
   the same way, each costing more calls from the daily budget; the report says why.
 
+A record refused because an Account it names was merged or deleted (``ENTITY_IS_DELETED``)
+is followed rather than killed when the dispatcher has ``vanished``: Salesforce is asked what
+became of the Account, and the rows are re-pointed at the winner (pending and due at once, so
+the next window of the same drain sends them) or dropped with an audit line.
+
 A whole call refused as wrong (``PermanentError``) only kills its own batch: the next one may
 be fine. On every stop the rows not sent go back to pending unchanged (``release``: no
 attempt counted, since they were never tried), so nothing is left in flight when ``drain``
@@ -51,14 +56,17 @@ from cmsync.pipeline.dispatch_plan import (
 from cmsync.pipeline.dispatch_settle import (
     DispatchPolicy,
     Settlement,
+    gone_targets,
     settle_failure,
     settle_results,
+    settle_retry,
 )
+from cmsync.pipeline.vanished import FollowReport, VanishedAccounts
 from cmsync.salesforce.budget import ApiBudget, Pace
 from cmsync.salesforce.collections import CollectionsWriter, RecordResult
 from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError
 from cmsync.storeio import in_store
-from state import BudgetSnapshot, Store, System, Transaction
+from state import BudgetSnapshot, OutboxEntry, Store, System, Transaction
 from state.writeplan import Batch, Operation
 
 __all__ = [
@@ -89,6 +97,8 @@ class DispatchReport:
     # When the earliest pending Salesforce row falls due (None: none). After a full drain this
     # is a future retry; after a stop it may be now (the rows handed back).
     next_due_at: datetime | None = None
+    repointed: int = 0  # rows re-aimed at the Account theirs was merged into, sent again
+    dropped: int = 0  # rows for an Account deleted in Salesforce, done with an audit line
 
     @property
     def stopped(self) -> str | None:
@@ -108,11 +118,14 @@ class _Tally:
     paused: str | None = None
     auth_failure: str | None = None
     outage: str | None = None
+    repointed: int = 0
+    dropped: int = 0
 
     def report(self, next_due_at: datetime | None) -> DispatchReport:
         return DispatchReport(
             self.calls, dict(self.sent), self.done, self.unchanged, self.retried, self.dead,
             self.deferred, self.paused, self.auth_failure, self.outage, next_due_at,
+            self.repointed, self.dropped,
         )  # fmt: skip
 
 
@@ -134,6 +147,7 @@ class Dispatcher:
         clock: Callable[[], datetime],
         policy: DispatchPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        vanished: VanishedAccounts | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -141,6 +155,8 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self._clock = clock
         self._sleep = sleep
+        # Without it, a write refused ENTITY_IS_DELETED is dead like any refused write.
+        self.vanished = vanished
         self._lock = asyncio.Lock()
         self._stopping = False
 
@@ -237,11 +253,44 @@ class Dispatcher:
             await self._settle_call_failure(batch, window, exc, tally)
             return _Sent.SETTLED
         tally.sent[(batch.sobject, batch.operation.value)] += len(batch.records)
+        gone = gone_targets(results) if self.vanished is not None else set()
         await self._settle(
             tally,
-            lambda now: settle_results(batch, results, window.rows, now=now, policy=self.policy),
+            lambda now: settle_results(
+                batch, results, window.rows, now=now, policy=self.policy, skip=gone
+            ),
         )
+        if gone:
+            rows = [window.rows[i] for n in sorted(gone) for i in batch.records[n].outbox_ids]
+            reasons = dict.fromkeys(r.reason for r in results if r.index in gone)
+            await self._follow_gone(rows, "; ".join(reasons), tally)
         return _Sent.SETTLED
+
+    async def _follow_gone(self, rows: list[OutboxEntry], error: str, tally: _Tally) -> None:
+        """Rows refused ENTITY_IS_DELETED: follow the merge or drop them (``vanished``)."""
+        assert self.vanished is not None
+        vanished = self.vanished
+        try:
+            tally.calls += 1
+            fates = await vanished.fates(rows)
+        except (AuthError, RetriableError, PermanentError) as exc:
+            # Not knowing what became of the Accounts, try again later: never guess.
+            log.warning("could not look up %d rows' deleted Accounts: %s", len(rows), exc)
+            await self._settle(
+                tally, lambda now: settle_retry(rows, error, now=now, policy=self.policy)
+            )
+            return
+
+        def work(tx: Transaction) -> FollowReport:
+            report = vanished.apply(tx, rows, fates)
+            now = max(self._clock(), tx.now)
+            settle_retry(report.unresolved, error, now=now, policy=self.policy).apply(tx)
+            return report
+
+        followed = await in_store(self.store, work)
+        tally.repointed += followed.repointed
+        tally.dropped += followed.dropped
+        tally.retried += len(followed.unresolved)
 
     async def _settle_call_failure(
         self, batch: Batch, window: Window, exc: RetriableError | PermanentError, tally: _Tally

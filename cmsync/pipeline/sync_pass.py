@@ -36,6 +36,7 @@ from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
 from cmsync.pipeline.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.vanished import VanishedAccounts
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
@@ -140,7 +141,13 @@ class SyncPass:
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
         self.translator = Translator(settings.fields, settings.sync)
-        self.dispatcher = Dispatcher(store, CollectionsWriter(gateway), gateway.budget, clock=clock)
+        self.dispatcher = Dispatcher(
+            store,
+            CollectionsWriter(gateway),
+            gateway.budget,
+            clock=clock,
+            vanished=VanishedAccounts(gateway, settings.fields.account.customer_uuid),
+        )
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments

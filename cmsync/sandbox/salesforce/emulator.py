@@ -26,6 +26,7 @@ from cmsync.sandbox.salesforce.gate import TOKEN_PATH, make_gate
 from cmsync.sandbox.salesforce.ids import IdFactory
 from cmsync.sandbox.salesforce.limits import DailyAllowance
 from cmsync.sandbox.salesforce.org import Org
+from cmsync.sandbox.salesforce.routes_admin import AdminRoutes
 from cmsync.sandbox.salesforce.routes_composite import CollectionRoutes
 from cmsync.sandbox.salesforce.routes_meta import MetaRoutes
 from cmsync.sandbox.salesforce.routes_query import QueryRoutes
@@ -111,6 +112,7 @@ class SalesforceEmulator:
             QueryRoutes(self.org),
             SObjectRoutes(self.org),
             CollectionRoutes(self.org),
+            AdminRoutes(self.org),
         ):
             routes.register(app)
         return app
