@@ -14,6 +14,14 @@ Developer Guide, "merge()"; REST has no merge resource, so the sandbox offers it
 Bad input is refused in Salesforce's error shape: 400 for a malformed body, more than two
 losers, the winner among the losers or a loser twice; 404 NOT_FOUND for an Id the org does not
 hold; 400 ENTITY_IS_DELETED for a record already deleted.
+
+``POST /__sandbox/reject`` with ``{"ids": [ID, ...], "errorCode": CODE, "message": TEXT}``
+makes every update of those records (through ``PATCH``, a collection, or an upsert that matches
+them) fail with that error, as an org's validation rule refuses a write with
+``FIELD_CUSTOM_VALIDATION_EXCEPTION`` and the rule's own message (Salesforce Help, "Validation
+Rules"; SOAP API Developer Guide, "StatusCode"): a single-record ``PATCH`` answers 400 with
+the error list, a collection's record carries it as its ``statusCode``. ``GET`` lists the
+rejections, ``DELETE`` lifts them all.
 """
 
 from __future__ import annotations
@@ -43,6 +51,53 @@ class AdminRoutes:
 
     def register(self, app: web.Application) -> None:
         app.router.add_post(ADMIN_PREFIX + "merge", self.merge)
+        app.router.add_post(ADMIN_PREFIX + "reject", self.reject)
+        app.router.add_get(ADMIN_PREFIX + "reject", self.rejections)
+        app.router.add_delete(ADMIN_PREFIX + "reject", self.unreject)
+
+    # --- rejected writes ------------------------------------------------------------------
+
+    async def reject(self, request: web.Request) -> web.Response:
+        """Every update of the named records fails with the given error until ``DELETE``."""
+        try:
+            value, _ = await read_json(request)
+            ids, code, message = value.get("ids"), value.get("errorCode"), value.get("message")
+            if (
+                not isinstance(ids, list)
+                or not all(isinstance(i, str) for i in ids)
+                or not isinstance(code, str)
+                or not code
+                or not isinstance(message, str)
+            ):
+                raise _bad(
+                    'expected {"ids": [ID, ...], "errorCode": CODE, "message": TEXT}',
+                    "JSON_PARSER_ERROR",
+                )
+            try:
+                canonical = [normalize(i) for i in ids]
+            except InvalidIdError as exc:
+                raise ApiError.of(400, "MALFORMED_ID", f"malformed id: {exc}") from None
+        except ApiError as exc:
+            return exc.response()
+        except AttributeError:
+            return _bad("body must be a JSON object", "JSON_PARSER_ERROR").response()
+        with self.org.store.lock:
+            self.org.store.rejections.update(dict.fromkeys(canonical, (code, message)))
+        return await self.rejections(request)
+
+    async def rejections(self, _: web.Request) -> web.Response:
+        with self.org.store.lock:
+            held = dict(self.org.store.rejections)
+        return json_response(
+            {"rejected": {i: {"errorCode": c, "message": m} for i, (c, m) in held.items()}}
+        )
+
+    async def unreject(self, request: web.Request) -> web.Response:
+        with self.org.store.lock:
+            self.org.store.rejections.clear()
+        return await self.rejections(request)
+
+    # --- merge ----------------------------------------------------------------------------
 
     def _ids(self, body: dict[str, Any]) -> tuple[str, list[str]]:
         winner, losers = body.get("winner"), body.get("losers")

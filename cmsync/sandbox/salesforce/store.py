@@ -83,6 +83,9 @@ class RecordStore:
         self._seq = itertools.count(1)
         self._numbers: dict[str, itertools.count[int]] = {}
         self._transaction: Transaction | None = None
+        # Record Id -> (error code, message) every update of it fails with: a stand-in for an
+        # org's validation rules and triggers (``/__sandbox/reject``).
+        self.rejections: dict[str, tuple[str, str]] = {}
 
     # --- reads -------------------------------------------------------------------------
 
@@ -197,6 +200,9 @@ class RecordStore:
     ) -> None:
         with self.lock:
             existing = self.get(sobject, record_id)
+            rejected = self.rejections.get(existing.id)
+            if rejected is not None:
+                raise RecordError(rejected[0], rejected[1], [])
             self._put(build_update(self.spec(sobject), existing, fields, self._context(api)))
 
     def delete(self, sobject: str, record_id: str) -> None:

@@ -1,4 +1,5 @@
-"""Merged and deleted Accounts in the Salesforce emulator, over TLS with simple-salesforce.
+"""Writes Salesforce refuses for what became of a record: merged or deleted Accounts, inactive
+owners, validation rules. The emulator over TLS, driven with simple-salesforce.
 
 What is pinned, and where it comes from:
 
@@ -9,7 +10,14 @@ What is pinned, and where it comes from:
 - a write to a deleted record fails with ``ENTITY_IS_DELETED`` / "entity is deleted": a
   single-record PATCH answers 404 with that error list, a collection's record carries it as its
   ``statusCode`` (SOAP API Developer Guide, "StatusCode"; REST API Developer Guide, "Status
-  Codes and Error Responses").
+  Codes and Error Responses");
+- a Task or Case whose owner is a deactivated user (``IsActive`` false, set through ``PATCH
+  /sobjects/User/{Id}``) is refused ``INACTIVE_OWNER_OR_USER``, "operation performed with
+  inactive user [Id] as owner of task"; an owner Id that names no user,
+  ``INVALID_CROSS_REFERENCE_KEY`` (SOAP API Developer Guide, "StatusCode");
+- a validation rule refuses a write with ``FIELD_CUSTOM_VALIDATION_EXCEPTION`` and the rule's
+  own error message (Salesforce Help, "Validation Rules"), stood in for by
+  ``/__sandbox/reject``.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any
 import pytest
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceResourceNotFound
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from cmsync.sandbox.base import SandboxContext
 from cmsync.sandbox.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
@@ -192,3 +200,75 @@ def test_merging_a_deleted_record_is_refused(org: Org) -> None:
     ]
     unknown = org.merge({"object": "Widget", "winner": winner, "losers": [gone]})
     assert unknown.status_code == 400
+
+
+# --- inactive owners and validation rules ----------------------------------------------------
+
+
+def _collection(org: Org, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answer: list[dict[str, Any]] = org.sf.restful(
+        "composite/sobjects", method=method, json={"allOrNone": False, "records": records}
+    )
+    return answer
+
+
+def test_a_task_or_case_for_a_deactivated_user_is_refused(org: Org) -> None:
+    rep = org.emulator.store.insert(
+        "User", {"LastName": "Gone", "Email": "gone@x.example", "Username": "gone@x.example"}
+    )
+    account = org.sf.Account.create({"Name": "Owned"})["id"]
+    org.sf.User.update(rep, {"IsActive": False})  # deactivating a user is a plain REST update
+    assert org.sf.User.get(rep)["IsActive"] is False
+
+    task = {"attributes": {"type": "Task"}, "Subject": "Call", "WhatId": account, "OwnerId": rep}
+    case = {"attributes": {"type": "Case"}, "Subject": "Risk", "AccountId": account,
+            "OwnerId": rep}  # fmt: skip
+    free = {"attributes": {"type": "Task"}, "Subject": "Call", "WhatId": account}
+    results = _collection(org, "POST", [task, case, free])
+    assert results[0] == {
+        "success": False,
+        "errors": [{"statusCode": "INACTIVE_OWNER_OR_USER",
+                    "message": f"operation performed with inactive user [{rep}] as owner of task",
+                    "fields": []}],
+    }  # fmt: skip
+    assert results[1]["errors"][0]["statusCode"] == "INACTIVE_OWNER_OR_USER"
+    assert results[2]["success"] is True  # no owner given: the integration user owns it
+
+    nobody = "005" + "0" * 12 + "AAA"
+    unknown = _collection(org, "POST", [{**task, "OwnerId": nobody}])
+    assert unknown[0]["errors"][0]["statusCode"] == "INVALID_CROSS_REFERENCE_KEY"
+
+    org.sf.User.update(rep, {"IsActive": True})
+    assert _collection(org, "POST", [task])[0]["success"] is True
+
+
+def test_rejected_records_fail_every_update_until_lifted(org: Org) -> None:
+    doomed, fine = (org.sf.Account.create({"Name": n})["id"] for n in ("Ruled", "Free"))
+    rule = {"ids": [doomed], "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "message": "MRR cannot be set on a partner account"}  # fmt: skip
+    answer = org.http.post(org.url + "/__sandbox/reject", json=rule, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+    with pytest.raises(SalesforceMalformedRequest) as single:
+        org.sf.Account.update(doomed, {"CM_MRR__c": 5})
+    assert single.value.status == 400
+    assert single.value.content == [
+        {"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+         "message": "MRR cannot be set on a partner account", "fields": []}
+    ]  # fmt: skip
+    results = _collection(
+        org,
+        "PATCH",
+        [{"attributes": {"type": "Account"}, "id": i, "CM_MRR__c": 5} for i in (doomed, fine)],
+    )
+    assert results[0]["errors"] == [
+        {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+         "message": "MRR cannot be set on a partner account", "fields": []}
+    ]  # fmt: skip
+    assert results[1]["success"] is True
+
+    bad = org.http.post(org.url + "/__sandbox/reject", json={"ids": "x"}, timeout=10)
+    assert bad.status_code == 400
+    assert org.http.delete(org.url + "/__sandbox/reject", timeout=10).json() == {"rejected": {}}
+    org.sf.Account.update(doomed, {"CM_MRR__c": 5})
+    assert org.sf.Account.get(doomed)["CM_MRR__c"] == 5
