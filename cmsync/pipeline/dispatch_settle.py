@@ -36,6 +36,7 @@ from state import (
     System,
     Transaction,
 )
+from state.owners import INACTIVE_OWNER
 from state.vanished import ENTITY_IS_DELETED
 from state.writeplan import Batch, Operation, RecordWrite
 
@@ -44,6 +45,7 @@ __all__ = [
     "Settlement",
     "audit_reason",
     "gone_targets",
+    "owner_refused",
     "settle_failure",
     "settle_results",
     "settle_retry",
@@ -190,6 +192,15 @@ def gone_targets(results: Sequence[RecordResult]) -> set[int]:
         r.index
         for r in results
         if not r.success and any(e.code == ENTITY_IS_DELETED for e in r.errors)
+    }
+
+
+def owner_refused(results: Sequence[RecordResult]) -> set[int]:
+    """Indexes of the records refused because their owner is an inactive user."""
+    return {
+        r.index
+        for r in results
+        if not r.success and any(e.code == INACTIVE_OWNER for e in r.errors)
     }
 
 

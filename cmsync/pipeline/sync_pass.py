@@ -31,6 +31,7 @@ from cmsync.pipeline.customers import sweep_customers
 from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.owners import resolve_fallback_owner
 from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
 from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
@@ -148,6 +149,7 @@ class SyncPass:
             clock=clock,
             vanished=VanishedAccounts(gateway, settings.fields.account.customer_uuid),
         )
+        self._owner_resolved = False
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
@@ -194,6 +196,11 @@ class SyncPass:
 
     async def load_context(self) -> SyncContext:
         context = await load_context(self.gateway, self.chartmogul, self.settings.fields)
+        if not self._owner_resolved:  # once: the first refresh names the fallback owner
+            self.dispatcher.fallback_owner = await resolve_fallback_owner(
+                self.gateway, self.settings.sync.fallback_owner
+            )
+            self._owner_resolved = True
         self._set_context(context)
         return context
 
