@@ -1,4 +1,5 @@
-"""The doctor's Salesforce checks: log in, describe each object cmsync touches, read /limits.
+"""The doctor's Salesforce checks: log in, describe each object cmsync touches, check the
+fallback owner, read /limits.
 
 Everything goes through the daemon's own ``SalesforceGateway`` (same login flow, same error
 mapping), with a short retry policy so an unreachable org is reported in seconds. A refused
@@ -24,8 +25,9 @@ from cmsync.salesforce.errors import (
     SessionExpiredError,
 )
 from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.salesforce.users import find_user
 
-__all__ = ["budget_finding", "check_salesforce"]
+__all__ = ["budget_finding", "check_salesforce", "owner_finding"]
 
 BUDGET_AREA = "Salesforce API budget"
 QUICK = RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0)
@@ -115,6 +117,30 @@ def budget_finding(limits: dict[str, Any], share: float) -> Finding:
     return Finding.ok(BUDGET_AREA, "DailyApiRequests", f"{status}: {headroom:,} of headroom")
 
 
+async def owner_finding(gateway: SalesforceGateway, value: str | None) -> Finding | None:
+    """``sync.fallback_owner`` must name an active user, or inactive owners' Tasks and Cases go
+    to the integration user instead; None when it is not set."""
+    if not value:
+        return None
+    subject = "sync.fallback_owner"
+    try:
+        user = await find_user(gateway, value)
+    except SalesforceError as exc:
+        return Finding.error(AREA, subject, f"cannot look up {value!r}: {exc.api_message}")
+    fix = (
+        "set sync.fallback_owner to the Id (005...) or username of an active user who should "
+        "get the churn-risk Tasks and Cases of deactivated owners, or unset it"
+    )
+    if user is None:
+        return Finding.error(AREA, subject, f"{value!r} names no Salesforce user", fix)
+    if not user.active:
+        return Finding.error(
+            AREA, subject, f"{value!r} ({user.id}) is an inactive user",
+            "reactivate the user (Setup > Users) or " + fix.removeprefix("set "),
+        )  # fmt: skip
+    return Finding.ok(AREA, subject, f"{value!r} is active user {user.id}")
+
+
 async def check_salesforce(settings: Settings) -> list[Finding]:
     """Login, every object's describe against cmsync's needs, and the API budget."""
     sf = settings.salesforce
@@ -135,6 +161,9 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
         findings += first
         rest = await asyncio.gather(*(_describe_reporting(gateway, n) for n in objects[1:]))
         findings += [f for group in rest for f in group]
+        owner = await owner_finding(gateway, settings.sync.fallback_owner)
+        if owner is not None:
+            findings.append(owner)
         try:
             limits = await gateway.refresh_limits()
         except SalesforceError as exc:

@@ -4,35 +4,13 @@ User Id once, at a pass's first refresh, for Tasks and Cases whose owner is inac
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.soql import literal
+from cmsync.salesforce.users import find_user
 
-__all__ = ["UserFacts", "find_user", "resolve_fallback_owner"]
+__all__ = ["resolve_fallback_owner"]
 
 log = logging.getLogger("cmsync.owners")
-
-_USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
-
-
-@dataclass(frozen=True)
-class UserFacts:
-    id: str
-    username: str | None
-    active: bool
-
-
-async def find_user(gateway: SalesforceGateway, value: str) -> UserFacts | None:
-    """The User that ``value`` names (an Id, else a username), or None."""
-    column = "Id" if _USER_ID.fullmatch(value) else "Username"
-    soql = f"SELECT Id, Username, IsActive FROM User WHERE {column} = {literal(value)}"  # noqa: S608
-    records = (await gateway.query(soql)).get("records") or []
-    if not records:
-        return None
-    row = records[0]
-    return UserFacts(str(row["Id"]), row.get("Username"), row.get("IsActive") is True)
 
 
 async def resolve_fallback_owner(gateway: SalesforceGateway, value: str | None) -> str | None:
