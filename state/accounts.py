@@ -182,6 +182,10 @@ class Links(Part):
         result = self._conn.execute(delete(_LINK).where(_LINK.c.customer_uuid == customer_uuid))
         return result.rowcount > 0
 
+    def account_ids(self) -> list[str]:
+        """Every linked Account Id."""
+        return list(self._conn.execute(select(_LINK.c.account_id)).scalars())
+
     def move(self, customer_uuid: str, from_account: str, to_account: str) -> bool:
         """The customer's link to ``from_account`` (merged away in Salesforce) now names
         ``to_account``, keeping how it was matched. False, changing nothing, when the link is

@@ -142,12 +142,13 @@ class SyncPass:
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
         self.translator = Translator(settings.fields, settings.sync)
+        self.vanished = VanishedAccounts(gateway, settings.fields.account.customer_uuid)
         self.dispatcher = Dispatcher(
             store,
             CollectionsWriter(gateway),
             gateway.budget,
             clock=clock,
-            vanished=VanishedAccounts(gateway, settings.fields.account.customer_uuid),
+            vanished=self.vanished,
         )
         self._owner_resolved = False
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
@@ -201,6 +202,8 @@ class SyncPass:
                 self.gateway, self.settings.sync.fallback_owner
             )
             self._owner_resolved = True
+        if not self.dry_run:  # links of Accounts merged or deleted since: follow them now
+            await self.vanished.follow_missing_links(self.store, context.org)
         self._set_context(context)
         return context
 

@@ -9,6 +9,9 @@ that may themselves have been merged since. ``VanishedAccounts.apply`` then carr
 the same drain sends them), dropped rows are done with an audit line saying why, links move to
 the winner (which gets the customer's ``CM_Customer_UUID__c``) or are dropped, and a customer
 whose link was dropped waits for the next sweep to match it again.
+
+A merge nobody writes to is noticed too: ``follow_missing_links`` runs after each pass's read
+of the org, and follows the links whose Account that read no longer holds.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cmsync.pipeline.org import OrgSnapshot
 from cmsync.salesforce.gateway import SalesforceGateway
-from state import AuditItem, OutboxEntry, OutboxItem, System, Transaction
+from cmsync.storeio import in_store
+from state import AuditItem, OutboxEntry, OutboxItem, Store, System, Transaction
 from state.vanished import AccountFate, FollowPlan, accounts_named, follow
 from state.writeplan import Operation
 
@@ -49,7 +54,11 @@ class VanishedAccounts:
 
     async def fates(self, rows: Iterable[OutboxEntry]) -> dict[str, AccountFate]:
         """What Salesforce holds for every Account the rows name, and for their winners."""
-        wanted = {a for row in rows for a in accounts_named(row)}
+        return await self.fates_of({a for row in rows for a in accounts_named(row)})
+
+    async def fates_of(self, account_ids: Iterable[str]) -> dict[str, AccountFate]:
+        """What Salesforce holds for these Accounts, and for their winners."""
+        wanted = set(account_ids)
         fates: dict[str, AccountFate] = {}
         for _ in range(_ROUNDS):
             ask = sorted(wanted - set(fates))
@@ -105,6 +114,25 @@ class VanishedAccounts:
                 tx.pending_matches.add(customer, why)
                 log.warning("customer %s unlinked: %s; it will be matched again", customer, why)
         report.unresolved = plan.unresolved
+        return report
+
+    async def follow_missing_links(self, store: Store, org: OrgSnapshot) -> FollowReport:
+        """Links whose Account the pass's read of the org no longer has: merged ones move to
+        the winner, deleted ones are dropped (the customer is matched again). An Account that
+        is merely not visible (``queryAll`` does not find it either) is left alone: that is a
+        sharing problem for an operator, not a deletion."""
+        linked = await in_store(store, lambda tx: tx.links.account_ids())
+        missing = org.missing(linked)
+        if not missing:
+            return FollowReport()
+        fates = await self.fates_of(missing)
+        known = {a: f for a, f in fates.items() if f.found or a not in missing}
+        report = await in_store(store, lambda tx: self.apply(tx, (), known))
+        if report.links_moved or report.links_dropped:
+            log.info(
+                "links of merged or deleted Accounts: %d moved, %d dropped",
+                report.links_moved, report.links_dropped,
+            )  # fmt: skip
         return report
 
     def _uuid_row(self, customer: str, loser: str, winner: str) -> OutboxItem:

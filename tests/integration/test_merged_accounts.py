@@ -4,8 +4,9 @@ A merge deletes the losers, each keeping ``MasterRecordId`` = the winner, and mo
 children to the winner (Salesforce Help, "Merge Duplicate Accounts"); a write aimed at a loser
 is refused ``ENTITY_IS_DELETED`` (SOAP API Developer Guide, "StatusCode"). cmsync must follow:
 
-- merged: the customer's writes land on the winner, its link moves there (with
-  ``CM_Customer_UUID__c``), and nothing is dead-lettered;
+- merged: writes already queued for the loser land on the winner, the customer's link moves
+  there (with ``CM_Customer_UUID__c``), and nothing is dead-lettered; a merge that nothing
+  writes to is noticed by the next pass's read of the org all the same;
 - deleted outright: the rows for it are dropped with an audit line, the link is dropped, and
   the next customer sweep matches the customer again (here by a Contact's email on a new
   Account).
@@ -14,18 +15,26 @@ is refused ``ENTITY_IS_DELETED`` (SOAP API Developer Guide, "StatusCode"). cmsyn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import requests
 
+from cmsync.chartmogul import connect
+from cmsync.pipeline.dispatcher import DispatchReport
+from cmsync.pipeline.sync_pass import SyncPass
+from cmsync.salesforce.budget import ApiBudget
+from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.serve import LoopThread
 from state import AccountLink, AuditEntry, MatchMethod, OutboxEntry, Store
 from tests.support.drive import import_invoice, start_world, sync_until_settled
 from tests.support.invariants import World, read_truth
 
 SEED, ACCOUNTS = 23, 12
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -61,30 +70,68 @@ def _admin(world: World, path: str, body: object) -> requests.Response:
     return requests.post(url, json=body, verify=world.sandbox.info["ca_bundle"], timeout=30)
 
 
-def test_writes_for_a_merged_account_land_on_the_winner_and_the_link_follows(
-    world: World,
-) -> None:
-    (uuid, loser), *_ = _paying(world)
-    sf = world.sandbox.salesforce.store
-    winner = sf.insert("Account", {"Name": "Survivor Holdings"})
+def _merge(world: World, loser: str) -> str:
+    winner = world.sandbox.salesforce.store.insert("Account", {"Name": "Survivor Holdings"})
     merged = _admin(world, "/merge", {"object": "Account", "winner": winner, "losers": [loser]})
     assert merged.status_code == 200, merged.text
+    return winner
 
-    import_invoice(world, uuid, "after-merge")  # the customer's MRR moves: a write is due
-    reports = asyncio.run(sync_until_settled(world))
 
-    dispatched = [s.outcome for r in reports for s in r.steps if s.name == "dispatch" and s.ok]
-    assert sum(d.repointed for d in dispatched) >= 1
-    assert all(r.ok for r in reports), reports[-1].summary()
+def _check_followed(world: World, uuid: str, winner: str) -> list[AuditEntry]:
+    """The winner holds the customer's figures, the link names it, and nothing is dead."""
     truth = asyncio.run(read_truth(world.settings)).customers[uuid]
-    held = sf.get("Account", winner)
+    held = world.sandbox.salesforce.store.get("Account", winner)
     assert held.get("CM_Customer_UUID__c") == uuid
     assert held.get("CM_MRR__c") == truth.mrr / 100
     assert held.get("CM_Status__c") == truth.status
     link, dead, audit = _store_view(world, uuid)
     assert link is not None and link.account_id == winner
     assert dead == []
+    return audit
+
+
+async def _steps_around(world: World, change: Callable[[], T]) -> tuple[T, DispatchReport]:
+    """A pass up to its queued writes, then ``change`` in Salesforce, then its dispatch."""
+    settings = world.settings
+    store = Store.open(settings.store.path)
+    try:
+        async with connect(settings.chartmogul) as chartmogul:
+            gateway = SalesforceGateway(
+                settings.salesforce, budget=ApiBudget(settings.sync.api_budget_share)
+            )
+            sync = SyncPass(settings, store, chartmogul, gateway, lambda: datetime.now(UTC))
+            try:
+                for name in ("load_context", "customers"):
+                    assert (await sync.run_step(name)).ok
+                changed = change()
+                dispatched = await sync.run_step("dispatch")
+                assert dispatched.ok, dispatched.detail
+                return changed, dispatched.outcome
+            finally:
+                await sync.close()
+    finally:
+        store.close()
+
+
+def test_writes_queued_for_a_merged_account_land_on_the_winner_and_the_link_follows(
+    world: World,
+) -> None:
+    (uuid, loser), *_ = _paying(world)
+    import_invoice(world, uuid, "before-merge")  # the customer's MRR moves: a write is due
+    winner, dispatched = asyncio.run(_steps_around(world, lambda: _merge(world, loser)))
+    assert dispatched.repointed >= 1 and dispatched.dead == 0
+
+    audit = _check_followed(world, uuid, winner)
     assert any(a.action == "repointed" and loser in a.reason for a in audit)
+    assert asyncio.run(sync_until_settled(world))[-1].ok
+
+
+def test_a_merge_nothing_writes_to_is_noticed_by_the_next_pass(world: World) -> None:
+    (uuid, loser), *_ = _paying(world)
+    winner = _merge(world, loser)
+    reports = asyncio.run(sync_until_settled(world))
+    assert all(r.ok for r in reports), reports[-1].summary()
+    _check_followed(world, uuid, winner)
 
 
 def test_a_deleted_account_drops_its_link_and_the_customer_is_matched_again(
@@ -92,11 +139,9 @@ def test_a_deleted_account_drops_its_link_and_the_customer_is_matched_again(
 ) -> None:
     (uuid, doomed), *_ = _paying(world)
     sf = world.sandbox.salesforce.store
-    sf.delete("Account", doomed)
-    import_invoice(world, uuid, "after-delete")
-
-    first = asyncio.run(sync_until_settled(world))
-    assert all(r.ok for r in first), first[-1].summary()
+    import_invoice(world, uuid, "before-delete")
+    _, dispatched = asyncio.run(_steps_around(world, lambda: sf.delete("Account", doomed)))
+    assert dispatched.dropped >= 1 and dispatched.dead == 0
     link, dead, audit = _store_view(world, uuid)
     assert link is None and dead == []
     assert any(a.action == "dropped" and a.record_id == doomed for a in audit)
