@@ -261,6 +261,12 @@ class SyncSettings(_Section):
     lookback_seconds: float = Field(
         default=300.0, ge=0, description="Overlap window re-read by the incremental pollers."
     )
+    fallback_owner: str | None = Field(
+        default=None,
+        min_length=1,
+        description="User Id or username that gets a Task or Case whose owner is inactive. "
+        "Unset: such a record is created without an owner (the integration user's).",
+    )
 
 
 class PlanDefinition(_Section):

@@ -2,8 +2,8 @@
 
 Heartbeat (running, stale or stopped), each job's latest run, the cursors and how far behind
 they are, the outbox, the API budgets, and the open problems (quarantine, dead letters,
-customers still unmatched). ``--json`` prints the same as one JSON object for scripts and
-monitoring.
+customers still unmatched), with the newest dead letters and Salesforce's reason for each.
+``--json`` prints the same as one JSON object for scripts and monitoring.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from state import QuarantineStatus, Store
 __all__ = ["STALE_AFTER", "collect", "render"]
 
 STALE_AFTER = timedelta(seconds=30)
+DEAD_SHOWN = 10  # dead letters listed with their reasons (the dashboard lists them all)
+REASON_CHARS = 300
 
 
 def _lag(value: str, now: datetime) -> float | None:
@@ -42,7 +44,8 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             counts = q.outbox_counts()
             budgets = q.budgets()
             quarantined = len(q.quarantine(QuarantineStatus.OPEN))
-            dead = len(q.dead_letters())
+            letters = q.dead_letters()
+            dead = len(letters)
             unmatched = q.pending_match_count()
     finally:
         store.close()
@@ -88,6 +91,12 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             b.system.value: {"used": b.used, "max": b.max, "share": b.share} for b in budgets
         },
         "problems": {"quarantined": quarantined, "dead_letters": dead, "unmatched": unmatched},
+        # What an operator must read to act: each dead letter's record and Salesforce's reason
+        # (a validation rule's own message, say), newest first.
+        "dead_letters": [
+            {"object": d.target_object, "key": d.target_key, "reason": d.last_error or ""}
+            for d in letters[:DEAD_SHOWN]
+        ],
     }
 
 
@@ -114,4 +123,7 @@ def render(status: dict[str, Any]) -> str:
         f"problems  {problems['quarantined']} quarantined, {problems['dead_letters']} dead "
         f"letters, {problems['unmatched']} customers unmatched"
     )
+    for letter in status.get("dead_letters", ()):
+        reason = letter["reason"] or "no reason recorded"
+        lines.append(f"dead      {letter['object']} {letter['key']}: {reason[:REASON_CHARS]}")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
@@ -181,6 +181,27 @@ class Links(Part):
     def remove(self, customer_uuid: str) -> bool:
         result = self._conn.execute(delete(_LINK).where(_LINK.c.customer_uuid == customer_uuid))
         return result.rowcount > 0
+
+    def account_ids(self) -> list[str]:
+        """Every linked Account Id."""
+        return list(self._conn.execute(select(_LINK.c.account_id)).scalars())
+
+    def move(self, customer_uuid: str, from_account: str, to_account: str) -> bool:
+        """The customer's link to ``from_account`` (merged away in Salesforce) now names
+        ``to_account``, keeping how it was matched. False, changing nothing, when the link is
+        not that one any more or ``to_account`` is linked to someone else."""
+        mine = self.get(customer_uuid)
+        if mine is None or mine.account_id != from_account:
+            return False
+        holder = self.by_account(to_account)
+        if holder is not None:
+            return holder.customer_uuid == customer_uuid
+        self._conn.execute(
+            update(_LINK)
+            .where(_LINK.c.customer_uuid == customer_uuid)
+            .values(account_id=to_account, matched_at=self._now, updated_at=self._now)
+        )
+        return True
 
 
 class PendingMatches(Part):

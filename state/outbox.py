@@ -57,6 +57,7 @@ from state.records import (
 )
 from state.sql import CHUNK, Part, chunks, marks, unique
 from state.tables import MergedKeyRow, OutboxRow, table_of
+from state.vanished import Repoint
 from state.writeplan import Operation
 
 __all__ = ["Outbox", "count_outbox"]
@@ -441,6 +442,32 @@ class Outbox(Part):
             )
             moved += result.rowcount
         return moved
+
+    def repoint(self, rows: Iterable[Repoint]) -> None:
+        """In-flight rows aimed at a record that was merged away: the new target and payload,
+        pending and due now. An attempt is counted and the why kept as the last error, so the
+        dashboard shows that the row was re-aimed."""
+        self._move(
+            "repoint",
+            [
+                {
+                    "b_id": r.id,
+                    "b_key": r.target_key,
+                    "b_payload": dict(r.payload),
+                    "b_error": r.reason,
+                }
+                for r in rows
+            ],
+            {
+                "status": _PENDING,
+                "target_key": bindparam("b_key"),
+                "payload": bindparam("b_payload", type_=_OUT.c.payload.type),
+                "attempts": _OUT.c.attempts + 1,
+                "next_attempt_at": self._now,
+                "last_error": bindparam("b_error"),
+                "updated_at": self._now,
+            },
+        )
 
     def retry_later(self, retries: Iterable[OutboxRetry]) -> None:
         """In-flight rows that failed transiently: pending again from each ``at``."""

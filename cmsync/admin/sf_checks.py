@@ -1,5 +1,6 @@
-"""The doctor's Salesforce checks: log in, describe each object cmsync touches, read /limits;
-and one note on how converted Leads are handled (through their Contact).
+"""The doctor's Salesforce checks: log in, describe each object cmsync touches, check the
+fallback owner, read /limits; and one note on how converted Leads are handled (through their
+Contact).
 
 Everything goes through the daemon's own ``SalesforceGateway`` (same login flow, same error
 mapping), with a short retry policy so an unreachable org is reported in seconds. A refused
@@ -28,8 +29,9 @@ from cmsync.salesforce.errors import (
     SessionExpiredError,
 )
 from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.salesforce.users import find_user
 
-__all__ = ["budget_finding", "check_salesforce", "converted_leads_finding"]
+__all__ = ["budget_finding", "check_salesforce", "converted_leads_finding", "owner_finding"]
 
 BUDGET_AREA = "Salesforce API budget"
 QUICK = RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0)
@@ -191,6 +193,30 @@ def _limits_from_header(budget: ApiBudget) -> dict[str, Any]:
     return {"DailyApiRequests": {"Max": snapshot.max, "Remaining": snapshot.max - snapshot.used}}
 
 
+async def owner_finding(gateway: SalesforceGateway, value: str | None) -> Finding | None:
+    """``sync.fallback_owner`` must name an active user, or inactive owners' Tasks and Cases go
+    to the integration user instead; None when it is not set."""
+    if not value:
+        return None
+    subject = "sync.fallback_owner"
+    try:
+        user = await find_user(gateway, value)
+    except SalesforceError as exc:
+        return Finding.error(AREA, subject, f"cannot look up {value!r}: {exc.api_message}")
+    fix = (
+        "set sync.fallback_owner to the Id (005...) or username of an active user who should "
+        "get the churn-risk Tasks and Cases of deactivated owners, or unset it"
+    )
+    if user is None:
+        return Finding.error(AREA, subject, f"{value!r} names no Salesforce user", fix)
+    if not user.active:
+        return Finding.error(
+            AREA, subject, f"{value!r} ({user.id}) is an inactive user",
+            "reactivate the user (Setup > Users) or " + fix.removeprefix("set "),
+        )  # fmt: skip
+    return Finding.ok(AREA, subject, f"{value!r} is active user {user.id}")
+
+
 async def check_salesforce(settings: Settings) -> list[Finding]:
     """Login, every object's describe against cmsync's needs, and the API budget."""
     sf = settings.salesforce
@@ -212,6 +238,9 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
         rest = await asyncio.gather(*(_describe_reporting(gateway, n) for n in objects[1:]))
         findings += [f for group in rest for f in group]
         findings.append(converted_leads_finding(settings))
+        owner = await owner_finding(gateway, settings.sync.fallback_owner)
+        if owner is not None:
+            findings.append(owner)
         try:
             limits = await gateway.refresh_limits()
         except SalesforceError as exc:

@@ -16,6 +16,9 @@ updates, merged); a record is written as one, so its rows share its fate:
   be undone, so a retry would fail the same way and a dead letter would ask an operator for
   a fix there is none of; the person is enriched through the Contact it became instead.
   Only rows queued before cmsync stopped writing converted Leads can meet this.
+- a record refused because an Account it writes or names is deleted (``ENTITY_IS_DELETED``,
+  ``gone_targets``): left to the dispatcher, which follows the merge or drops the rows
+  (``cmsync.pipeline.vanished``) when it can ask Salesforce, and is otherwise dead as before.
 
 ``settle_results`` handles a call's per-record results, ``settle_failure`` a whole call that
 failed. Both return a ``Settlement``: plain data that ``apply`` writes in one transaction, so
@@ -25,7 +28,7 @@ a batch's rows, audit entries and last-written values commit together or not at 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,6 +42,8 @@ from state import (
     System,
     Transaction,
 )
+from state.owners import INACTIVE_OWNER
+from state.vanished import ENTITY_IS_DELETED
 from state.writeplan import Batch, Operation, RecordWrite
 
 __all__ = [
@@ -46,8 +51,11 @@ __all__ = [
     "DispatchPolicy",
     "Settlement",
     "audit_reason",
+    "gone_targets",
+    "owner_refused",
     "settle_failure",
     "settle_results",
+    "settle_retry",
 ]
 
 # Per-record codes meaning the record itself will never accept the write: dropped, not dead.
@@ -151,11 +159,17 @@ def settle_results(
     *,
     now: datetime,
     policy: DispatchPolicy,
+    skip: Collection[int] = (),
 ) -> Settlement:
-    """Each record's result applied to the rows it covers (``rows``: the claimed rows by id)."""
+    """Each record's result applied to the rows it covers (``rows``: the claimed rows by id).
+
+    The records at the indexes in ``skip`` are left in flight for the caller to settle.
+    """
     by_index = {r.index: r for r in results}
     out = Settlement()
     for index, record in enumerate(batch.records):
+        if index in skip:
+            continue
         covered = [rows[i] for i in record.outbox_ids]
         result = by_index.get(index)
         if result is None:  # the writer guarantees one result per record; never guess
@@ -193,6 +207,34 @@ def settle_results(
         else:
             reason = result.reason or "refused without a reason"
             out.dead.extend(OutboxDead(row.id, reason) for row in covered)
+    return out
+
+
+def gone_targets(results: Sequence[RecordResult]) -> set[int]:
+    """Indexes of the records refused because a record they write or name is deleted."""
+    return {
+        r.index
+        for r in results
+        if not r.success and any(e.code == ENTITY_IS_DELETED for e in r.errors)
+    }
+
+
+def owner_refused(results: Sequence[RecordResult]) -> set[int]:
+    """Indexes of the records refused because their owner is an inactive user."""
+    return {
+        r.index
+        for r in results
+        if not r.success and any(e.code == INACTIVE_OWNER for e in r.errors)
+    }
+
+
+def settle_retry(
+    rows: Sequence[OutboxEntry], error: str, *, now: datetime, policy: DispatchPolicy
+) -> Settlement:
+    """Rows to try again later with ``error`` (or dead, past ``max_attempts``)."""
+    out = Settlement()
+    if rows:
+        _retry_or_give_up(out, rows, error, now, policy, None)
     return out
 
 

@@ -17,6 +17,14 @@ due, ``max_rows`` were taken, or something says stop:
   has just spent its retries on the same endpoint, so the next batch would most likely fail
   the same way, each costing more calls from the daily budget; the report says why.
 
+A record refused because an Account it names was merged or deleted (``ENTITY_IS_DELETED``)
+is followed rather than killed when the dispatcher has ``vanished``: Salesforce is asked what
+became of the Account, and the rows are re-pointed at the winner (pending and due at once, so
+the next window of the same drain sends them) or dropped with an audit line.
+
+A Task or Case refused for an inactive owner (``INACTIVE_OWNER_OR_USER``) is re-planned for
+``fallback_owner`` (or without an owner) and sent again in the same drain (``state.owners``).
+
 A whole call refused as wrong (``PermanentError``) only kills its own batch: the next one may
 be fine. On every stop the rows not sent go back to pending unchanged (``release``: no
 attempt counted, since they were never tried), so nothing is left in flight when ``drain``
@@ -51,14 +59,20 @@ from cmsync.pipeline.dispatch_plan import (
 from cmsync.pipeline.dispatch_settle import (
     DispatchPolicy,
     Settlement,
+    gone_targets,
+    owner_refused,
     settle_failure,
     settle_results,
+    settle_retry,
 )
+from cmsync.pipeline.vanished import FollowReport, VanishedAccounts
 from cmsync.salesforce.budget import ApiBudget, Pace
 from cmsync.salesforce.collections import CollectionsWriter, RecordResult
 from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError
 from cmsync.storeio import in_store
-from state import BudgetSnapshot, Store, System, Transaction
+from state import AuditItem, BudgetSnapshot, OutboxDead, OutboxEntry, Store, System, Transaction
+from state.owners import INACTIVE_OWNER, OWNER_FIELD, reassign
+from state.vanished import Repoint
 from state.writeplan import Batch, Operation
 
 __all__ = [
@@ -89,6 +103,9 @@ class DispatchReport:
     # When the earliest pending Salesforce row falls due (None: none). After a full drain this
     # is a future retry; after a stop it may be now (the rows handed back).
     next_due_at: datetime | None = None
+    repointed: int = 0  # rows re-aimed at the Account theirs was merged into, sent again
+    dropped: int = 0  # rows for an Account deleted in Salesforce, done with an audit line
+    reassigned: int = 0  # Tasks and Cases re-planned past an inactive owner, sent again
 
     @property
     def stopped(self) -> str | None:
@@ -108,11 +125,15 @@ class _Tally:
     paused: str | None = None
     auth_failure: str | None = None
     outage: str | None = None
+    repointed: int = 0
+    dropped: int = 0
+    reassigned: int = 0
 
     def report(self, next_due_at: datetime | None) -> DispatchReport:
         return DispatchReport(
             self.calls, dict(self.sent), self.done, self.unchanged, self.retried, self.dead,
             self.deferred, self.paused, self.auth_failure, self.outage, next_due_at,
+            self.repointed, self.dropped, self.reassigned,
         )  # fmt: skip
 
 
@@ -134,6 +155,7 @@ class Dispatcher:
         clock: Callable[[], datetime],
         policy: DispatchPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        vanished: VanishedAccounts | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -141,6 +163,11 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self._clock = clock
         self._sleep = sleep
+        # Without it, a write refused ENTITY_IS_DELETED is dead like any refused write.
+        self.vanished = vanished
+        # The User Id that gets a Task or Case whose owner is inactive (``sync.fallback_owner``,
+        # resolved by the pass at its first refresh); None: such records go without an owner.
+        self.fallback_owner: str | None = None
         self._lock = asyncio.Lock()
         self._stopping = False
 
@@ -237,11 +264,77 @@ class Dispatcher:
             await self._settle_call_failure(batch, window, exc, tally)
             return _Sent.SETTLED
         tally.sent[(batch.sobject, batch.operation.value)] += len(batch.records)
+        gone = gone_targets(results) if self.vanished is not None else set()
+        unowned = owner_refused(results)
         await self._settle(
             tally,
-            lambda now: settle_results(batch, results, window.rows, now=now, policy=self.policy),
+            lambda now: settle_results(
+                batch, results, window.rows, now=now, policy=self.policy, skip=gone | unowned
+            ),
         )
+        if unowned:
+            rows = [window.rows[i] for n in sorted(unowned) for i in batch.records[n].outbox_ids]
+            await self._reassign(rows, tally)
+        if gone:
+            rows = [window.rows[i] for n in sorted(gone) for i in batch.records[n].outbox_ids]
+            reasons = dict.fromkeys(r.reason for r in results if r.index in gone)
+            await self._follow_gone(rows, "; ".join(reasons), tally)
         return _Sent.SETTLED
+
+    async def _reassign(self, rows: list[OutboxEntry], tally: _Tally) -> None:
+        """Rows refused for an inactive owner: re-planned for the fallback owner (or none) and
+        due at once; dead only when no owner change can help."""
+        fallback = self.fallback_owner
+
+        def work(tx: Transaction) -> tuple[int, int]:
+            moves: list[Repoint] = []
+            dead: list[OutboxDead] = []
+            for row in rows:
+                decided = reassign(row, fallback)
+                if isinstance(decided, str):
+                    dead.append(OutboxDead(row.id, f"{INACTIVE_OWNER}: {decided}"))
+                    continue
+                moves.append(decided)
+                log.warning("%s %s: %s", row.target_object, row.target_key, decided.reason)
+            tx.outbox.repoint(moves)
+            tx.outbox.mark_dead(dead)
+            tx.audit.append(
+                AuditItem(System.SALESFORCE, rows_by_id[m.id].target_object, m.target_key,
+                          "reassigned", {OWNER_FIELD: m.payload.get(OWNER_FIELD)}, m.reason)
+                for m in moves
+            )  # fmt: skip
+            return len(moves), len(dead)
+
+        rows_by_id = {row.id: row for row in rows}
+        moved, dead = await in_store(self.store, work)
+        tally.reassigned += moved
+        tally.dead += dead
+
+    async def _follow_gone(self, rows: list[OutboxEntry], error: str, tally: _Tally) -> None:
+        """Rows refused ENTITY_IS_DELETED: follow the merge or drop them (``vanished``)."""
+        assert self.vanished is not None
+        vanished = self.vanished
+        try:
+            tally.calls += 1
+            fates = await vanished.fates(rows)
+        except (AuthError, RetriableError, PermanentError) as exc:
+            # Not knowing what became of the Accounts, try again later: never guess.
+            log.warning("could not look up %d rows' deleted Accounts: %s", len(rows), exc)
+            await self._settle(
+                tally, lambda now: settle_retry(rows, error, now=now, policy=self.policy)
+            )
+            return
+
+        def work(tx: Transaction) -> FollowReport:
+            report = vanished.apply(tx, rows, fates)
+            now = max(self._clock(), tx.now)
+            settle_retry(report.unresolved, error, now=now, policy=self.policy).apply(tx)
+            return report
+
+        followed = await in_store(self.store, work)
+        tally.repointed += followed.repointed
+        tally.dropped += followed.dropped
+        tally.retried += len(followed.unresolved)
 
     async def _settle_call_failure(
         self, batch: Batch, window: Window, exc: RetriableError | PermanentError, tally: _Tally

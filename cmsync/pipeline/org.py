@@ -172,6 +172,12 @@ class OrgSnapshot:
         found = {row[0]: AccountTarget(*row) for row in rows}
         return {a: found.get(a) or AccountTarget(a) for a in wanted}
 
+    def missing(self, account_ids: Iterable[str]) -> list[str]:
+        """Those of ``account_ids`` the org's read does not hold (deleted, merged, or hidden)."""
+        wanted = set(account_ids)
+        held = self._db.select("SELECT id FROM account WHERE id IN ({marks})", wanted)
+        return sorted(wanted - {row[0] for row in held})
+
     def target(self, account_id: str) -> AccountTarget:
         return self.targets((account_id,))[account_id]
 

@@ -31,11 +31,13 @@ from cmsync.pipeline.customers import sweep_customers
 from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.owners import resolve_fallback_owner
 from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
 from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
 from cmsync.pipeline.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.vanished import VanishedAccounts
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
@@ -140,7 +142,15 @@ class SyncPass:
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
         self.translator = Translator(settings.fields, settings.sync)
-        self.dispatcher = Dispatcher(store, CollectionsWriter(gateway), gateway.budget, clock=clock)
+        self.vanished = VanishedAccounts(gateway, settings.fields.account.customer_uuid)
+        self.dispatcher = Dispatcher(
+            store,
+            CollectionsWriter(gateway),
+            gateway.budget,
+            clock=clock,
+            vanished=self.vanished,
+        )
+        self._owner_resolved = False
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
@@ -187,6 +197,13 @@ class SyncPass:
 
     async def load_context(self) -> SyncContext:
         context = await load_context(self.gateway, self.chartmogul, self.settings.fields)
+        if not self._owner_resolved:  # once: the first refresh names the fallback owner
+            self.dispatcher.fallback_owner = await resolve_fallback_owner(
+                self.gateway, self.settings.sync.fallback_owner
+            )
+            self._owner_resolved = True
+        if not self.dry_run:  # links of Accounts merged or deleted since: follow them now
+            await self.vanished.follow_missing_links(self.store, context.org)
         self._set_context(context)
         return context
 

@@ -193,6 +193,9 @@ ACCOUNT = SObjectSpec(
         FieldSpec("CM_URL__c", T.URL, "CM URL", length=255, custom=True),
         _ref("CM_Success_Manager__c", "CM Success Manager", ("User",), "CM_Success_Manager__r",
              custom=True),
+        # Set by a merge on each deleted loser, naming the winner (SOAP API Developer Guide,
+        # "merge()"; Object Reference, Account: "MasterRecordId").
+        _read_only(_ref("MasterRecordId", "Master Record ID", ("Account",), "MasterRecord")),
     ),
 )  # fmt: skip
 

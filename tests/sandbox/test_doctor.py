@@ -217,3 +217,32 @@ async def test_limits_without_view_setup_is_a_warning_with_its_fix(
     assert "View Setup and Configuration" in warning.fix
     [budget] = report.about("DailyApiRequests")  # still judged, from the headers
     assert budget.severity is Severity.OK and "of 100,000 calls used" in budget.message
+
+
+async def test_an_inactive_or_unknown_fallback_owner_is_a_problem_with_its_fix(
+    settings: Settings, full_sandbox: RunningSandbox
+) -> None:
+    store = full_sandbox.salesforce.store
+    store.insert(
+        "User", {"LastName": "Idle", "Email": "idle@doctor.example",
+                 "Username": "idle@doctor.example", "IsActive": False},
+    )  # fmt: skip
+    ready = store.insert(
+        "User", {"LastName": "Ready", "Email": "ready@doctor.example",
+                 "Username": "ready@doctor.example"},
+    )  # fmt: skip
+
+    def owned_by(value: str) -> Settings:
+        sync = settings.sync.model_copy(update={"fallback_owner": value})
+        return settings.model_copy(update={"sync": sync})
+
+    for value, says in (("idle@doctor.example", "inactive"), ("nobody@doctor.example", "no")):
+        report = await diagnose(owned_by(value))
+        [error] = report.errors
+        assert error.subject == "sync.fallback_owner" and says in error.message, error
+        assert error.fix is not None and "sync.fallback_owner" in error.fix
+        assert report.exit_code == 1
+    report = await diagnose(owned_by(ready))  # by Id this time
+    assert report.errors == ()
+    [fine] = report.about("sync.fallback_owner")
+    assert ready in fine.message

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,10 +23,20 @@ from cmsync.salesforce.schema import Catalogue, SObjectSpec
 from cmsync.sandbox.salesforce.errors import RecordError
 from cmsync.sandbox.salesforce.ids import IdFactory, InvalidIdError, normalize
 from cmsync.sandbox.salesforce.records import Record, Table, index_key
-from cmsync.sandbox.salesforce.values import JsonTypeError, from_json
+from cmsync.sandbox.salesforce.values import JsonTypeError, Value, from_json
 from cmsync.sandbox.salesforce.writes import WriteContext, build_insert, build_update
 
-__all__ = ["MultipleMatchError", "RecordStore", "Transaction", "UpsertOutcome"]
+__all__ = ["MERGE_CHILDREN", "MultipleMatchError", "RecordStore", "Transaction", "UpsertOutcome"]
+
+# What a merge re-parents, per merged object: (child object, its reference to the parent).
+MERGE_CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
+    "Account": (
+        ("Contact", "AccountId"),
+        ("Opportunity", "AccountId"),
+        ("Case", "AccountId"),
+        ("Task", "WhatId"),
+    ),
+}
 
 
 class MultipleMatchError(Exception):
@@ -74,6 +84,9 @@ class RecordStore:
         self._seq = itertools.count(1)
         self._numbers: dict[str, itertools.count[int]] = {}
         self._transaction: Transaction | None = None
+        # Record Id -> (error code, message) every update of it fails with: a stand-in for an
+        # org's validation rules and triggers (``/__sandbox/reject``).
+        self.rejections: dict[str, tuple[str, str]] = {}
 
     # --- reads -------------------------------------------------------------------------
 
@@ -117,7 +130,8 @@ class RecordStore:
         if record is None:
             raise RecordError("NOT_FOUND", "The requested resource does not exist", status=404)
         if record.deleted:
-            raise RecordError("ENTITY_IS_DELETED", "entity is deleted", status=404)
+            # REST answers a write to a deleted record 404 with the error's (empty) field list.
+            raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [], status=404)
         return record
 
     def external_match(self, sobject: str, field: str, value: object) -> list[Record]:
@@ -188,6 +202,9 @@ class RecordStore:
     ) -> None:
         with self.lock:
             existing = self.get(sobject, record_id)
+            rejected = self.rejections.get(existing.id)
+            if rejected is not None:
+                raise RecordError(rejected[0], rejected[1], [])
             self._put(build_update(self.spec(sobject), existing, fields, self._context(api)))
 
     def delete(self, sobject: str, record_id: str) -> None:
@@ -203,6 +220,44 @@ class RecordStore:
             if self.user_id:
                 values["LastModifiedById"] = self.user_id
             self._put(Record(existing.sobject, existing.id, existing.seq, values))
+
+    def merge(self, sobject: str, winner_id: str, loser_ids: Sequence[str]) -> list[str]:
+        """Merge ``loser_ids`` into ``winner_id``: the losers' children move to the winner,
+        the losers are deleted with ``MasterRecordId`` naming it. Returns the children moved.
+
+        The caller has checked the Ids (``merge.check_merge``). Only the children cmsync
+        writes are re-parented (``MERGE_CHILDREN``), as Salesforce re-parents every related
+        record (Salesforce Help, "Merge Duplicate Accounts").
+        """
+        with self.lock:
+            winner = self.get(sobject, winner_id)
+            now = self.now()
+            moved: list[str] = []
+            for child, field in MERGE_CHILDREN.get(winner.sobject, ()):
+                table = self.tables[child]
+                for loser in loser_ids:
+                    for record in list(table.lookup(field, loser)):
+                        if record.deleted:
+                            continue
+                        values = dict(record.values)
+                        values.update({field: winner.id}, **self._stamp_values(now))
+                        self._put(Record(record.sobject, record.id, record.seq, values))
+                        moved.append(record.id)
+            for loser in loser_ids:
+                existing = self.get(sobject, loser)
+                values = dict(existing.values)
+                values.update(IsDeleted=True, MasterRecordId=winner.id, **self._stamp_values(now))
+                self._put(Record(existing.sobject, existing.id, existing.seq, values))
+            values = dict(winner.values)
+            values.update(self._stamp_values(now))
+            self._put(Record(winner.sobject, winner.id, winner.seq, values))
+            return moved
+
+    def _stamp_values(self, now: datetime) -> dict[str, Value]:
+        stamp: dict[str, Value] = {"LastModifiedDate": now, "SystemModstamp": now}
+        if self.user_id:
+            stamp["LastModifiedById"] = self.user_id
+        return stamp
 
     def upsert(
         self,

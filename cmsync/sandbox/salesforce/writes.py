@@ -155,6 +155,25 @@ def _check_references(spec: SObjectSpec, values: Mapping[str, Value], ctx: Write
             raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
 
 
+# Objects whose owner must be an active user (SOAP API Developer Guide, "StatusCode":
+# INACTIVE_OWNER_OR_USER, "operation performed with inactive user [Id] as owner of task").
+_ACTIVE_OWNER = frozenset({"Task", "Case"})
+
+
+def _check_owner(spec: SObjectSpec, values: Mapping[str, Value], ctx: WriteContext) -> None:
+    """A Task or Case given to a deactivated user (``IsActive`` false) is refused."""
+    owner = values.get("OwnerId")
+    if spec.name not in _ACTIVE_OWNER or not isinstance(owner, str):
+        return
+    user = ctx.store.find(owner)
+    if user is not None and user.sobject == "User" and user.get("IsActive") is False:
+        raise RecordError(
+            "INACTIVE_OWNER_OR_USER",
+            f"operation performed with inactive user [{owner}] as owner of {spec.name.lower()}",
+            [],
+        )
+
+
 def _check_required(spec: SObjectSpec, values: Mapping[str, Value], creating: bool) -> None:
     missing = [
         f.name
@@ -249,6 +268,7 @@ def build_insert(spec: SObjectSpec, fields: Mapping[str, object], ctx: WriteCont
     _derive(spec, values, given)
     _check_required(spec, values, creating=True)
     _check_references(spec, given, ctx)
+    _check_owner(spec, values, ctx)
     _check_unique(spec, values, record_id, ctx)
     _stamp(values, ctx, record_id, creating=True)
     return Record(spec.name, record_id, ctx.next_seq(), _compact(values))
@@ -287,6 +307,7 @@ def build_update(
     given = _convert(resolved)
     _check_required(spec, given, creating=False)
     _check_references(spec, given, ctx)
+    _check_owner(spec, given, ctx)
     values = dict(existing.values)
     values.update(given)
     _derive(spec, values, given)
