@@ -20,8 +20,21 @@ new (its first paid period), active, at_risk, churned. Signals (``state.signals`
 4. A movement dated before the newest one already applied (ChartMogul back-dates activities
    when it rebuilds a history) does not move the stage: it only emits its alert, if recent.
    Payments and the end of the first cycle are not ordered that way (see ``_late``).
-5. An illegal signal (a contraction for a lead) raises ``IllegalTransition`` and changes
-   nothing. Replays never reach ``apply``: ``decide`` drops signals whose key was applied.
+5. Nothing ChartMogul says is refused. ChartMogul is the source of truth for revenue, and it
+   rebuilds histories (back-dated imports), regroups movements of one customer within an
+   hour (Smart Activity Classification, help article 4416682609426: two subscriptions bought
+   30 minutes apart are two ``new_biz``, an hour-old ``churn`` becomes a ``contraction`` when
+   the customer buys again) and reports movements late. So a signal the table does not
+   foresee (an expansion for a churned account, a second ``new_biz`` for a paying one, a
+   contraction for a lead) *converges* (``_converge``): the stage follows what the movement
+   leaves behind, paying when its resulting MRR is positive, churned after a ``churn``, and a
+   customer whose MRR falls to zero without a churn stays where it was (Free Customer
+   Handling, help article 15384089786524: free and paused customers stay Active). The
+   customer record then settles anything left (``StatusObserved``). Alerts are raised only
+   where they still mean something: no churn-risk alert for an account that was not paying,
+   none for a late churn the account has already come back from, and no Opportunity for a
+   ``new_biz`` that a regrouping made of an expansion. Quarantine is kept for what an operator
+   can act on. Replays never reach ``apply``: ``decide`` drops signals whose key was applied.
 
 No I/O, no clock: ``now`` is a parameter, and the result is a new ``Account`` plus effects.
 """
@@ -65,7 +78,6 @@ from state.signals import (
 
 __all__ = [
     "Account",
-    "IllegalTransition",
     "LifecyclePolicy",
     "Risk",
     "Stage",
@@ -89,16 +101,6 @@ class Risk(StrEnum):
     LOW = "Low"
     MEDIUM = "Medium"
     HIGH = "High"
-
-
-class IllegalTransition(Exception):
-    """A signal that cannot happen from the account's stage; nothing was changed."""
-
-    def __init__(self, stage: Stage, trigger: str, key: str) -> None:
-        super().__init__(f"{trigger} is not possible from stage {stage.value} (signal {key})")
-        self.stage = stage
-        self.trigger = trigger
-        self.key = key
 
 
 @dataclass(frozen=True)
@@ -249,13 +251,51 @@ def _destination(stage: Stage, trigger: str, risky: bool, in_cycle1: bool) -> St
     return Stage(probe.state)
 
 
+_PAYING_STAGES = frozenset({Stage.NEW, Stage.ACTIVE, Stage.AT_RISK})
+
+
 def _next_stage(account: Account, folded: Account, signal: Signal) -> Stage:
+    if (
+        isinstance(signal, MrrMovement)
+        and signal.mrr_cents <= 0
+        and signal.kind is not MovementKind.CHURN
+        and account.stage not in _PAYING_STAGES
+    ):
+        return account.stage  # nothing paid after it: no start, whatever its type
     trigger = _trigger(signal)
     risky, in_cycle1 = folded.risk is not Risk.NONE, not folded.first_cycle_done
     stage = _destination(account.stage, trigger, risky, in_cycle1)
     if stage is None:
-        raise IllegalTransition(account.stage, trigger, signal.key)
+        return _converge(account, folded, signal)
     return stage
+
+
+def _settled(folded: Account) -> Stage:
+    """The paying stage the account's facts imply (the machine's ``_settle`` order)."""
+    if folded.risk is not Risk.NONE:
+        return Stage.AT_RISK
+    return Stage.ACTIVE if folded.first_cycle_done else Stage.NEW
+
+
+def _converge(account: Account, folded: Account, signal: Signal) -> Stage:
+    """The stage after a signal the table does not foresee: what ChartMogul now says (point 5).
+
+    A movement decides by what it leaves: a positive MRR is a paying stage, a churn is
+    churned, and a fall to zero without a churn keeps the stage (a free customer is not
+    churned). Other signals cannot say more than the stage already does, except a trial
+    starting for a churned customer and a cancelled status for one never seen paying.
+    """
+    match signal:
+        case MrrMovement(kind=MovementKind.CHURN):
+            return Stage.CHURNED
+        case MrrMovement() if signal.mrr_cents > 0:
+            return _settled(folded)
+        case TrialStarted() if account.stage is Stage.CHURNED:
+            return Stage.TRIAL
+        case StatusObserved(paying=False):
+            return Stage.CHURNED
+        case _:
+            return account.stage
 
 
 # --- folding a signal into the account's facts -------------------------------------------
@@ -266,7 +306,12 @@ def _plan_changed(account: Account, signal: MrrMovement) -> bool:
 
 
 def _fold(account: Account, signal: Signal) -> Account:
+    paying = account.stage in _PAYING_STAGES
     match signal:
+        case MrrMovement(kind=MovementKind.NEW_BIZ | MovementKind.REACTIVATION) if paying:
+            # Another subscription of a paying customer that ChartMogul typed as the start of
+            # its business (regrouped within the hour): more MRR, no fresh start.
+            return replace(account, mrr_cents=signal.mrr_cents, plan=signal.plan or account.plan)
         case MrrMovement(kind=MovementKind.NEW_BIZ | MovementKind.REACTIVATION):
             return replace(
                 account,
@@ -282,6 +327,8 @@ def _fold(account: Account, signal: Signal) -> Account:
                 account,
                 mrr_cents=signal.mrr_cents,
                 plan=signal.plan or account.plan,
+                # an expansion for an account not seen paying: a start that was missed
+                customer_since=account.customer_since or (None if paying else signal.at),
                 downgraded=False,
                 contracted=False,
             )
@@ -291,8 +338,9 @@ def _fold(account: Account, signal: Signal) -> Account:
                 account,
                 mrr_cents=signal.mrr_cents,
                 plan=signal.plan or account.plan,
-                downgraded=account.downgraded or downgrade,
-                contracted=account.contracted or not downgrade,
+                # a contraction for an account not seen paying tells of no risk (point 5)
+                downgraded=account.downgraded or (paying and downgrade),
+                contracted=account.contracted or (paying and not downgrade),
             )
         case MrrMovement(kind=MovementKind.CHURN):
             return replace(
@@ -351,9 +399,16 @@ def _alert(
     before: Account, signal: Signal, now: datetime, policy: LifecyclePolicy
 ) -> ChurnRiskAlert | None:
     due = now.date() + timedelta(days=policy.due_days)
+    late = before.as_of is not None and signal.at < before.as_of
     match signal:
         case MrrMovement(kind=MovementKind.CHURN) if before.stage is Stage.CHURNED:
             return None  # the same churn, on another subscription: one alert is enough
+        case MrrMovement(kind=MovementKind.CHURN | MovementKind.CONTRACTION) if (
+            before.stage not in _PAYING_STAGES
+        ):
+            return None  # nothing at risk that the owner knew of (point 5)
+        case MrrMovement(kind=MovementKind.CHURN) if late and before.mrr_cents > 0:
+            return None  # a churn the account has already come back from (point 5)
         case MrrMovement(kind=MovementKind.CONTRACTION | MovementKind.CHURN):
             if signal.kind is MovementKind.CHURN:
                 kind = AlertKind.CHURN
@@ -442,12 +497,20 @@ def _milestones(
 
 
 def _events(
-    before: Account, after: Account, signal: Signal, now: datetime, policy: LifecyclePolicy
+    before: Account,
+    after: Account,
+    signal: Signal,
+    now: datetime,
+    policy: LifecyclePolicy,
+    retyped: bool = False,
 ) -> tuple[list[Effect], tuple[str, int] | None]:
-    """Alerts, opportunities and milestones for a recent signal; the new expansion_day."""
+    """Alerts, opportunities and milestones for a recent signal; the new expansion_day.
+
+    A retyped movement (see ``apply``) raises nothing: its alert, if any, was raised under
+    its first type."""
     effects: list[Effect] = []
     expansion_day = after.expansion_day
-    if now - signal.at > policy.alert_horizon:
+    if retyped or now - signal.at > policy.alert_horizon:
         return effects, expansion_day
     alert = _alert(before, signal, now, policy)
     if alert is not None:
@@ -478,10 +541,21 @@ def _late(account: Account, signal: Signal) -> bool:
     return moves and account.as_of is not None and signal.at < account.as_of
 
 
-def apply(account: Account, signal: Signal, now: datetime, policy: LifecyclePolicy) -> Transition:
-    """The account after ``signal``, and the effects to write; raises IllegalTransition."""
+def apply(
+    account: Account,
+    signal: Signal,
+    now: datetime,
+    policy: LifecyclePolicy,
+    *,
+    retyped: bool = False,
+) -> Transition:
+    """The account after ``signal``, and the effects to write; never refuses (point 5).
+
+    ``retyped``: a movement of the same customer, subscription and moment was applied under
+    another type or amount (ChartMogul regrouped it within the hour): its facts are folded
+    in, and nothing is raised a second time."""
     if _late(account, signal):
-        effects, expansion_day = _events(account, account, signal, now, policy)
+        effects, expansion_day = _events(account, account, signal, now, policy, retyped)
         return Transition(replace(account, expansion_day=expansion_day), tuple(effects))
     folded = _fold(account, signal)
     stage = _next_stage(account, folded, signal)
@@ -491,7 +565,7 @@ def apply(account: Account, signal: Signal, now: datetime, policy: LifecyclePoli
     after = folded
     if (stage, as_of) != (folded.stage, folded.as_of):
         after = replace(folded, stage=stage, as_of=as_of)
-    effects, expansion_day = _events(account, after, signal, now, policy)
+    effects, expansion_day = _events(account, after, signal, now, policy, retyped)
     if expansion_day != after.expansion_day:
         after = replace(after, expansion_day=expansion_day)
     changes = _field_changes(account, after, signal)
@@ -509,7 +583,9 @@ def decide(
     now: datetime,
     policy: LifecyclePolicy,
 ) -> Transition | None:
-    """``apply`` unless the signal's key was applied before (a replay): then None."""
+    """``apply`` unless the signal's key was applied before (a replay): then None. A movement
+    whose ``slot`` was applied under another key is a retyped one (see ``apply``)."""
     if signal.key in applied:
         return None
-    return apply(account, signal, now, policy)
+    retyped = isinstance(signal, MrrMovement) and signal.slot in applied
+    return apply(account, signal, now, policy, retyped=retyped)

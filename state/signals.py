@@ -58,6 +58,18 @@ class MrrMovement:
             f"{self.at.isoformat()}|{self.movement_cents}"
         )
 
+    @cached_property
+    def slot(self) -> str:
+        """The movement's place (customer, subscription, moment) whatever its type and amount.
+
+        ChartMogul regroups a customer's movements within the hour and retypes them
+        afterwards (Smart Activity Classification, help article 4416682609426): a ``churn``
+        read an hour ago comes back as a ``contraction`` at the same moment once the customer
+        bought again. The key changes with the type; the slot does not, so the lifecycle can
+        tell a retyped movement from a new one and raise nothing twice.
+        """
+        return f"mrrslot|{self.customer_uuid}|{self.subscription}|{self.at.isoformat()}"
+
 
 @dataclass(frozen=True)
 class PaymentFailed:

@@ -7,7 +7,9 @@ caller adds its cursor to the same transaction, so all of it commits together or
 
 A customer not linked to an Account yet still moves through the lifecycle (so its stage is
 right once it is matched) but its effects are not enqueued: there is nowhere to write them.
-An illegal signal goes to quarantine with the reason and changes nothing.
+Nothing ChartMogul reports is refused: the lifecycle converges on it (``state.lifecycle``,
+point 5). A movement is remembered by its key and by its slot (customer, subscription,
+moment): one that comes back retyped by ChartMogul's regrouping is applied, quietly.
 """
 
 from __future__ import annotations
@@ -20,16 +22,9 @@ from datetime import datetime
 from cmsync.pipeline.accounts import from_state, to_state
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.translate import Translator
-from state import (
-    OutboxItem,
-    QuarantineItem,
-    QuarantineKind,
-    SignalRef,
-    System,
-    Transaction,
-)
+from state import OutboxItem, SignalRef, Transaction
 from state.effects import Effect
-from state.lifecycle import Account, IllegalTransition, LifecyclePolicy, apply
+from state.lifecycle import Account, LifecyclePolicy, apply
 from state.signals import (
     FailureExpired,
     FirstCycleEnded,
@@ -51,7 +46,7 @@ class ApplyStats:
 
     signals: int = 0
     replays: int = 0
-    illegal: int = 0
+    retyped: int = 0
     effects: int = 0
     enqueued: int = 0
     unlinked_effects: int = 0
@@ -70,16 +65,9 @@ _SIGNAL_TYPES: dict[str, type[Signal]] = {
 }  # fmt: skip
 
 
-def _payload(signal: Signal) -> dict[str, object]:
-    fields = {
-        k: (v.isoformat() if isinstance(v, datetime) else v)
-        for k, v in dataclasses.asdict(signal).items()
-    }
-    return {"signal": type(signal).__name__, **fields}
-
-
 def signal_from_payload(payload: Mapping[str, object]) -> Signal:
-    """The signal a quarantine entry's payload was made from (for an operator's retry)."""
+    """The signal a quarantine entry's payload was made from (for an operator's retry of an
+    entry that an earlier version quarantined as an illegal transition)."""
     values = dict(payload)
     cls = _SIGNAL_TYPES[str(values.pop("signal"))]
     for name in ("at", "as_of"):
@@ -106,9 +94,9 @@ def apply_signals(
     uuids = list(dict.fromkeys(s.customer_uuid for s in signals))
     stored = tx.accounts.get_many(uuids)
     links = tx.links.get_many(uuids)
-    applied = {
-        ref.key for ref in tx.signals.applied(SignalRef(s.customer_uuid, s.key) for s in signals)
-    }
+    refs = [SignalRef(s.customer_uuid, s.key) for s in signals]
+    refs.extend(SignalRef(s.customer_uuid, s.slot) for s in signals if isinstance(s, MrrMovement))
+    applied = {ref.key for ref in tx.signals.applied(refs)}
     accounts: dict[str, tuple[Account, int]] = {u: from_state(u, stored.get(u)) for u in uuids}
     changed: set[str] = set()
     rows: list[OutboxItem] = []
@@ -120,22 +108,14 @@ def apply_signals(
             stats.replays += 1
             continue
         account, revision = accounts[uuid]
-        try:
-            transition = apply(account, signal, now, policy)
-        except IllegalTransition as exc:
-            stats.illegal += 1
-            tx.quarantine.add(
-                QuarantineItem(
-                    kind=QuarantineKind.ILLEGAL_TRANSITION,
-                    source=System.CHARTMOGUL,
-                    record_key=signal.key,
-                    reason=str(exc),
-                    payload=_payload(signal),
-                )
-            )
-            continue
+        retyped = isinstance(signal, MrrMovement) and signal.slot in applied
+        stats.retyped += retyped
+        transition = apply(account, signal, now, policy, retyped=retyped)
         applied.add(signal.key)
         newly.append(SignalRef(uuid, signal.key))
+        if isinstance(signal, MrrMovement) and not retyped:
+            applied.add(signal.slot)
+            newly.append(SignalRef(uuid, signal.slot))
         if transition.account != account:
             accounts[uuid] = (transition.account, revision)
             changed.add(uuid)

@@ -159,6 +159,121 @@ def test_simultaneous_purchases_are_separate_activities_with_running_mrr() -> No
     assert [m.customers_delta for m in history.movements] == [1, 0]
 
 
+# regrouping within the hour (Smart Activity Classification, help article 4416682609426) ----
+
+MINUTE = 60
+
+
+def test_two_subscriptions_bought_30_minutes_apart_are_both_new_business() -> None:
+    """The help article's example: one new_biz, not new_biz plus expansion."""
+    start = ts(2025, 3)
+    later = start + 30 * MINUTE
+    history = build_history(
+        [sub(period(start, ts(2025, 4), 4_000, plan="P1")),
+         sub(period(later, later + 30 * 86_400, 2_000, plan="P2"))]
+    )  # fmt: skip
+    assert kinds(history) == [
+        (start, Kind.NEW_BIZ, 4_000, 4_000),
+        (later, Kind.NEW_BIZ, 2_000, 6_000),
+    ]
+    assert [m.customers_delta for m in history.movements] == [1, 0]
+    ungrouped = build_history(
+        [sub(period(start, ts(2025, 4), 4_000, plan="P1")),
+         sub(period(later, later + 30 * 86_400, 2_000, plan="P2"))], regroup_seconds=0,
+    )  # fmt: skip
+    assert [m.kind for m in ungrouped.movements] == [Kind.NEW_BIZ, Kind.EXPANSION]
+
+
+def test_a_purchase_61_minutes_later_is_an_expansion() -> None:
+    start = ts(2025, 3)
+    later = start + 61 * MINUTE
+    history = build_history(
+        [sub(period(start, ts(2025, 4), 4_000)), sub(period(later, ts(2025, 4), 2_000))]
+    )
+    assert [m.kind for m in history.movements] == [Kind.NEW_BIZ, Kind.EXPANSION]
+
+
+def test_a_cancellation_and_a_purchase_within_the_hour_are_retyped() -> None:
+    """Churn then reactivation within the hour: a plan switch, typed contraction + expansion.
+    A rebuild after the purchase retypes the churn that was in the feed before it."""
+    bought, gone = ts(2025, 1), ts(2025, 3)
+    again = gone + 20 * MINUTE
+    first = sub(period(bought, ts(2025, 4), 9_900, plan="Old"), cancelled=(gone,))
+    before = build_history([first])
+    assert [m.kind for m in before.movements] == [Kind.NEW_BIZ, Kind.CHURN]
+    after = build_history([first, sub(period(again, ts(2025, 4), 12_900, plan="New"))])
+    assert kinds(after) == [
+        (bought, Kind.NEW_BIZ, 9_900, 9_900),
+        (gone, Kind.CONTRACTION, -9_900, 0),
+        (again, Kind.EXPANSION, 12_900, 12_900),
+    ]
+    assert sum(m.customers_delta for m in after.movements) == 1  # never stopped being one
+
+
+def test_a_change_undone_within_the_hour_leaves_no_movement() -> None:
+    """An upgrade reverted 30 minutes later nets to nothing: the expansion vanishes."""
+    start, up = ts(2025, 1), ts(2025, 3)
+    history = build_history(
+        [sub(period(start, ts(2025, 3), 4_000), period(up, ts(2025, 4), 6_000),
+             period(up + 30 * MINUTE, ts(2025, 4), 4_000))]
+    )  # fmt: skip
+    assert [m.kind for m in history.movements] == [Kind.NEW_BIZ]
+    assert history.timeline.customer_mrr_at(up + MINUTE) == 6_000  # the MRR itself is real
+
+
+def test_an_upgrade_then_a_cancellation_within_the_hour_is_one_churn() -> None:
+    start, up = ts(2025, 1), ts(2025, 3)
+    history = build_history(
+        [sub(period(start, ts(2025, 3), 4_000), period(up, ts(2025, 4), 6_000),
+             cancelled=(up + 10 * MINUTE,))]
+    )  # fmt: skip
+    assert kinds(history)[1:] == [(up + 10 * MINUTE, Kind.CHURN, -4_000, 0)]
+
+
+# free customers and prorations ------------------------------------------------------------
+
+
+def test_a_free_customer_is_active_and_never_churned() -> None:
+    """Free Customer Handling (help article 15384089786524): a zero-MRR plan or a 100%
+    discount keeps the customer Active; a fall to zero while live is a contraction."""
+    free = build_history([sub(period(ts(2025, 1), ts(2025, 2), 0, plan="Free"))])
+    assert free.movements == ()
+    assert customer_status(free.timeline, ts(2025, 6), "New Lead") == (0, "Active")
+    discounted = build_history(
+        [sub(period(ts(2025, 1), ts(2025, 2), 9_900), period(ts(2025, 2), ts(2025, 3), 0))]
+    )
+    assert [m.kind for m in discounted.movements] == [Kind.NEW_BIZ, Kind.CONTRACTION]
+    assert [m.customers_delta for m in discounted.movements] == [1, 0]
+    assert customer_status(discounted.timeline, ts(2025, 2, 15), "New Lead") == (0, "Active")
+    back = build_history(
+        [sub(period(ts(2025, 1), ts(2025, 2), 9_900), period(ts(2025, 2), ts(2025, 3), 0),
+             period(ts(2025, 3), ts(2025, 4), 9_900))]
+    )  # fmt: skip
+    assert [m.kind for m in back.movements][-1] is Kind.EXPANSION  # it never churned
+    cancelled = build_history(
+        [sub(period(ts(2025, 1), ts(2025, 2), 0, plan="Free"), cancelled=(ts(2025, 1, 20),))]
+    )
+    assert customer_status(cancelled.timeline, ts(2025, 6), "New Lead") == (0, "New Lead")
+
+
+def test_a_trial_does_not_make_the_customer_live() -> None:
+    trial = Period(start=ts(2025, 1), end=ts(2025, 2), mrr=0, quantity=1, plan="P", trial=True)
+    history = build_history([sub(trial)])
+    assert customer_status(history.timeline, ts(2025, 1, 15), "Trial") == (0, "Trial")
+
+
+def test_a_differential_proration_adds_to_the_mrr() -> None:
+    """The Import API's +1 seat example: a prorated line for the added seat adds to the
+    subscription's MRR (proration_type differential, the default); ``full`` replaces it."""
+    seat = Period(start=ts(2025, 1, 16), end=ts(2025, 2), mrr=1_000, quantity=1, plan="P",
+                  adds=True)  # fmt: skip
+    history = build_history([sub(period(ts(2025, 1), ts(2025, 2), 1_000), seat)])
+    assert kinds(history)[-1] == (ts(2025, 1, 16), Kind.EXPANSION, 1_000, 2_000)
+    full = Period(start=ts(2025, 1, 16), end=ts(2025, 2), mrr=2_000, quantity=2, plan="P")
+    replaced = build_history([sub(period(ts(2025, 1), ts(2025, 2), 1_000), full)])
+    assert kinds(replaced)[-1] == (ts(2025, 1, 16), Kind.EXPANSION, 1_000, 2_000)
+
+
 # status ------------------------------------------------------------------------------------
 
 

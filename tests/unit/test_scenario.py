@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cmsync.sandbox.scenario.generate import PLANS, add_months, generate
+from cmsync.sandbox.scenario.generate import add_months, generate
 from cmsync.sandbox.scenario.model import LinkKind, Scenario
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
@@ -66,7 +66,7 @@ def test_traps_are_present(scenario: Scenario) -> None:
 
 
 def test_billing_histories_are_consistent(scenario: Scenario) -> None:
-    plan = {p.key: p for p in PLANS}
+    plan = {p.key: p for p in scenario.plans}
     events: Counter[str] = Counter()
     for customer in scenario.customers:
         previous = None
@@ -113,3 +113,14 @@ def test_leads_and_deals(scenario: Scenario) -> None:
 def test_needs_an_account() -> None:
     with pytest.raises(ValueError, match="at least one account"):
         generate(seed=1, accounts=0, now=NOW)
+
+
+def test_the_company_has_a_free_plan_customer(scenario: Scenario) -> None:
+    """Free Customer Handling (help article 15384089786524): on the free plan, paying nothing
+    (the emulator shows such a customer Active with zero MRR)."""
+    free = [
+        c
+        for c in scenario.customers
+        if c.invoices and all(i.amount_cents == 0 for v in c.invoices for i in v.line_items)
+    ]
+    assert len(free) == 1 and not free[0].cancellations

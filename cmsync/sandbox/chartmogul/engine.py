@@ -12,23 +12,47 @@ period: ChartMogul keeps a subscription active until it is cancelled, so a custo
 renewal invoice never came is Past Due and keeps its MRR. A cancellation date sets the MRR to 0;
 a line item starting after it brings it back.
 
-A customer's MRR is the sum over its subscriptions. At each moment where at least one
-subscription's MRR changes, every changed subscription yields one movement, typed by the
-customer's total before and after that moment (as ChartMogul's MRR movement definitions say):
+A customer's MRR is the sum over its subscriptions. A prorated item with the default
+``proration_type`` (``differential``, and ``differential_mrr``) *adds* its monthly value to
+the subscription's MRR from its start instead of setting it: the Import API's "+1 seat"
+example, a seat bought mid-period invoiced for the rest of the period. ``full`` sets it.
+
+Movements are regrouped within the hour (Smart Activity Classification, help article
+4416682609426; the account's ``proximate_movement_reclassification`` is
+``one_hour_reclassification``). The moments where some subscription's MRR changes are cut
+into *groups*: a group starts at a moment and takes every later moment less than
+``regroup_seconds`` after that start. Within a group each changed subscription yields ONE
+movement, its net change over the group, dated at its last change in the group (a change
+undone within the hour leaves nothing). Every movement of a group is typed by the customer's
+total before and after the whole group (as ChartMogul's MRR movement definitions say):
 
 ==========================  ======================================================
-total before -> after       type of each movement at that moment
+total before -> after       type of each movement of the group
 ==========================  ======================================================
 0 -> positive               ``new_biz`` if the customer never paid, else ``reactivation``
 positive -> 0               ``churn``
 positive -> positive        ``expansion`` or ``contraction``, by the movement's sign
 ==========================  ======================================================
 
-Simultaneous movements are applied one by one in subscription order, and each carries the
-running customer total after it (``activity-mrr``): a real recording shows two subscriptions
-bought at the same instant as two ``new_biz`` activities with ``activity-mrr`` 4004 then 8009.
-Each moment where the customer starts or stops paying also moves the customer count by one,
-recorded on the first (start) or last (stop) movement of the moment, for the metrics.
+so two subscriptions bought 30 minutes apart are two ``new_biz`` (not ``new_biz`` then
+``expansion``), and a cancellation followed within the hour by a purchase is a contraction and
+an expansion, not a churn and a reactivation. A movement whose sign disagrees with its
+group's type is an expansion or contraction. Because a later moment can join a group whose
+first movements were already in the feed, a rebuild can *retype* them afterwards; that is
+what the help article describes.
+
+Free Customer Handling (help article 15384089786524, the account's ``churn_when_zero_mrr``
+is ``ignore``): a customer whose subscriptions are live but worth nothing (a free plan, a 100%
+discount) stays Active and is not churned. A subscription is *live* from the start of a
+non-trial line item until it is cancelled; a fall to 0 while some subscription is still live
+is a contraction, and a rise from 0 of a customer who was live and had paid before is an
+expansion.
+
+Movements of a group are ordered by date, then subscription, and each carries the running
+customer total after it (``activity-mrr``): a real recording shows two subscriptions bought at
+the same instant as two ``new_biz`` activities with ``activity-mrr`` 4004 then 8009. Each
+group where the customer starts or stops paying also moves the customer count by one,
+recorded on its first (start) or last (stop) movement, for the metrics.
 """
 
 from __future__ import annotations
@@ -40,6 +64,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 __all__ = [
+    "REGROUP_SECONDS",
     "History",
     "Kind",
     "Movement",
@@ -109,6 +134,8 @@ class Period(Generic[P]):
     mrr: int
     quantity: int
     plan: P
+    adds: bool = False  # a differential proration: adds ``mrr`` to the subscription's MRR
+    trial: bool = False  # a trial item: worth nothing, and does not make the customer live
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +174,12 @@ class Timeline:
     subscription_totals: tuple[tuple[int, ...], ...]
     coverage: tuple[tuple[tuple[int, int], ...], ...]  # per subscription: (start, end) periods
     customer_since: int | None  # the first moment the customer's MRR became positive
+    live: tuple[bool, ...] = ()  # per moment: some subscription is live (free ones included)
+
+    def live_at(self, ts: int) -> bool:
+        """Whether some subscription is live at ``ts`` (not cancelled, trials aside)."""
+        index = bisect_right(self.moments, ts)
+        return bool(index and self.live and self.live[index - 1])
 
     def customer_mrr_at(self, ts: int) -> int:
         index = bisect_right(self.moments, ts)
@@ -177,83 +210,130 @@ class History(Generic[P]):
     timeline: Timeline
 
 
-def _group_kind(before: int, after: int, ever_paid: bool) -> Kind | None:
+REGROUP_SECONDS = 3_600  # "one_hour_reclassification", the default (help 4416682609426)
+
+
+def _group_kind(
+    before: int, after: int, ever_paid: bool, live_before: bool, live_after: bool
+) -> Kind | None:
     if before <= 0 < after:
+        if live_before and ever_paid:
+            return None  # a free customer paying again: it never churned
         return Kind.REACTIVATION if ever_paid else Kind.NEW_BIZ
     if after <= 0 < before:
-        return Kind.CHURN
+        return None if live_after else Kind.CHURN  # still live on a free plan: not churned
     return None
 
 
-def build_history(subscriptions: Sequence[SubscriptionInput[P]]) -> History[P]:
-    """Replay every line item and cancellation of one customer in time order."""
-    # (moment, phase, subscription, period index): at one moment, starts apply before
-    # cancellations, so a cancellation dated at a period start wins.
+@dataclass(slots=True)
+class _Replay(Generic[P]):
+    """The running state of a replay: each subscription's MRR, period and liveness."""
+
+    subscriptions: Sequence[SubscriptionInput[P]]
+    current: list[int]
+    period: list[Period[P] | None]
+    live: list[bool]
+
+    def step(self, phase: int, s: int, index: int) -> None:
+        if phase == 1:
+            self.current[s], self.live[s] = 0, False
+            return
+        item = self.subscriptions[s].periods[index]
+        self.period[s] = item
+        self.current[s] = self.current[s] + item.mrr if item.adds else item.mrr
+        self.live[s] = self.live[s] or not item.trial
+
+
+def _events(subscriptions: Sequence[SubscriptionInput[P]]) -> list[tuple[int, int, int, int]]:
+    """(moment, phase, subscription, period index): at one moment, starts apply before
+    cancellations, so a cancellation dated at a period start wins."""
     events: list[tuple[int, int, int, int]] = []
     for s, sub in enumerate(subscriptions):
         events.extend((p.start, 0, s, i) for i, p in enumerate(sub.periods))
         events.extend((c, 1, s, -1) for c in sub.cancellations)
     events.sort()
+    return events
 
-    current = [0] * len(subscriptions)
-    period: list[Period[P] | None] = [None] * len(subscriptions)
+
+def build_history(
+    subscriptions: Sequence[SubscriptionInput[P]], *, regroup_seconds: int = REGROUP_SECONDS
+) -> History[P]:
+    """Replay every line item and cancellation of one customer in time order, regrouping
+    the movements of each ``regroup_seconds`` window (0: no regrouping)."""
+    events = _events(subscriptions)
+    n = len(subscriptions)
+    replay: _Replay[P] = _Replay(subscriptions, [0] * n, [None] * n, [False] * n)
     sub_moments: list[list[int]] = [[] for _ in subscriptions]
     sub_totals: list[list[int]] = [[] for _ in subscriptions]
     movements: list[Movement[P]] = []
     moments: list[int] = []
     totals: list[int] = []
+    lives: list[bool] = []
     total, ever_paid, since = 0, False, None
     i = 0
     while i < len(events):
-        at = events[i][0]
+        group_start = events[i][0]
+        total_before, live_before = total, any(replay.live)
+        # per changed subscription: (MRR, period) before the group; its last change moment
         before: dict[int, tuple[int, Period[P] | None]] = {}
-        while i < len(events) and events[i][0] == at:
-            _, phase, s, index = events[i]
-            before.setdefault(s, (current[s], period[s]))
-            if phase == 0:
-                period[s] = subscriptions[s].periods[index]
-                current[s] = subscriptions[s].periods[index].mrr
-            else:
-                current[s] = 0
-            i += 1
-        changed = [(s, old, p) for s, (old, p) in sorted(before.items()) if current[s] != old]
-        if not changed:
-            continue
-        after_total = total + sum(current[s] - old for s, old, _ in changed)
-        group = _group_kind(total, after_total, ever_paid)
-        running = total
-        for n, (s, old, old_period) in enumerate(changed):
-            new = current[s]
-            delta = new - old
-            running += delta
-            kind = group
-            if kind is None or (delta > 0) != (kind in (Kind.NEW_BIZ, Kind.REACTIVATION)):
-                kind = Kind.EXPANSION if delta > 0 else Kind.CONTRACTION
-            starts = group in (Kind.NEW_BIZ, Kind.REACTIVATION) and n == 0
-            stops = group is Kind.CHURN and n == len(changed) - 1
-            now_period = period[s]
-            movements.append(
-                Movement(
-                    at=at,
-                    subscription=s,
-                    kind=kind,
-                    delta=delta,
-                    customer_mrr=running,
-                    subscription_mrr=new,
-                    plan_before=old_period.plan if old and old_period else None,
-                    plan_after=now_period.plan if new and now_period else None,
-                    quantity_before=old_period.quantity if old and old_period else 0,
-                    quantity_after=now_period.quantity if new and now_period else 0,
-                    customers_delta=1 if starts else (-1 if stops else 0),
+        last_change: dict[int, int] = {}
+        while i < len(events) and events[i][0] - group_start < max(regroup_seconds, 1):
+            at = events[i][0]
+            was = list(replay.current)
+            was_live = any(replay.live)
+            while i < len(events) and events[i][0] == at:
+                _, phase, s, index = events[i]
+                before.setdefault(s, (replay.current[s], replay.period[s]))
+                replay.step(phase, s, index)
+                i += 1
+            for s in range(n):
+                if replay.current[s] != was[s]:
+                    last_change[s] = at
+                    sub_moments[s].append(at)
+                    sub_totals[s].append(replay.current[s])
+            new_total = sum(replay.current)
+            if new_total != total or any(replay.live) != was_live or not moments:
+                moments.append(at)
+                totals.append(new_total)
+                lives.append(any(replay.live))
+            total = new_total
+            if total > 0 and since is None:
+                since = at
+        changed = sorted(
+            (last_change[s], s) for s, (old, _) in before.items()
+            if s in last_change and replay.current[s] != old
+        )  # fmt: skip
+        if changed:
+            group = _group_kind(total_before, total, ever_paid, live_before, any(replay.live))
+            running = total_before
+            for k, (at, s) in enumerate(changed):
+                old, old_period = before[s]
+                new = replay.current[s]
+                delta = new - old
+                running += delta
+                kind = group
+                if kind is None or (delta > 0) != (kind in (Kind.NEW_BIZ, Kind.REACTIVATION)):
+                    kind = Kind.EXPANSION if delta > 0 else Kind.CONTRACTION
+                starts = group in (Kind.NEW_BIZ, Kind.REACTIVATION) and k == 0
+                stops = group is Kind.CHURN and k == len(changed) - 1
+                now_period = replay.period[s]
+                movements.append(
+                    Movement(
+                        at=at,
+                        subscription=s,
+                        kind=kind,
+                        delta=delta,
+                        customer_mrr=running,
+                        subscription_mrr=new,
+                        plan_before=old_period.plan if old and old_period else None,
+                        plan_after=now_period.plan if new and now_period else None,
+                        quantity_before=old_period.quantity if old and old_period else 0,
+                        quantity_after=now_period.quantity if new and now_period else 0,
+                        customers_delta=1 if starts else (-1 if stops else 0),
+                    )
                 )
-            )
-            sub_moments[s].append(at)
-            sub_totals[s].append(new)
-        total = after_total
-        moments.append(at)
-        totals.append(total)
-        if total > 0 and not ever_paid:
-            ever_paid, since = True, at
+        if total > 0:
+            ever_paid = True
     timeline = Timeline(
         moments=tuple(moments),
         totals=tuple(totals),
@@ -261,6 +341,7 @@ def build_history(subscriptions: Sequence[SubscriptionInput[P]]) -> History[P]:
         subscription_totals=tuple(tuple(t) for t in sub_totals),
         coverage=tuple(tuple((p.start, p.end) for p in sub.periods) for sub in subscriptions),
         customer_since=since,
+        live=tuple(lives),
     )
     return History(movements=tuple(movements), timeline=timeline)
 
@@ -270,6 +351,8 @@ def customer_status(timeline: Timeline, now: int, lead_status: str) -> tuple[int
 
     ``Active``: paying, and every paying subscription has a service period covering now.
     ``Past Due``: paying, but some paying subscription's last period ended (no renewal).
+    ``Active`` too: pays nothing, but some subscription is live (a free plan, a 100% discount:
+    Free Customer Handling, help article 15384089786524).
     ``Cancelled``: paid before, pays nothing now. Otherwise the lead status it was given.
     """
     mrr = timeline.customer_mrr_at(now)
@@ -277,6 +360,8 @@ def customer_status(timeline: Timeline, now: int, lead_status: str) -> tuple[int
         for s in range(len(timeline.coverage)):
             if timeline.subscription_mrr_at(s, now) > 0 and not timeline.covered(s, now):
                 return mrr, "Past Due"
+        return mrr, "Active"
+    if timeline.live_at(now):
         return mrr, "Active"
     if timeline.customer_since is not None and timeline.customer_since <= now:
         return mrr, "Cancelled"

@@ -25,7 +25,9 @@ def line_item_mrr(item: LineItem) -> int:
     """The monthly value of a subscription line item, tax excluded; trials are worth 0.
 
     ChartMogul excludes ``tax_amount_in_cents`` from MRR; ``amount_in_cents`` is the line
-    total after discounts. Prorated items are normalised by their own service period.
+    total after discounts. Prorated items are normalised by their own service period; with
+    the default ``proration_type`` (differential) the engine adds that value to the
+    subscription's MRR, with ``full`` it replaces it (Import API, "Import invoices").
     """
     if item.type != "subscription" or item.plan is None:
         return 0
@@ -50,6 +52,8 @@ def _inputs(customer: Customer) -> list[SubscriptionInput[Plan]]:
                 mrr=line_item_mrr(item),
                 quantity=item.quantity,
                 plan=item.plan,
+                adds=item.prorated and item.proration_type != "full",
+                trial=item.type == "trial",
             )
             for item in subscription.line_items
             if item.plan is not None

@@ -48,6 +48,9 @@ from cmsync.sandbox.chartmogul.views import invoice_json, transaction_json
 __all__ = ["Invoices"]
 
 LINE_ITEM_TYPES = ("subscription", "one_time", "trial")
+# Import API, "Import invoices" line items; differential is the default. The wording of the
+# refusal is the one the API gives for ``type`` (no recording of a bad proration_type).
+PRORATION_TYPES = ("differential", "differential_mrr", "full")
 TRANSACTION_TYPES = ("payment", "refund")
 TRANSACTION_RESULTS = ("successful", "failed")
 _ITEM_INTS = frozenset(
@@ -219,6 +222,8 @@ class Invoices:
         prorated = raw.get("prorated", False)
         if not isinstance(prorated, bool):
             errors.add(p + "prorated", "is invalid")
+        if raw.get("proration_type", PRORATION_TYPES[0]) not in PRORATION_TYPES:
+            errors.add(p + "proration_type", "is not included in the list")
         item = LineItem(
             uuid=self.reg.ids.prefixed("li"),
             external_id=external_id,

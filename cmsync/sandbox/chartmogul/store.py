@@ -35,6 +35,10 @@ __all__ = ["Store"]
 A = ParamSpec("A")
 T = TypeVar("T")
 
+# What the engine does (``engine`` theory of operation): a fall to zero MRR with a live
+# subscription is not churn (Free Customer Handling, help article 15384089786524), and a
+# customer's movements within an hour are regrouped (``engine.REGROUP_SECONDS``; Smart
+# Activity Classification, help article 4416682609426).
 _ACCOUNT_SETTINGS: dict[str, Any] = {
     "churn_recognition": "churn_at_time_of_cancelation",
     "churn_when_zero_mrr": "ignore",

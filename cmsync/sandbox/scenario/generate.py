@@ -30,7 +30,7 @@ from cmsync.sandbox.scenario.model import (
     UserPlan,
 )
 
-__all__ = ["PLANS", "add_months", "generate"]
+__all__ = ["FREE_PLAN", "PLANS", "add_months", "generate"]
 
 PLANS = (
     PlanSpec("starter_monthly", "Starter", 1, "month", 2_900),
@@ -39,7 +39,10 @@ PLANS = (
     PlanSpec("growth_quarterly", "Growth Quarterly", 3, "month", 21_300),
     PlanSpec("pro_annual", "Pro Annual", 1, "year", 90_000),
 )
-_PLAN = {p.key: p for p in PLANS}
+# A free plan: its customers stay Active with zero MRR and are never churned (Free Customer
+# Handling, help article 15384089786524). Not among the plans paying customers pick from.
+FREE_PLAN = PlanSpec("free_monthly", "Free", 1, "month", 0)
+_PLAN = {p.key: p for p in (*PLANS, FREE_PLAN)}
 _MONTHLY_TIERS = ("starter_monthly", "growth_monthly", "scale_monthly")
 
 # Share of accounts per link kind; None is an Account with no ChartMogul customer.
@@ -274,6 +277,36 @@ class _Builder:
         if account is not None:
             self.customer_of[account.key] = customer
 
+    def build_free_customer(self, index: int) -> None:
+        """A customer on the free plan since a month ago, renewed monthly; drawn without the
+        random generator, so the rest of the scenario is the same with or without it."""
+        key = f"cus-{index:05d}"
+        start = add_months(self.now.replace(hour=0, minute=0, second=0, microsecond=0), -1)
+        items = (
+            LineItemPlan(f"{key}-sub-1", FREE_PLAN.key, start, add_months(start, 1), 1, 0),
+            LineItemPlan(f"{key}-sub-1", FREE_PLAN.key, add_months(start, 1),
+                         add_months(start, 2), 1, 0),
+        )  # fmt: skip
+        self.customers.append(
+            CustomerPlan(
+                key=key,
+                account=None,
+                link=LinkKind.CM_ONLY,
+                name="Freeloader Labs",
+                company="Freeloader Labs",
+                email=f"ops@freeloader-x{index}.example",
+                country="US",
+                lead_created_at=start - timedelta(days=3),
+                free_trial_started_at=None,
+                invoices=tuple(
+                    InvoicePlan(f"{key}-inv-{n:03d}", item.start, (item,), "successful")
+                    for n, item in enumerate(items, 1)
+                    if item.start <= self.now
+                ),
+                cancellations=(),
+            )
+        )
+
     def build_deals(self, account: AccountPlan) -> None:
         rng = self.rng
         customer = self.customer_of.get(account.key)
@@ -348,13 +381,14 @@ def generate(seed: int, accounts: int, now: datetime) -> Scenario:
     for account in built:
         b.build_deals(account)
     b.build_leads(max(1, accounts // 2))
+    b.build_free_customer(index)
     notes: dict[str, int] = {}
     for c in b.customers:
         notes[f"link.{c.link.value}"] = notes.get(f"link.{c.link.value}", 0) + 1
     return Scenario(
         seed=seed,
         now=now,
-        plans=PLANS,
+        plans=(*PLANS, FREE_PLAN),
         users=tuple(b.users),
         accounts=tuple(b.accounts),
         contacts=tuple(b.contacts),
