@@ -29,6 +29,14 @@ running customer total after it (``activity-mrr``): a real recording shows two s
 bought at the same instant as two ``new_biz`` activities with ``activity-mrr`` 4004 then 8009.
 Each moment where the customer starts or stops paying also moves the customer count by one,
 recorded on the first (start) or last (stop) movement of the moment, for the metrics.
+
+Currencies. A period may carry the currency of its invoice; the engine then keeps each
+subscription's MRR in that currency and asks a ``Converter`` for its value in the account
+currency at each moment: a movement's ``delta`` and ``customer_mrr`` are account-currency
+amounts at the rates of the movement's date (ChartMogul converts each movement on its own
+date: a churn of -780 undid a new_biz of +756). Where the rates change, every foreign
+subscription is valued again: the customer's MRR moves on the timeline without any movement.
+A period without a currency (the account's own) is never converted.
 """
 
 from __future__ import annotations
@@ -37,9 +45,10 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 __all__ = [
+    "Converter",
     "History",
     "Kind",
     "Movement",
@@ -100,15 +109,24 @@ def monthly_amount(
     raise ValueError(f"unknown interval unit {interval_unit!r}")
 
 
+class Converter(Protocol):
+    """Exchange rates into the account currency (``rates.RateSchedule``)."""
+
+    def convert(self, cents: int, currency: str, at: int) -> int: ...
+
+    def moments(self) -> Sequence[int]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Period(Generic[P]):
     """One subscription line item as the engine sees it: when, how much a month, on what."""
 
     start: int
     end: int
-    mrr: int
+    mrr: int  # in ``currency``
     quantity: int
     plan: P
+    currency: str = ""  # "" for the account currency: never converted
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +203,23 @@ def _group_kind(before: int, after: int, ever_paid: bool) -> Kind | None:
     return None
 
 
-def build_history(subscriptions: Sequence[SubscriptionInput[P]]) -> History[P]:
+def build_history(
+    subscriptions: Sequence[SubscriptionInput[P]], converter: Converter | None = None
+) -> History[P]:
     """Replay every line item and cancellation of one customer in time order."""
-    # (moment, phase, subscription, period index): at one moment, starts apply before
-    # cancellations, so a cancellation dated at a period start wins.
+    # (moment, phase, subscription, period index): at one moment, rates change first, then
+    # starts apply before cancellations, so a cancellation dated at a period start wins.
     events: list[tuple[int, int, int, int]] = []
     for s, sub in enumerate(subscriptions):
         events.extend((p.start, 0, s, i) for i, p in enumerate(sub.periods))
         events.extend((c, 1, s, -1) for c in sub.cancellations)
+    if converter is not None and any(p.currency for sub in subscriptions for p in sub.periods):
+        events.extend((at, -1, -1, -1) for at in converter.moments())
     events.sort()
 
-    current = [0] * len(subscriptions)
+    current = [0] * len(subscriptions)  # in the account currency
+    native = [0] * len(subscriptions)  # in the subscription's own currency
+    currency = [""] * len(subscriptions)
     period: list[Period[P] | None] = [None] * len(subscriptions)
     sub_moments: list[list[int]] = [[] for _ in subscriptions]
     sub_totals: list[list[int]] = [[] for _ in subscriptions]
@@ -203,21 +227,42 @@ def build_history(subscriptions: Sequence[SubscriptionInput[P]]) -> History[P]:
     moments: list[int] = []
     totals: list[int] = []
     total, ever_paid, since = 0, False, None
+
+    def value(s: int, at: int) -> int:
+        if converter is None or not currency[s]:
+            return native[s]
+        return converter.convert(native[s], currency[s], at)
+
     i = 0
     while i < len(events):
         at = events[i][0]
         before: dict[int, tuple[int, Period[P] | None]] = {}
+        revalued = False
         while i < len(events) and events[i][0] == at:
             _, phase, s, index = events[i]
+            i += 1
+            if phase < 0:  # the rates change: every foreign subscription is valued again
+                for r in range(len(subscriptions)):
+                    if currency[r] and native[r] and (new_value := value(r, at)) != current[r]:
+                        total += new_value - current[r]
+                        current[r] = new_value
+                        sub_moments[r].append(at)
+                        sub_totals[r].append(new_value)
+                        revalued = True
+                continue
             before.setdefault(s, (current[s], period[s]))
             if phase == 0:
                 period[s] = subscriptions[s].periods[index]
-                current[s] = subscriptions[s].periods[index].mrr
+                native[s] = subscriptions[s].periods[index].mrr
+                currency[s] = subscriptions[s].periods[index].currency
             else:
-                current[s] = 0
-            i += 1
+                native[s] = 0
+            current[s] = value(s, at)
         changed = [(s, old, p) for s, (old, p) in sorted(before.items()) if current[s] != old]
         if not changed:
+            if revalued:
+                moments.append(at)
+                totals.append(total)
             continue
         after_total = total + sum(current[s] - old for s, old, _ in changed)
         group = _group_kind(total, after_total, ever_paid)
