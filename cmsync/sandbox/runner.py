@@ -259,6 +259,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
                 "uuid": seeded.customer_uuids[c.key],
                 "account": c.account,
                 "link": c.link.value,
+                "currency": c.currency,
             }
             for c in scenario.customers
         },
