@@ -43,10 +43,23 @@ class OrgCurrency:
     other_accounts: int = 0  # Accounts whose CurrencyIsoCode is not ChartMogul's
 
 
-def currency_findings(chartmogul: str, org: OrgCurrency, fields: list[str]) -> list[Finding]:
-    """The findings for ChartMogul's currency against the org's (pure)."""
+def currency_findings(
+    chartmogul: str, org: OrgCurrency, fields: list[str], deals: str | None = None
+) -> list[Finding]:
+    """The findings for ChartMogul's currency against the org's (pure). ``deals`` is
+    ``closed_won.currency``, what Closed-Won deals are imported into ChartMogul as."""
     named = ", ".join(fields)
     findings: list[Finding] = []
+    if deals is not None and org.corporate is not None and deals.upper() != org.corporate:
+        findings.append(
+            Finding.warning(
+                AREA,
+                "closed_won.currency",
+                f"Closed-Won deals are imported into ChartMogul as {deals.upper()} invoices, "
+                f"but Opportunity Amounts are in the org's {org.corporate}",
+                f'set closed_won.currency = "{org.corporate}" (ChartMogul converts it)',
+            )
+        )
     if org.corporate is None:
         findings.append(
             Finding.warning(AREA, "Organization", "the org's corporate currency could not be read")
@@ -137,4 +150,4 @@ async def check_currency(settings: Settings) -> list[Finding]:
     if org is None:
         return []
     fields = [settings.fields.account.mrr, settings.fields.account.arr, "the other CM_ amounts"]
-    return currency_findings(chartmogul, org, fields)
+    return currency_findings(chartmogul, org, fields, settings.closed_won.currency)

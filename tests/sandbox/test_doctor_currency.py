@@ -58,7 +58,10 @@ async def test_a_euro_org_and_a_dollar_chartmogul_is_a_warning_with_its_fix(
     euro_org: RunningSandbox,
 ) -> None:
     report = await diagnose(load_settings(euro_org.config_file))
-    [warning] = report.warnings
+    [deals, warning] = report.warnings
+    assert deals.subject == "closed_won.currency" and deals.fix == (
+        'set closed_won.currency = "EUR" (ChartMogul converts it)'
+    )
     assert warning.subject == "corporate currency"
     assert "ChartMogul reports in USD, the org's corporate currency is EUR" in warning.message
     assert "CM_MRR__c" in warning.message and "CM_ARR__c" in warning.message
@@ -72,7 +75,9 @@ async def test_the_fix_a_euro_chartmogul_account_clears_the_warning(
 ) -> None:
     running = _start(sandbox_loop, tmp_path_factory, org_currency="EUR", chartmogul_currency="EUR")
     try:
-        report = await diagnose(load_settings(running.config_file))
+        settings = load_settings(running.config_file)
+        closed_won = settings.closed_won.model_copy(update={"currency": "EUR"})
+        report = await diagnose(settings.model_copy(update={"closed_won": closed_won}))
         assert report.warnings == () and report.errors == ()
         [ok] = report.about("corporate currency")
         assert ok.severity is Severity.OK and "EUR" in ok.message
@@ -105,5 +110,5 @@ def test_the_findings_are_pure() -> None:
     assert [f.severity for f in same] == [Severity.OK]
     unknown = currency_findings("USD", OrgCurrency(None, multi_currency=False), ["CM_MRR__c"])
     assert [f.severity for f in unknown] == [Severity.WARNING]
-    mixed = currency_findings("USD", OrgCurrency("USD", True, 10, 0), ["CM_MRR__c"])
+    mixed = currency_findings("USD", OrgCurrency("USD", True, 10, 0), ["CM_MRR__c"], "usd")
     assert [f.severity for f in mixed] == [Severity.OK, Severity.OK]
