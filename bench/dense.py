@@ -10,7 +10,7 @@ Theory of operation. Each customer is given a number of movements (about ``activ
 customers, spread between half and one and a half times that, summing to ``activities``
 exactly) and as many distinct moments, either on a half-monthly grid over ``months`` from
 the customer's own billing anchor (a catch-up over history) or anywhere within ``recent``
-before ``now`` (fresh news: alerts fire).
+before ``now``, more than an hour apart (fresh news: alerts fire).
 Every moment changes the customer's MRR exactly once, so the feed holds one activity per
 moment: the first is new business, later ones change seats (most), switch tier (some), churn
 (a few, the subscription cancelled) or, after a churn, reactivate on a new subscription.
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from cmsync.sandbox.chartmogul.engine import REGROUP_SECONDS
 from cmsync.sandbox.scenario.generate import PLANS, add_months, generate
 from cmsync.sandbox.scenario.model import (
     CustomerPlan,
@@ -76,10 +77,22 @@ def _counts(rng: random.Random, customers: int, total: int, cap: int) -> list[in
     return counts
 
 
+# Recent moments of one customer lie at least this far apart: ChartMogul regroups a customer's
+# movements within an hour into one (Smart Activity Classification, as the emulator does), and
+# every moment here must stay an activity of its own.
+_RECENT_SLOT = REGROUP_SECONDS + 60
+
+
+def _recent_slots(density: Density) -> int:
+    assert density.recent is not None
+    return (int(density.recent.total_seconds()) - 60) // _RECENT_SLOT
+
+
 def _moments(rng: random.Random, count: int, density: Density, now: datetime) -> list[datetime]:
     if density.recent is not None:
-        span = int(density.recent.total_seconds()) - 60
-        offsets = rng.sample(range(60, span), count)  # distinct seconds, the newest a minute ago
+        slots = rng.sample(range(_recent_slots(density)), count)
+        # the newest a minute ago at least; a random second within each slot
+        offsets = [60 + s * _RECENT_SLOT + rng.randrange(60) for s in slots]
         return sorted(now.replace(microsecond=0) - timedelta(seconds=s) for s in offsets)
     this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     first = add_months(this_month, -density.months)  # the last slot is in last month
@@ -175,7 +188,7 @@ def dense_scenario(seed: int, accounts: int, now: datetime, density: Density) ->
     """The default scenario for (``seed``, ``accounts``) with dense histories (see above)."""
     base = generate(seed, accounts, now)
     rng = random.Random(seed * 7919 + 1)
-    cap = 10_000 if density.recent is not None else density.months * 2
+    cap = _recent_slots(density) if density.recent is not None else density.months * 2
     counts = _counts(rng, len(base.customers), density.activities, cap)
     customers: list[CustomerPlan] = []
     for customer, count in zip(base.customers, counts, strict=True):

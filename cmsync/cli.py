@@ -201,6 +201,15 @@ def sandbox(
             help="Give the integration user 'View and Edit Converted Leads' (default: not).",
         ),
     ] = False,
+    chartmogul_currency: Annotated[
+        str, typer.Option(help="The ChartMogul account's currency (figures are reported in it).")
+    ] = "USD",
+    org_currency: Annotated[
+        str, typer.Option(help="The Salesforce org's corporate currency.")
+    ] = "USD",
+    multi_currency: Annotated[
+        bool, typer.Option(help="A multi-currency org: Accounts carry CurrencyIsoCode.")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
@@ -214,6 +223,15 @@ def sandbox(
     if org_kind not in ("production", "sandbox"):
         typer.echo(f"error: --org-kind {org_kind!r} is not production or sandbox", err=True)
         raise typer.Exit(2)
+    from cmsync.sandbox.chartmogul.rates import RateSchedule
+
+    for flag, code in (
+        ("--chartmogul-currency", chartmogul_currency),
+        ("--org-currency", org_currency),
+    ):
+        if not RateSchedule().knows(code.upper()):
+            typer.echo(f"error: {flag} {code!r} is not a currency the sandbox knows", err=True)
+            raise typer.Exit(2)
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(message)s",
@@ -230,6 +248,9 @@ def sandbox(
         org_kind="sandbox" if org_kind == "sandbox" else "production",
         view_setup=view_setup,
         edit_converted_leads=edit_converted_leads,
+        chartmogul_currency=chartmogul_currency.upper(),
+        org_currency=org_currency.upper(),
+        multi_currency=multi_currency,
     )
     asyncio.run(_serve_sandbox(options))
 

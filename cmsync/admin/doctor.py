@@ -1,8 +1,9 @@
 """``cmsync doctor``: what would make a sync fail, found before the first sync.
 
 Both services are checked at once (``cm_checks``, ``sf_checks``), each with the daemon's own
-client and login; the findings come back as one ``Report`` in a fixed order (ChartMogul,
-Salesforce objects, API budget). A mapping the catalogue cannot apply (two settings naming
+client and login, and so is the currency ChartMogul reports in against the org's
+(``currency_checks``); the findings come back as one ``Report`` in a fixed order (ChartMogul,
+Salesforce objects, API budget, currency). A mapping the catalogue cannot apply (two settings naming
 one field) is itself a finding. Nothing is written to either service.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from cmsync.admin.cm_checks import check_chartmogul
+from cmsync.admin.currency_checks import check_currency
 from cmsync.admin.findings import Finding, Report, Severity
 from cmsync.admin.mapping import MappingError, mapped_catalogue
 from cmsync.admin.sf_checks import check_salesforce
@@ -26,7 +28,7 @@ async def diagnose(settings: Settings) -> Report:
     except MappingError as exc:
         mapping = Finding.error("Configuration", "fields", str(exc), "fix the [fields] section")
         return Report.of([mapping], await check_chartmogul(settings.chartmogul))
-    chartmogul, salesforce = await asyncio.gather(
-        check_chartmogul(settings.chartmogul), check_salesforce(settings)
+    chartmogul, salesforce, currency = await asyncio.gather(
+        check_chartmogul(settings.chartmogul), check_salesforce(settings), check_currency(settings)
     )
-    return Report.of(chartmogul, salesforce)
+    return Report.of(chartmogul, salesforce, currency)

@@ -20,6 +20,7 @@ from cmsync.chartmogul.errors import (
     ChartMogulNotFoundError,
 )
 from cmsync.chartmogul.records import (
+    Account,
     Activity,
     Customer,
     CustomerSubscription,
@@ -268,6 +269,11 @@ class ChartMogulClient:
         return present
 
     # --- data sources and plans ---------------------------------------------------------
+
+    async def account(self) -> Account:
+        """The account's settings; ``currency`` is the one every MRR figure is in."""
+        body = await self.transport.request("GET", "/account")
+        return parse_record(Account, body)
 
     async def data_sources(self) -> list[DataSource]:
         body = await self.transport.request("GET", "/data_sources")

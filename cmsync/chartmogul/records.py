@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from cmsync.errors import SkippableRecordError
 
 __all__ = [
+    "Account",
     "Activity",
     "ActivityType",
     "Customer",
@@ -147,6 +148,15 @@ class Invoice(_Record):
     customer_uuid: str | None = None
     line_items: list[LineItem] = Field(default_factory=list)
     transactions: list[Transaction] = Field(default_factory=list)
+
+
+class Account(_Record):
+    """``GET /v1/account``: the currency every figure ChartMogul reports is in (invoices in
+    other currencies are converted into it), and the account's time zone."""
+
+    currency: str
+    name: str | None = None
+    time_zone: str | None = None
 
 
 class DataSource(_Record):

@@ -11,8 +11,10 @@ subscriptions (plan tier, subscription start) and its invoices (lifetime value).
   ARPA over churn), so cmsync writes what the customer has actually paid, net: the total of
   every invoice with a successful payment, less the total of every invoice with a successful
   refund. The invoice API gives no per-transaction amounts, so a refund counts as whole and a
-  partial payment as full; amounts are in each invoice's currency, summed as they are (one
-  currency per account is assumed, as the Account's money fields do).
+  partial payment as full. Invoice amounts are in each invoice's own currency, while every
+  figure cmsync writes is in the ChartMogul account's (the customer record's ``currency``):
+  cmsync does not convert, so a customer billed in another currency gets no lifetime value
+  (left out, as unknown) rather than euros written as dollars.
 - MRR and status: the customer record's, the authority for them.
 
 A value that is unknown (no subscription: no plan, no start) is left out of the update rather
@@ -54,7 +56,7 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 class PersonFigures:
     customer_uuid: str
     mrr_cents: int
-    ltv_cents: int
+    ltv_cents: int | None  # None: invoices in another currency than the account's
     status: str | None
     plan: str | None
     subscription_start: date | None
@@ -92,10 +94,13 @@ def person_figures(
     invoices: Iterable[Invoice],
 ) -> PersonFigures:
     plan, start = main_subscriptions(subscriptions)
+    invoices = list(invoices)
+    account_currency = (customer.currency or "").upper()
+    foreign = account_currency and any(i.currency.upper() != account_currency for i in invoices)
     return PersonFigures(
         customer_uuid=customer.uuid,
         mrr_cents=customer.mrr,
-        ltv_cents=lifetime_value(invoices),
+        ltv_cents=None if foreign else lifetime_value(invoices),
         status=customer.status,
         plan=plan,
         subscription_start=start,
@@ -107,7 +112,7 @@ def person_payload(figures: PersonFigures, fields: PersonFieldMap) -> dict[str, 
     values: dict[str, Any] = {
         fields.plan: figures.plan[:_PLAN_LIMIT] if figures.plan else None,
         fields.subscription_start: figures.subscription_start,
-        fields.ltv: Money(figures.ltv_cents),
+        fields.ltv: None if figures.ltv_cents is None else Money(figures.ltv_cents),
         fields.mrr: Money(figures.mrr_cents),
         fields.status: figures.status[:_STATUS_LIMIT] if figures.status else None,
         fields.customer_uuid: figures.customer_uuid,

@@ -23,6 +23,7 @@ from cmsync.salesforce.schema import (
 )
 
 __all__ = [
+    "CURRENCY_ISO_CODE",
     "DEFAULT_CATALOGUE",
     "OPPORTUNITY_STAGES",
     "Catalogue",
@@ -31,6 +32,7 @@ __all__ = [
     "OpportunityStage",
     "PicklistValue",
     "SObjectSpec",
+    "with_multi_currency",
 ]
 
 
@@ -164,6 +166,32 @@ USER = SObjectSpec(
     ),
     deletable=False,
 )  # fmt: skip
+
+# Object Reference, "Organization": read-only through the API (query and describe only);
+# ``DefaultCurrencyIsoCode`` is the org's default (corporate) currency, the one its currency
+# fields are in. A handful of the object's fields, those cmsync's doctor reads.
+_CURRENCY_CODES = _picks(
+    "USD", "EUR", "GBP", "CHF", "CAD", "AUD", "NZD", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK",
+    "HUF", "INR", "BRL", "MXN", "SGD", "HKD", "ZAR", "ILS", "AED", "CNY", "KRW", "TRY",
+)  # fmt: skip
+ORGANIZATION = SObjectSpec(
+    "Organization", "Organization", "Organizations", "00D",
+    (
+        *_system_fields("Organization"),
+        _text("Name", "Name", 80, nillable=False, name_field=True, createable=False,
+              updateable=False),
+        _picklist("DefaultCurrencyIsoCode", "Currency", _CURRENCY_CODES, createable=False,
+                  updateable=False, restricted_picklist=True),
+    ),
+    createable=False, updateable=False, deletable=False,
+)  # fmt: skip
+
+# In a multi-currency org every record with currency fields has ``CurrencyIsoCode`` (Object
+# Reference, "CurrencyType": the currencies of an org "for which the multicurrency feature is
+# enabled"; amounts on a record are in the record's currency, not the corporate one).
+CURRENCY_ISO_CODE = _picklist(
+    "CurrencyIsoCode", "Account Currency", _CURRENCY_CODES, restricted_picklist=True
+)
 
 ACCOUNT = SObjectSpec(
     "Account", "Account", "Accounts", "001",
@@ -431,6 +459,7 @@ def _documented(sobject: SObjectSpec, description: str | None = None) -> SObject
 DEFAULT_CATALOGUE = Catalogue(
     (
         USER,
+        ORGANIZATION,
         *(_documented(s) for s in (ACCOUNT, CONTACT, LEAD, OPPORTUNITY, TASK, CASE)),
         _documented(
             METRIC_SNAPSHOT,
@@ -439,3 +468,8 @@ DEFAULT_CATALOGUE = Catalogue(
         ),
     )
 )
+
+
+def with_multi_currency(catalogue: Catalogue) -> Catalogue:
+    """``catalogue`` as a multi-currency org has it: Accounts carry ``CurrencyIsoCode``."""
+    return catalogue.replace_sobject(catalogue["Account"].with_field(CURRENCY_ISO_CODE))

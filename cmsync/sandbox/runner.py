@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
+from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE, with_multi_currency
 from cmsync.sandbox.base import SandboxContext
 from cmsync.sandbox.chartmogul import ChartMogulEmulator
 from cmsync.sandbox.clock import SandboxClock
@@ -61,6 +61,12 @@ class SandboxOptions:
     # "Object.Field" names left out of the org, as if an admin had not deployed them
     # (for `cmsync doctor` tests and demos); the seeded scenario must not write them.
     drop_fields: tuple[str, ...] = ()
+    # The ChartMogul account's currency (every figure it reports is in it), the Salesforce
+    # org's corporate currency (Organization.DefaultCurrencyIsoCode), and whether the org is
+    # multi-currency (Accounts carry CurrencyIsoCode: the euro-billed customers' Accounts EUR).
+    chartmogul_currency: str = "USD"
+    org_currency: str = "USD"
+    multi_currency: bool = False
     # What to seed, from (seed, accounts, now); None is the default scenario (``generate``).
     # The benchmarks pass one with denser billing histories (``bench.dense``).
     scenario: Callable[[int, int, datetime], Scenario] | None = None
@@ -132,6 +138,23 @@ path = {_toml_str(store)}
 """
 
 
+def _seed_currencies(
+    options: SandboxOptions, scenario: Scenario, seeded: SeedResult, sf: SalesforceEmulator
+) -> None:
+    """The org's Organization record, and in a multi-currency org each Account's currency
+    (its customer's invoice currency, else the corporate one)."""
+    sf.store.insert(
+        "Organization",
+        {"Name": "cmsync sandbox", "DefaultCurrencyIsoCode": options.org_currency},
+    )
+    if not options.multi_currency:
+        return
+    billed = {c.account: c.currency for c in scenario.customers if c.account is not None}
+    for account in scenario.accounts:
+        currency = billed.get(account.key, options.org_currency)
+        sf.store.update("Account", seeded.account_ids[account.key], {"CurrencyIsoCode": currency})
+
+
 async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
     """Start both emulators with a seeded scenario and write the files that describe them."""
     directory = options.directory.resolve()
@@ -165,8 +188,10 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
         view_setup=options.view_setup,
         edit_converted_leads=options.edit_converted_leads,
     )
-    chartmogul = ChartMogulEmulator(ctx, api_key)
+    chartmogul = ChartMogulEmulator(ctx, api_key, currency=options.chartmogul_currency)
     catalogue = DEFAULT_CATALOGUE
+    if options.multi_currency:
+        catalogue = with_multi_currency(catalogue)
     for dropped in options.drop_fields:
         sobject, _, field = dropped.partition(".")
         catalogue = catalogue.without_field(sobject, field)
@@ -179,6 +204,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
     gc.disable()
     try:
         seeded = seed(scenario, chartmogul.store, salesforce.store)
+        _seed_currencies(options, scenario, seeded, salesforce)
     finally:
         gc.enable()
         gc.freeze()
@@ -202,6 +228,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
             "base_url": cm_site.url,
             "api_key": api_key,
             "data_source_uuid": seeded.data_source_uuid,
+            "currency": options.chartmogul_currency,
             "admin_url": cm_site.url + "/__sandbox",
         },
         "salesforce": {
@@ -215,6 +242,8 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
             "username": sf_config.username,
             "private_key_file": str(key_file),
             "access_token": salesforce.issue_token(),
+            "currency": options.org_currency,
+            "multi_currency": options.multi_currency,
             "admin_url": sf_site.url + "/__sandbox",
         },
         "scenario": seeded.counts,
@@ -233,6 +262,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
                 "uuid": seeded.customer_uuids[c.key],
                 "account": c.account,
                 "link": c.link.value,
+                "currency": c.currency,
             }
             for c in scenario.customers
         },

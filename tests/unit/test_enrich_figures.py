@@ -120,3 +120,17 @@ def test_the_update_key_follows_the_values_not_the_read() -> None:
     assert first.idempotency_key == again.idempotency_key
     assert len({first.idempotency_key, changed.idempotency_key, other.idempotency_key}) == 3
     assert (first.kind, first.target_object, first.target_key) == ("update", "Contact", "003A")
+
+
+def test_a_customer_billed_in_another_currency_gets_no_lifetime_value() -> None:
+    """ChartMogul converts MRR into the account currency (the customer record's ``currency``),
+    not invoice amounts; cmsync does not convert, so it leaves the LTV out."""
+    euro = _invoice([9999], ("payment", "successful")).model_copy(update={"currency": "EUR"})
+    figures = person_figures(_customer(currency="USD"), [], [euro])
+    assert figures.ltv_cents is None
+    assert "CM_LTV__c" not in person_payload(figures, FIELDS)
+    assert person_payload(figures, FIELDS)["CM_MRR__c"] == 123.45  # MRR is converted: kept
+    same = person_figures(
+        _customer(currency="USD"), [], [_invoice([9999], ("payment", "successful"))]
+    )
+    assert same.ltv_cents == 9999

@@ -65,7 +65,9 @@ def list_activities(registry: Registry, query: Mapping[str, str]) -> dict[str, A
         limit=limit,
     )
     return {
-        "entries": [activity_json(a, registry.codec) for a in entries],
+        "entries": [
+            activity_json(a, registry.codec, registry.rates.account_currency) for a in entries
+        ],
         "has_more": has_more,
         "per_page": limit,
         "cursor": registry.codec.encode(entries[-1].position) if entries else None,

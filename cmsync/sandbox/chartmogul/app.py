@@ -24,11 +24,13 @@ import json
 import logging
 import uuid
 from collections import deque
+from datetime import datetime
 
 from aiohttp import web
 
 from cmsync.sandbox.base import ADMIN_PREFIX, Handler, RequestStats, SandboxContext, build_app
 from cmsync.sandbox.chartmogul.errors import ApiError
+from cmsync.sandbox.chartmogul.rates import RateSchedule
 from cmsync.sandbox.chartmogul.routes import add_routes, json_answer
 from cmsync.sandbox.chartmogul.store import Store
 from cmsync.sandbox.faults import Fault
@@ -89,10 +91,10 @@ class ChartMogulEmulator:
         }
     )
 
-    def __init__(self, ctx: SandboxContext, api_key: str) -> None:
+    def __init__(self, ctx: SandboxContext, api_key: str, currency: str = "USD") -> None:
         self.ctx = ctx
         self.api_key = api_key
-        self.store = Store(ctx.clock, seed=ctx.faults.seed)
+        self.store = Store(ctx.clock, seed=ctx.faults.seed, currency=currency)
         self.stats = RequestStats()
         self._window = _RateWindow(RATE_LIMIT)
         self._in_flight = 0
@@ -164,7 +166,36 @@ class ChartMogulEmulator:
         app.middlewares.append(guard)
         add_routes(app, self.store)
         self._add_inject_routes(app)
+        self._add_rate_routes(app)
         return app
+
+    def _add_rate_routes(self, app: web.Application) -> None:
+        """``/__sandbox/rates``: the exchange-rate schedule (``rates``). ``POST`` with
+        ``{"rates": {"EUR": 1.2}, "at": ISO datetime}`` (``at`` defaults to the emulated now)
+        changes rates from that moment on: drift, which moves MRR without a movement."""
+        store = self.store
+
+        async def show(_: web.Request) -> web.Response:
+            return web.json_response({"schedule": store.rates()})
+
+        async def change(request: web.Request) -> web.Response:
+            try:
+                body = json.loads(await request.read())
+                rates = body["rates"]
+                if not isinstance(rates, dict) or not rates:
+                    raise ValueError('expected {"rates": {"EUR": 1.2, ...}}')
+                at = body.get("at")
+                moment = self.ctx.clock.now() if at is None else datetime.fromisoformat(at)
+                if moment.tzinfo is None:
+                    raise ValueError("at needs a time zone")
+                parsed = {str(k).upper(): RateSchedule.parse_rate(v) for k, v in rates.items()}
+                schedule = store.change_rates(int(moment.timestamp()), parsed)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise web.HTTPBadRequest(text=f"bad rates: {exc}") from None
+            return web.json_response({"schedule": schedule})
+
+        app.router.add_get(ADMIN_PREFIX + "rates", show)
+        app.router.add_post(ADMIN_PREFIX + "rates", change)
 
     def _add_inject_routes(self, app: web.Application) -> None:
         """``/__sandbox/inject``: raw listing entries for tests (see ``inject``)."""

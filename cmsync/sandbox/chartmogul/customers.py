@@ -148,10 +148,10 @@ class Customers:
         if "custom" in attributes:
             customer.custom = _custom_on_create(attributes["custom"])
         self.reg.add_customer(customer)
-        return customer_json(customer, self.reg.now())
+        return customer_json(customer, self.reg.now(), self.reg.rates.account_currency)
 
     def retrieve(self, uuid: str) -> dict[str, Any]:
-        return customer_json(self.get(uuid), self.reg.now())
+        return customer_json(self.get(uuid), self.reg.now(), self.reg.rates.account_currency)
 
     def update(self, uuid: str, body: Mapping[str, Any]) -> dict[str, Any]:
         customer = self.get(uuid)
@@ -168,7 +168,7 @@ class Customers:
                     customer.custom.update(_custom_on_update(attributes["custom"]))
         finally:
             self.reg.index_email(customer)
-        return customer_json(customer, self.reg.now())
+        return customer_json(customer, self.reg.now(), self.reg.rates.account_currency)
 
     def delete(self, uuid: str) -> None:
         self.reg.forget_customer(self.get(uuid))
@@ -200,7 +200,9 @@ class Customers:
         limit = per_page(query)
         found = list(islice(matches, limit + 1))
         page = found[:limit]
-        body: dict[str, Any] = {"entries": [customer_json(c, now) for c in page]}
+        body: dict[str, Any] = {
+            "entries": [customer_json(c, now, self.reg.rates.account_currency) for c in page]
+        }
         cursor = None
         if page:
             timeline = page[-1].timeline
@@ -258,7 +260,9 @@ class Customers:
         page = subs[offset : offset + limit]
         now = self.reg.now()
         body: dict[str, Any] = {
-            "entries": [subscription_metrics_json(s, now) for s in page],
+            "entries": [
+                subscription_metrics_json(s, now, self.reg.rates.account_currency) for s in page
+            ],
             "has_more": offset + limit < len(subs),
         }
         if "cursor" not in query:
@@ -275,7 +279,9 @@ class Customers:
             a for a in reversed(customer.activities) if before is None or a.position < before
         ]
         page = newest_first[:limit]
-        body: dict[str, Any] = {"entries": [customer_activity_json(a) for a in page]}
+        body: dict[str, Any] = {
+            "entries": [customer_activity_json(a, self.reg.rates.account_currency) for a in page]
+        }
         has_more = len(newest_first) > limit
         cursor = encode_cursor(f"{iso_offset(page[-1].at)}&{page[-1].position}") if page else None
         if "cursor" not in query:

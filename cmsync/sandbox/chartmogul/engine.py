@@ -53,6 +53,14 @@ customer total after it (``activity-mrr``): a real recording shows two subscript
 the same instant as two ``new_biz`` activities with ``activity-mrr`` 4004 then 8009. Each
 group where the customer starts or stops paying also moves the customer count by one,
 recorded on its first (start) or last (stop) movement, for the metrics.
+
+Currencies. A period may carry the currency of its invoice; the engine then keeps each
+subscription's MRR in that currency and asks a ``Converter`` for its value in the account
+currency at each moment: a movement's ``delta`` and ``customer_mrr`` are account-currency
+amounts at the rates of the movement's date (ChartMogul converts each movement on its own
+date: a churn of -780 undid a new_biz of +756). Where the rates change, every foreign
+subscription is valued again: the customer's MRR moves on the timeline without any movement.
+A period without a currency (the account's own) is never converted.
 """
 
 from __future__ import annotations
@@ -61,10 +69,11 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 __all__ = [
     "REGROUP_SECONDS",
+    "Converter",
     "History",
     "Kind",
     "Movement",
@@ -125,15 +134,24 @@ def monthly_amount(
     raise ValueError(f"unknown interval unit {interval_unit!r}")
 
 
+class Converter(Protocol):
+    """Exchange rates into the account currency (``rates.RateSchedule``)."""
+
+    def convert(self, cents: int, currency: str, at: int) -> int: ...
+
+    def moments(self) -> Sequence[int]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Period(Generic[P]):
     """One subscription line item as the engine sees it: when, how much a month, on what."""
 
     start: int
     end: int
-    mrr: int
+    mrr: int  # in ``currency``
     quantity: int
     plan: P
+    currency: str = ""  # "" for the account currency: never converted
     adds: bool = False  # a differential proration: adds ``mrr`` to the subscription's MRR
     trial: bool = False  # a trial item: worth nothing, and does not make the customer live
 
@@ -227,42 +245,68 @@ def _group_kind(
 
 @dataclass(slots=True)
 class _Replay(Generic[P]):
-    """The running state of a replay: each subscription's MRR, period and liveness."""
+    """The running state of a replay: each subscription's MRR (in the account currency and
+    in its own), currency, period and liveness."""
 
     subscriptions: Sequence[SubscriptionInput[P]]
-    current: list[int]
+    converter: Converter | None
+    current: list[int]  # in the account currency
+    native: list[int]  # in the subscription's own currency
+    currency: list[str]
     period: list[Period[P] | None]
     live: list[bool]
 
-    def step(self, phase: int, s: int, index: int) -> None:
+    def value(self, s: int, at: int) -> int:
+        if self.converter is None or not self.currency[s]:
+            return self.native[s]
+        return self.converter.convert(self.native[s], self.currency[s], at)
+
+    def step(self, phase: int, s: int, index: int, at: int) -> None:
+        if phase < 0:  # the rates change: every foreign subscription is valued again
+            for r in range(len(self.current)):
+                if self.currency[r] and self.native[r]:
+                    self.current[r] = self.value(r, at)
+            return
         if phase == 1:
-            self.current[s], self.live[s] = 0, False
+            self.native[s], self.current[s], self.live[s] = 0, 0, False
             return
         item = self.subscriptions[s].periods[index]
         self.period[s] = item
-        self.current[s] = self.current[s] + item.mrr if item.adds else item.mrr
+        self.native[s] = self.native[s] + item.mrr if item.adds else item.mrr
+        self.currency[s] = item.currency
+        self.current[s] = self.value(s, at)
         self.live[s] = self.live[s] or not item.trial
 
 
-def _events(subscriptions: Sequence[SubscriptionInput[P]]) -> list[tuple[int, int, int, int]]:
-    """(moment, phase, subscription, period index): at one moment, starts apply before
-    cancellations, so a cancellation dated at a period start wins."""
+def _events(
+    subscriptions: Sequence[SubscriptionInput[P]], converter: Converter | None
+) -> list[tuple[int, int, int, int]]:
+    """(moment, phase, subscription, period index): at one moment, rates change first, then
+    starts apply before cancellations, so a cancellation dated at a period start wins."""
     events: list[tuple[int, int, int, int]] = []
     for s, sub in enumerate(subscriptions):
         events.extend((p.start, 0, s, i) for i, p in enumerate(sub.periods))
         events.extend((c, 1, s, -1) for c in sub.cancellations)
+    if converter is not None and any(p.currency for sub in subscriptions for p in sub.periods):
+        events.extend((at, -1, -1, -1) for at in converter.moments())
     events.sort()
     return events
 
 
 def build_history(
-    subscriptions: Sequence[SubscriptionInput[P]], *, regroup_seconds: int = REGROUP_SECONDS
+    subscriptions: Sequence[SubscriptionInput[P]],
+    converter: Converter | None = None,
+    *,
+    regroup_seconds: int = REGROUP_SECONDS,
 ) -> History[P]:
     """Replay every line item and cancellation of one customer in time order, regrouping
-    the movements of each ``regroup_seconds`` window (0: no regrouping)."""
-    events = _events(subscriptions)
+    the movements of each ``regroup_seconds`` window (0: no regrouping); amounts in another
+    currency are valued in the account currency by ``converter`` at each moment."""
+    events = _events(subscriptions, converter)
     n = len(subscriptions)
-    replay: _Replay[P] = _Replay(subscriptions, [0] * n, [None] * n, [False] * n)
+    replay: _Replay[P] = _Replay(
+        subscriptions, converter, [0] * n, [0] * n, [""] * n, [None] * n, [False] * n
+    )
     sub_moments: list[list[int]] = [[] for _ in subscriptions]
     sub_totals: list[list[int]] = [[] for _ in subscriptions]
     movements: list[Movement[P]] = []
@@ -283,8 +327,9 @@ def build_history(
             was_live = any(replay.live)
             while i < len(events) and events[i][0] == at:
                 _, phase, s, index = events[i]
-                before.setdefault(s, (replay.current[s], replay.period[s]))
-                replay.step(phase, s, index)
+                if phase >= 0:  # a revaluation alone moves the MRR without a movement
+                    before.setdefault(s, (replay.current[s], replay.period[s]))
+                replay.step(phase, s, index, at)
                 i += 1
             for s in range(n):
                 if replay.current[s] != was[s]:

@@ -10,6 +10,7 @@ activities are untouched.
 from __future__ import annotations
 
 from cmsync.sandbox.chartmogul.engine import (
+    Movement,
     Period,
     SubscriptionInput,
     build_history,
@@ -18,7 +19,7 @@ from cmsync.sandbox.chartmogul.engine import (
 from cmsync.sandbox.chartmogul.records import Activity, Customer, LineItem, Plan
 from cmsync.sandbox.chartmogul.registry import Registry
 
-__all__ = ["line_item_mrr", "rebuild"]
+__all__ = ["line_item_mrr", "rebuild", "revalue"]
 
 
 def line_item_mrr(item: LineItem) -> int:
@@ -41,7 +42,7 @@ def line_item_mrr(item: LineItem) -> int:
     )
 
 
-def _inputs(customer: Customer) -> list[SubscriptionInput[Plan]]:
+def _inputs(customer: Customer, account_currency: str) -> list[SubscriptionInput[Plan]]:
     inputs: list[SubscriptionInput[Plan]] = []
     for index, subscription in enumerate(customer.subscriptions.values()):
         subscription.index = index
@@ -54,6 +55,8 @@ def _inputs(customer: Customer) -> list[SubscriptionInput[Plan]]:
                 plan=item.plan,
                 adds=item.prorated and item.proration_type != "full",
                 trial=item.type == "trial",
+                # converted by the engine at each movement's date (see ``rates``)
+                currency="" if item.invoice.currency == account_currency else item.invoice.currency,
             )
             for item in subscription.line_items
             if item.plan is not None
@@ -66,10 +69,40 @@ def _inputs(customer: Customer) -> list[SubscriptionInput[Plan]]:
     return inputs
 
 
+def _movement_key(m: Movement[Plan]) -> tuple[object, ...]:
+    return (m.at, m.subscription, m.kind, m.delta, m.customer_mrr, m.subscription_mrr)
+
+
+def _activity_key(a: Activity) -> tuple[object, ...]:
+    return (a.at, a.subscription.index, a.kind, a.delta, a.customer_mrr, a.subscription_mrr)
+
+
+def revalue(registry: Registry, customer: Customer) -> None:
+    """Recompute the customer's history after the exchange rates changed.
+
+    Drift moves MRR without a movement: when the recomputed movements are the ones the feed
+    holds (the change is dated after all of them), only the timeline (the customer's ``mrr``)
+    is replaced and the activities keep their uuids; otherwise the history is rebuilt.
+    """
+    if all(i.invoice.currency == registry.rates.account_currency for i in _items(customer)):
+        return
+    history = build_history(_inputs(customer, registry.rates.account_currency), registry.rates)
+    if [_movement_key(m) for m in history.movements] == [
+        _activity_key(a) for a in customer.activities
+    ]:
+        customer.timeline = history.timeline
+        return
+    rebuild(registry, customer)
+
+
+def _items(customer: Customer) -> list[LineItem]:
+    return [i for sub in customer.subscriptions.values() for i in sub.line_items]
+
+
 def rebuild(registry: Registry, customer: Customer) -> None:
     """Recompute the customer's history and swap its activities in the feed."""
-    inputs = _inputs(customer)
-    history = build_history(inputs)
+    inputs = _inputs(customer, registry.rates.account_currency)
+    history = build_history(inputs, registry.rates)
     subscriptions = list(customer.subscriptions.values())
     feed = registry.feed
     activities = [

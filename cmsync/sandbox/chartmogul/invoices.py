@@ -34,6 +34,7 @@ from cmsync.sandbox.chartmogul.errors import (
 )
 from cmsync.sandbox.chartmogul.fields import decode_cursor, encode_cursor, per_page, reject_page
 from cmsync.sandbox.chartmogul.history import rebuild
+from cmsync.sandbox.chartmogul.rates import ISO_4217
 from cmsync.sandbox.chartmogul.records import (
     Customer,
     Invoice,
@@ -281,8 +282,13 @@ class Invoices:
         currency = raw.get("currency")
         if not currency:
             errors.add("currency", "can't be blank")
-        elif not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
+        elif not isinstance(currency, str) or currency.upper() not in ISO_4217:
+            # Not an ISO 4217 code: refused with the batch's 422 (the wording is chosen).
             errors.add("currency", "is invalid")
+        elif not self.reg.rates.knows(currency.upper()):
+            # A real code the sandbox's fixed rate table lacks: the sandbox's limit, not
+            # ChartMogul's (which converts any currency it has a daily rate for).
+            errors.add("currency", f"has no exchange rate in the sandbox ({currency.upper()})")
         invoice = Invoice(
             uuid=self.reg.ids.prefixed("inv"),
             external_id=external_id or "",

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from cmsync.sandbox.chartmogul.feed import ActivityFeed
 from cmsync.sandbox.chartmogul.ids import IdFactory, PositionCodec
+from cmsync.sandbox.chartmogul.rates import RateSchedule
 from cmsync.sandbox.chartmogul.records import (
     Customer,
     DataSource,
@@ -41,8 +42,9 @@ def after_key(
 class Registry:
     """All records of one emulated ChartMogul account."""
 
-    def __init__(self, clock: SandboxClock, seed: int) -> None:
+    def __init__(self, clock: SandboxClock, seed: int, currency: str = "USD") -> None:
         self.clock = clock
+        self.rates = RateSchedule(currency)  # into the account currency, ``currency``
         self.ids = IdFactory(seed)
         self.codec = PositionCodec(self.ids.secret())
         self.feed = ActivityFeed()

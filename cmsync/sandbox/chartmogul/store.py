@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from cmsync.sandbox.chartmogul.activities import list_activities
 from cmsync.sandbox.chartmogul.customers import Customers
+from cmsync.sandbox.chartmogul.history import revalue
 from cmsync.sandbox.chartmogul.inject import Injected
 from cmsync.sandbox.chartmogul.invoices import Invoices
 from cmsync.sandbox.chartmogul.metrics import metrics_report
@@ -51,9 +52,9 @@ _ACCOUNT_SETTINGS: dict[str, Any] = {
 class Store:
     """One emulated ChartMogul account."""
 
-    def __init__(self, clock: SandboxClock, seed: int = 0) -> None:
+    def __init__(self, clock: SandboxClock, seed: int = 0, currency: str = "USD") -> None:
         self.lock = threading.RLock()
-        self.registry = Registry(clock, seed)
+        self.registry = Registry(clock, seed, currency)
         self.sources = Sources(self.registry)
         self.customers = Customers(self.registry)
         self.invoices = Invoices(self.registry)
@@ -87,7 +88,7 @@ class Store:
     # reads that are not one resource's ------------------------------------------------------
 
     def account(self, query: Mapping[str, str]) -> dict[str, Any]:
-        body = dict(ACCOUNT)
+        body = dict(ACCOUNT, currency=self.registry.rates.account_currency)
         for name in query.get("include", "").split(","):
             if name in _ACCOUNT_SETTINGS:
                 body[name] = _ACCOUNT_SETTINGS[name]
@@ -104,3 +105,18 @@ class Store:
 
     def metrics(self, endpoint: str, query: Mapping[str, str]) -> dict[str, Any]:
         return metrics_report(self.registry, endpoint, query)
+
+    # exchange rates (the admin path's ``/__sandbox/rates``) ---------------------------------
+
+    def change_rates(self, at: int, rates: Mapping[str, int]) -> list[dict[str, object]]:
+        """From ``at`` (epoch seconds of the emulated clock) on, ``rates`` apply: every
+        customer billed in another currency is valued again (``history.revalue``)."""
+        with self.lock:
+            self.registry.rates.change(at, rates)
+            for customer in list(self.registry.customers.values()):
+                revalue(self.registry, customer)
+            return self.registry.rates.describe()
+
+    def rates(self) -> list[dict[str, object]]:
+        with self.lock:
+            return self.registry.rates.describe()

@@ -16,6 +16,7 @@ from typing import Any
 
 from cmsync.sandbox.chartmogul.engine import customer_status, describe
 from cmsync.sandbox.chartmogul.ids import PositionCodec
+from cmsync.sandbox.chartmogul.rates import currency_sign
 from cmsync.sandbox.chartmogul.records import (
     Activity,
     Customer,
@@ -43,14 +44,15 @@ __all__ = [
     "transaction_json",
 ]
 
-# The emulated account. Its currency is the one all MRR figures are in; the sandbox does no FX.
+# The emulated account (``GET /v1/account``). Its currency (``currency``, USD unless the
+# sandbox is given another) is the one every MRR figure is in: invoices in other currencies are
+# converted (``rates``), and the views below name it on customers, subscriptions, activities.
 ACCOUNT: dict[str, Any] = {
     "name": "cmsync sandbox",
     "currency": "USD",
     "time_zone": "UTC",
     "week_start_on": "monday",
 }
-CURRENCY_SIGN = "$"
 # Recent recordings show "Custom" for API data sources (older ones "Import API").
 BILLING_SYSTEM = "Custom"
 
@@ -95,7 +97,7 @@ def _chartmogul_url(customer: Customer) -> str:
     return f"https://app.chartmogul.com/#/customers/{customer.id}-{label}"
 
 
-def customer_json(customer: Customer, now: int) -> dict[str, Any]:
+def customer_json(customer: Customer, now: int, currency: str = "USD") -> dict[str, Any]:
     mrr, status = customer_state(customer, now)
     since = customer.timeline.customer_since if customer.timeline else None
     return {
@@ -133,8 +135,8 @@ def customer_json(customer: Customer, now: int) -> dict[str, Any]:
         "billing-system-url": None,
         "chartmogul-url": _chartmogul_url(customer),
         "billing-system-type": customer.data_source.system,
-        "currency": ACCOUNT["currency"],
-        "currency-sign": CURRENCY_SIGN,
+        "currency": currency,
+        "currency-sign": currency_sign(currency),
         "owner": customer.owner,
         "website_url": customer.website_url,
     }
@@ -223,7 +225,7 @@ def subscription_import_json(sub: Subscription, *, with_customer: bool) -> dict[
     return body
 
 
-def subscription_metrics_json(sub: Subscription, now: int) -> dict[str, Any]:
+def subscription_metrics_json(sub: Subscription, now: int, currency: str = "USD") -> dict[str, Any]:
     """The metrics-API view of a subscription (``GET /v1/customers/{uuid}/subscriptions``)."""
     timeline = sub.customer.timeline
     current = timeline.subscription_mrr_at(sub.index, now) if timeline else 0
@@ -249,8 +251,8 @@ def subscription_metrics_json(sub: Subscription, now: int) -> dict[str, Any]:
         "billing-cycle-count": sub.plan.interval_count,
         "start-date": iso_offset(min(starts) if starts else None),
         "end-date": iso_offset(end),
-        "currency": ACCOUNT["currency"],
-        "currency-sign": CURRENCY_SIGN,
+        "currency": currency,
+        "currency-sign": currency_sign(currency),
     }
 
 
@@ -270,7 +272,9 @@ def _plan_external_id(activity: Activity) -> str:
     return plan.external_id
 
 
-def activity_json(activity: Activity, codec: PositionCodec) -> dict[str, Any]:
+def activity_json(
+    activity: Activity, codec: PositionCodec, currency: str = "USD"
+) -> dict[str, Any]:
     """An entry of ``GET /v1/activities``, keys in the recorded order."""
     customer, subscription = activity.customer, activity.subscription
     return {
@@ -280,7 +284,7 @@ def activity_json(activity: Activity, codec: PositionCodec) -> dict[str, Any]:
         "activity-arr": 12 * activity.customer_mrr,
         "date": iso_offset(activity.at),
         "type": activity.kind.value,
-        "currency": ACCOUNT["currency"],
+        "currency": currency,
         "subscription-external-id": subscription.external_id,
         "subscription-set-external-id": subscription.set_external_id,
         "plan-external-id": _plan_external_id(activity),
@@ -292,7 +296,7 @@ def activity_json(activity: Activity, codec: PositionCodec) -> dict[str, Any]:
     }
 
 
-def customer_activity_json(activity: Activity) -> dict[str, Any]:
+def customer_activity_json(activity: Activity, currency: str = "USD") -> dict[str, Any]:
     """An entry of ``GET /v1/customers/{uuid}/activities``: an integer id, no uuid, no
     customer fields [REAL]. The id is the feed sequence number, so it changes on rebuild, as
     the real ids do."""
@@ -304,7 +308,7 @@ def customer_activity_json(activity: Activity) -> dict[str, Any]:
         "activity-arr": 12 * activity.customer_mrr,
         "date": iso_offset(activity.at),
         "type": activity.kind.value,
-        "currency": ACCOUNT["currency"],
-        "currency-sign": CURRENCY_SIGN,
+        "currency": currency,
+        "currency-sign": currency_sign(currency),
         "subscription-external-id": activity.subscription.external_id,
     }

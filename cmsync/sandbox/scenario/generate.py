@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from cmsync.sandbox.scenario import names
@@ -362,6 +363,26 @@ class _Builder:
             self.leads.append(LeadPlan(key, first, last, company, email, None, None, None))
 
 
+_EURO_COUNTRIES = frozenset({"DE", "FR", "NL", "ES"})
+_MATCHABLE = frozenset({LinkKind.LINKED, LinkKind.EXTERNAL_ID, LinkKind.CONTACT_EMAIL})
+
+
+def _foreign_currency(customers: list[CustomerPlan]) -> list[CustomerPlan]:
+    """Bill the matchable customers of euro-area Accounts in EUR (at least one customer, the
+    first matchable one if no Account is in the euro area): ChartMogul converts their
+    invoices into the account currency. Decided after the fact so the random draws, and so
+    every other customer, stay as they were."""
+    billed = [
+        replace(c, currency="EUR") if c.country in _EURO_COUNTRIES and c.link in _MATCHABLE else c
+        for c in customers
+    ]
+    if not any(c.currency == "EUR" for c in billed):
+        first = next((i for i, c in enumerate(billed) if c.link in _MATCHABLE and c.invoices), None)
+        if first is not None:
+            billed[first] = replace(billed[first], currency="EUR")
+    return billed
+
+
 def generate(seed: int, accounts: int, now: datetime) -> Scenario:
     """The scenario for ``seed`` with ``accounts`` Salesforce Accounts, as of ``now``."""
     if accounts < 1:
@@ -382,8 +403,9 @@ def generate(seed: int, accounts: int, now: datetime) -> Scenario:
         b.build_deals(account)
     b.build_leads(max(1, accounts // 2))
     b.build_free_customer(index)
-    notes: dict[str, int] = {}
-    for c in b.customers:
+    customers = _foreign_currency(b.customers)
+    notes: dict[str, int] = {"currency.eur": sum(c.currency == "EUR" for c in customers)}
+    for c in customers:
         notes[f"link.{c.link.value}"] = notes.get(f"link.{c.link.value}", 0) + 1
     return Scenario(
         seed=seed,
@@ -394,6 +416,6 @@ def generate(seed: int, accounts: int, now: datetime) -> Scenario:
         contacts=tuple(b.contacts),
         leads=tuple(b.leads),
         opportunities=tuple(b.opportunities),
-        customers=tuple(b.customers),
+        customers=tuple(customers),
         notes=notes,
     )

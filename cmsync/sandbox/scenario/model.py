@@ -133,6 +133,7 @@ class CustomerPlan:
     free_trial_started_at: datetime | None
     invoices: tuple[InvoicePlan, ...]
     cancellations: tuple[tuple[str, datetime], ...]  # (subscription external id, cancelled_at)
+    currency: str = "USD"  # what its invoices are in (ChartMogul converts to the account's)
 
 
 @dataclass(frozen=True)

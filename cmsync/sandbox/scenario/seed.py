@@ -52,7 +52,11 @@ def _ts(moment: datetime) -> str:
 
 
 def _invoice_body(
-    invoice: InvoicePlan, plan_uuids: Mapping[str, str], external_id: str, ds: str
+    invoice: InvoicePlan,
+    plan_uuids: Mapping[str, str],
+    external_id: str,
+    ds: str,
+    currency: str = "USD",
 ) -> dict[str, Any]:
     items = [
         {
@@ -85,7 +89,7 @@ def _invoice_body(
     return {
         "external_id": invoice.external_id,
         "date": _ts(invoice.date),
-        "currency": "USD",
+        "currency": currency,
         "customer_external_id": external_id,
         "data_source_uuid": ds,
         "line_items": items,
@@ -168,7 +172,7 @@ def _seed_customer(
     if not customer.invoices:
         return
     bodies = [
-        _invoice_body(inv, plan_uuids, external_id, result.data_source_uuid)
+        _invoice_body(inv, plan_uuids, external_id, result.data_source_uuid, customer.currency)
         for inv in customer.invoices
     ]
     imported = cm.import_invoices(uuid, bodies)
