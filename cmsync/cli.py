@@ -194,6 +194,14 @@ def sandbox(
     view_setup: Annotated[
         bool, typer.Option(help="The integration user may read /limits (View Setup).")
     ] = True,
+    processing_delay: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="ChartMogul's processing delay (s) for data sources without their own "
+            "(the seeded PayPal source has hours).",
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
@@ -222,6 +230,7 @@ def sandbox(
         daily_api_limit=daily_api_limit,
         org_kind="sandbox" if org_kind == "sandbox" else "production",
         view_setup=view_setup,
+        processing_delay=processing_delay,
     )
     asyncio.run(_serve_sandbox(options))
 
@@ -245,6 +254,7 @@ async def _serve_sandbox(options: object) -> None:
         f"  described in {running.sandbox_json}\n"
         f"  daemon config {running.config_file}\n"
         f"  scenario    {json.dumps(info['scenario'])}\n"
+        f"  data sources {_describe_sources(info['chartmogul']['data_sources'])}\n"
         f"  faults      {info['faults']} (seed {info['seed']})",
         err=True,
     )
@@ -253,6 +263,16 @@ async def _serve_sandbox(options: object) -> None:
     finally:
         await running.stop()
         typer.echo("cmsync sandbox stopped", err=True)
+
+
+def _describe_sources(sources: list[dict[str, object]]) -> str:
+    """Each data source with its processing delay: "cmsync sandbox billing (0 s), PayPal (3 h)"."""
+
+    def delay(seconds: object) -> str:
+        value = int(str(seconds))
+        return f"{value / 3600:g} h" if value >= 3600 else f"{value} s"
+
+    return ", ".join(f"{s['name']} ({delay(s['processing_delay_seconds'])})" for s in sources)
 
 
 def _register_plugins() -> None:

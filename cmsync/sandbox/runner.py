@@ -53,6 +53,10 @@ class SandboxOptions:
     org_kind: OrgKind = "production"
     # False: the integration user lacks "View Setup and Configuration", /limits answers 403.
     view_setup: bool = True
+    # ChartMogul's processing delay (s) for the data sources the scenario gives none
+    # (cmsync/sandbox/chartmogul/processing.py). 0: an import shows at once, what tests and
+    # the demo's billing expect of the Import API source; the seeded PayPal source has its own.
+    processing_delay: int = 0
     host: str = "127.0.0.1"
     chartmogul_port: int = 0
     salesforce_port: int = 0
@@ -62,6 +66,23 @@ class SandboxOptions:
     # What to seed, from (seed, accounts, now); None is the default scenario (``generate``).
     # The benchmarks pass one with denser billing histories (``bench.dense``).
     scenario: Callable[[int, int, datetime], Scenario] | None = None
+
+
+def _processing_delays(
+    scenario: Scenario, seeded: SeedResult, default: int
+) -> list[dict[str, Any]]:
+    """Each seeded data source with the processing delay it runs with."""
+    return [
+        {
+            "key": spec.key,
+            "uuid": seeded.data_sources[spec.key],
+            "name": spec.name,
+            "processing_delay_seconds": (
+                default if spec.processing_delay_seconds is None else spec.processing_delay_seconds
+            ),
+        }
+        for spec in scenario.data_sources
+    ]
 
 
 @dataclass
@@ -179,6 +200,13 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
     finally:
         gc.enable()
         gc.freeze()
+    # Delays apply from now on: the seeded history was imported long ago, so it is processed.
+    delays = _processing_delays(scenario, seeded, options.processing_delay)
+    chartmogul.store.set_processing_delay(options.processing_delay)
+    for spec in scenario.data_sources:
+        if spec.processing_delay_seconds is not None:
+            uuid = seeded.data_sources[spec.key]
+            chartmogul.store.set_processing_delay(spec.processing_delay_seconds, uuid)
 
     cm_site = await start_site(
         chartmogul.create_app(), tls.server_context, options.host, options.chartmogul_port
@@ -199,6 +227,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
             "base_url": cm_site.url,
             "api_key": api_key,
             "data_source_uuid": seeded.data_source_uuid,
+            "data_sources": delays,
             "admin_url": cm_site.url + "/__sandbox",
         },
         "salesforce": {
@@ -230,9 +259,11 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
                 "uuid": seeded.customer_uuids[c.key],
                 "account": c.account,
                 "link": c.link.value,
+                "data_source": c.source,
             }
             for c in scenario.customers
         },
+        "data_sources": {d["key"]: d for d in delays},
     }
     (directory / "scenario.json").write_text(json.dumps(ground_truth, indent=1), encoding="utf-8")
     staging = directory / ".sandbox.json.tmp"
