@@ -236,7 +236,7 @@ def sandbox(
 
 
 async def _serve_sandbox(options: object) -> None:
-    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+    from cmsync.sandbox.runner import SandboxOptions, describe_sources, start_sandbox
 
     assert isinstance(options, SandboxOptions)
     stop = asyncio.Event()
@@ -254,7 +254,7 @@ async def _serve_sandbox(options: object) -> None:
         f"  described in {running.sandbox_json}\n"
         f"  daemon config {running.config_file}\n"
         f"  scenario    {json.dumps(info['scenario'])}\n"
-        f"  data sources {_describe_sources(info['chartmogul']['data_sources'])}\n"
+        f"  data sources {describe_sources(info['chartmogul']['data_sources'])}\n"
         f"  faults      {info['faults']} (seed {info['seed']})",
         err=True,
     )
@@ -263,16 +263,6 @@ async def _serve_sandbox(options: object) -> None:
     finally:
         await running.stop()
         typer.echo("cmsync sandbox stopped", err=True)
-
-
-def _describe_sources(sources: list[dict[str, object]]) -> str:
-    """Each data source with its processing delay: "cmsync sandbox billing (0 s), PayPal (3 h)"."""
-
-    def delay(seconds: object) -> str:
-        value = int(str(seconds))
-        return f"{value / 3600:g} h" if value >= 3600 else f"{value} s"
-
-    return ", ".join(f"{s['name']} ({delay(s['processing_delay_seconds'])})" for s in sources)
 
 
 def _register_plugins() -> None:

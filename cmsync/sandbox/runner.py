@@ -34,7 +34,7 @@ from cmsync.sandbox.scenario.seed import SeedResult, seed
 from cmsync.sandbox.serve import Site, start_site
 from cmsync.sandbox.tls import SandboxTLS
 
-__all__ = ["RunningSandbox", "SandboxOptions", "start_sandbox"]
+__all__ = ["RunningSandbox", "SandboxOptions", "describe_sources", "start_sandbox"]
 
 INTEGRATION_USERNAME = "integration@cmsync-sandbox.example"
 
@@ -83,6 +83,19 @@ def _processing_delays(
         }
         for spec in scenario.data_sources
     ]
+
+
+def describe_sources(sources: list[dict[str, Any]]) -> str:
+    """Each data source with its processing delay: "cmsync sandbox billing (0 s), PayPal (3 h
+    processing delay)"."""
+
+    def delay(seconds: int) -> str:
+        return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds} s"
+
+    return ", ".join(
+        f"{s['name']} ({delay(int(s['processing_delay_seconds']))} processing delay)"
+        for s in sources
+    )
 
 
 @dataclass
