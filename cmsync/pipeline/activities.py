@@ -20,6 +20,7 @@ marks make that exactly-once: a movement read twice, or rebuilt with a new uuid,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,7 +41,16 @@ __all__ = ["CURSOR", "LATE_CURSOR", "LateStats", "PollStats", "movement", "poll_
            "reread_activities"]  # fmt: skip
 
 CURSOR = "chartmogul.activities"
-LATE_CURSOR = "chartmogul.activities.late"  # when the late window was last read (ISO time)
+LATE_CURSOR = "chartmogul.activities.late"  # {"read_at": ISO time the late window was read}
+
+
+def _late_cursor(now: datetime) -> str:
+    return json.dumps({"read_at": now.isoformat()}, separators=(",", ":"))
+
+
+def _read_at(text: str | None) -> datetime | None:
+    value = json.loads(text).get("read_at") if text else None
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 @dataclass
@@ -108,7 +118,7 @@ async def poll_activities(
             )
             tx.cursors.set(CURSOR, cursor)
             if covers_all:
-                tx.cursors.set(LATE_CURSOR, now.isoformat())
+                tx.cursors.set(LATE_CURSOR, _late_cursor(now))
             return done
 
         stats.applied.add(await in_store(store, work))
@@ -149,7 +159,7 @@ async def reread_activities(
         return tx.cursors.get(LATE_CURSOR), tx.cursors.get(CURSOR)
 
     last_text, cursor = await in_store(store, read)
-    last = datetime.fromisoformat(last_text) if last_text else None
+    last = _read_at(last_text)
     watermark = Watermark.loads(cursor)
     if watermark.stamp is None or (last is not None and now - last < every / 2):
         stats.skipped = True
@@ -174,5 +184,5 @@ async def reread_activities(
             done = await in_store(store, work)
             stats.late += done.signals - done.replays - done.illegal
             stats.applied.add(done)
-    await in_store(store, lambda tx: tx.cursors.set(LATE_CURSOR, now.isoformat()))
+    await in_store(store, lambda tx: tx.cursors.set(LATE_CURSOR, _late_cursor(now)))
     return stats
