@@ -22,7 +22,10 @@ from bench.harness import Report, SandboxHost, drive
 
 __all__ = ["STEPS", "run"]
 
-STEPS = ("load_context", "customers", "activities", "payments", "first_cycles", "dispatch")
+STEPS = (
+    "load_context", "customers", "activities", "late_activities", "payments", "first_cycles",
+    "dispatch",
+)  # fmt: skip
 FEEDS = ("activities", "customers", "invoices")
 FLOOR_FACTOR = 2.0
 MIN_RATE = 2_000.0

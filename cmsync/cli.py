@@ -210,6 +210,14 @@ def sandbox(
     multi_currency: Annotated[
         bool, typer.Option(help="A multi-currency org: Accounts carry CurrencyIsoCode.")
     ] = False,
+    processing_delay: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="ChartMogul's processing delay (s) for data sources without their own "
+            "(the seeded PayPal source has hours).",
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
@@ -251,12 +259,13 @@ def sandbox(
         chartmogul_currency=chartmogul_currency.upper(),
         org_currency=org_currency.upper(),
         multi_currency=multi_currency,
+        processing_delay=processing_delay,
     )
     asyncio.run(_serve_sandbox(options))
 
 
 async def _serve_sandbox(options: object) -> None:
-    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+    from cmsync.sandbox.runner import SandboxOptions, describe_sources, start_sandbox
 
     assert isinstance(options, SandboxOptions)
     stop = asyncio.Event()
@@ -274,6 +283,7 @@ async def _serve_sandbox(options: object) -> None:
         f"  described in {running.sandbox_json}\n"
         f"  daemon config {running.config_file}\n"
         f"  scenario    {json.dumps(info['scenario'])}\n"
+        f"  data sources {describe_sources(info['chartmogul']['data_sources'])}\n"
         f"  faults      {info['faults']} (seed {info['seed']})",
         err=True,
     )

@@ -354,6 +354,12 @@ class ScheduleSettings(_Section):
     )
     dispatch: float = Field(default=30.0, gt=0, description="Drain the outbox.")
     customers: float = Field(default=3600.0, gt=0, description="Customer sweep and matching.")
+    late_activities: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Re-read of the last alert_horizon_days of activities for movements "
+        "ChartMogul showed late (processing delay, back-dated invoices).",
+    )
     reconcile: float = Field(default=21600.0, gt=0, description="Full reconciliation.")
     commands: float = Field(default=2.0, gt=0, description="Dashboard commands.")
     report_cron: str = Field(default="15 0 * * *", description="KPI report, crontab syntax (UTC).")

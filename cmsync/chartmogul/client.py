@@ -71,6 +71,15 @@ def _page(model: type[R], body: Any, root_key: str) -> Page[R]:
     )
 
 
+def _last_uuid(raw_entries: list[Any]) -> str | None:
+    """The uuid of a page's last entry, read from the raw answer (a rejected entry counts)."""
+    for raw in reversed(raw_entries):
+        uuid = raw.get("uuid") if isinstance(raw, dict) else None
+        if isinstance(uuid, str) and uuid:
+            return uuid
+    return None
+
+
 def _already_exists(exc: ChartMogulClientError) -> bool:
     """A create refused because its external id is taken: the earlier attempt won."""
     return "already exists" in exc.api_message or "already been taken" in exc.api_message
@@ -109,21 +118,37 @@ class ChartMogulClient:
 
     # --- activities ---------------------------------------------------------------------
 
-    def activity_pages(
+    async def activity_pages(
         self,
         *,
         start_date: str | None = None,
         end_date: str | None = None,
-        cursor: str | None = None,
+        start_after: str | None = None,
         per_page: int = MAX_PAGE_SIZE,
     ) -> AsyncIterator[Page[Activity]]:
-        """The account's activity feed in date order, from ``cursor`` or ``start_date``."""
-        params: dict[str, str | int] = {"order": "date", "per_page": per_page}
+        """The account's activity feed in date order, after ``start_after`` or from
+        ``start_date``.
+
+        Pages with ``start-after=<uuid of the last entry read>``, as the docs show and the
+        official Go client does, never with the returned ``cursor``: in the official Ruby
+        client's recorded traffic that cursor names the next, *unseen* entry and sending it back
+        returns the entries after it, one skipped per page boundary.
+        """
+        query: dict[str, str | int] = {"order": "date", "per_page": per_page}
         if start_date:
-            params["start-date"] = start_date
+            query["start-date"] = start_date
         if end_date:
-            params["end-date"] = end_date
-        return self._pages(Activity, "/activities", "entries", params, cursor)
+            query["end-date"] = end_date
+        while True:
+            if start_after:
+                query["start-after"] = start_after
+            body = await self.transport.request("GET", "/activities", params=query)
+            page = _page(Activity, body, "entries")
+            yield page
+            last = _last_uuid(body["entries"])
+            if not page.has_more or last is None:
+                return
+            start_after = last
 
     # --- customers ----------------------------------------------------------------------
 

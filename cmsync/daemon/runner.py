@@ -73,6 +73,8 @@ JOBS: tuple[JobSpec, ...] = (
             every=lambda s: s.schedule.customers),
     JobSpec("chartmogul", ("activities", "payments", "first_cycles"), "ChartMogul",
             every=lambda s: s.schedule.chartmogul_poll),
+    JobSpec("late_activities", ("late_activities",), "ChartMogul",
+            every=lambda s: s.schedule.late_activities),
     JobSpec("salesforce", ("closed_won", "enrichment"), "Salesforce",
             every=lambda s: s.schedule.salesforce_poll),
     JobSpec("dispatch", ("dispatch",), "Salesforce", every=lambda s: s.schedule.dispatch),

@@ -22,6 +22,7 @@ from cmsync.demo.session import DemoError, DemoOptions, DemoSession
 from cmsync.demo.summary import Outcome, render
 from cmsync.pipeline.once import run_once
 from cmsync.pipeline.sync_pass import SyncPass
+from cmsync.sandbox.runner import describe_sources
 from state import OutboxCounts, Queries
 
 __all__ = ["CATCH_UP_PASSES", "PROGRESS_EVERY", "run_headless"]
@@ -71,6 +72,8 @@ def run_headless(options: DemoOptions, duration: float, echo: Echo) -> int:
             f"cmsync demo: sandbox seeded in {session.directory} (seed {options.seed}, "
             f"{options.accounts} accounts); logs in {session.directory / 'demo.log'}"
         )
+        sources = session.sandbox.info["chartmogul"]["data_sources"]
+        echo(f"ChartMogul data sources: {describe_sources(sources)}")
         if not session.wait_for_first_sync():
             raise DemoError("the daemon's first sync did not finish within a minute")
         echo(f"first sync done; the business goes live for {duration:.0f}s")

@@ -26,6 +26,7 @@ FAST_SCHEDULE: dict[str, Any] = {
     "salesforce_poll": 3.0,
     "dispatch": 1.0,
     "customers": 5.0,
+    "late_activities": 10.0,
     "reconcile": 15.0,
     "commands": 1.0,
     "report_cron": "* * * * *",

@@ -6,10 +6,21 @@ activity into an ``MrrMovement`` signal keyed by its natural key (ChartMogul reb
 with new uuids, so uuids are never keys), drops what the watermark saw already, and commits
 each page's states, outbox rows and the advanced watermark in one transaction. A crash
 replays at most the page in flight, and the replay enqueues nothing twice.
+
+Late movements. ChartMogul processes imports with a delay per data source (Import API data
+"within a few minutes", help.chartmogul.com article 360002155580; PayPal hours behind) and
+dates activities by their business date, so a movement can appear dated hours or days before
+movements already read: behind the watermark's short lookback, where the poller never looks
+again. ``reread_activities`` is the cure: on a slower schedule it re-reads the last
+``sync.alert_horizon_days`` of the feed (older movements open no alert, and the customer sweep
+repairs the fields from the customer's current MRR and status), up to where the poller's own
+window starts, and applies what was never applied. The natural keys and the applied-signal
+marks make that exactly-once: a movement read twice, or rebuilt with a new uuid, is a replay.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,9 +37,20 @@ from state.incremental import Stamped, Watermark
 from state.lifecycle import LifecyclePolicy
 from state.signals import MovementKind, MrrMovement
 
-__all__ = ["CURSOR", "PollStats", "movement", "poll_activities"]
+__all__ = ["CURSOR", "LATE_CURSOR", "LateStats", "PollStats", "movement", "poll_activities",
+           "reread_activities"]  # fmt: skip
 
 CURSOR = "chartmogul.activities"
+LATE_CURSOR = "chartmogul.activities.late"  # {"read_at": ISO time the late window was read}
+
+
+def _late_cursor(now: datetime) -> str:
+    return json.dumps({"read_at": now.isoformat()}, separators=(",", ":"))
+
+
+def _read_at(text: str | None) -> datetime | None:
+    value = json.loads(text).get("read_at") if text else None
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 @dataclass
@@ -67,6 +89,8 @@ async def poll_activities(
     stats = PollStats()
     watermark = Watermark.loads(await in_store(store, lambda tx: tx.cursors.get(CURSOR)))
     window = watermark.window(lookback, now)
+    # A read from the beginning covers the late window too: the re-read is not due yet.
+    covers_all = watermark.stamp is None
     pages = read_ahead(
         chartmogul.activity_pages(
             start_date=window.start.isoformat() if window.start else None,
@@ -93,7 +117,72 @@ async def poll_activities(
                 tx, new, context=context, translator=translator, policy=policy, now=now
             )
             tx.cursors.set(CURSOR, cursor)
+            if covers_all:
+                tx.cursors.set(LATE_CURSOR, _late_cursor(now))
             return done
 
         stats.applied.add(await in_store(store, work))
+    return stats
+
+
+@dataclass
+class LateStats:
+    skipped: bool = False  # read less than half an interval ago (or nothing read yet)
+    pages: int = 0
+    read: int = 0
+    late: int = 0  # movements applied here: the poller had passed their date
+    applied: ApplyStats = field(default_factory=ApplyStats)
+
+
+async def reread_activities(
+    chartmogul: ChartMogulClient,
+    store: Store,
+    context: SyncContext,
+    translator: Translator,
+    policy: LifecyclePolicy,
+    *,
+    lookback: timedelta,
+    every: timedelta,
+    now: datetime,
+) -> LateStats:
+    """Apply the movements of the last ``policy.alert_horizon`` that showed up late.
+
+    Reads from ``now - alert_horizon`` to where the poller's next window starts (its
+    watermark minus ``lookback``): what lies after is the poller's, in date order, and
+    applying it here first would make the poller's older movements look late. Skipped when
+    the window was read less than half of ``every`` ago (the daemon's job runs every
+    ``every``, give or take its jitter; a first full read of the feed counts as one).
+    """
+    stats = LateStats()
+
+    def read(tx: Transaction) -> tuple[str | None, str | None]:
+        return tx.cursors.get(LATE_CURSOR), tx.cursors.get(CURSOR)
+
+    last_text, cursor = await in_store(store, read)
+    last = _read_at(last_text)
+    watermark = Watermark.loads(cursor)
+    if watermark.stamp is None or (last is not None and now - last < every / 2):
+        stats.skipped = True
+        return stats
+    end = min(now, watermark.window(lookback, now).start or now)
+    start = now - policy.alert_horizon
+    if start <= end:
+        pages = read_ahead(
+            chartmogul.activity_pages(start_date=start.isoformat(), end_date=end.isoformat())
+        )
+        async for page in pages:
+            signals = [movement(a) for a in page.entries]
+            stats.pages += 1
+            stats.read += len(signals)
+
+            def work(tx: Transaction, signals: list[MrrMovement] = signals) -> ApplyStats:
+                # Rejected entries are the poller's to quarantine (it read them first).
+                return apply_signals(
+                    tx, signals, context=context, translator=translator, policy=policy, now=now
+                )
+
+            done = await in_store(store, work)
+            stats.late += done.signals - done.replays - done.retyped
+            stats.applied.add(done)
+    await in_store(store, lambda tx: tx.cursors.set(LATE_CURSOR, _late_cursor(now)))
     return stats

@@ -23,7 +23,7 @@ from cmsync.config import Settings
 from cmsync.errors import SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
-from cmsync.pipeline.activities import poll_activities
+from cmsync.pipeline.activities import poll_activities, reread_activities
 from cmsync.pipeline.closed_won import poll_closed_won
 from cmsync.pipeline.closed_won_steps import ClosedWonStats
 from cmsync.pipeline.context import SyncContext, load_context, load_plans
@@ -111,6 +111,7 @@ STEPS = (
     "closed_won",
     "enrichment",
     "activities",
+    "late_activities",
     "payments",
     "first_cycles",
     "dispatch",
@@ -245,6 +246,15 @@ class SyncPass:
         return await poll_activities(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
             lookback=lookback, now=self.clock(),
+        )  # fmt: skip
+
+    async def late_activities(self) -> Any:
+        """Movements that showed up behind the activities poller (see ``reread_activities``)."""
+        await self._linked_first()
+        return await reread_activities(
+            self.chartmogul, self.store, self._context(), self.translator, self.policy,
+            lookback=timedelta(seconds=self.settings.sync.lookback_seconds),
+            every=timedelta(seconds=self.settings.schedule.late_activities), now=self.clock(),
         )  # fmt: skip
 
     async def payments(self) -> Any:

@@ -34,7 +34,7 @@ from cmsync.sandbox.scenario.seed import SeedResult, seed
 from cmsync.sandbox.serve import Site, start_site
 from cmsync.sandbox.tls import SandboxTLS
 
-__all__ = ["RunningSandbox", "SandboxOptions", "start_sandbox"]
+__all__ = ["RunningSandbox", "SandboxOptions", "describe_sources", "start_sandbox"]
 
 INTEGRATION_USERNAME = "integration@cmsync-sandbox.example"
 
@@ -55,6 +55,10 @@ class SandboxOptions:
     view_setup: bool = True
     # The integration user has "View and Edit Converted Leads" (default: no, as a new user).
     edit_converted_leads: bool = False
+    # ChartMogul's processing delay (s) for the data sources the scenario gives none
+    # (cmsync/sandbox/chartmogul/processing.py). 0: an import shows at once, what tests and
+    # the demo's billing expect of the Import API source; the seeded PayPal source has its own.
+    processing_delay: int = 0
     host: str = "127.0.0.1"
     chartmogul_port: int = 0
     salesforce_port: int = 0
@@ -70,6 +74,36 @@ class SandboxOptions:
     # What to seed, from (seed, accounts, now); None is the default scenario (``generate``).
     # The benchmarks pass one with denser billing histories (``bench.dense``).
     scenario: Callable[[int, int, datetime], Scenario] | None = None
+
+
+def _processing_delays(
+    scenario: Scenario, seeded: SeedResult, default: int
+) -> list[dict[str, Any]]:
+    """Each seeded data source with the processing delay it runs with."""
+    return [
+        {
+            "key": spec.key,
+            "uuid": seeded.data_sources[spec.key],
+            "name": spec.name,
+            "processing_delay_seconds": (
+                default if spec.processing_delay_seconds is None else spec.processing_delay_seconds
+            ),
+        }
+        for spec in scenario.data_sources
+    ]
+
+
+def describe_sources(sources: list[dict[str, Any]]) -> str:
+    """Each data source with its processing delay: "cmsync sandbox billing (0 s), PayPal (3 h
+    processing delay)"."""
+
+    def delay(seconds: int) -> str:
+        return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds} s"
+
+    return ", ".join(
+        f"{s['name']} ({delay(int(s['processing_delay_seconds']))} processing delay)"
+        for s in sources
+    )
 
 
 @dataclass
@@ -208,6 +242,13 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
     finally:
         gc.enable()
         gc.freeze()
+    # Delays apply from now on: the seeded history was imported long ago, so it is processed.
+    delays = _processing_delays(scenario, seeded, options.processing_delay)
+    chartmogul.store.set_processing_delay(options.processing_delay)
+    for spec in scenario.data_sources:
+        if spec.processing_delay_seconds is not None:
+            uuid = seeded.data_sources[spec.key]
+            chartmogul.store.set_processing_delay(spec.processing_delay_seconds, uuid)
 
     cm_site = await start_site(
         chartmogul.create_app(), tls.server_context, options.host, options.chartmogul_port
@@ -229,6 +270,7 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
             "api_key": api_key,
             "data_source_uuid": seeded.data_source_uuid,
             "currency": options.chartmogul_currency,
+            "data_sources": delays,
             "admin_url": cm_site.url + "/__sandbox",
         },
         "salesforce": {
@@ -263,9 +305,11 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
                 "account": c.account,
                 "link": c.link.value,
                 "currency": c.currency,
+                "data_source": c.source,
             }
             for c in scenario.customers
         },
+        "data_sources": {d["key"]: d for d in delays},
     }
     (directory / "scenario.json").write_text(json.dumps(ground_truth, indent=1), encoding="utf-8")
     staging = directory / ".sandbox.json.tmp"

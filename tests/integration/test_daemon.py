@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from cmsync.config import load_settings
-from cmsync.daemon import Daemon
+from cmsync.daemon import JOBS, Daemon
 from cmsync.errors import FatalError
 from cmsync.sandbox.faults import FaultProfile
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
@@ -106,6 +106,14 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing(sandbox: RunningSandbox) ->
 def test_the_daemon_runs_its_schedule_and_reports_it(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
+    # Every job of JOBS that runs on start (reconcile waits an interval, reports its cron).
+    steps = {
+        step
+        for spec in JOBS
+        if spec.every is not None and spec.name != "reconcile"
+        for step in spec.steps
+    }
+    assert {"customers", "activities", "late_activities", "payments", "dispatch"} <= steps
     proc = _start(sandbox, tmp_path / "daemon.log")
     try:
 
@@ -116,7 +124,7 @@ def test_the_daemon_runs_its_schedule_and_reports_it(
             jobs = status["jobs"]
             return (
                 status["daemon"]["state"] == "running"
-                and {"customers", "activities", "payments", "dispatch"} <= set(jobs)
+                and steps <= set(jobs)
                 and all(j["result"] == "ok" for j in jobs.values())
                 and status["outbox"]["pending"] == 0
             )
@@ -127,12 +135,15 @@ def test_the_daemon_runs_its_schedule_and_reports_it(
             capture_output=True, text=True, env=_env(), timeout=30,
         )  # fmt: skip
         assert second.returncode == 2 and "another cmsync process" in second.stderr
-        before = _status(sandbox)["jobs"]["activities"]["started_at"]
-        _wait(
-            lambda: _status(sandbox)["jobs"]["activities"]["started_at"] != before,
-            20,
-            "the next scheduled poll",
-        )
+        for job in ("activities", "late_activities"):
+            before = _status(sandbox)["jobs"][job]["started_at"]
+            _wait(
+                lambda job=job, before=before: (
+                    _status(sandbox)["jobs"][job]["started_at"] != before
+                ),
+                20,
+                f"the next scheduled {job}",
+            )
     finally:
         assert _stop(proc) == 0
     status = _status(sandbox)

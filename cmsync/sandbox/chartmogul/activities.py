@@ -1,11 +1,18 @@
 """``GET /v1/activities``: the account-wide activity feed, with both pagination styles.
 
-Current style: ``per_page`` + ``cursor``. Legacy style: ``per-page`` + ``start-after=<uuid of
-the last entry received>``. Both resume strictly after a *position* (see ``feed``): the cursor
-this emulator issues is the uuid-shaped encoding of the last entry's position, which is also
-that entry's uuid, so cursor and ``start-after`` are interchangeable and survive rebuilds. (A
-real recording shows the real cursor being the uuid of the next, unseen entry, which made one
-entry get skipped; the emulator does not reproduce that bug.)
+Current style: ``per_page`` + ``cursor``. Documented style (dev.chartmogul.com, "List
+Activities"; the official Go client, chartmogul-go, pages this way): ``start-after=<uuid of the
+last entry read>``. Both resume strictly after a *position* (see ``feed``), so they survive a
+rebuild of the activity they name.
+
+The cursor is modelled on the official Ruby client's recorded traffic (chartmogul-ruby,
+``spec/fixtures/vcr_cassettes/ChartMogul_Metrics_Activity/*``): the ``cursor`` returned with a
+page that has more names the *next, unseen* entry (the uuid of the first entry of the next
+page), and sending it back returns the entries *after* it, so a client that trusts the cursor
+skips one entry per page (the Ruby spec asserts that order). Here it is the encoding of that
+next entry's position, which is also that entry's uuid. On the last page (``has_more`` false)
+the cursor names the last entry returned (chosen: no source shows it), so sending it back
+returns nothing new.
 
 ``start-date``/``end-date`` accept a date (whole days, inclusive) or a timestamp; ``type``
 filters by movement type; ``order`` is ``date`` (the default, oldest first) or ``-date``.
@@ -64,11 +71,22 @@ def list_activities(registry: Registry, query: Mapping[str, str]) -> dict[str, A
         descending=order == "-date",
         limit=limit,
     )
+    named = entries[-1] if entries else None
+    if has_more and named is not None:  # the next, unseen entry (see the module docstring)
+        following, _ = registry.feed.page(
+            kind=kind,
+            start=_bound(query, "start-date", end_of_day=False),
+            end=_bound(query, "end-date", end_of_day=True),
+            after=named.position,
+            descending=order == "-date",
+            limit=1,
+        )
+        named = following[0] if following else named
     return {
         "entries": [
             activity_json(a, registry.codec, registry.rates.account_currency) for a in entries
         ],
         "has_more": has_more,
         "per_page": limit,
-        "cursor": registry.codec.encode(entries[-1].position) if entries else None,
+        "cursor": registry.codec.encode(named.position) if named is not None else None,
     }

@@ -4,7 +4,8 @@ Any change to a customer's billing data (an invoice, a back-dated invoice, a can
 transaction, failed payments included) calls ``rebuild``, which does what ChartMogul does when
 it reprocesses a customer: every activity of that customer is retired and the recomputed ones
 get new positions, hence new uuids, even when nothing about them changed. Other customers'
-activities are untouched.
+activities are untouched. What it computes shows only after the data source's processing delay
+(``processing``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from cmsync.sandbox.chartmogul.engine import (
     build_history,
     monthly_amount,
 )
+from cmsync.sandbox.chartmogul.processing import Held
 from cmsync.sandbox.chartmogul.records import Activity, Customer, LineItem, Plan
 from cmsync.sandbox.chartmogul.registry import Registry
 
-__all__ = ["line_item_mrr", "rebuild", "revalue"]
+__all__ = ["line_item_mrr", "rebuild", "release", "revalue", "settle"]
 
 
 def line_item_mrr(item: LineItem) -> int:
@@ -100,11 +102,27 @@ def _items(customer: Customer) -> list[LineItem]:
 
 
 def rebuild(registry: Registry, customer: Customer) -> None:
-    """Recompute the customer's history and swap its activities in the feed."""
-    inputs = _inputs(customer, registry.rates.account_currency)
-    history = build_history(inputs, registry.rates)
-    subscriptions = list(customer.subscriptions.values())
+    """Recompute the customer's history and swap its activities in the feed, once its data
+    source's processing delay has passed (``processing``; at once without a delay)."""
+    history = build_history(_inputs(customer, registry.rates.account_currency), registry.rates)
+    held = Held(
+        visible_at=registry.now() + registry.processing.delay_for(customer.data_source),
+        history=history,
+        subscriptions=tuple(customer.subscriptions.values()),
+    )
+    if held.visible_at <= registry.now():
+        registry.processing.drop(customer)
+        release(registry, customer, held)
+    else:
+        registry.processing.hold(customer, held)
+
+
+def release(registry: Registry, customer: Customer, held: Held) -> None:
+    """Make a computed history what the API shows: new positions (hence uuids) for all."""
+    if not registry.live_customer(customer):
+        return
     feed = registry.feed
+    subscriptions = held.subscriptions
     activities = [
         Activity(
             position=feed.next_position(m.at),
@@ -120,8 +138,13 @@ def rebuild(registry: Registry, customer: Customer) -> None:
             quantity_after=m.quantity_after,
             customers_delta=m.customers_delta,
         )
-        for m in history.movements
+        for m in held.history.movements
     ]
     feed.replace(customer.activities, activities)
     customer.activities = activities
-    customer.timeline = history.timeline
+    customer.timeline = held.history.timeline
+
+
+def settle(registry: Registry) -> None:
+    """Release every held history whose processing delay has passed on the emulated clock."""
+    registry.processing.settle(registry.now(), lambda c, h: release(registry, c, h))

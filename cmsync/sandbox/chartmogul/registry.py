@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from cmsync.sandbox.chartmogul.feed import ActivityFeed
 from cmsync.sandbox.chartmogul.ids import IdFactory, PositionCodec
+from cmsync.sandbox.chartmogul.processing import Processing
 from cmsync.sandbox.chartmogul.rates import RateSchedule
 from cmsync.sandbox.chartmogul.records import (
     Customer,
@@ -48,6 +49,7 @@ class Registry:
         self.ids = IdFactory(seed)
         self.codec = PositionCodec(self.ids.secret())
         self.feed = ActivityFeed()
+        self.processing = Processing()  # per-data-source delays, and what they hold
         self.seq = count(1)
 
         self.data_sources: dict[str, DataSource] = {}

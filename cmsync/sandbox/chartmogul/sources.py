@@ -86,7 +86,10 @@ class Sources:
                 continue
             body = data_source_json(ds)
             if query.get("with_processing_status") == "true":
-                body["processing_status"] = {"processed": 0, "pending": 0, "failed": 0}
+                # "List Data Sources" (dev.chartmogul.com): pending counts what is imported but
+                # not processed yet; here, the histories held by the processing delay.
+                pending = self.reg.processing.pending(ds)
+                body["processing_status"] = {"processed": 0, "pending": pending, "failed": 0}
             if query.get("with_auto_churn_subscription_setting") == "true":
                 body["auto_churn_subscription_setting"] = {"enabled": False, "interval": None}
             if query.get("with_invoice_handling_setting") == "true":

@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from cmsync.sandbox.chartmogul.activities import list_activities
 from cmsync.sandbox.chartmogul.customers import Customers
-from cmsync.sandbox.chartmogul.history import revalue
+from cmsync.sandbox.chartmogul.history import revalue, settle
 from cmsync.sandbox.chartmogul.inject import Injected
 from cmsync.sandbox.chartmogul.invoices import Invoices
 from cmsync.sandbox.chartmogul.metrics import metrics_report
@@ -62,9 +62,19 @@ class Store:
         self.injected = Injected()  # raw entries for tests (``inject``), empty otherwise
 
     def run(self, operation: Callable[A, T], *args: A.args, **kwargs: A.kwargs) -> T:
-        """Call one store operation under the lock (what the HTTP handlers do)."""
+        """Call one store operation under the lock (what the HTTP handlers do), after
+        releasing the imports whose processing delay has passed (``processing``)."""
         with self.lock:
+            settle(self.registry)
             return operation(*args, **kwargs)
+
+    def set_processing_delay(self, seconds: int, data_source_uuid: str | None = None) -> None:
+        """The processing delay of one data source, or the default for every other one."""
+        with self.lock:
+            if data_source_uuid is None:
+                self.registry.processing.default_delay = seconds
+            else:
+                self.registry.processing.delays[data_source_uuid] = seconds
 
     # ChartMogulSeedTarget ------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta
 
 from cmsync.sandbox.scenario import names
 from cmsync.sandbox.scenario.model import (
+    IMPORT_SOURCE,
+    PAYPAL_SOURCE,
     AccountPlan,
     ContactPlan,
     CustomerPlan,
@@ -273,6 +275,9 @@ class _Builder:
             free_trial_started_at=trial or (lead_created + timedelta(days=2)),
             invoices=invoices,
             cancellations=cancellations,
+            # One customer in twelve bills through PayPal, the slow source (by index, so the
+            # random stream, and with it every other choice, stays what it was).
+            source=PAYPAL_SOURCE.key if index % 12 == 5 else IMPORT_SOURCE.key,
         )
         self.customers.append(customer)
         if account is not None:

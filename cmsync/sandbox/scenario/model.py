@@ -11,9 +11,12 @@ from datetime import date, datetime
 from enum import StrEnum
 
 __all__ = [
+    "IMPORT_SOURCE",
+    "PAYPAL_SOURCE",
     "AccountPlan",
     "ContactPlan",
     "CustomerPlan",
+    "DataSourceSpec",
     "InvoicePlan",
     "LeadPlan",
     "LineItemPlan",
@@ -36,6 +39,25 @@ class LinkKind(StrEnum):
     NO_EMAIL = "no_email"  # nothing to match on
     FREEMAIL = "freemail"  # a gmail-style address: domain matching must not apply
     CM_ONLY = "cm_only"  # no Account exists for this customer
+
+
+@dataclass(frozen=True)
+class DataSourceSpec:
+    """A billing data source of the company and how far its processing lags.
+
+    ``processing_delay_seconds`` None follows the sandbox's default (``--processing-delay``).
+    ChartMogul processes each source on its own schedule: Import API data within a few minutes
+    (help.chartmogul.com, article 360002155580), webhook-driven billing systems about ten
+    minutes, PayPal hours behind, the app stores daily (``cmsync.sandbox.chartmogul.processing``).
+    """
+
+    key: str
+    name: str
+    processing_delay_seconds: int | None = None
+
+
+IMPORT_SOURCE = DataSourceSpec("import", "cmsync sandbox billing")
+PAYPAL_SOURCE = DataSourceSpec("paypal", "PayPal", processing_delay_seconds=3 * 3600)
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,7 @@ class CustomerPlan:
     invoices: tuple[InvoicePlan, ...]
     cancellations: tuple[tuple[str, datetime], ...]  # (subscription external id, cancelled_at)
     currency: str = "USD"  # what its invoices are in (ChartMogul converts to the account's)
+    source: str = IMPORT_SOURCE.key  # DataSourceSpec key
 
 
 @dataclass(frozen=True)
@@ -148,3 +171,5 @@ class Scenario:
     opportunities: tuple[OpportunityPlan, ...]
     customers: tuple[CustomerPlan, ...]
     notes: dict[str, int] = field(default_factory=dict)
+    # The first is the Import API source cmsync imports Closed-Won deals into.
+    data_sources: tuple[DataSourceSpec, ...] = (IMPORT_SOURCE, PAYPAL_SOURCE)

@@ -39,7 +39,8 @@ class SalesforceSeedTarget(Protocol):
 class SeedResult:
     """Ids of what was created, keyed by the scenario's keys, for tests and ground truth."""
 
-    data_source_uuid: str
+    data_source_uuid: str  # the first data source: the Import API one
+    data_sources: dict[str, str] = field(default_factory=dict)  # DataSourceSpec key -> uuid
     user_ids: dict[str, str] = field(default_factory=dict)
     account_ids: dict[str, str] = field(default_factory=dict)
     contact_ids: dict[str, str] = field(default_factory=dict)
@@ -148,15 +149,16 @@ def _seed_salesforce(scenario: Scenario, sf: SalesforceSeedTarget, result: SeedR
 def _seed_customer(
     customer: CustomerPlan,
     cm: ChartMogulSeedTarget,
-    plan_uuids: Mapping[str, str],
+    plan_uuids: Mapping[str, Mapping[str, str]],
     result: SeedResult,
 ) -> None:
     if customer.link is LinkKind.EXTERNAL_ID and customer.account:
         external_id = result.account_ids[customer.account]
     else:
         external_id = customer.key
+    ds = result.data_sources[customer.source]
     body: dict[str, Any] = {
-        "data_source_uuid": result.data_source_uuid,
+        "data_source_uuid": ds,
         "external_id": external_id,
         "name": customer.name,
         "company": customer.company,
@@ -172,7 +174,7 @@ def _seed_customer(
     if not customer.invoices:
         return
     bodies = [
-        _invoice_body(inv, plan_uuids, external_id, result.data_source_uuid, customer.currency)
+        _invoice_body(inv, plan_uuids[customer.source], external_id, ds, customer.currency)
         for inv in customer.invoices
     ]
     imported = cm.import_invoices(uuid, bodies)
@@ -187,18 +189,25 @@ def _seed_customer(
 
 def seed(scenario: Scenario, cm: ChartMogulSeedTarget, sf: SalesforceSeedTarget) -> SeedResult:
     """Create the scenario in both emulators; returns what was created."""
-    data_source = cm.create_data_source("cmsync sandbox billing")
-    result = SeedResult(data_source_uuid=str(data_source["uuid"]))
+    sources = {
+        spec.key: str(cm.create_data_source(spec.name)["uuid"]) for spec in scenario.data_sources
+    }
+    first = sources[scenario.data_sources[0].key]
+    result = SeedResult(data_source_uuid=first, data_sources=sources)
     _seed_salesforce(scenario, sf, result)
+    # Plans belong to one data source: each source gets the catalogue, same external ids.
     plan_uuids = {
-        plan.key: str(
-            cm.create_plan(
-                {"data_source_uuid": result.data_source_uuid, "name": plan.name,
-                 "interval_count": plan.interval_count, "interval_unit": plan.interval_unit,
-                 "external_id": plan.key}
-            )["uuid"]
-        )
-        for plan in scenario.plans
+        key: {
+            plan.key: str(
+                cm.create_plan(
+                    {"data_source_uuid": ds, "name": plan.name,
+                     "interval_count": plan.interval_count, "interval_unit": plan.interval_unit,
+                     "external_id": plan.key}
+                )["uuid"]
+            )
+            for plan in scenario.plans
+        }
+        for key, ds in sources.items()
     }  # fmt: skip
     for customer in scenario.customers:
         _seed_customer(customer, cm, plan_uuids, result)
