@@ -44,7 +44,7 @@ def _paying(world: World) -> list[tuple[str, str]]:
     truth = asyncio.run(read_truth(world.settings))
     return sorted(
         (uuid, account)
-        for uuid, account in world.linked().items()
+        for uuid, account in world.prompt_linked().items()
         if (c := truth.customers.get(uuid)) is not None and c.mrr and c.status == "Active"
     )
 

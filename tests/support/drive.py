@@ -171,7 +171,8 @@ def import_invoice(world: World, customer_uuid: str, tag: str, *, failed: bool =
     moves (an expansion for a paying customer), and ``failed`` makes its payment fail.
     """
     cm = world.sandbox.chartmogul.store
-    plans = cm.run(cm.sources.list_plans, {})["plans"]
+    source = cm.registry.customers[customer_uuid].data_source.uuid  # plans are per source
+    plans = cm.run(cm.sources.list_plans, {"data_source_uuid": source})["plans"]
     plan = next(p for p in plans if p["interval_unit"] == "month")
     start = world.sandbox.ctx.clock.now().replace(microsecond=0) - timedelta(hours=1)
     invoice = {

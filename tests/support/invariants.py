@@ -138,6 +138,16 @@ class World:
             if c["link"] in MATCHABLE
         }
 
+    def prompt_linked(self) -> dict[str, str]:
+        """``linked()`` less the customers of a data source with a processing delay (the
+        seeded PayPal source shows its imports hours late): what a test imports for them
+        shows at once."""
+        sources = self.scenario.get("data_sources", {})
+        prompt = {k for k, d in sources.items() if not d.get("processing_delay_seconds")}
+        customers = self.scenario["customers"].values()
+        slow = {c["uuid"] for c in customers if c.get("data_source", "import") not in prompt}
+        return {u: a for u, a in self.linked().items() if u not in slow or not sources}
+
 
 @dataclass
 class Truth:
