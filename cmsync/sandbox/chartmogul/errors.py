@@ -1,7 +1,8 @@
 """ChartMogul's error answers, in the several shapes the real API uses.
 
 ChartMogul is not consistent, and clients must cope, so neither is the emulator. Recorded
-shapes (see ``shared/reference/chartmogul.md`` §1.3):
+shapes (the official clients' recorded traffic, and the ChartMogul API reference's
+errors section):
 
 - ``{"code": 401, "message": "No valid API key provided", "param": null}`` (auth, search, bad
   or missing parameters: ``Parameter "name" is missing``)

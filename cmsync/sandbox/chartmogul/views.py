@@ -1,7 +1,7 @@
 """Records as ChartMogul writes them on the wire: field names, spellings, order and formats.
 
-Every shape here is copied from real responses (ruby and go client cassettes, see
-``shared/reference/chartmogul.md``), including the inconsistencies: customers mix kebab-case
+Every shape here is copied from real responses (the official Ruby and Go
+clients' recorded cassettes), including the inconsistencies: customers mix kebab-case
 (``customer-since``, ``chartmogul-url``) and snake_case, activities are all kebab-case, the
 metrics view of a subscription has a bare uuid while the import view has ``sub_…``, strings the
 customer never gave are ``""`` (name, email, company) while other absent fields are ``null``.
