@@ -57,7 +57,7 @@ class System(StrEnum):
 
 
 class MatchMethod(StrEnum):
-    """How a ChartMogul customer was linked to a Salesforce Account (README: What it does, matching)."""
+    """How a ChartMogul customer was linked to a Salesforce Account (the README: matching)."""
 
     STORED = "stored"
     UUID_FIELD = "uuid_field"  # the Account's CM_Customer_UUID__c
