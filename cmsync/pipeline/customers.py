@@ -15,11 +15,14 @@ call). For each page, in one transaction, it
   daemon's sweep while its activity poller ran) would otherwise never get them. Unchanged
   values are dropped by the dispatcher against what was last written, so a quiet pass sends
   nothing.
+
+A full sweep also says which linked customers ChartMogul no longer lists (merged into another,
+or deleted): ``Listing`` keeps what it listed, for ``departed.follow_departed``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cmsync.chartmogul.client import ChartMogulClient
@@ -44,7 +47,14 @@ from state.effects import AccountField, FieldValue, Money
 from state.lifecycle import Risk, Stage
 from state.matching import Ambiguous, CustomerFacts, Found, match
 
-__all__ = ["SweepStats", "figures", "lifecycle_fields", "quarantine_rejected", "sweep_customers"]
+__all__ = [
+    "Listing",
+    "SweepStats",
+    "figures",
+    "lifecycle_fields",
+    "quarantine_rejected",
+    "sweep_customers",
+]
 
 
 @dataclass
@@ -56,6 +66,29 @@ class SweepStats:
     ambiguous: int = 0
     rejected: int = 0
     enqueued: int = 0
+    gone: int = 0  # linked customers ChartMogul no longer has (``departed``)
+    followed: int = 0  # their links moved to the survivor of a merge
+    dropped: int = 0  # their links dropped, the Account's ChartMogul fields cleared
+
+
+@dataclass
+class Listing:
+    """What a sweep listed: every customer's UUID, and the customer each external id is on
+    (a merge puts the merged customer's external ids on the survivor, ``external_ids``)."""
+
+    seen: set[str] = field(default_factory=set)
+    carriers: dict[str, str] = field(default_factory=dict)
+
+    def add(self, customers: tuple[Customer, ...], rejected: tuple[Rejected, ...]) -> None:
+        for customer in customers:
+            self.seen.add(customer.uuid)
+            for external_id in (customer.external_id, *customer.external_ids):
+                if external_id:
+                    self.carriers.setdefault(external_id, customer.uuid)
+        for bad in rejected:  # listed, if unreadable: not gone
+            uuid = bad.raw.get("uuid") if isinstance(bad.raw, dict) else None
+            if isinstance(uuid, str):
+                self.seen.add(uuid)
 
 
 def figures(customer: Customer) -> dict[AccountField, FieldValue]:
@@ -232,8 +265,10 @@ async def sweep_customers(
     translator: Translator,
     *,
     now: datetime,
+    listing: Listing | None = None,
 ) -> SweepStats:
-    """Match and refresh every customer, one transaction per page of 200."""
+    """Match and refresh every customer, one transaction per page of 200; ``listing``, if
+    given, gets what was listed."""
     total = SweepStats()
     run_id = now.isoformat()  # figures rows are keyed per pass: A, B, then A again is a write
     claimed: dict[str, str] = {}
@@ -247,6 +282,8 @@ async def sweep_customers(
             return _page(tx, entries, rejected, context, translator, run_id, claimed)
 
         stats = await in_store(store, work)
+        if listing is not None:
+            listing.add(page.entries, page.rejected)
         for name in vars(total):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return total
