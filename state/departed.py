@@ -22,6 +22,8 @@ whose ``external_ids`` include the gone customer's Account Id is its survivor. `
   link is dropped and the Account's UUID and figures are cleared, so the Account no longer
   points at a customer that does not exist; the next sweep may match the Account again (a
   survivor found by the Contact's email, say).
+
+Many at once (``held_back``) is more likely a wrong API key than a clean-up: nothing is done.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DropLink", "FollowMerge", "Gone", "decide"]
+__all__ = ["DropLink", "FollowMerge", "Gone", "decide", "held_back"]
+
+# More gone at once than this looks like cmsync reading another ChartMogul account (a changed
+# API key), not like merges and deletes: nothing is unlinked or cleared, an operator looks.
+HOLD_ABOVE = 20
+HOLD_SHARE = 0.2
+
+
+def held_back(gone: int, linked: int) -> bool:
+    """Too many linked customers gone in one sweep to act on them."""
+    return gone > HOLD_ABOVE and gone > linked * HOLD_SHARE
 
 
 @dataclass(frozen=True, slots=True)

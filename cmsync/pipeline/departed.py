@@ -27,7 +27,7 @@ from cmsync.pipeline.customers import figures, lifecycle_fields
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import OutboxItem, Store, Transaction
-from state.departed import DropLink, FollowMerge, Gone, decide
+from state.departed import DropLink, FollowMerge, Gone, decide, held_back
 from state.effects import AccountField, FieldValue
 
 __all__ = ["CLEARED", "DepartedStats", "drop_link", "follow_departed", "follow_merge"]
@@ -112,6 +112,12 @@ async def follow_departed(
     if not gone:
         return stats
     stats.gone = len(gone)
+    if held_back(len(gone), len(links)):
+        log.error(
+            "%d of %d linked ChartMogul customers are gone at once: not unlinking them (is "
+            "chartmogul.api_key the account cmsync was linked with?)", len(gone), len(links),
+        )  # fmt: skip
+        return stats
     wanted = {carriers[g.account_id] for g in gone if g.account_id in carriers}
     survivors = await _survivors(chartmogul, wanted)
     live = {ext: uuid for ext, uuid in carriers.items() if uuid in survivors}

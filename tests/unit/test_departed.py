@@ -12,7 +12,7 @@ import pytest
 
 from cmsync.pipeline.departed import drop_link, follow_merge
 from state import AccountState, MatchMethod, SignalRef, Store
-from state.departed import DropLink, FollowMerge, Gone, decide
+from state.departed import DropLink, FollowMerge, Gone, decide, held_back
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ACCOUNT, OTHER = "001A00000000001AAA", "001A00000000002AAA"
@@ -35,6 +35,12 @@ def test_two_gone_customers_never_both_follow_one_survivor() -> None:
     decisions = decide(gone, {ACCOUNT: "cus_b", OTHER: "cus_b"}, {})
     assert decisions[0] == FollowMerge("cus_a", "cus_b", ACCOUNT)
     assert isinstance(decisions[1], DropLink) and ACCOUNT in decisions[1].reason
+
+
+def test_a_mass_disappearance_is_held_back_not_acted_on() -> None:
+    assert not held_back(3, 10)  # a few merges in a small book
+    assert not held_back(21, 1_000)  # a clean-up
+    assert held_back(900, 1_000)  # another ChartMogul account's key
 
 
 @pytest.fixture
