@@ -234,3 +234,17 @@ async def test_a_deleted_customer_loses_its_link_and_the_account_its_figures(
         None, None, None
     )  # fmt: skip
     assert (await _sweep(world)).gone == 0  # said once
+
+
+async def test_a_deal_for_an_account_whose_customer_was_deleted_gets_a_new_one(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    account, gone = await _won_and_linked(world, gateway, cm, "Started Over SA")
+    await cm.transport.request("DELETE", f"/customers/{gone}")
+    await _win(gateway, account, 2_400.0, Type="Existing Customer - Upgrade")
+
+    stats = await _poll(world.settings)  # before any sweep noticed the delete
+    assert (stats.imported, stats.customers_created, stats.quarantined) == (1, 1, 0)
+    [fresh] = await _customers(cm, account, world.data_source_uuid)
+    assert fresh.uuid != gone and _link_of(world, account) == fresh.uuid
+    assert (await _sweep(world)).gone == 0  # the link was replaced: nothing left to notice
