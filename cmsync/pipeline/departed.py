@@ -9,7 +9,7 @@ survivor (which the Account gets as its ``CM_Customer_UUID__c``, with its figure
 lifecycle state and the signals already applied carry over to the survivor's UUID), or is
 dropped, and the Account's ChartMogul UUID, URL and figures are cleared.
 
-The store moves (``follow_merge``, ``drop_link``) are shared with the Closed-Won poller, which
+The store moves (``follow_merge``, ``drop_link``) are also used by the Closed-Won poller, which
 meets a gone customer when a deal's Account is linked to one.
 """
 

@@ -1,11 +1,12 @@
 """Customer merges and deletes in the ChartMogul emulator, over real sockets and TLS.
 
-Pinned on the recorded traffic of the official Ruby client (``spec/fixtures/vcr_cassettes/
-ChartMogul_Customer/API_Actions/merges_customers_correctly_with_the_class_method.yml``:
+Pinned on the recorded traffic of the official Ruby client (chartmogul-ruby, cassettes
+under ``spec/fixtures/vcr_cassettes/ChartMogul_Customer/API_Actions/``:
+``merges_customers_correctly_with_the_class_method.yml``:
 ``POST /v1/customers/merges`` with ``{"from": {"customer_uuid": A}, "into": {"customer_uuid":
 B}}`` answered ``202 Accepted`` with ``{}``; ``destroys_the_customer_correctly.yml``: ``DELETE
 /v1/customers/{uuid}`` answered ``204 No Content``). The merged customer disappears and its
-external ids join the survivor's ``external_ids`` (ChartMogul API reference, "Merge
+external ids join the survivor's ``external_ids`` (ChartMogul developer docs, "Merge
 Customers"; the customer record's ``external_ids``/``data_source_uuids`` lists).
 """
 
