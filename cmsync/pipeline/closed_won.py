@@ -275,7 +275,7 @@ class _Run:
         if customer is None:
             return
         # Imported, then the run stopped before its commit: link it as it was chosen then.
-        if customer.external_id == account_id:
+        if account_id in (customer.external_id, *customer.external_ids):
             how = MatchMethod.EXTERNAL_ID
         elif deal.uuid_field == customer.uuid:
             how = MatchMethod.UUID_FIELD

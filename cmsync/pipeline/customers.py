@@ -45,13 +45,14 @@ from state import (
 )
 from state.effects import AccountField, FieldValue, Money
 from state.lifecycle import Risk, Stage
-from state.matching import Ambiguous, CustomerFacts, Found, match
+from state.matching import Ambiguous, CustomerFacts, Found, account_id_of, match
 
 __all__ = [
     "Listing",
     "SweepStats",
     "figures",
     "lifecycle_fields",
+    "matching_external_id",
     "quarantine_rejected",
     "sweep_customers",
 ]
@@ -105,6 +106,15 @@ def figures(customer: Customer) -> dict[AccountField, FieldValue]:
     return values
 
 
+def matching_external_id(customer: Customer) -> str | None:
+    """The external id to match by: its own, unless that is no Account Id and one carried
+    over from a customer merged into it is (``external_ids``)."""
+    if account_id_of(customer.external_id) is not None:
+        return customer.external_id
+    carried = (e for e in customer.external_ids if account_id_of(e) is not None)
+    return next(carried, customer.external_id)
+
+
 def lifecycle_fields(state: AccountState | None) -> dict[AccountField, FieldValue]:
     """The Account fields the lifecycle decides, as the store holds them.
 
@@ -151,7 +161,7 @@ def _link_all(
     results: dict[str, AccountLink | Ambiguous | None] = {}
     found: dict[str, Found] = {}
     unlinked = {
-        c.uuid: CustomerFacts(c.uuid, c.external_id, c.email)
+        c.uuid: CustomerFacts(c.uuid, matching_external_id(c), c.email)
         for c in customers
         if c.uuid not in links
     }

@@ -248,3 +248,20 @@ async def test_a_deal_for_an_account_whose_customer_was_deleted_gets_a_new_one(
     [fresh] = await _customers(cm, account, world.data_source_uuid)
     assert fresh.uuid != gone and _link_of(world, account) == fresh.uuid
     assert (await _sweep(world)).gone == 0  # the link was replaced: nothing left to notice
+
+
+async def test_an_unlinked_survivor_carrying_an_account_id_is_matched_by_it(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    account = await _fresh_account(gateway, "Carried Over Oy")
+    merged = await cm.create_customer(
+        NewCustomer(data_source_uuid=world.data_source_uuid, external_id=account,
+                    name="Carried Over Oy")
+    )  # fmt: skip
+    survivor = await _unlinked_customer(world, cm, "billing-carrier")
+    assert await _merge(cm, merged.uuid, survivor) == {}  # before cmsync saw either
+
+    swept = await _sweep(world)
+    assert swept.gone == 0  # never linked: nothing to follow
+    assert _link_of(world, account) == survivor  # matched by the Account Id it carries
+    assert (await _account(gateway, account))["CM_Customer_UUID__c"] == survivor
