@@ -203,6 +203,26 @@ class Links(Part):
         )
         return True
 
+    def rekey(self, from_customer: str, to_customer: str) -> bool:
+        """The link of ``from_customer`` (merged away in ChartMogul) now names
+        ``to_customer``, the survivor, keeping its Account and how it was matched; the
+        survivor's pending match is dropped. False, changing nothing, when ``from_customer``
+        has no link or ``to_customer`` is linked already."""
+        if self.get(from_customer) is None or self.get(to_customer) is not None:
+            return False
+        self._conn.execute(
+            update(_LINK)
+            .where(_LINK.c.customer_uuid == from_customer)
+            .values(customer_uuid=to_customer, matched_at=self._now, updated_at=self._now)
+        )
+        self._conn.execute(_DROP_PENDING, {"uuid": to_customer})
+        return True
+
+    def pairs(self) -> dict[str, str]:
+        """Every link, customer UUID -> Account Id."""
+        query = select(_LINK.c.customer_uuid, _LINK.c.account_id)
+        return {row.customer_uuid: row.account_id for row in self._conn.execute(query)}
+
 
 class PendingMatches(Part):
     """Customers with no Account yet, retried on later passes (least recently tried first)."""
@@ -335,6 +355,12 @@ class AccountStates(Part):
     def put(self, state: AccountState) -> None:
         self.put_many([state])
 
+    def remove(self, customer_uuid: str) -> bool:
+        """Forget a customer's state (a customer ChartMogul no longer has)."""
+        self._read.pop(customer_uuid, None)
+        result = self._conn.execute(delete(_STATE).where(_STATE.c.customer_uuid == customer_uuid))
+        return result.rowcount > 0
+
     def put_many(self, states: Iterable[AccountState]) -> None:
         """Write states read at ``revision``; ``StaleStateError`` if any changed since."""
         batch = list(states)
@@ -390,6 +416,20 @@ class AppliedSignals(Part):
             rows = self._conn.exec_driver_sql(_applied_query(len(part)), pair_params(part))
             found.update(SignalRef(uuid, key) for uuid, key in rows)
         return found
+
+    def carry(self, from_customer: str, to_customer: str) -> int:
+        """Mark as applied to ``to_customer`` what was applied to ``from_customer``, the
+        customer merged into it: ChartMogul rebuilds the survivor's history with the merged
+        customer's movements in it, and their natural keys, made with the survivor's UUID
+        from then on, must find them applied. Returns how many keys were new."""
+        before = total_changes(self._conn)
+        self._conn.exec_driver_sql(
+            f"INSERT INTO {_SIGNAL.name} (customer_uuid, signal_key, applied_at) "  # noqa: S608 (a table name; values are bound)
+            "SELECT ?, replace(signal_key, ?, ?), applied_at FROM "
+            f"{_SIGNAL.name} WHERE customer_uuid = ? ON CONFLICT DO NOTHING",
+            (to_customer, from_customer, to_customer, from_customer),
+        )
+        return total_changes(self._conn) - before
 
     def mark(self, refs: Iterable[SignalRef]) -> int:
         """Record ``refs`` as applied; returns how many were not already."""

@@ -186,11 +186,15 @@ class ChartMogulClient:
         return found
 
     async def find_customer(self, external_id: str, data_source_uuid: str) -> Customer | None:
+        """The customer with that external id: its own, or one it carries since a customer
+        was merged into it (``external_ids``; the merged customer itself is gone)."""
         async for page in self.customer_pages(
             data_source_uuid=data_source_uuid, external_id=external_id
         ):
             for customer in page.entries:
                 if customer.external_id == external_id:
+                    return customer
+                if external_id in customer.external_ids:
                     return customer
         return None
 

@@ -7,6 +7,10 @@ fewer seats or another tier; a failed renewal is an invoice whose payment failed
 later by a successful transaction added to it; churn cancels every paying subscription; a
 comeback is a new subscription after churn; a backfill is an add-on invoice dated weeks ago,
 which rewrites the customer's history (and its MRR from then on) the way a late import does.
+A merge is a duplicate billing profile: the billing system opens a second customer for a paying
+one (same name and email), and someone merges the first into it in ChartMogul (``POST
+/v1/customers/merges``), so the survivor carries the first one's external id (an Account Id)
+and billing, and the first one is gone.
 
 Every method picks its customer with the simulator's ``random.Random`` from a list in a stable
 order, so a seed replays the same choices; it returns an ``Action`` saying what it did, or
@@ -51,6 +55,12 @@ def _period_end(start: int, plan: Plan) -> int:
         return to_ts(moment + timedelta(days=plan.interval_count))
     months = plan.interval_count * (12 if plan.interval_unit == "year" else 1)
     return to_ts(add_months(moment, months))
+
+
+def _account_external_id(customer: Customer) -> str:
+    """The external id that names the customer's Account (one a merge carried over to it,
+    if any: Salesforce Account Ids start 001), else its own."""
+    return next((e for e in customer.external_ids if e.startswith("001")), customer.external_id)
 
 
 def _money(cents: int) -> str:
@@ -144,7 +154,7 @@ class Billing:
         with self.store.lock:
             now = to_ts(self.clock.now())
             return [
-                Person(c.uuid, c.email, c.company or c.name, c.external_id)
+                Person(c.uuid, c.email, c.company or c.name, _account_external_id(c))
                 for c in self._customers()
                 if c.email and self._mrr(c, now) > 0
             ]
@@ -340,3 +350,33 @@ class Billing:
             f"(MRR {_money(before)} -> {_money(after)}, history rebuilt)"
         )
         return Action(moment, ActionKind.BACKFILL, pick.customer.uuid, detail)
+
+    def merge(self, rng: random.Random) -> Action | None:
+        """A paying customer whose external id is its Account's Id gets a duplicate billing
+        profile, and is merged into it: the survivor carries its id, billing and history."""
+        with self.store.lock:
+            moment = self.clock.now()
+            now = to_ts(moment)
+            candidates = [
+                c
+                for c in self._customers()
+                if c.external_id.startswith("001") and not c.merged and self._mrr(c, now) > 0
+            ]
+            if not candidates:
+                return None
+            loser = rng.choice(candidates)
+            profile = self.store.customers.create(
+                {"data_source_uuid": self.data_source_uuid, "name": loser.name,
+                 "external_id": f"{self.prefix}-profile-{next(self._numbers):04d}",
+                 "company": loser.company, "email": loser.email, "country": loser.country}
+            )  # fmt: skip
+            survivor = str(profile["uuid"])
+            self.store.customers.merge(
+                {"from": {"customer_uuid": loser.uuid}, "into": {"customer_uuid": survivor}}
+            )
+            after = self._mrr(self.store.customers.get(survivor), now)
+        detail = (
+            f"{loser.name}: {loser.uuid} merged into its duplicate profile {survivor} "
+            f"(MRR {_money(after)} there)"
+        )
+        return Action(moment, ActionKind.MERGE, survivor, detail)

@@ -29,6 +29,7 @@ class ActionKind(StrEnum):
     NEW_CONTACT = "new contact"
     LEAD_CONVERTED = "lead converted"
     BACKFILL = "backfill"
+    MERGE = "customers merged"  # a duplicate billing profile, merged in ChartMogul
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,12 +36,12 @@ log = logging.getLogger("cmsync.demo")
 K = ActionKind
 OPENING: tuple[ActionKind, ...] = (
     K.NEW_DEAL_WON, K.UPGRADE, K.PAYMENT_FAILED, K.NEW_CONTACT, K.DOWNGRADE, K.DEAL_WON,
-    K.CHURN, K.LEAD_CONVERTED, K.BACKFILL, K.REACTIVATION, K.PAYMENT_RECOVERED,
+    K.CHURN, K.LEAD_CONVERTED, K.BACKFILL, K.REACTIVATION, K.PAYMENT_RECOVERED, K.MERGE,
 )  # fmt: skip
 WEIGHTS: tuple[tuple[ActionKind, int], ...] = (
     (K.UPGRADE, 16), (K.DOWNGRADE, 9), (K.PAYMENT_FAILED, 8), (K.PAYMENT_RECOVERED, 10),
     (K.CHURN, 5), (K.REACTIVATION, 5), (K.DEAL_WON, 6), (K.NEW_DEAL_WON, 4),
-    (K.NEW_CONTACT, 9), (K.LEAD_CONVERTED, 6), (K.BACKFILL, 4),
+    (K.NEW_CONTACT, 9), (K.LEAD_CONVERTED, 6), (K.BACKFILL, 4), (K.MERGE, 2),
 )  # fmt: skip
 DRAWS = 6  # draws per event before giving up on this tick
 PACE = (0.3, 1.0)  # seconds between events
@@ -86,6 +86,7 @@ class Simulator:
             K.CHURN: billing.churn,
             K.REACTIVATION: billing.reactivate,
             K.BACKFILL: billing.backfill,
+            K.MERGE: billing.merge,
             K.DEAL_WON: crm.close_open_deal,
             K.NEW_DEAL_WON: crm.new_deal,
             K.NEW_CONTACT: crm.new_contact,

@@ -15,7 +15,10 @@ transaction. For each deal, in order:
    person in ChartMogul. The link and the Account's UUID are still made sure of, which is how a
    crash between the import and the commit heals;
 3. refused (no Account, no Amount, not positive): quarantined with the reason;
-4. the customer: the Account's stored link, else the customer its ``CM_Customer_UUID__c``
+4. the customer: the Account's stored link (unless ChartMogul no longer has that customer:
+   merged into another, or deleted; then it is looked for as for an unlinked Account, and the
+   link follows the survivor of a merge, which carries the Account Id in its
+   ``external_ids``, or is replaced), else the customer its ``CM_Customer_UUID__c``
    names, else the customer whose external id is the Account Id in the data source, else the
    one customer with the email of the Account's first Contact (if no other Account matches
    it; several, or one matching elsewhere, is for an operator: quarantined), else a new one.
@@ -24,8 +27,13 @@ transaction. For each deal, in order:
 5. the plan (``plan_key``): found in the customer's data source, else created from
    ``create_plans``, else the deal is quarantined saying which plan is missing;
 6. the import: one invoice, one subscription line item, one successful payment; then the link
-   (Account <-> customer) and an outbox update of the Account with the customer's UUID, its
-   ChartMogul URL and its figures read back after the import (MRR, ARR, status, since).
+   (Account <-> customer) and an outbox update of the Account with the customer's UUID and its
+   ChartMogul URL, nothing more. The figures (MRR, ARR, status, since) are not read back:
+   ChartMogul processes an import "within a few minutes" (help article 360002155580), so a
+   read right after it shows the customer as it was (a new one at MRR 0, a lead), and writing
+   that would put a zero over the Account's real figures until the next sweep. They arrive
+   the way every other change does: the deal's movement through the activities feed, the
+   record through the customer sweep, once ChartMogul has processed it.
 
 Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
 transaction with the same external id, and the client's creates look up what a lost attempt
@@ -47,7 +55,7 @@ from functools import partial
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
-from cmsync.chartmogul.records import Customer, Invoice
+from cmsync.chartmogul.records import Invoice
 from cmsync.config import Settings
 from cmsync.errors import FatalError
 from cmsync.pipeline.closed_won_deal import (
@@ -67,7 +75,7 @@ from cmsync.pipeline.closed_won_steps import (
     money,
 )
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import figures
+from cmsync.pipeline.departed import drop_link, follow_merge
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
@@ -122,6 +130,8 @@ class _Writes:
     links: list[tuple[str, str, MatchMethod]] = field(default_factory=list)
     rows: list[OutboxItem] = field(default_factory=list)
     quarantine: list[QuarantineItem] = field(default_factory=list)
+    # (gone customer, its Account, the survivor the link follows or None to replace it)
+    stale: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
 class _Run:
@@ -180,10 +190,8 @@ class _Run:
         key, chosen_by = plan_key(deal, self.won)
         plan = await self.side.plan(key, chosen_by, holder.data_source_uuid)
         await self.side.import_deal(deal, holder, plan)
-        # The customer's figures now include the deal: the Account gets them in this pass
-        # rather than from the next customer sweep.
-        fresh = None if holder.uuid is None else await self.side.customer(holder.uuid)
-        self._link(deal, holder, writes, fresh)
+        # No read-back of the customer's figures here (see the module doc, step 6).
+        self._link(deal, holder, writes)
 
     def _quarantine(self, deal: Deal, reason: str, writes: _Writes) -> None:
         self.stats.quarantined += 1
@@ -206,11 +214,9 @@ class _Run:
             )
         )
 
-    def _link(
-        self, deal: Deal, holder: Holder, writes: _Writes, customer: Customer | None = None
-    ) -> None:
-        """Link the Account to its customer; write its UUID and URL (all its figures when
-        ``customer`` is the record read after the import) on the Account."""
+    def _link(self, deal: Deal, holder: Holder, writes: _Writes) -> None:
+        """Link the Account to its customer; write its UUID and URL on the Account (never
+        figures: see the module doc, step 6)."""
         account_id = deal.account_id
         assert account_id is not None
         uuid_field = self.settings.fields.account.customer_uuid
@@ -221,13 +227,14 @@ class _Run:
             self.plan_line(f"update Account {account_id}: {uuid_field} = {holder.uuid}")
         if self.dry_run:
             return
+        if holder.stale is not None:
+            survivor = holder.uuid if holder.survives else None
+            writes.stale.append((holder.stale, account_id, survivor))
         if holder.link_by is not None:
             writes.links.append((holder.uuid, account_id, holder.link_by))
         values: dict[AccountField, FieldValue] = {AccountField.CUSTOMER_UUID: holder.uuid}
         if holder.url:
             values[AccountField.URL] = holder.url
-        if customer is not None:
-            values.update(figures(customer))
         target = self.context.org.target(account_id)
         writes.rows.append(
             self.translator.update_row(
@@ -268,7 +275,7 @@ class _Run:
         if customer is None:
             return
         # Imported, then the run stopped before its commit: link it as it was chosen then.
-        if customer.external_id == account_id:
+        if account_id in (customer.external_id, *customer.external_ids):
             how = MatchMethod.EXTERNAL_ID
         elif deal.uuid_field == customer.uuid:
             how = MatchMethod.UUID_FIELD
@@ -279,6 +286,9 @@ class _Run:
 
 def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
     refused: set[str] = set()
+    for stale, _, survivor in writes.stale:  # the Account's customer is gone from ChartMogul
+        if survivor is None or not follow_merge(tx, stale, survivor):
+            drop_link(tx, stale)
     for uuid, account_id, how in writes.links:
         try:
             tx.links.put(uuid, account_id, how)

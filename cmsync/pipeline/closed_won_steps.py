@@ -10,7 +10,7 @@ plan it would create has no uuid then (``None``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from cmsync.chartmogul.client import ChartMogulClient
@@ -78,10 +78,18 @@ class Holder:
     url: str | None = None
     pays: bool = False  # has (or had) a subscription: ChartMogul bills it already
     link_by: MatchMethod | None = None  # how to link it; None: the store links it already
+    # The Account's link names a customer ChartMogul no longer has: ``stale`` is that one;
+    # ``survives`` says this customer carries the Account Id (the stale one was merged into
+    # it, and the link follows) rather than being some other match (the link is replaced).
+    stale: str | None = None
+    survives: bool = False
+
+    external_ids: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, customer: Customer, default_ds: str, link_by: MatchMethod | None) -> Holder:
         return cls(
+            external_ids=tuple(customer.external_ids),
             uuid=customer.uuid,
             label=f"customer {customer.uuid}",
             data_source_uuid=customer.data_source_uuid or default_ds,
@@ -131,6 +139,7 @@ class ChartMogulSide:
         self.intervals = intervals  # plan uuid or external id -> interval
         self.org = org  # what the pass read of Salesforce, for matching by email
         self.emails: dict[str, str | None] = {}  # Account Id -> its first Contact's email
+        self.stale: dict[str, str] = {}  # Account Id -> the gone customer it is linked to
 
     def plan_line(self, line: str) -> None:
         if self.dry_run:
@@ -158,28 +167,31 @@ class ChartMogulSide:
         ds = self.data_source_uuid
         link = await in_store(self.store, lambda tx: tx.links.by_account(account_id))
         holder: Holder | None = None
+        stale: str | None = None
         if link is not None:
             customer = await self.customer(link.customer_uuid)
-            if customer is None:
-                raise DealRefused(
-                    f"Account {account_id} is linked to ChartMogul customer "
-                    f"{link.customer_uuid}, which ChartMogul no longer has: remove the link "
-                    "on the dashboard, then edit the Opportunity to import it"
-                )
-            holder = Holder.of(customer, ds, None)
-        else:
-            if deal.uuid_field:
+            if customer is not None:
+                holder = Holder.of(customer, ds, None)
+            else:  # merged into another customer, or deleted: found as for an unlinked one
+                stale = link.customer_uuid
+        if holder is None:
+            if deal.uuid_field and deal.uuid_field != stale:
                 customer = await self.customer(deal.uuid_field)
                 if customer is not None:
                     holder = await self._unlinked(customer, account_id, MatchMethod.UUID_FIELD)
             if holder is None:
+                # Also the survivor of a merge: it carries the Account Id in external_ids.
                 customer = await self.chartmogul.find_customer(account_id, ds)
                 if customer is not None:
                     holder = await self._unlinked(customer, account_id, MatchMethod.EXTERNAL_ID)
             if holder is None:
                 holder = await self._by_email(account_id)
+        if holder is not None and stale is not None:
+            holder = replace(holder, stale=stale, survives=account_id in holder.external_ids)
         if holder is not None:
             self.holders[account_id] = holder
+        elif stale is not None:
+            self.stale[account_id] = stale  # a new customer replaces it (``create_customer``)
         return holder
 
     async def _unlinked(self, customer: Customer, account_id: str, how: MatchMethod) -> Holder:
@@ -250,6 +262,7 @@ class ChartMogulSide:
             customer = await self.chartmogul.create_customer(body)
             log.info("created ChartMogul customer %s for Account %s", customer.uuid, body.name)
             holder = Holder.of(customer, ds, MatchMethod.EXTERNAL_ID)
+        holder = replace(holder, stale=self.stale.get(deal.account_id))
         self.holders[deal.account_id] = holder
         return holder
 

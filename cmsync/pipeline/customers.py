@@ -15,11 +15,14 @@ call). For each page, in one transaction, it
   daemon's sweep while its activity poller ran) would otherwise never get them. Unchanged
   values are dropped by the dispatcher against what was last written, so a quiet pass sends
   nothing.
+
+A full sweep also says which linked customers ChartMogul no longer lists (merged into another,
+or deleted): ``Listing`` keeps what it listed, for ``departed.follow_departed``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cmsync.chartmogul.client import ChartMogulClient
@@ -42,9 +45,17 @@ from state import (
 )
 from state.effects import AccountField, FieldValue, Money
 from state.lifecycle import Risk, Stage
-from state.matching import Ambiguous, CustomerFacts, Found, match
+from state.matching import Ambiguous, CustomerFacts, Found, account_id_of, match
 
-__all__ = ["SweepStats", "figures", "lifecycle_fields", "quarantine_rejected", "sweep_customers"]
+__all__ = [
+    "Listing",
+    "SweepStats",
+    "figures",
+    "lifecycle_fields",
+    "matching_external_id",
+    "quarantine_rejected",
+    "sweep_customers",
+]
 
 
 @dataclass
@@ -56,6 +67,29 @@ class SweepStats:
     ambiguous: int = 0
     rejected: int = 0
     enqueued: int = 0
+    gone: int = 0  # linked customers ChartMogul no longer has (``departed``)
+    followed: int = 0  # their links moved to the survivor of a merge
+    dropped: int = 0  # their links dropped, the Account's ChartMogul fields cleared
+
+
+@dataclass
+class Listing:
+    """What a sweep listed: every customer's UUID, and the customer each external id is on
+    (a merge puts the merged customer's external ids on the survivor, ``external_ids``)."""
+
+    seen: set[str] = field(default_factory=set)
+    carriers: dict[str, str] = field(default_factory=dict)
+
+    def add(self, customers: tuple[Customer, ...], rejected: tuple[Rejected, ...]) -> None:
+        for customer in customers:
+            self.seen.add(customer.uuid)
+            for external_id in (customer.external_id, *customer.external_ids):
+                if external_id:
+                    self.carriers.setdefault(external_id, customer.uuid)
+        for bad in rejected:  # listed, if unreadable: not gone
+            uuid = bad.raw.get("uuid") if isinstance(bad.raw, dict) else None
+            if isinstance(uuid, str):
+                self.seen.add(uuid)
 
 
 def figures(customer: Customer) -> dict[AccountField, FieldValue]:
@@ -70,6 +104,15 @@ def figures(customer: Customer) -> dict[AccountField, FieldValue]:
     if customer.customer_since is not None:
         values[AccountField.CUSTOMER_SINCE] = customer.customer_since.date()
     return values
+
+
+def matching_external_id(customer: Customer) -> str | None:
+    """The external id to match by: its own, unless that is no Account Id and one carried
+    over from a customer merged into it is (``external_ids``)."""
+    if account_id_of(customer.external_id) is not None:
+        return customer.external_id
+    carried = (e for e in customer.external_ids if account_id_of(e) is not None)
+    return next(carried, customer.external_id)
 
 
 def lifecycle_fields(state: AccountState | None) -> dict[AccountField, FieldValue]:
@@ -118,7 +161,7 @@ def _link_all(
     results: dict[str, AccountLink | Ambiguous | None] = {}
     found: dict[str, Found] = {}
     unlinked = {
-        c.uuid: CustomerFacts(c.uuid, c.external_id, c.email)
+        c.uuid: CustomerFacts(c.uuid, matching_external_id(c), c.email)
         for c in customers
         if c.uuid not in links
     }
@@ -232,8 +275,10 @@ async def sweep_customers(
     translator: Translator,
     *,
     now: datetime,
+    listing: Listing | None = None,
 ) -> SweepStats:
-    """Match and refresh every customer, one transaction per page of 200."""
+    """Match and refresh every customer, one transaction per page of 200; ``listing``, if
+    given, gets what was listed."""
     total = SweepStats()
     run_id = now.isoformat()  # figures rows are keyed per pass: A, B, then A again is a write
     claimed: dict[str, str] = {}
@@ -247,6 +292,8 @@ async def sweep_customers(
             return _page(tx, entries, rejected, context, translator, run_id, claimed)
 
         stats = await in_store(store, work)
+        if listing is not None:
+            listing.add(page.entries, page.rejected)
         for name in vars(total):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return total

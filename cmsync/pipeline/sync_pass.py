@@ -27,8 +27,9 @@ from cmsync.pipeline.activities import poll_activities, reread_activities
 from cmsync.pipeline.closed_won import poll_closed_won
 from cmsync.pipeline.closed_won_steps import ClosedWonStats
 from cmsync.pipeline.context import SyncContext, load_context, load_plans
-from cmsync.pipeline.customers import sweep_customers
+from cmsync.pipeline.customers import Listing, sweep_customers
 from cmsync.pipeline.cycles import sweep_first_cycles
+from cmsync.pipeline.departed import follow_departed
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
 from cmsync.pipeline.owners import resolve_fallback_owner
@@ -222,9 +223,19 @@ class SyncPass:
             return await self._sweep()
 
     async def _sweep(self) -> Any:
+        listing = Listing()
         stats = await sweep_customers(
-            self.chartmogul, self.store, self._context(), self.translator, now=self.clock()
-        )
+            self.chartmogul, self.store, self._context(), self.translator, now=self.clock(),
+            listing=listing,
+        )  # fmt: skip
+        # Listed in full: linked customers it did not show were merged or deleted.
+        departed = await follow_departed(
+            self.chartmogul, self.store, self._context(), self.translator,
+            seen=listing.seen, carriers=listing.carriers,
+        )  # fmt: skip
+        stats.gone, stats.followed, stats.dropped = (
+            departed.gone, departed.followed, departed.dropped
+        )  # fmt: skip
         self.swept = True
         return stats
 

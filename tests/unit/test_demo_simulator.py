@@ -181,3 +181,21 @@ def test_add_months_clamps_to_the_end_of_a_short_month(
     moment: datetime, months: int, expected: datetime
 ) -> None:
     assert add_months(moment, months) == expected
+
+
+def test_a_merged_duplicate_profile_carries_the_account_id_and_the_mrr() -> None:
+    simulator, clock, cm, _ = _world(7)
+    registry = cm.store.registry
+    now = to_ts(clock.now)
+    before = {c.uuid: (c.external_id, c.timeline) for c in registry.customers.values()}
+    merged = simulator.billing.merge(random.Random(3))
+    assert merged is not None and merged.kind is ActionKind.MERGE
+    survivor = registry.customers[merged.subject]
+    [loser] = survivor.merged
+    assert loser.uuid not in registry.customers  # gone: the API answers 404 for it
+    external_id, timeline = before[loser.uuid]
+    assert external_id.startswith("001") and survivor.external_ids[1:] == [external_id]
+    assert timeline is not None and survivor.timeline is not None
+    assert survivor.timeline.customer_mrr_at(now) == timeline.customer_mrr_at(now)
+    people = {p.uuid: p for p in simulator.billing.paying_people()}
+    assert people[survivor.uuid].external_id == external_id  # its Account, for CRM events

@@ -27,6 +27,7 @@ __all__ = [
     "DUPLICATE_TRANSACTION",
     "ApiError",
     "bad_parameter",
+    "coded",
     "field_errors",
     "missing_parameter",
     "not_found",

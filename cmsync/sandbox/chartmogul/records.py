@@ -69,6 +69,18 @@ class Customer:
     invoices: list[Invoice] = field(default_factory=list)
     activities: list[Activity] = field(default_factory=list)  # ascending by position
     timeline: Timeline | None = None  # what the last rebuild derived (MRR, status, since)
+    # Customers merged into this one (``POST /v1/customers/merges``), oldest first: their
+    # external ids and data sources are listed with this customer's own.
+    merged: list[Customer] = field(default_factory=list)
+
+    @property
+    def external_ids(self) -> list[str]:
+        return list(dict.fromkeys([self.external_id, *(m.external_id for m in self.merged)]))
+
+    @property
+    def data_source_uuids(self) -> list[str]:
+        sources = [self.data_source, *(m.data_source for m in self.merged)]
+        return list(dict.fromkeys(ds.uuid for ds in sources))
 
 
 @dataclass(slots=True, eq=False)

@@ -40,6 +40,10 @@ def after_key(
     return (record for record in ordered[start:] if alive(record))
 
 
+def _invoice_seq(invoice: Invoice) -> int:
+    return invoice.seq
+
+
 class Registry:
     """All records of one emulated ChartMogul account."""
 
@@ -91,7 +95,8 @@ class Registry:
     def forget_customer(self, customer: Customer) -> None:
         """Drop a customer with its subscriptions, invoices and activities."""
         self.customers.pop(customer.uuid, None)
-        self.customer_by_external.pop((customer.data_source.uuid, customer.external_id), None)
+        for one in (customer, *customer.merged):
+            self.customer_by_external.pop((one.data_source.uuid, one.external_id), None)
         self.unindex_email(customer)
         for subscription in customer.subscriptions.values():
             self.subscriptions.pop(subscription.uuid, None)
@@ -99,6 +104,35 @@ class Registry:
             self.forget_invoice(invoice)
         self.feed.replace(customer.activities, ())
         customer.activities = []
+
+    def merge_customer(self, loser: Customer, survivor: Customer) -> None:
+        """Move ``loser``'s billing (subscriptions, invoices) and external ids to ``survivor``
+        and drop ``loser``; its activities leave the feed (the caller rebuilds the survivor's
+        history, which brings them back under the survivor with new uuids).
+
+        The loser's (data source, external id) keys now name the survivor: a customer cannot
+        be created again under them, and listing by one finds the survivor.
+        """
+        self.customers.pop(loser.uuid, None)
+        self.unindex_email(loser)
+        for one in (loser, *loser.merged):
+            self.customer_by_external[(one.data_source.uuid, one.external_id)] = survivor
+        survivor.merged.extend([loser, *loser.merged])
+        loser.merged = []
+        for external_id, subscription in loser.subscriptions.items():
+            subscription.customer = survivor
+            key = external_id
+            if key in survivor.subscriptions:  # the same id in two data sources: keep both
+                key = f"{external_id}@{subscription.data_source.uuid}"
+            survivor.subscriptions[key] = subscription
+        loser.subscriptions = {}
+        for invoice in loser.invoices:
+            invoice.customer = survivor
+        survivor.invoices = sorted([*survivor.invoices, *loser.invoices], key=_invoice_seq)
+        loser.invoices = []
+        self.feed.replace(loser.activities, ())
+        loser.activities = []
+        loser.timeline = None
 
     def live_customer(self, customer: Customer) -> bool:
         return customer.uuid in self.customers

@@ -1,7 +1,7 @@
 """The v1 REST routes: thin handlers that parse a request, call the store, answer JSON.
 
 Status codes are the recorded ones: creates answer 201 (the activities export would answer
-200), the cancellation and plan update 202 with a body, deletes 204.
+200), the cancellation, plan update and customer merge 202 with a body, deletes 204.
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ def add_routes(app: web.Application, store: Store) -> None:
         body = await _body(request)
         return json_answer(200, run(store.customers.update, request.match_info["uuid"], body))
 
+    async def merge_customers(request: web.Request) -> web.Response:
+        return json_answer(202, run(store.customers.merge, await _body(request)))
+
     async def delete_customer(request: web.Request) -> web.Response:
         run(store.customers.delete, request.match_info["uuid"])
         return web.Response(status=204)
@@ -168,6 +171,7 @@ def add_routes(app: web.Application, store: Store) -> None:
     r.add_delete("/v1/plans/{uuid}", delete_plan)
     r.add_post("/v1/customers", create_customer)
     r.add_get("/v1/customers", list_customers)
+    r.add_post("/v1/customers/merges", merge_customers)
     r.add_get("/v1/customers/search", search_customers)  # before {uuid}, which would match it
     r.add_get("/v1/customers/{uuid}", get_customer)
     r.add_patch("/v1/customers/{uuid}", update_customer)

@@ -115,8 +115,8 @@ def customer_json(customer: Customer, now: int, currency: str = "USD") -> dict[s
             "tags": list(customer.tags),
         },
         "data_source_uuid": customer.data_source.uuid,
-        "data_source_uuids": [customer.data_source.uuid],
-        "external_ids": [customer.external_id],
+        "data_source_uuids": customer.data_source_uuids,
+        "external_ids": customer.external_ids,  # with those of customers merged into it
         "company": customer.company,
         "country": customer.country,
         "state": customer.state,
