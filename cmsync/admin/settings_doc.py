@@ -29,7 +29,7 @@ END = "<!-- end of settings table -->"
 
 _FALLBACK = {
     "salesforce.private_key_file": "File holding the JWT signing key.",
-    "salesforce.client_secret": "Connected app consumer secret.",
+    "salesforce.client_secret": "External Client App (or Connected App) consumer secret.",
     "salesforce.client_secret_file": "File holding the consumer secret.",
     "salesforce.password": "Integration user's password.",
     "salesforce.password_file": "File holding the password.",
