@@ -358,7 +358,8 @@ class ScheduleSettings(_Section):
         default=1800.0,
         gt=0,
         description="Re-read of the last alert_horizon_days of activities for movements "
-        "ChartMogul showed late (processing delay, back-dated invoices).",
+        "ChartMogul showed late (processing delay, back-dated invoices), withdrawing the "
+        "alerts of movements it no longer shows (regrouped away).",
     )
     reconcile: float = Field(default=21600.0, gt=0, description="Full reconciliation.")
     commands: float = Field(default=2.0, gt=0, description="Dashboard commands.")

@@ -393,6 +393,15 @@ class AccountStates(Part):
         self._conn.exec_driver_sql(_PUT_STATES_SQL, rows)
         self._read.update((s.customer_uuid, s.revision + 1) for s in batch)
 
+    def with_memo(self, key: str) -> list[AccountState]:
+        """States whose memo holds ``key`` (the lifecycle leaves out what it has none of, so
+        this finds the few accounts with, say, alerts still remembered)."""
+        held = func.json_extract(_STATE.c.memo, f"$.{key}").is_not(None)
+        rows = self._conn.execute(select(_STATE).where(held))
+        states = [convert.account_state(row) for row in rows]
+        self._read.update((s.customer_uuid, s.revision) for s in states)
+        return states
+
 
 # Plain text for the driver: as a SQLAlchemy statement each count of pairs was compiled and
 # cached separately, ~20 MB of compiled-statement cache at a catch-up's peak (both columns are

@@ -26,6 +26,7 @@ __all__ = [
     "Money",
     "Priority",
     "UpdateAccount",
+    "WithdrawAlert",
 ]
 
 
@@ -144,4 +145,28 @@ class MilestoneReached:
         return f"milestone|{self.sync_key}"
 
 
-Effect = UpdateAccount | ChurnRiskAlert | ExpansionOpportunity | MilestoneReached
+@dataclass(frozen=True)
+class WithdrawAlert:
+    """Take back an alert raised for a movement ChartMogul regrouped away.
+
+    ChartMogul regroups a customer's movements within 60 minutes and retypes them afterwards
+    (Smart Activity Classification, help article 4416682609426): a churn read an hour ago
+    becomes a contraction once the customer bought again, an upgrade undone within the hour
+    disappears. The alert raised for the old type is closed, never deleted: a Task or Case
+    is completed (closed), an Opportunity set to Closed Lost, so whatever an account manager
+    did with it stays on the record. ``record`` names the sObject and ``sync_key`` the
+    alert's External ID value; an alert still waiting in the outbox is dropped instead.
+    """
+
+    customer_uuid: str
+    record: str  # "Task", "Case" or "Opportunity"
+    sync_key: str
+    reason: str  # the signal that retyped it, or "vanished|" and the movement's key
+    description: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"withdraw|{self.sync_key}|{self.reason}"
+
+
+Effect = UpdateAccount | ChurnRiskAlert | ExpansionOpportunity | MilestoneReached | WithdrawAlert

@@ -35,6 +35,15 @@ new (its first paid period), active, at_risk, churned. Signals (``state.signals`
    none for a late churn the account has already come back from, and no Opportunity for a
    ``new_biz`` that a regrouping made of an expansion. Quarantine is kept for what an operator
    can act on. Replays never reach ``apply``: ``decide`` drops signals whose key was applied.
+6. An alert is withdrawn when its movement is regrouped away. Each churn-risk alert and
+   expansion Opportunity raised for a movement is remembered (``Raised``) while the movement
+   is within the alert horizon. A movement that comes back *retyped* (its slot applied under
+   another key) withdraws the alert of its old type when its new type would not raise the
+   same kind of record (a churn that became a contraction closes the churn Task; a
+   contraction whose amount changed keeps its Task) and raises nothing itself: its alert, if
+   any, was raised under its first type. A movement that *vanished* (the re-read of the
+   horizon no longer shows it, ``withdraw_vanished``) withdraws its alert too. An expansion
+   Opportunity that other expansions of its day still stand on keeps their amount instead.
 
 No I/O, no clock: ``now`` is a parameter, and the result is a new ``Account`` plus effects.
 """
@@ -63,6 +72,7 @@ from state.effects import (
     Money,
     Priority,
     UpdateAccount,
+    WithdrawAlert,
 )
 from state.signals import (
     FailureExpired,
@@ -79,11 +89,13 @@ from state.signals import (
 __all__ = [
     "Account",
     "LifecyclePolicy",
+    "Raised",
     "Risk",
     "Stage",
     "Transition",
     "apply",
     "decide",
+    "withdraw_vanished",
 ]
 
 
@@ -103,6 +115,20 @@ class Risk(StrEnum):
     HIGH = "High"
 
 
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """An alert raised for a movement, remembered while a regrouping may still take it away
+    (point 6): the movement's place and key, and the record it made."""
+
+    subscription: str
+    at: datetime
+    key: str  # the movement's signal key
+    kind: MovementKind
+    record: str  # "Task", "Case" or "Opportunity"
+    sync_key: str
+    arr_cents: int = 0  # an Opportunity's share of its day's amount
+
+
 @dataclass(frozen=True)
 class Account:
     """Everything the machine knows about one customer."""
@@ -118,6 +144,7 @@ class Account:
     contracted: bool = False
     as_of: datetime | None = None  # date of the newest signal applied
     expansion_day: tuple[str, int] | None = None  # (opportunity sync key, ARR cents so far)
+    raised: tuple[Raised, ...] = ()  # alerts of movements within the alert horizon
 
     @property
     def failed_invoices(self) -> frozenset[str]:
@@ -528,6 +555,134 @@ def _events(
     return effects, expansion_day
 
 
+# --- withdrawing the alerts of movements regrouped away (point 6) --------------------------
+
+_REGROUPING = (
+    "ChartMogul regrouped this movement with the customer's others within the hour (Smart "
+    "Activity Classification)"
+)
+
+
+def _alert_family(kind: MovementKind) -> str | None:
+    """The kind of record a movement of ``kind`` raises (None: none)."""
+    match kind:
+        case MovementKind.CHURN:
+            return "churn"
+        case MovementKind.CONTRACTION:
+            return "contraction"  # a downgrade too: decided by the plans, not the type
+        case MovementKind.EXPANSION:
+            return "expansion"
+        case _:
+            return None
+
+
+def _remembered(
+    after: Account, signal: Signal, effects: list[Effect], now: datetime, policy: LifecyclePolicy
+) -> tuple[Raised, ...]:
+    """``after.raised`` with the alerts ``signal`` raised, and without those past the horizon."""
+    kept = tuple(r for r in after.raised if now - r.at <= policy.alert_horizon)
+    if not isinstance(signal, MrrMovement):
+        return kept
+    new = [
+        Raised(
+            signal.subscription,
+            signal.at,
+            signal.key,
+            signal.kind,
+            effect.record.value if isinstance(effect, ChurnRiskAlert) else "Opportunity",
+            effect.sync_key,
+            signal.movement_cents * 12 if isinstance(effect, ExpansionOpportunity) else 0,
+        )
+        for effect in effects
+        if isinstance(effect, ChurnRiskAlert | ExpansionOpportunity)
+    ]
+    return (*kept, *new) if new else kept
+
+
+def _take_back(
+    account: Account, gone: list[Raised], why: str, reason: str
+) -> tuple[Account, list[Effect]]:
+    """Withdraw the alerts of ``gone``; an Opportunity other raised expansions of its day
+    still stand on is brought down to their amount instead of closed."""
+    left = tuple(r for r in account.raised if r not in gone)
+    effects: list[Effect] = []
+    expansion_day = account.expansion_day
+    for r in gone:
+        what = (
+            f"the {r.kind.value} of {r.at.date().isoformat()} on subscription "
+            f"{r.subscription or '-'}"
+        )
+        standing = sum(o.arr_cents for o in left if o.sync_key == r.sync_key)
+        if expansion_day and expansion_day[0] == r.sync_key:
+            expansion_day = (r.sync_key, standing)
+        if r.record == "Opportunity" and standing > 0:
+            effects.append(
+                ExpansionOpportunity(
+                    customer_uuid=account.customer_uuid,
+                    sync_key=r.sync_key,
+                    amount=Money(standing),
+                    close_date=r.at.date(),
+                    name=f"Expansion (+{_money(standing)} ARR)",
+                    description=f"{_REGROUPING}: {what} {why}; the day's other expansions stand.",
+                )
+            )
+            continue
+        effects.append(
+            WithdrawAlert(
+                customer_uuid=account.customer_uuid,
+                record=r.record,
+                sync_key=r.sync_key,
+                reason=reason,
+                description=f"Withdrawn by cmsync. {_REGROUPING}: {what} {why}.",
+            )
+        )
+    return replace(account, raised=left, expansion_day=expansion_day), effects
+
+
+def _retyped(account: Account, signal: MrrMovement) -> tuple[Account, list[Effect]]:
+    """The alerts raised for the old type of a retyped movement, withdrawn where its new type
+    would not raise the same kind of record; the others now stand for the new key."""
+    place = (signal.subscription, signal.at)
+    old = [r for r in account.raised if (r.subscription, r.at) == place and r.key != signal.key]
+    if not old:
+        return account, []
+    family = _alert_family(signal.kind)
+    gone = [r for r in old if _alert_family(r.kind) != family]
+    kept = tuple(
+        replace(r, key=signal.key, kind=signal.kind) if r in old and r not in gone else r
+        for r in account.raised
+    )
+    account = replace(account, raised=kept)
+    if not gone:
+        return account, []
+    return _take_back(account, gone, f"is now a {signal.kind.value}", signal.key)
+
+
+def withdraw_vanished(
+    account: Account,
+    present: Container[tuple[str, datetime]],
+    since: datetime,
+    until: datetime,
+) -> Transition:
+    """Withdraw the alerts of movements dated strictly between ``since`` and ``until`` that
+    a full read of that part of the feed no longer shows (``present``: its (subscription,
+    moment) pairs for this customer): regrouped into another movement, or undone within the
+    hour, they are gone from ChartMogul (point 6)."""
+    gone = [
+        r for r in account.raised if since < r.at < until and (r.subscription, r.at) not in present
+    ]
+    if not gone:
+        return Transition(account, ())
+    effects: list[Effect] = []
+    for r in gone:
+        after, withdrawn = _take_back(
+            account, [r], "is no longer in ChartMogul's activities", f"vanished|{r.key}"
+        )
+        account = after
+        effects.extend(withdrawn)
+    return Transition(account, tuple(effects))
+
+
 # --- the entry points --------------------------------------------------------------------
 
 
@@ -553,10 +708,18 @@ def apply(
 
     ``retyped``: a movement of the same customer, subscription and moment was applied under
     another type or amount (ChartMogul regrouped it within the hour): its facts are folded
-    in, and nothing is raised a second time."""
+    in, nothing is raised a second time, and the alert of its old type is withdrawn where the
+    new type would not raise the same kind of record (point 6)."""
+    withdrawn: list[Effect] = []
+    if retyped and account.raised and isinstance(signal, MrrMovement):
+        account, withdrawn = _retyped(account, signal)
     if _late(account, signal):
         effects, expansion_day = _events(account, account, signal, now, policy, retyped)
-        return Transition(replace(account, expansion_day=expansion_day), tuple(effects))
+        raised = account.raised
+        if effects or raised:
+            raised = _remembered(account, signal, effects, now, policy)
+        late = replace(account, expansion_day=expansion_day, raised=raised)
+        return Transition(late, (*withdrawn, *effects))
     folded = _fold(account, signal)
     stage = _next_stage(account, folded, signal)
     as_of = signal.at if isinstance(signal, MrrMovement | TrialStarted) else account.as_of
@@ -568,8 +731,12 @@ def apply(
     effects, expansion_day = _events(account, after, signal, now, policy, retyped)
     if expansion_day != after.expansion_day:
         after = replace(after, expansion_day=expansion_day)
+    if effects or after.raised:
+        raised = _remembered(after, signal, effects, now, policy)
+        if raised != after.raised:
+            after = replace(after, raised=raised)
     changes = _field_changes(account, after, signal)
-    planned: list[Effect] = []
+    planned: list[Effect] = [*withdrawn]
     if changes:
         planned.append(UpdateAccount.of(account.customer_uuid, changes, signal.key))
     planned.extend(effects)

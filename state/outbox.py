@@ -36,9 +36,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    and_,
     bindparam,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -592,3 +594,34 @@ class Outbox(Part):
             delete(_OUT).where(_OUT.c.status.in_(finished), _OUT.c.updated_at < before)
         )
         return result.rowcount
+
+    def of_records(self, target_object: str, keys: Collection[str]) -> list[OutboxEntry]:
+        """Every row, whatever its status, for those records of ``target_object`` (Salesforce
+        ids or External ID values), in id order: what became of an alert before it is
+        withdrawn."""
+        rows: list[OutboxEntry] = []
+        for part in chunks(unique(keys)):
+            stmt = (
+                select(_OUT)
+                .where(_OUT.c.target_object == target_object, _OUT.c.target_key.in_(part))
+                .order_by(_OUT.c.id)
+            )
+            rows.extend(convert.outbox_entry(row) for row in self._conn.execute(stmt))
+        return rows
+
+    def drop_unsent(self, ids: Iterable[int]) -> int:
+        """Give up on rows that never reached Salesforce (pending and never tried, or dead):
+        they become skipped. A row in flight, or tried already (a lost answer may hide a
+        write that happened), is left alone. Returns how many were dropped."""
+        dropped = 0
+        for part in chunks(unique(ids)):
+            unsent = or_(
+                _OUT.c.status == _DEAD, and_(_OUT.c.status == _PENDING, _OUT.c.attempts == 0)
+            )
+            result = self._conn.execute(
+                update(_OUT)
+                .where(_OUT.c.id.in_(part), unsent)
+                .values(status=OutboxStatus.SKIPPED.value, updated_at=self._now)
+            )
+            dropped += result.rowcount
+        return dropped

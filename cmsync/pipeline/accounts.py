@@ -2,7 +2,8 @@
 
 The store keeps typed columns for what the dashboard shows (stage, figures, plan, risk) and an
 opaque ``memo`` for the machine's own memory (open failed invoices, flags, the newest signal's
-date, the day's expansion); this module is the only place that knows the memo's layout.
+date, the day's expansion, the alerts raised for recent movements); this module is the only
+place that knows the memo's layout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 from cmsync.config import SyncSettings
 from state import AccountState
 from state.effects import AlertKind, AlertRecord
-from state.lifecycle import Account, LifecyclePolicy, Stage
+from state.lifecycle import Account, LifecyclePolicy, Raised, Stage
+from state.signals import MovementKind
 
 __all__ = ["from_state", "policy_from", "to_state"]
 
@@ -35,6 +37,14 @@ def policy_from(sync: SyncSettings) -> LifecyclePolicy:
 
 def _when(text: Any) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+def _raised(entries: Any) -> tuple[Raised, ...]:
+    return tuple(
+        Raised(str(sub), datetime.fromisoformat(at), str(key), MovementKind(kind), str(record),
+               str(sync_key), int(arr))
+        for sub, at, key, kind, record, sync_key, arr in entries or ()
+    )  # fmt: skip
 
 
 def from_state(customer_uuid: str, state: AccountState | None) -> tuple[Account, int]:
@@ -60,6 +70,7 @@ def from_state(customer_uuid: str, state: AccountState | None) -> tuple[Account,
             contracted=bool(memo.get("contracted", False)),
             as_of=_when(memo.get("as_of")),
             expansion_day=(str(day[0]), int(day[1])) if day else None,
+            raised=_raised(memo.get("raised")),
         ),
         state.revision,
     )
@@ -75,6 +86,12 @@ def to_state(account: Account, revision: int, previous: AccountState | None) -> 
         "as_of": account.as_of.isoformat() if account.as_of else None,
         "expansion_day": list(account.expansion_day) if account.expansion_day else None,
     }
+    if account.raised:  # most accounts have none: no empty list in every memo
+        memo["raised"] = [
+            [r.subscription, r.at.isoformat(), r.key, r.kind.value, r.record, r.sync_key,
+             r.arr_cents]
+            for r in account.raised
+        ]  # fmt: skip
     return AccountState(
         customer_uuid=account.customer_uuid,
         lifecycle_state=account.stage.value,

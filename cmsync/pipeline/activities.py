@@ -16,6 +16,11 @@ again. ``reread_activities`` is the cure: on a slower schedule it re-reads the l
 repairs the fields from the customer's current MRR and status), up to where the poller's own
 window starts, and applies what was never applied. The natural keys and the applied-signal
 marks make that exactly-once: a movement read twice, or rebuilt with a new uuid, is a replay.
+Having read that span whole, it also withdraws the alerts raised for movements of the span it
+no longer shows: ChartMogul regrouped them away (a change undone within the hour leaves no
+movement; Smart Activity Classification, help article 4416682609426). While a rebuild is
+being processed the feed still shows the old history, so a movement missing from a full read
+is gone, not late.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import datetime, timedelta
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Activity, Rejected
-from cmsync.pipeline.apply import ApplyStats, apply_signals
+from cmsync.pipeline.apply import ApplyStats, apply_signals, withdraw_vanished_alerts
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.customers import quarantine_rejected
 from cmsync.pipeline.readahead import read_ahead
@@ -131,6 +136,7 @@ class LateStats:
     pages: int = 0
     read: int = 0
     late: int = 0  # movements applied here: the poller had passed their date
+    withdrawn: int = 0  # alerts of movements the re-read no longer shows, withdrawn
     applied: ApplyStats = field(default_factory=ApplyStats)
 
 
@@ -166,6 +172,10 @@ async def reread_activities(
         return stats
     end = min(now, watermark.window(lookback, now).start or now)
     start = now - policy.alert_horizon
+    # Per customer, the movements this read shows: an alert remembered for a movement of the
+    # window that it does not show was regrouped away (``state.lifecycle``, point 6).
+    present: dict[str, set[tuple[str, datetime]]] = {}
+    unreadable: set[str] = set()
     if start <= end:
         pages = read_ahead(
             chartmogul.activity_pages(start_date=start.isoformat(), end_date=end.isoformat())
@@ -174,6 +184,9 @@ async def reread_activities(
             signals = [movement(a) for a in page.entries]
             stats.pages += 1
             stats.read += len(signals)
+            for s in signals:
+                present.setdefault(s.customer_uuid, set()).add((s.subscription, s.at))
+            unreadable.update(_customer_of(r) for r in page.rejected)
 
             def work(tx: Transaction, signals: list[MrrMovement] = signals) -> ApplyStats:
                 # Rejected entries are the poller's to quarantine (it read them first).
@@ -184,5 +197,23 @@ async def reread_activities(
             done = await in_store(store, work)
             stats.late += done.signals - done.replays - done.retyped
             stats.applied.add(done)
-    await in_store(store, lambda tx: tx.cursors.set(LATE_CURSOR, _late_cursor(now)))
+
+    def finish(tx: Transaction) -> int:
+        withdrawn = 0
+        if start <= end and "" not in unreadable:  # an entry with no customer: judge none
+            skip = frozenset(unreadable)
+            withdrawn = withdraw_vanished_alerts(
+                tx, present, start, end, context=context, translator=translator, skip=skip
+            )
+        tx.cursors.set(LATE_CURSOR, _late_cursor(now))
+        return withdrawn
+
+    stats.withdrawn = await in_store(store, finish)
     return stats
+
+
+def _customer_of(rejected: Rejected) -> str:
+    """The customer of an entry that did not parse ("" when it names none)."""
+    raw = rejected.raw
+    uuid = raw.get("customer-uuid") if isinstance(raw, dict) else None
+    return uuid if isinstance(uuid, str) else ""

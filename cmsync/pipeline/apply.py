@@ -9,7 +9,8 @@ A customer not linked to an Account yet still moves through the lifecycle (so it
 right once it is matched) but its effects are not enqueued: there is nowhere to write them.
 Nothing ChartMogul reports is refused: the lifecycle converges on it (``state.lifecycle``,
 point 5). A movement is remembered by its key and by its slot (customer, subscription,
-moment): one that comes back retyped by ChartMogul's regrouping is applied, quietly.
+moment): one that comes back retyped by ChartMogul's regrouping is applied without raising
+anything twice, and the alert of its old type is withdrawn (``cmsync.pipeline.withdraw``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from datetime import datetime
 from cmsync.pipeline.accounts import from_state, to_state
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.withdraw import settle_withdrawals
 from state import OutboxItem, SignalRef, Transaction
 from state.effects import Effect
-from state.lifecycle import Account, LifecyclePolicy, apply
+from state.lifecycle import Account, LifecyclePolicy, apply, withdraw_vanished
 from state.signals import (
     FailureExpired,
     FirstCycleEnded,
@@ -37,7 +39,7 @@ from state.signals import (
     TrialStarted,
 )
 
-__all__ = ["ApplyStats", "apply_signals", "signal_from_payload"]
+__all__ = ["ApplyStats", "apply_signals", "signal_from_payload", "withdraw_vanished_alerts"]
 
 
 @dataclass
@@ -125,6 +127,7 @@ def apply_signals(
             stats.unlinked_effects += len(transition.effects)
             continue
         effects.extend((link.account_id, effect) for effect in transition.effects)
+    effects = settle_withdrawals(tx, effects)
     targets = context.org.targets(account_id for account_id, _ in effects)
     for account_id, effect in effects:
         rows.extend(translator.rows(effect, targets[account_id]))
@@ -137,3 +140,43 @@ def apply_signals(
     # replay is skipped before it makes effects, so merged keys need not be kept as well.
     stats.enqueued = tx.outbox.enqueue(rows, remember_merged=False)
     return stats
+
+
+def withdraw_vanished_alerts(
+    tx: Transaction,
+    present: Mapping[str, set[tuple[str, datetime]]],
+    since: datetime,
+    until: datetime,
+    *,
+    context: SyncContext,
+    translator: Translator,
+    skip: frozenset[str] = frozenset(),
+) -> int:
+    """After a full read of the feed between ``since`` and ``until`` (``present``: per
+    customer, the (subscription, moment) of every movement it showed), withdraw the alerts
+    remembered for movements of that span it no longer shows (``state.lifecycle``, point 6).
+    Customers in ``skip`` (an entry of theirs did not parse) are left alone. Returns how many
+    effects that made."""
+    states = [s for s in tx.accounts.with_memo("raised") if s.customer_uuid not in skip]
+    if not states:
+        return 0
+    links = tx.links.get_many([s.customer_uuid for s in states])
+    changed = []
+    effects: list[tuple[str, Effect]] = []
+    for state in states:
+        account, revision = from_state(state.customer_uuid, state)
+        transition = withdraw_vanished(
+            account, present.get(state.customer_uuid, set()), since, until
+        )
+        if transition.account == account:
+            continue
+        changed.append(to_state(transition.account, revision, state))
+        link = links.get(state.customer_uuid)
+        if link is not None:
+            effects.extend((link.account_id, effect) for effect in transition.effects)
+    effects = settle_withdrawals(tx, effects)
+    targets = context.org.targets(account_id for account_id, _ in effects)
+    rows = [row for a, e in effects for row in translator.rows(e, targets[a])]
+    tx.accounts.put_many(changed)
+    tx.outbox.enqueue(rows)
+    return len(effects)

@@ -27,6 +27,7 @@ from state.effects import (
     Money,
     Priority,
     UpdateAccount,
+    WithdrawAlert,
 )
 from state.lifecycle import Stage
 from state.writeplan import Operation
@@ -103,6 +104,8 @@ class Translator:
                 return [self._opportunity(effect, target)]
             case MilestoneReached():
                 return [self._milestone(effect, target)]
+            case WithdrawAlert():
+                return [self._withdraw(effect)]
         raise AssertionError(f"unhandled effect {effect!r}")  # pragma: no cover
 
     def update_row(
@@ -198,4 +201,23 @@ class Translator:
         }
         return self._upsert(
             "Task", milestone.sync_key, milestone.idempotency_key, fields, milestone.sync_key
+        )
+
+    def _withdraw(self, withdrawal: WithdrawAlert) -> OutboxItem:
+        """Close the alert on its sync key. The picklists are the catalogue's (a new org's
+        defaults): a Task's closed Status is "Completed", a Case's "Closed"; an Opportunity
+        goes to "Closed Lost". Closed rather than deleted: the record keeps what the account
+        manager may have added to it."""
+        fields: dict[str, Any] = {"Description": withdrawal.description[:_TEXT_LIMIT]}
+        if withdrawal.record == "Opportunity":
+            fields["StageName"] = "Closed Lost"
+        else:
+            case = withdrawal.record == AlertRecord.CASE.value
+            fields["Status"] = "Closed" if case else "Completed"
+        return self._upsert(
+            withdrawal.record,
+            withdrawal.sync_key,
+            withdrawal.idempotency_key,
+            fields,
+            withdrawal.reason,
         )

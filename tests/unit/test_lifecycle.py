@@ -160,7 +160,8 @@ def test_a_back_dated_churn_before_an_expansion_raises_no_churn_alert() -> None:
 
 def test_a_retyped_movement_folds_its_facts_and_raises_nothing_twice() -> None:
     """A churn read an hour ago comes back as a contraction at the same moment (regrouped
-    with a purchase within the hour): the slot was applied, so nothing is raised again."""
+    with a purchase within the hour): the slot was applied, so nothing is raised again, and
+    the churn's Task is withdrawn."""
     churn = mv(MovementKind.CHURN, -7_900, 0)
     first = apply(acct(Stage.ACTIVE, first_cycle_done=True), churn, NOW, POLICY)
     assert [e.kind for e in first.effects if isinstance(e, ChurnRiskAlert)] == [AlertKind.CHURN]
@@ -169,7 +170,11 @@ def test_a_retyped_movement_folds_its_facts_and_raises_nothing_twice() -> None:
     assert retyped.slot == churn.slot and retyped.key != churn.key
     second = decide(first.account, retyped, applied, NOW, POLICY)
     assert second is not None
-    assert not [e for e in second.effects if not isinstance(e, UpdateAccount)]
+    raised = [e for e in first.effects if isinstance(e, ChurnRiskAlert)]
+    others = [e for e in second.effects if not isinstance(e, UpdateAccount)]
+    assert [(type(e).__name__, e.sync_key) for e in others] == [
+        ("WithdrawAlert", raised[0].sync_key)
+    ]
     bought = replace(mv(MovementKind.EXPANSION, 9_900, 9_900, at=AT + timedelta(minutes=30)),
                      subscription="sub-2")  # fmt: skip
     third = apply(second.account, bought, NOW, POLICY)

@@ -73,6 +73,7 @@ from typing import Generic, Protocol, TypeVar
 
 __all__ = [
     "REGROUP_SECONDS",
+    "Bill",
     "Converter",
     "History",
     "Kind",
@@ -182,6 +183,23 @@ class Movement(Generic[P]):
 
 
 @dataclass(frozen=True, slots=True)
+class Bill:
+    """An invoice as the status rule sees it: the billing period its subscription lines
+    cover and its payment attempts, (date, successful) in date order."""
+
+    start: int
+    end: int
+    payments: tuple[tuple[int, bool], ...]
+
+    def past_due(self, now: int) -> bool:
+        """The period covers ``now`` and its latest payment attempt by then failed."""
+        if not self.start <= now < self.end:
+            return False
+        tried = [ok for at, ok in self.payments if at <= now]
+        return bool(tried) and not tried[-1]
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """What a customer's history leaves behind once its movements became activities: the MRR
     step functions and service coverage, as tuples of ints (compact, and untracked by the GC)."""
@@ -193,6 +211,7 @@ class Timeline:
     coverage: tuple[tuple[tuple[int, int], ...], ...]  # per subscription: (start, end) periods
     customer_since: int | None  # the first moment the customer's MRR became positive
     live: tuple[bool, ...] = ()  # per moment: some subscription is live (free ones included)
+    bills: tuple[Bill, ...] = ()  # the invoices' periods and payments, for the status
 
     def live_at(self, ts: int) -> bool:
         """Whether some subscription is live at ``ts`` (not cancelled, trials aside)."""
@@ -395,13 +414,18 @@ def customer_status(timeline: Timeline, now: int, lead_status: str) -> tuple[int
     """The customer's MRR and status at ``now``.
 
     ``Active``: paying, and every paying subscription has a service period covering now.
-    ``Past Due``: paying, but some paying subscription's last period ended (no renewal).
+    ``Past Due``: paying, and a payment of the current billing period failed and was not
+    followed by a successful one (help article 212811009: "Past Due" means a past-due payment
+    in the most recent billing period: an invoice whose period covers now, ``bills``); or
+    some paying subscription's last period ended (its renewal never came).
     ``Active`` too: pays nothing, but some subscription is live (a free plan, a 100% discount:
     Free Customer Handling, help article 15384089786524).
     ``Cancelled``: paid before, pays nothing now. Otherwise the lead status it was given.
     """
     mrr = timeline.customer_mrr_at(now)
     if mrr > 0:
+        if any(bill.past_due(now) for bill in timeline.bills):
+            return mrr, "Past Due"
         for s in range(len(timeline.coverage)):
             if timeline.subscription_mrr_at(s, now) > 0 and not timeline.covered(s, now):
                 return mrr, "Past Due"

@@ -10,7 +10,11 @@ activities are untouched. What it computes shows only after the data source's pr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cmsync.sandbox.chartmogul.engine import (
+    Bill,
+    History,
     Movement,
     Period,
     SubscriptionInput,
@@ -88,13 +92,35 @@ def revalue(registry: Registry, customer: Customer) -> None:
     """
     if all(i.invoice.currency == registry.rates.account_currency for i in _items(customer)):
         return
-    history = build_history(_inputs(customer, registry.rates.account_currency), registry.rates)
+    history = _build(registry, customer)
     if [_movement_key(m) for m in history.movements] == [
         _activity_key(a) for a in customer.activities
     ]:
         customer.timeline = history.timeline
         return
     rebuild(registry, customer)
+
+
+def _bills(customer: Customer) -> tuple[Bill, ...]:
+    """Each invoice with subscription lines: the period they cover and its payment attempts
+    (refunds are not payments), for the status rule's "Past Due" (``customer_status``)."""
+    bills = []
+    for invoice in customer.invoices:
+        spans = [(i.service_period_start, i.service_period_end) for i in invoice.line_items
+                 if i.type == "subscription" and i.service_period_start is not None
+                 and i.service_period_end is not None]  # fmt: skip
+        if not spans:
+            continue
+        payments = sorted((t.date, t.result == "successful") for t in invoice.transactions
+                          if t.type == "payment")  # fmt: skip
+        bills.append(Bill(min(s for s, _ in spans), max(e for _, e in spans), tuple(payments)))
+    return tuple(bills)
+
+
+def _build(registry: Registry, customer: Customer) -> History[Plan]:
+    """The engine's history of the customer, its timeline carrying the invoices' payments."""
+    history = build_history(_inputs(customer, registry.rates.account_currency), registry.rates)
+    return History(history.movements, replace(history.timeline, bills=_bills(customer)))
 
 
 def _items(customer: Customer) -> list[LineItem]:
@@ -104,7 +130,7 @@ def _items(customer: Customer) -> list[LineItem]:
 def rebuild(registry: Registry, customer: Customer) -> None:
     """Recompute the customer's history and swap its activities in the feed, once its data
     source's processing delay has passed (``processing``; at once without a delay)."""
-    history = build_history(_inputs(customer, registry.rates.account_currency), registry.rates)
+    history = _build(registry, customer)
     held = Held(
         visible_at=registry.now() + registry.processing.delay_for(customer.data_source),
         history=history,
