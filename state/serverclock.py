@@ -11,10 +11,9 @@ How. Every HTTP answer carries a ``Date`` (RFC 9110 §6.6.1: an origin server wi
 "MUST generate a Date header field" in its 2xx, 3xx and 4xx responses), in whole seconds and
 taken when the answer was made. A sample is ``Date - local time at receipt``: the server's
 truncation and the network latency both make it low, never high, so the highest of the recent
-samples is the best bound, and half a second makes up for the truncation on average. The
-estimate is kept in whole seconds, the resolution ``Date`` has: an in-sync clock measures
-zero, not a jitter. The recent samples are a sliding window, so a clock corrected by NTP is
-followed within a few answers.
+samples is the best bound, and rounding it up to a whole second (the resolution ``Date`` has)
+undoes the truncation: an in-sync clock measures zero, not a jitter. The recent samples are a
+sliding window, so a clock corrected by NTP is followed within a few answers.
 
 Pure: the local clock is passed in; nothing is read or written here. Thread-safe, as the
 Salesforce client answers in worker threads.
@@ -22,6 +21,7 @@ Salesforce client answers in worker threads.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +31,6 @@ from email.utils import parsedate_to_datetime
 __all__ = ["ServerClock", "parse_http_date"]
 
 _WINDOW = 16  # recent samples kept: a few passes' worth of answers
-_TRUNCATION = timedelta(milliseconds=500)  # Date drops the fraction: on average half a second
 
 
 def _utc_now() -> datetime:
@@ -81,8 +80,8 @@ class ServerClock:
         with self._lock:
             if not self._samples:
                 return timedelta()
-            best = max(self._samples) + _TRUNCATION
-        return timedelta(seconds=round(best.total_seconds()))
+            best = max(self._samples)
+        return timedelta(seconds=math.ceil(best.total_seconds()))
 
     def now(self) -> datetime:
         """The server's current time, as well as its ``Date`` headers tell."""
