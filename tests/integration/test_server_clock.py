@@ -21,6 +21,7 @@ import pytest
 
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.writes import NewCustomer
+from cmsync.pipeline.activities import PollStats
 from cmsync.pipeline.enrichment import EnrichmentStats
 from cmsync.pipeline.once import run_once
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -87,6 +88,31 @@ async def _uuid(gateway: SalesforceGateway, contact: str) -> Any:
     return fields["CM_Customer_UUID__c"]
 
 
+def _servers_ahead(world: World) -> None:
+    """The servers' clock at least SKEW ahead of this machine's (or this VM fell behind)."""
+    clock = world.sandbox.ctx.clock
+    clock.advance(max(0.0, SKEW.total_seconds() - clock.offset_seconds))
+
+
+def _movement_now(world: World, customer_uuid: str, tag: str) -> datetime:
+    """A new monthly subscription, invoiced a minute ago by ChartMogul's clock: its date."""
+    cm = world.sandbox.chartmogul.store
+    source = cm.registry.customers[customer_uuid].data_source.uuid  # plans are per source
+    plans = cm.run(cm.sources.list_plans, {"data_source_uuid": source})["plans"]
+    plan = next(p for p in plans if p["interval_unit"] == "month")
+    start = world.sandbox.ctx.clock.now().replace(microsecond=0) - timedelta(minutes=1)
+    stamp = start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    item = {"type": "subscription", "subscription_external_id": f"{tag}-sub",
+            "plan_uuid": plan["uuid"], "service_period_start": stamp,
+            "service_period_end": (start + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "amount_in_cents": 2_900, "quantity": 1, "external_id": f"{tag}-li"}  # fmt: skip
+    paid = {"type": "payment", "date": stamp, "result": "successful", "external_id": f"{tag}-tx"}
+    invoice = {"external_id": f"{tag}-inv", "date": stamp, "currency": "USD",
+               "line_items": [item], "transactions": [paid]}  # fmt: skip
+    cm.import_invoices(customer_uuid, [invoice])
+    return start
+
+
 def _stamp(world: World, record: str) -> datetime:
     found = world.sandbox.salesforce.store.find(record)
     assert found is not None
@@ -98,8 +124,7 @@ def _stamp(world: World, record: str) -> datetime:
 async def test_a_record_stamped_ahead_of_a_slow_vm_is_read_by_the_next_pass(
     world: World, gateway: SalesforceGateway
 ) -> None:
-    # The servers' clock goes ten minutes ahead of this machine's (or this VM fell behind).
-    world.sandbox.ctx.clock.advance(SKEW.total_seconds())
+    _servers_ahead(world)
     contact, uuid = await _new_person(world, gateway, "ahead")
     assert _stamp(world, contact) > datetime.now(UTC) + SKEW - timedelta(seconds=5)
 
@@ -108,6 +133,20 @@ async def test_a_record_stamped_ahead_of_a_slow_vm_is_read_by_the_next_pass(
     assert await _uuid(gateway, contact) == uuid  # not ten minutes later: this pass
     again = await _pass(world)  # re-read once (the write touched it); nothing new
     assert again.enqueued == 0
+
+
+async def test_a_movement_dated_ahead_of_a_slow_vm_is_read_by_the_next_pass(world: World) -> None:
+    _servers_ahead(world)
+    customer = sorted(world.prompt_linked())[0]
+    when = _movement_now(world, customer, "clock-ahead")
+    assert when > datetime.now(UTC) + SKEW - timedelta(minutes=2)
+
+    report = await run_once(world.settings)
+    assert report.ok, report.summary()
+    step = report.step("activities")
+    assert step is not None and isinstance(step.outcome, PollStats), report.summary()
+    assert step.outcome.new == 1, step.detail  # not ten minutes later: this pass
+    assert step.outcome.applied.enqueued >= 1, step.detail  # the Account's MRR moves
 
 
 async def test_a_vm_ahead_of_its_servers_loses_nothing(
