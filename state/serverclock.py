@@ -28,7 +28,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["ServerClock", "parse_http_date"]
+__all__ = ["NOTABLE_SKEW", "ServerClock", "parse_http_date"]
+
+# Beyond this an operator should fix the clock (NTP keeps within milliseconds, Date within a
+# second); below it, only a jitter of the measure.
+NOTABLE_SKEW = timedelta(minutes=1)
 
 _WINDOW = 16  # recent samples kept: a few passes' worth of answers
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cmsync.admin.findings import Finding
-from state.serverclock import ServerClock
+from state.serverclock import NOTABLE_SKEW, ServerClock
 
 __all__ = ["SKEW_WARNING", "skew_finding"]
 
-SKEW_WARNING = timedelta(minutes=1)  # Date has whole seconds and NTP keeps within milliseconds
+SKEW_WARNING = NOTABLE_SKEW
 
 _FIX = (
     "sync this machine's clock with NTP: enable chrony or systemd-timesyncd "

@@ -49,6 +49,7 @@ from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import JobResult, Store
+from state.serverclock import NOTABLE_SKEW, ServerClock
 
 __all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "StepResult", "SyncPass"]
 
@@ -149,6 +150,7 @@ class SyncPass:
         self.clock = clock
         self.salesforce_now = gateway.server_clock.now
         self.chartmogul_now = chartmogul.transport.server_clock.now
+        self._skews: dict[str, timedelta] = {}  # the offset last said in the log, per service
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
         self.translator = Translator(settings.fields, settings.sync)
@@ -215,7 +217,26 @@ class SyncPass:
         if not self.dry_run:  # links of Accounts merged or deleted since: follow them now
             await self.vanished.follow_missing_links(self.store, context.org)
         self._set_context(context)
+        self._say_skew("Salesforce", self.gateway.server_clock)
+        self._say_skew("ChartMogul", self.chartmogul.transport.server_clock)
         return context
+
+    def _say_skew(self, service: str, clock: ServerClock) -> None:
+        """Log a skew over a minute once (and when it changes by as much), not every pass."""
+        offset = clock.offset
+        if abs(offset - self._skews.get(service, timedelta())) <= NOTABLE_SKEW:
+            return
+        self._skews[service] = offset
+        if abs(offset) <= NOTABLE_SKEW:
+            log.info("this machine's clock agrees with %s's again", service)
+            return
+        log.warning(
+            "this machine's clock is %.0f s %s %s's (the Date of its answers): %s reads end at "
+            "%s's own clock, so nothing is delayed or lost; sync this clock with NTP (chrony or "
+            "systemd-timesyncd), see `cmsync doctor`",
+            abs(offset.total_seconds()), "behind" if offset > timedelta() else "ahead of",
+            service, service, service,
+        )  # fmt: skip
 
     def _set_context(self, context: SyncContext) -> None:
         self.context = context
