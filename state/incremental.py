@@ -8,7 +8,9 @@ visible after records with later stamps were already read. So each read
 - starts at ``stamp - lookback`` (a closed start: ``>=``), re-reading a trailing window in
   which late commits can still appear;
 - ends at a cap taken before the run's first request (``end``), so a run never chases records
-  written while it runs (the next run picks them up, from its own start);
+  written while it runs (the next run picks them up, from its own start). The cap is the
+  source's own "now" (``state.serverclock``): stamps are the server's, so a cap from a local
+  clock behind it would leave its newest records out until the local clock caught up;
 - drops what it already saw: the watermark keeps the keys of records whose stamp lies inside
   the trailing window, so the re-read window yields each record once. A record changed again
   gets a new stamp and so a new key, and is read again, as it should be.

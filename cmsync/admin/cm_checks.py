@@ -1,4 +1,4 @@
-"""The doctor's ChartMogul checks: the API key, the configured data source, the plans.
+"""The doctor's ChartMogul checks: the API key, the clock, the configured data source, the plans.
 
 Through the daemon's own client (``cmsync.chartmogul.connect``) with a short retry policy.
 A refused key or an unreachable API ends the checks with one finding saying what to fix.
@@ -6,6 +6,7 @@ A refused key or an unreachable API ends the checks with one finding saying what
 
 from __future__ import annotations
 
+from cmsync.admin.clock_checks import skew_finding
 from cmsync.admin.findings import Finding
 from cmsync.chartmogul import (
     ChartMogulAuthError,
@@ -16,6 +17,7 @@ from cmsync.chartmogul import (
 )
 from cmsync.config import ChartMogulSettings
 from cmsync.retry import RetryPolicy
+from state.serverclock import ServerClock
 
 __all__ = ["check_chartmogul"]
 
@@ -81,7 +83,8 @@ async def check_chartmogul(settings: ChartMogulSettings) -> list[Finding]:
 
 
 async def _check(settings: ChartMogulSettings) -> list[Finding]:
-    async with connect(settings, QUICK) as client:
+    clock = ServerClock()
+    async with connect(settings, QUICK, server_clock=clock) as client:
         try:
             pong = await client.ping()
         except ChartMogulAuthError as exc:
@@ -93,6 +96,8 @@ async def _check(settings: ChartMogulSettings) -> list[Finding]:
         if not pong:
             return [Finding.error(AREA, "ping", f"{settings.base_url} is not the ChartMogul API")]
         findings = [Finding.ok(AREA, "ping", f"API key accepted by {settings.base_url}")]
+        skew = skew_finding(AREA, "ChartMogul", clock)
+        findings += [skew] if skew else []
         try:
             source, plans_in = await _data_source(client, settings.data_source_uuid)
             findings += [source, await _plans(client, plans_in)]

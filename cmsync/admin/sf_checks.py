@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from cmsync.admin.clock_checks import skew_finding
 from cmsync.admin.findings import Finding
 from cmsync.admin.needs import ObjectNeed, needs
 from cmsync.admin.permissions import PERMISSION_SET
@@ -30,8 +31,15 @@ from cmsync.salesforce.errors import (
 )
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.users import find_user
+from state.serverclock import ServerClock
 
-__all__ = ["budget_finding", "check_salesforce", "converted_leads_finding", "owner_finding"]
+__all__ = [
+    "budget_finding",
+    "check_salesforce",
+    "clock_finding",
+    "converted_leads_finding",
+    "owner_finding",
+]
 
 BUDGET_AREA = "Salesforce API budget"
 QUICK = RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0)
@@ -217,12 +225,23 @@ async def owner_finding(gateway: SalesforceGateway, value: str | None) -> Findin
     return Finding.ok(AREA, subject, f"{value!r} is active user {user.id}")
 
 
+def clock_finding(settings: SalesforceSettings, clock: ServerClock) -> Finding | None:
+    """This machine's clock against Salesforce's (the ``Date`` of the checks' answers)."""
+    # Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": the
+    # assertion's exp must be within three minutes, judged by Salesforce's clock.
+    jwt = "a JWT assertion signed with this clock (it expires within 3 minutes) can be refused"
+    also = jwt if settings.auth_flow == "jwt" else None
+    return skew_finding(AREA, "Salesforce", clock, also=also)
+
+
 async def check_salesforce(settings: Settings) -> list[Finding]:
-    """Login, every object's describe against cmsync's needs, and the API budget."""
+    """Login, every object's describe against cmsync's needs, the clock and the API budget."""
     sf = settings.salesforce
+    clock = ServerClock()
     gateway = SalesforceGateway(
-        sf, budget=ApiBudget(settings.sync.api_budget_share), policy=QUICK, max_workers=4
-    )
+        sf, budget=ApiBudget(settings.sync.api_budget_share), policy=QUICK, max_workers=4,
+        server_clock=clock,
+    )  # fmt: skip
     try:
         objects = needs(settings)
         try:  # the first describe logs in: a refused login ends here
@@ -234,7 +253,8 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
             return [Finding.error(AREA, "login", f"cannot set up TLS: {exc}", fix)]
         who = sf.username or sf.client_id
         findings = [Finding.ok(AREA, "login", f"{sf.auth_flow} flow as {who} accepted")]
-        findings += first
+        skew = clock_finding(sf, clock)
+        findings += [*([skew] if skew else []), *first]
         rest = await asyncio.gather(*(_describe_reporting(gateway, n) for n in objects[1:]))
         findings += [f for group in rest for f in group]
         findings.append(converted_leads_finding(settings))

@@ -24,6 +24,7 @@ from cmsync.chartmogul.errors import (
 )
 from cmsync.chartmogul.transport import Transport, TransportPolicy
 from cmsync.config import ChartMogulSettings
+from state.serverclock import ServerClock
 
 __all__ = [
     "AmbiguousWriteError",
@@ -41,9 +42,15 @@ __all__ = [
 
 @asynccontextmanager
 async def connect(
-    settings: ChartMogulSettings, policy: TransportPolicy | None = None
+    settings: ChartMogulSettings,
+    policy: TransportPolicy | None = None,
+    *,
+    server_clock: ServerClock | None = None,
 ) -> AsyncIterator[ChartMogulClient]:
-    """A client for ``settings``, with its own HTTP session, closed on exit."""
+    """A client for ``settings``, with its own HTTP session, closed on exit.
+
+    ``server_clock`` measures ChartMogul's clock from its answers (a new one if not given).
+    """
     base = policy or TransportPolicy()
     policy = TransportPolicy(
         max_rate=base.max_rate,
@@ -56,4 +63,7 @@ async def connect(
     connector = aiohttp.TCPConnector(ssl=context, limit=policy.max_in_flight)
     assert settings.api_key is not None  # the settings validator requires it
     async with aiohttp.ClientSession(connector=connector) as session:
-        yield ChartMogulClient(Transport(session, str(settings.base_url), settings.api_key, policy))
+        transport = Transport(
+            session, str(settings.base_url), settings.api_key, policy, server_clock=server_clock
+        )
+        yield ChartMogulClient(transport)

@@ -9,7 +9,9 @@ Every call goes through ``Transport.request``. It
 - turns every transport or HTTP failure into a ``ChartMogulError`` subclass, here and nowhere
   else;
 - retries what is retriable with exponential backoff and full jitter, or exactly the
-  ``Retry-After`` a server sends (ChartMogul sends none today; if it ever does, it wins).
+  ``Retry-After`` a server sends (ChartMogul sends none today; if it ever does, it wins);
+- feeds every answer's ``Date`` into ``server_clock``, so windows can end at ChartMogul's
+  "now" rather than a skewed local clock's.
 
 Writes are the subtle part: ChartMogul has no idempotency keys. A POST refused before it was
 processed (429, 503 "too many connections", connection refused) is safe to repeat; a POST that
@@ -40,6 +42,7 @@ from cmsync.chartmogul.errors import (
     api_message,
 )
 from cmsync.retry import RetryPolicy, retrying
+from state.serverclock import ServerClock
 
 __all__ = ["Transport", "TransportPolicy"]
 
@@ -81,8 +84,10 @@ class Transport:
         policy: TransportPolicy | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        server_clock: ServerClock | None = None,
     ) -> None:
         self._session = session
+        self.server_clock = server_clock or ServerClock()
         self._root = base_url.rstrip("/") + "/v1"
         self._authorization = aiohttp.encode_basic_auth(api_key.get_secret_value(), "")
         self.policy = policy or TransportPolicy()
@@ -136,6 +141,7 @@ class Transport:
                 async with self._session.request(
                     method, url, params=params, json=body, headers=headers, timeout=timeout
                 ) as response:
+                    self.server_clock.observe(response.headers.get("Date"))
                     text = await response.text()
                     status = response.status
                     retry_after = _retry_after(response.headers)

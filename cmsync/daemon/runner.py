@@ -48,6 +48,7 @@ from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import Store, Transaction
+from state.serverclock import ServerClock
 
 __all__ = ["JOBS", "Daemon", "JobSpec"]
 
@@ -224,9 +225,13 @@ class Daemon:
         requeued = await in_store(self._store, lambda tx: tx.outbox.requeue_in_flight())
         if requeued:
             log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
-        async with connect(self.settings.chartmogul) as chartmogul:
+        # Each service's clock, measured from its answers against the daemon's local clock.
+        cm_clock = ServerClock(self.clock)
+        async with connect(self.settings.chartmogul, server_clock=cm_clock) as chartmogul:
             gateway = SalesforceGateway(
-                self.settings.salesforce, budget=ApiBudget(self.settings.sync.api_budget_share)
+                self.settings.salesforce,
+                budget=ApiBudget(self.settings.sync.api_budget_share),
+                server_clock=ServerClock(self.clock),
             )
             try:
                 self._sync = SyncPass(self.settings, self._store, chartmogul, gateway, self.clock)

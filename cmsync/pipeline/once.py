@@ -22,6 +22,7 @@ from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import Store
+from state.serverclock import ServerClock
 
 __all__ = ["run_once"]
 
@@ -70,9 +71,12 @@ def _copy_store(source: Path, target: Path) -> None:
 async def _pass(
     settings: Settings, store: Store, clock: Callable[[], datetime], *, dry_run: bool
 ) -> PassReport:
-    async with connect(settings.chartmogul) as chartmogul:
+    # Each service's clock, measured from its answers against the pass's own local clock.
+    async with connect(settings.chartmogul, server_clock=ServerClock(clock)) as chartmogul:
         gateway = SalesforceGateway(
-            settings.salesforce, budget=ApiBudget(settings.sync.api_budget_share)
+            settings.salesforce,
+            budget=ApiBudget(settings.sync.api_budget_share),
+            server_clock=ServerClock(clock),
         )
         try:
             return await SyncPass(

@@ -6,6 +6,12 @@ The steps are the daemon's jobs: ``context`` (what both systems look like), ``cu
 step may fail and the rest still run (the outbox is drained whatever happened before it).
 A step fails by raising; the failure is recorded with its reason, not re-raised, so the pass
 always ends with a complete report.
+
+Each source's reads end at that source's "now": local time plus the offset its ``Date``
+headers show (``state.serverclock``, measured by each client's funnel). The stamps a window is
+compared with are the server's, so a VM clock behind Salesforce would otherwise leave the
+newest records out until it caught up. What is not a read window (retry times, run ids,
+report dates) keeps the local clock.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import JobResult, Store
+from state.serverclock import NOTABLE_SKEW, ServerClock
 
 __all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "StepResult", "SyncPass"]
 
@@ -141,6 +148,9 @@ class SyncPass:
         self.chartmogul = chartmogul
         self.gateway = gateway
         self.clock = clock
+        self.salesforce_now = gateway.server_clock.now
+        self.chartmogul_now = chartmogul.transport.server_clock.now
+        self._skews: dict[str, timedelta] = {}  # the offset last said in the log, per service
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
         self.translator = Translator(settings.fields, settings.sync)
@@ -207,7 +217,26 @@ class SyncPass:
         if not self.dry_run:  # links of Accounts merged or deleted since: follow them now
             await self.vanished.follow_missing_links(self.store, context.org)
         self._set_context(context)
+        self._say_skew("Salesforce", self.gateway.server_clock)
+        self._say_skew("ChartMogul", self.chartmogul.transport.server_clock)
         return context
+
+    def _say_skew(self, service: str, clock: ServerClock) -> None:
+        """Log a skew over a minute once (and when it changes by as much), not every pass."""
+        offset = clock.offset
+        if abs(offset - self._skews.get(service, timedelta())) <= NOTABLE_SKEW:
+            return
+        self._skews[service] = offset
+        if abs(offset) <= NOTABLE_SKEW:
+            log.info("this machine's clock agrees with %s's again", service)
+            return
+        log.warning(
+            "this machine's clock is %.0f s %s %s's (the Date of its answers): %s reads end at "
+            "%s's own clock, so nothing is delayed or lost; sync this clock with NTP (chrony or "
+            "systemd-timesyncd), see `cmsync doctor`",
+            abs(offset.total_seconds()), "behind" if offset > timedelta() else "ahead of",
+            service, service, service,
+        )  # fmt: skip
 
     def _set_context(self, context: SyncContext) -> None:
         self.context = context
@@ -256,7 +285,7 @@ class SyncPass:
         lookback = timedelta(seconds=self.settings.sync.lookback_seconds)
         return await poll_activities(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
-            lookback=lookback, now=self.clock(),
+            lookback=lookback, now=self.chartmogul_now(),
         )  # fmt: skip
 
     async def late_activities(self) -> Any:
@@ -265,7 +294,8 @@ class SyncPass:
         return await reread_activities(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
             lookback=timedelta(seconds=self.settings.sync.lookback_seconds),
-            every=timedelta(seconds=self.settings.schedule.late_activities), now=self.clock(),
+            every=timedelta(seconds=self.settings.schedule.late_activities),
+            now=self.chartmogul_now(),
         )  # fmt: skip
 
     async def payments(self) -> Any:
@@ -273,7 +303,8 @@ class SyncPass:
         ahead, self._invoices = self._invoices, None
         return await poll_payments(
             self.chartmogul, self.store, self._context(), self.translator, self.policy,
-            now=self.clock(), failure_expiry=timedelta(days=self.settings.sync.failure_expiry_days),
+            now=self.chartmogul_now(),
+            failure_expiry=timedelta(days=self.settings.sync.failure_expiry_days),
             ahead=ahead,
         )  # fmt: skip
 
@@ -298,7 +329,7 @@ class SyncPass:
             return None
         stats = await poll_closed_won(
             self.chartmogul, self.gateway, self.store, self._context(), self.translator,
-            self.settings, now=self.clock(), dry_run=self.dry_run,
+            self.settings, now=self.salesforce_now(), dry_run=self.dry_run,
             backfill_days=self.settings.closed_won.backfill_days,
         )  # fmt: skip
         if stats.plans_created:  # later steps must write the new plan's name, not its id
@@ -309,7 +340,7 @@ class SyncPass:
         if not self.settings.enrichment.enabled:
             return None
         return await poll_enrichment(
-            self.chartmogul, self.gateway, self.store, self.settings, now=self.clock(),
+            self.chartmogul, self.gateway, self.store, self.settings, now=self.salesforce_now(),
             dry_run=self.dry_run, backfill_days=self.settings.enrichment.backfill_days,
         )  # fmt: skip
 

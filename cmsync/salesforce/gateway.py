@@ -9,6 +9,9 @@ goes through ``call``, which
 - on ``INVALID_SESSION_ID`` gets a new token once and repeats the call once;
 - turns every simple-salesforce or requests exception into a cmsync error class, here only;
 - feeds ``Sforce-Limit-Info`` into the ``ApiBudget`` and counts cmsync's own calls;
+- feeds every answer's ``Date`` into ``server_clock`` (a response hook on the HTTP session, as
+  simple-salesforce keeps only ``Sforce-Limit-Info`` of the headers), so windows can end at
+  Salesforce's "now" rather than a skewed local clock's;
 - retries transient failures with backoff and jitter (idempotent calls only: reads, updates and
   upserts on an External ID; a plain create whose answer was lost is never repeated).
 """
@@ -40,6 +43,7 @@ from cmsync.salesforce.errors import (
     SessionExpiredError,
     error_summary,
 )
+from state.serverclock import ServerClock
 
 __all__ = ["SalesforceGateway", "limits_refused", "map_error"]
 
@@ -97,13 +101,16 @@ class SalesforceGateway:
         max_workers: int = 4,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        server_clock: ServerClock | None = None,
     ) -> None:
         self.settings = settings
+        self.server_clock = server_clock or ServerClock()
         self.budget = budget or ApiBudget()
         self.policy = policy or RetryPolicy(max_attempts=6)
         self._sleep = sleep
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="salesforce")
         self._http = new_http_session(settings)
+        self._http.hooks["response"].append(self._observe_date)
         self._client: Salesforce | None = None
         self._renew_lock = threading.Lock()
         self.logins = 0
@@ -115,6 +122,10 @@ class SalesforceGateway:
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._http.close()
+
+    def _observe_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """A requests response hook: every answer's ``Date``, login and errors included."""
+        self.server_clock.observe(response.headers.get("Date"))
 
     # --- the funnel ---------------------------------------------------------------------
 

@@ -3,6 +3,12 @@
 Middleware order (outermost first): request log and stats, then the fault injector, then the
 emulator's own limits and auth. The admin path ``/__sandbox/*`` bypasses faults, limits and
 auth, is not counted, and answers only to loopback peers.
+
+Every answer's ``Date`` header is the emulated clock's time, not the host's: a real server
+sends its own clock's time there (RFC 9110 §6.6.1 Date: an origin server with a clock "MUST
+generate a Date header field" in its 2xx, 3xx and 4xx responses; Salesforce and ChartMogul
+both do), so advancing the emulated clock is how a test puts the server's clock ahead of the
+client's.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from typing import Protocol
 
 from aiohttp import web
@@ -144,6 +151,14 @@ def build_app(ctx: SandboxContext, renderer: FaultRenderer, stats: RequestStats)
         return answer if answer is not None else await handler(request)
 
     app = web.Application(middlewares=[observe, inject])
+
+    async def emulated_date(_: web.Request, response: web.StreamResponse) -> None:
+        # aiohttp fills in the host's time before this signal; the server's clock wins.
+        response.headers["Date"] = format_datetime(
+            ctx.clock.now().replace(microsecond=0), usegmt=True
+        )
+
+    app.on_response_prepare.append(emulated_date)
 
     async def get_stats(_: web.Request) -> web.Response:
         body = stats.snapshot()

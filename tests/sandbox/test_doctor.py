@@ -4,6 +4,7 @@ data source, refused credentials, unreachable services, and the command end to e
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,47 @@ async def test_an_inactive_or_unknown_fallback_owner_is_a_problem_with_its_fix(
     assert report.errors == ()
     [fine] = report.about("sync.fallback_owner")
     assert ready in fine.message
+
+
+@pytest.fixture(scope="module")
+def skewed_sandbox(
+    sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSandbox]:
+    """A sandbox whose services' clock runs ten minutes ahead of this machine's."""
+    from cmsync.sandbox.runner import SandboxOptions, start_sandbox
+
+    options = SandboxOptions(directory=tmp_path_factory.mktemp("doctor-skewed"), accounts=3)
+    running = sandbox_loop.call(start_sandbox(options))
+    running.ctx.clock.advance(600)
+    try:
+        yield running
+    finally:
+        sandbox_loop.call(running.stop())
+
+
+async def test_a_clock_off_by_more_than_a_minute_is_a_warning_per_service(
+    settings: Settings, skewed_sandbox: RunningSandbox
+) -> None:
+    """Both services date their answers (RFC 9110 §6.6.1 Date): the doctor compares each
+    one's clock with this machine's."""
+    healthy = await diagnose(settings)
+    assert [(f.area, f.severity) for f in healthy.findings if f.subject == "clock"] == [
+        ("ChartMogul", Severity.OK),
+        ("Salesforce", Severity.OK),
+    ]
+    report = await diagnose(load_settings(skewed_sandbox.config_file))
+    assert report.errors == () and report.exit_code == 0  # reads lose nothing: a warning
+    clocks = report.about("clock")
+    assert [(f.area, f.severity) for f in clocks] == [
+        ("ChartMogul", Severity.WARNING),
+        ("Salesforce", Severity.WARNING),
+    ]
+    for finding in clocks:  # measured to the second Date has (one answer may be late in it)
+        said = re.search(rf"clock is (\S+ \S+) behind {finding.area}'s", finding.message)
+        assert said is not None and said[1] in {"9m 59s", "10m 0s", "10m 1s"}, finding
+        assert "loses nothing" in finding.message
+        assert finding.fix is not None
+        assert "NTP" in finding.fix and "chrony" in finding.fix
+        assert "systemd-timesyncd" in finding.fix
+    assert "JWT assertion" in clocks[1].message  # the sandbox logs in with the JWT flow
+    assert "behind ChartMogul's" in report.render()
