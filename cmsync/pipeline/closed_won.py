@@ -74,6 +74,7 @@ from cmsync.pipeline.closed_won_steps import (
     Holder,
     money,
 )
+from cmsync.pipeline.closed_won_unwound import watch_unwound
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.departed import drop_link, follow_merge
 from cmsync.pipeline.translate import Translator
@@ -82,6 +83,7 @@ from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
 from state import (
+    ImportedDeal,
     LinkConflictError,
     MatchMethod,
     OutboxItem,
@@ -132,6 +134,7 @@ class _Writes:
     quarantine: list[QuarantineItem] = field(default_factory=list)
     # (gone customer, its Account, the survivor the link follows or None to replace it)
     stale: list[tuple[str, str, str | None]] = field(default_factory=list)
+    deals: list[ImportedDeal] = field(default_factory=list)
 
 
 class _Run:
@@ -185,13 +188,25 @@ class _Run:
                 f"cmsync started ({self.horizon.since}) and {holder.label} is billed already"
             )
             return
+        # The plan before the customer: a deal refused for its plan creates no customer.
+        key, chosen_by = plan_key(deal, self.won)
+        ds = holder.data_source_uuid if holder is not None else self.side.data_source_uuid
+        plan = await self.side.plan(key, chosen_by, ds)
+        created = holder is None
         if holder is None:
             holder = await self.side.create_customer(deal)
-        key, chosen_by = plan_key(deal, self.won)
-        plan = await self.side.plan(key, chosen_by, holder.data_source_uuid)
-        await self.side.import_deal(deal, holder, plan)
+        try:
+            invoice = await self.side.import_deal(deal, holder, plan)
+        except ChartMogulClientError:
+            # ChartMogul has no dry run: a refused invoice is known only once the customer
+            # exists. The customer made for it goes again, so nothing uses an empty one.
+            if created and not self.dry_run:
+                await self.side.discard_customer(deal, holder)
+            raise
         # No read-back of the customer's figures here (see the module doc, step 6).
         self._link(deal, holder, writes)
+        if invoice is not None:
+            self._remember(deal, invoice, holder.uuid, writes)
 
     def _quarantine(self, deal: Deal, reason: str, writes: _Writes) -> None:
         self.stats.quarantined += 1
@@ -211,6 +226,25 @@ class _Run:
                     "close_date": deal.close_date.isoformat() if deal.close_date else None,
                     "type": deal.type,
                 },
+            )
+        )
+
+    def _remember(
+        self, deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: _Writes
+    ) -> None:
+        """Record the imported deal, so that its unwinding is noticed (``closed_won_unwound``)."""
+        customer_uuid = customer_uuid or invoice.customer_uuid  # an import's answer has none
+        if deal.account_id is None or customer_uuid is None or self.dry_run:
+            return
+        ours = [i for i in invoice.line_items if i.subscription_external_id == deal.opportunity_id]
+        writes.deals.append(
+            ImportedDeal(
+                opportunity_id=deal.opportunity_id,
+                account_id=deal.account_id,
+                customer_uuid=customer_uuid,
+                invoice_uuid=invoice.uuid,
+                amount_in_cents=sum(i.amount_in_cents for i in ours or invoice.line_items),
+                currency=invoice.currency,
             )
         )
 
@@ -265,6 +299,7 @@ class _Run:
                 )
                 self.stats.notes.append(note)
                 log.warning("%s", note)
+        self._remember(deal, invoice, None, writes)  # also deals imported before they were kept
         customer_uuid, account_id = invoice.customer_uuid, deal.account_id
         if customer_uuid is None or account_id is None:
             return
@@ -305,6 +340,8 @@ def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
             )
     for item in writes.quarantine:
         tx.quarantine.add(item)
+    for deal in writes.deals:
+        tx.deals.record(deal)
     enqueued = tx.outbox.enqueue(r for r in writes.rows if r.target_key not in refused)
     tx.cursors.set(CURSOR, cursor)
     return enqueued
@@ -375,4 +412,5 @@ async def poll_closed_won(
         if not dry_run:
             work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
             stats.enqueued += await in_store(store, work)
+    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
     return stats
