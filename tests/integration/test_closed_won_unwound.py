@@ -28,6 +28,7 @@ from cmsync.pipeline.closed_won import ClosedWonStats
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
+from cmsync.status import collect, render
 from state import (
     CommandKind,
     CommandStatus,
@@ -181,6 +182,13 @@ async def test_a_deal_moved_out_of_closed_won_is_a_problem_and_void_takes_the_re
     assert entry.payload["actions"] == ["void", "keep"]
     assert "is now 'Closed Lost'" in entry.reason and invoice.uuid in entry.reason
     assert (await _pass(world.settings)).unwound == 0  # one problem, not one per pass
+    status = collect(world.settings.store.path, datetime.now(UTC))
+    [listed] = [d for d in status["unwound_deals"] if d["opportunity"] == opportunity]
+    assert (listed["invoice"], listed["amount"]) == (invoice.uuid, "1000.00 USD")
+    assert (
+        f"unwound   Opportunity {opportunity} (quarantine:{entry.id}): invoice {invoice.uuid}, "
+        "1000.00 USD: void or keep it"
+    ) in render(status).splitlines()
     assert (await cm.get_customer(customer.uuid)).mrr == 100_000  # nothing changed silently
 
     result = await _act(world, cm, CommandKind.VOID, entry.id)
