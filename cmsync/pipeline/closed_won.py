@@ -25,8 +25,13 @@ transaction. For each deal, in order:
    A backfill deal whose Account already has a paying customer is history: that customer's
    billing is in ChartMogul already, from wherever it comes;
 5. the plan (``plan_key``): found in the customer's data source, else created from
-   ``create_plans``, else the deal is quarantined saying which plan is missing;
-6. the import: one invoice, one subscription line item, one successful payment; then the link
+   ``create_plans``, else the deal is quarantined saying which plan is missing; then, if the
+   Account has none, a new customer (after the plan, so a missing plan creates no customer);
+6. the import: one invoice, one subscription line item, one successful payment. ChartMogul
+   has no dry run, so a refused invoice (4xx) is known only now: the customer this deal
+   created is deleted again if it holds no invoice, and the deal is quarantined with
+   ChartMogul's reason (nothing is left that nothing uses). Then the imported deal is
+   recorded (``tx.deals``; also when step 2 finds it imported) and the link
    (Account <-> customer) and an outbox update of the Account with the customer's UUID and its
    ChartMogul URL, nothing more. The figures (MRR, ARR, status, since) are not read back:
    ChartMogul processes an import "within a few minutes" (help article 360002155580), so a
@@ -34,6 +39,9 @@ transaction. For each deal, in order:
    that would put a zero over the Account's real figures until the next sweep. They arrive
    the way every other change does: the deal's movement through the activities feed, the
    record through the customer sweep, once ChartMogul has processed it.
+
+After the won deals, the same poll looks for imported deals that unwound (left Closed Won, or
+were deleted): each becomes a problem an operator voids or keeps (``closed_won_unwound``).
 
 Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
 transaction with the same external id, and the client's creates look up what a lost attempt
