@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state.records import DealStatus
@@ -38,13 +38,20 @@ class ImportedDeal:
     created_at: datetime | None = None
 
 
-# A replay records the same deal again: it refreshes where the invoice is, never the status.
+# A replay records the same deal again: it refreshes where the invoice is, never the status,
+# unless it is another invoice (a voided deal won and imported anew): that one is live.
 _UPSERT = upsert(_D)
 _RECORD = _UPSERT.on_conflict_do_update(
     index_elements=[_D.c.opportunity_id],
     set_={
+        "status": case(
+            (_D.c.invoice_uuid != _UPSERT.excluded.invoice_uuid, DealStatus.LIVE.value),
+            else_=_D.c.status,
+        ),
         "customer_uuid": _UPSERT.excluded.customer_uuid,
         "invoice_uuid": _UPSERT.excluded.invoice_uuid,
+        "amount_in_cents": _UPSERT.excluded.amount_in_cents,
+        "currency": _UPSERT.excluded.currency,
         "updated_at": _UPSERT.excluded.updated_at,
     },
 )

@@ -91,6 +91,7 @@ from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
 from state import (
+    DealStatus,
     ImportedDeal,
     LinkConflictError,
     MatchMethod,
@@ -348,8 +349,13 @@ def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
             )
     for item in writes.quarantine:
         tx.quarantine.add(item)
-    for deal in writes.deals:
+    for deal in writes.deals:  # each one won now
         tx.deals.record(deal)
+        if tx.deals.mark(deal.opportunity_id, DealStatus.LIVE, was=DealStatus.UNWOUND):
+            # Back in Closed Won before anyone chose: its invoice is right again.
+            tx.quarantine.resolve_open(
+                deal.opportunity_id, QuarantineKind.DEAL_UNWOUND, "won again: nothing to do"
+            )
     enqueued = tx.outbox.enqueue(r for r in writes.rows if r.target_key not in refused)
     tx.cursors.set(CURSOR, cursor)
     return enqueued

@@ -235,6 +235,23 @@ async def test_a_deleted_opportunity_is_the_same_problem_and_a_second_void_is_do
     assert _problem(world, opportunity) is None
 
 
+async def test_a_deal_won_again_before_anyone_chose_closes_its_problem(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    _, opportunity, invoice = await _unwound_then_problem(world, gateway, cm, "Flip Flop Ltd")
+    await _stage(gateway, opportunity, "Closed Lost")
+    assert (await _pass(world.settings)).unwound == 1
+    await _stage(gateway, opportunity, "Closed Won")  # a slip of the rep's hand, undone
+
+    stats = await _pass(world.settings)
+    assert (stats.already_imported, stats.imported, stats.unwound) == (1, 0, 0)
+    assert _problem(world, opportunity) is None
+    assert world.read(lambda tx: tx.deals.get(opportunity)).status is DealStatus.LIVE
+    assert [i.uuid for i in await _invoices(cm, opportunity)] == [invoice.uuid]
+    await _stage(gateway, opportunity, "Closed Lost")  # and unwound again: raised again
+    assert (await _pass(world.settings)).unwound == 1
+
+
 async def test_a_refused_deal_leaves_no_customer_and_is_quarantined_with_the_reason(
     world: World, gateway: SalesforceGateway, cm: ChartMogulClient
 ) -> None:
