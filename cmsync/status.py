@@ -2,7 +2,8 @@
 
 Heartbeat (running, stale or stopped), each job's latest run, the cursors and how far behind
 they are, the outbox, the API budgets, and the open problems (quarantine, dead letters,
-customers still unmatched), with the newest dead letters and Salesforce's reason for each.
+customers still unmatched), with the newest dead letters and Salesforce's reason for each, and
+every unwound Closed-Won deal with its invoice, amount and the actions it waits for.
 ``--json`` prints the same as one JSON object for scripts and monitoring.
 """
 
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from state import QuarantineStatus, Store
+from state import QuarantineKind, QuarantineStatus, Store
 
 __all__ = ["STALE_AFTER", "collect", "render"]
 
@@ -43,7 +44,8 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             cursors = q.cursors()
             counts = q.outbox_counts()
             budgets = q.budgets()
-            quarantined = len(q.quarantine(QuarantineStatus.OPEN))
+            open_entries = q.quarantine(QuarantineStatus.OPEN)
+            quarantined = len(open_entries)
             letters = q.dead_letters()
             dead = len(letters)
             unmatched = q.pending_match_count()
@@ -97,6 +99,20 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             {"object": d.target_object, "key": d.target_key, "reason": d.last_error or ""}
             for d in letters[:DEAD_SHOWN]
         ],
+        # Deals imported, then moved out of Closed Won or deleted: revenue an operator must
+        # void or keep (the dashboard's v and k); nothing changes until one is chosen.
+        "unwound_deals": [
+            {
+                "problem": f"quarantine:{e.id}",
+                "opportunity": e.record_key,
+                "invoice": e.payload.get("invoice_uuid"),
+                "amount": e.payload.get("amount"),
+                "reason": e.reason,
+                "actions": list(e.payload.get("actions") or ("void", "keep")),
+            }
+            for e in open_entries
+            if e.kind is QuarantineKind.DEAL_UNWOUND
+        ],
     }
 
 
@@ -126,4 +142,9 @@ def render(status: dict[str, Any]) -> str:
     for letter in status.get("dead_letters", ()):
         reason = letter["reason"] or "no reason recorded"
         lines.append(f"dead      {letter['object']} {letter['key']}: {reason[:REASON_CHARS]}")
+    for deal in status.get("unwound_deals", ()):
+        lines.append(
+            f"unwound   Opportunity {deal['opportunity']} ({deal['problem']}): invoice "
+            f"{deal['invoice']}, {deal['amount']}: {' or '.join(deal['actions'])} it"
+        )
     return "\n".join(lines)

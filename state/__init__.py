@@ -7,6 +7,7 @@ tx:``, which commits everything done through ``tx`` at once or nothing at all.
 
 from __future__ import annotations
 
+from state.deals import ImportedDeal
 from state.errors import (
     LinkConflictError,
     NotAStoreError,
@@ -28,6 +29,7 @@ from state.records import (
     CommandKind,
     CommandStatus,
     CursorValue,
+    DealStatus,
     FieldWrite,
     Heartbeat,
     JobResult,
@@ -66,8 +68,10 @@ __all__ = [
     "CommandKind",
     "CommandStatus",
     "CursorValue",
+    "DealStatus",
     "FieldWrite",
     "Heartbeat",
+    "ImportedDeal",
     "JobResult",
     "JobRun",
     "LinkConflictError",

@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
-from state.records import QuarantineEntry, QuarantineItem, QuarantineStatus
+from state.records import QuarantineEntry, QuarantineItem, QuarantineKind, QuarantineStatus
 from state.sql import Part, chunks, unique
 from state.tables import QuarantineRow, table_of
 
@@ -72,6 +72,16 @@ class Quarantine(Part):
     def resolve(self, entry_id: int, resolution: str) -> bool:
         """Close an open entry as resolved, saying how; False if it was not open."""
         return self._close(entry_id, QuarantineStatus.RESOLVED, resolution)
+
+    def resolve_open(self, record_key: str, kind: QuarantineKind, resolution: str) -> bool:
+        """Close the open entry of this kind for the record, if there is one, as resolved."""
+        result = self._conn.execute(
+            update(_Q)
+            .where(_Q.c.record_key == record_key, _Q.c.kind == kind.value, _Q.c.status == _OPEN)
+            .values(status=QuarantineStatus.RESOLVED.value, resolution=resolution,
+                    updated_at=self._now)
+        )  # fmt: skip
+        return result.rowcount > 0
 
     def skip(self, entry_id: int, note: str = "skipped by an operator") -> bool:
         """Close an open entry without acting on it; False if it was not open."""

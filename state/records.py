@@ -25,6 +25,7 @@ __all__ = [
     "CommandKind",
     "CommandStatus",
     "CursorValue",
+    "DealStatus",
     "FieldWrite",
     "Heartbeat",
     "JobResult",
@@ -71,12 +72,24 @@ class QuarantineKind(StrEnum):
     AMBIGUOUS_MATCH = "ambiguous_match"
     BAD_RECORD = "bad_record"
     ILLEGAL_TRANSITION = "illegal_transition"
+    # A Closed-Won deal that was imported, then left Closed Won or was deleted: its invoice
+    # still counts in ChartMogul until an operator voids it or keeps it.
+    DEAL_UNWOUND = "deal_unwound"
 
 
 class QuarantineStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
     SKIPPED = "skipped"
+
+
+class DealStatus(StrEnum):
+    """An imported Closed-Won deal: live -> unwound -> voided | kept."""
+
+    LIVE = "live"  # won, its invoice counts in ChartMogul
+    UNWOUND = "unwound"  # left Closed Won or deleted: a problem is open for an operator
+    VOIDED = "voided"  # its invoice was deleted in ChartMogul
+    KEPT = "kept"  # an operator chose to keep its invoice: never raised again
 
 
 class OutboxStatus(StrEnum):
@@ -99,6 +112,8 @@ class CommandKind(StrEnum):
     RETRY = "retry"
     SKIP = "skip"
     RESOLVE_MATCH = "resolve_match"
+    VOID = "void"  # an unwound deal: delete its invoice in ChartMogul
+    KEEP = "keep"  # an unwound deal: leave its invoice, and do not raise it again
 
 
 class CommandStatus(StrEnum):

@@ -23,6 +23,7 @@ from sqlmodel import Field, SQLModel
 from state.columns import JsonText, UTCDateTime
 from state.records import (
     CommandStatus,
+    DealStatus,
     JobResult,
     OutboxStatus,
     QuarantineStatus,
@@ -39,6 +40,7 @@ __all__ = [
     "CommandRow",
     "CursorRow",
     "HeartbeatRow",
+    "ImportedDealRow",
     "JobRunRow",
     "LastWrittenRow",
     "MergedKeyRow",
@@ -126,6 +128,22 @@ class QuarantineRow(SQLModel, table=True):
     payload: Any = _json()
     status: str
     resolution: str | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ImportedDealRow(SQLModel, table=True):
+    """A Closed-Won Opportunity cmsync imported as a ChartMogul invoice, and what became of it."""
+
+    __tablename__ = "imported_deal"
+    __table_args__ = (_one_of("status", DealStatus),)
+    opportunity_id: str = Field(primary_key=True)
+    account_id: str
+    customer_uuid: str
+    invoice_uuid: str
+    amount_in_cents: int
+    currency: str
+    status: str
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -330,6 +348,7 @@ ALL_TABLES: tuple[Table, ...] = tuple(
         AccountLinkRow,
         PendingMatchRow,
         QuarantineRow,
+        ImportedDealRow,
         AccountStateRow,
         StageTotalRow,
         AppliedSignalRow,

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from state.accounts import AccountStates, AppliedSignals, Links, PendingMatches
 from state.bookkeeping import Cursors, DaemonStatus, LastWritten
+from state.deals import ImportedDeals
 from state.journal import Audit, Commands, JobRuns
 from state.outbox import Outbox
 from state.quarantine import Quarantine
@@ -32,6 +33,7 @@ class Transaction:
         "commands",
         "cursors",
         "daemon",
+        "deals",
         "jobs",
         "last_written",
         "links",
@@ -49,6 +51,7 @@ class Transaction:
         self.links = Links(conn, now)
         self.pending_matches = PendingMatches(conn, now)
         self.quarantine = Quarantine(conn, now)
+        self.deals = ImportedDeals(conn, now)
         self.accounts = AccountStates(conn, now)
         self.signals = AppliedSignals(conn, now)
         self.outbox = Outbox(conn, now)

@@ -3,7 +3,7 @@
 Theory of operation. A timer starts a thread worker each second (unless one is still running:
 refreshes never overlap) that polls the ``Source``; the worker posts ``DataRead`` and the app
 hands every panel the same ``View`` (data plus the current time). Panels change only what
-differs. Retry / skip / resolve turn the selected problem row into a ``CommandRequest``
+differs. Retry, skip, resolve, void, keep turn the selected problem row into a ``CommandRequest``
 (``tui.commands``), written by another thread worker; the daemon carries it out and a later
 refresh shows the outcome. Worker failures of either kind land in ``on_worker_state_changed``
 and are shown, never fatal: the next refresh tries again.
@@ -69,6 +69,9 @@ class Dashboard(App[None]):
         Binding("r", "retry", "Retry"),
         Binding("s", "skip", "Skip"),
         Binding("m", "resolve", "Resolve match"),
+        # Shown in the problems table's subtitle when an unwound deal is listed.
+        Binding("v", "void", "Void invoice", show=False),
+        Binding("k", "keep", "Keep invoice", show=False),
         Binding("f5", "refresh", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -173,6 +176,12 @@ class Dashboard(App[None]):
 
     def action_skip(self) -> None:
         self._ask(CommandKind.SKIP)
+
+    def action_void(self) -> None:
+        self._ask(CommandKind.VOID)
+
+    def action_keep(self) -> None:
+        self._ask(CommandKind.KEEP)
 
     def action_resolve(self) -> None:
         problem = self._selected()

@@ -11,7 +11,9 @@ the chosen Account Id as ``{"account": "<Id>"}``. What each command means for ea
 - dead letter: retry sends it again (attempts reset), skip gives up on it;
 - ambiguous match: resolve links the customer to the chosen Account, retry matches it again
   (after someone fixed the data in Salesforce), skip closes the entry without linking;
-- bad record / illegal transition: retry reprocesses the record, skip closes the entry.
+- bad record / illegal transition: retry reprocesses the record, skip closes the entry;
+- unwound deal (a Closed-Won deal imported, then moved out of Closed Won or deleted): void
+  deletes its invoice in ChartMogul, keep leaves it; both close the entry for good.
 
 ``CommandWriter`` opens its own writer connection on first use and keeps every transaction to
 one insert: the daemon's writer must never wait on the dashboard. Call it from a thread
@@ -47,6 +49,8 @@ _VERBS = {
     CommandKind.RETRY: "retry",
     CommandKind.SKIP: "skip",
     CommandKind.RESOLVE_MATCH: "resolve",
+    CommandKind.VOID: "void",
+    CommandKind.KEEP: "keep",
 }
 
 
@@ -74,6 +78,17 @@ def plan_command(kind: CommandKind, problem: Problem, account: str | None = None
         )
     if account is not None:
         raise CommandRefusedError(f"a {_VERBS[kind]} takes no Account")
+    unwound = problem.kind is ProblemKind.DEAL_UNWOUND
+    if kind in (CommandKind.VOID, CommandKind.KEEP) and not unwound:
+        raise CommandRefusedError(
+            f"only an unwound deal can be voided or kept, not a {problem.kind}"
+        )
+    if kind is CommandKind.RETRY and unwound:
+        raise CommandRefusedError("an unwound deal is not retried: void its invoice or keep it")
+    if kind is CommandKind.VOID:
+        return CommandRequest(
+            kind, problem.key, {}, f"void the invoice of {problem.record} ({problem.detail})"
+        )
     return CommandRequest(kind, problem.key, {}, f"{_VERBS[kind]} {problem.kind} {problem.record}")
 
 

@@ -33,6 +33,16 @@ PALETTE_ACTIONS = (
         "resolve",
         "Choose the Salesforce Account among the candidates",
     ),
+    PaletteAction(
+        "Void the selected unwound deal's invoice",
+        "void",
+        "Delete in ChartMogul the invoice of a deal no longer Closed Won",
+    ),
+    PaletteAction(
+        "Keep the selected unwound deal's invoice",
+        "keep",
+        "Leave the invoice in ChartMogul and close the problem for good",
+    ),
     PaletteAction("Refresh now", "refresh", "Re-read the store without waiting"),
     PaletteAction("Show help", "help", "What each panel means and what each key does"),
 )

@@ -214,6 +214,15 @@ class ChartMogulClient:
         body = await self.transport.request("PATCH", f"/customers/{uuid}", json=dict(changes))
         return parse_record(Customer, body)
 
+    async def delete_customer(self, uuid: str) -> bool:
+        """``DELETE /v1/customers/{uuid}`` (204); False if it was gone already (404), so a
+        repeated delete after a lost answer is done, not an error."""
+        try:
+            await self.transport.request("DELETE", f"/customers/{uuid}")
+        except ChartMogulNotFoundError:
+            return False
+        return True
+
     async def iter_subscriptions(self, customer_uuid: str) -> AsyncIterator[CustomerSubscription]:
         path = f"/customers/{customer_uuid}/subscriptions"
         async for page in self._pages(CustomerSubscription, path, "entries", {}):
@@ -285,6 +294,18 @@ class ChartMogulClient:
                 raise ChartMogulClientError("; ".join(failures), method="POST", path=path)
             return done + list(page.entries)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def delete_invoice(self, uuid: str) -> bool:
+        """``DELETE /v1/invoices/{uuid}``: the invoice, its line items and transactions go,
+        with its subscription if it was the only invoice, and the customer's metrics are
+        recalculated (ChartMogul API reference, "Delete an Invoice",
+        https://dev.chartmogul.com/reference/delete-an-invoice). False if it was gone already
+        (404): a repeated delete after a lost answer is done, not an error."""
+        try:
+            await self.transport.request("DELETE", f"/invoices/{uuid}")
+        except ChartMogulNotFoundError:
+            return False
+        return True
 
     async def _existing_invoices(
         self, customer_uuid: str, invoices: list[NewInvoice]

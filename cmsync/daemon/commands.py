@@ -11,15 +11,22 @@ command is never half done. What each means:
 - ``quarantine:<id>`` bad record or illegal transition: retry and skip close the entry; a
   retried illegal transition is applied again at once (its signal is in the payload), and
   quarantined again if it still cannot apply.
+- ``quarantine:<id>`` unwound Closed-Won deal: void deletes its invoice in ChartMogul (done
+  before the transaction by ``deal_commands.void_invoices``), keep leaves it; both close the
+  entry for good (``cmsync.daemon.deal_commands``). Skip closes it too; retry means nothing.
 
 A command that cannot be done is marked failed with the reason the operator will read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.daemon.deal_commands import DEAL_COMMANDS, VoidAnswer, deal_command, void_invoices
+from cmsync.storeio import in_store
 from state import (
     Command,
     CommandKind,
@@ -28,11 +35,14 @@ from state import (
     MatchMethod,
     QuarantineKind,
     QuarantineStatus,
+    Store,
     System,
     Transaction,
 )
 
-__all__ = ["CommandOutcome", "carry_out"]
+__all__ = ["CommandOutcome", "carry_out", "run_new_commands"]
+
+log = logging.getLogger("cmsync.daemon")
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,9 @@ class CommandOutcome:
     command: Command
     ok: bool
     result: str
-    relinked: bool = False  # a match was resolved: the customer sweep should run soon
+    # A match was resolved, or an invoice voided: the customer sweep should run soon (to
+    # write the newly linked Account's figures, or the voided customer's new ones).
+    relinked: bool = False
 
 
 def _target(command: Command) -> tuple[str, int]:
@@ -58,7 +70,9 @@ def _outbox(tx: Transaction, command: Command, row_id: int) -> CommandOutcome:
         moved = tx.outbox.skip_dead([row_id])
         verb = "skipped"
     else:
-        return CommandOutcome(command, False, "only an ambiguous match can be resolved")
+        return CommandOutcome(
+            command, False, f"a dead letter is retried or skipped, not {command.kind.value}"
+        )
     if not moved:
         return CommandOutcome(
             command, False, f"outbox row {row_id} is not a dead letter (any more)"
@@ -71,10 +85,14 @@ def _quarantine(
     command: Command,
     entry_id: int,
     reapply: Callable[[Transaction, dict[str, object]], str],
+    voids: Mapping[int, VoidAnswer],
 ) -> CommandOutcome:
     entry = tx.quarantine.get(entry_id)
     if entry is None or entry.status is not QuarantineStatus.OPEN:
         return CommandOutcome(command, False, f"quarantine entry {entry_id} is not open")
+    if command.kind in DEAL_COMMANDS:
+        ok, result = deal_command(tx, command, entry, voids)
+        return CommandOutcome(command, ok, result, relinked=ok and command.kind is CommandKind.VOID)
     if command.kind is CommandKind.SKIP:
         tx.quarantine.skip(entry_id)
         return CommandOutcome(command, True, f"entry {entry_id} closed without action")
@@ -98,6 +116,8 @@ def _quarantine(
             command, True, f"{entry.record_key} linked to Account {account}", relinked=True
         )
     # retry
+    if entry.kind is QuarantineKind.DEAL_UNWOUND:
+        return CommandOutcome(command, False, "an unwound deal is voided or kept, not retried")
     if entry.kind is QuarantineKind.AMBIGUOUS_MATCH:
         tx.quarantine.resolve(entry_id, "matching again on the next customer sweep")
         return CommandOutcome(command, True, "will be matched again", relinked=True)
@@ -110,12 +130,37 @@ def _quarantine(
     )
 
 
+async def run_new_commands(
+    store: Store,
+    chartmogul: ChartMogulClient,
+    reapply: Callable[[Transaction, dict[str, object]], str],
+) -> bool:
+    """Carry out the new commands (the daemon's commands job); True if the customer sweep
+    should run soon. The ChartMogul deletes of void commands come first, outside the store
+    transaction; a void ChartMogul did not answer stays new for the next run."""
+    voids = await void_invoices(store, chartmogul)
+
+    def work(tx: Transaction) -> bool:
+        relinked = False
+        for command in tx.commands.new(limit=50):
+            if command.kind is CommandKind.VOID and command.id not in voids:
+                continue
+            outcome = carry_out(tx, command, reapply, voids)
+            log.info("command %s %s: %s", command.kind, command.target, outcome.result)
+            relinked = relinked or outcome.relinked
+        return relinked
+
+    return await in_store(store, work)
+
+
 def carry_out(
     tx: Transaction,
     command: Command,
     reapply: Callable[[Transaction, dict[str, object]], str],
+    voids: Mapping[int, VoidAnswer] | None = None,
 ) -> CommandOutcome:
-    """Do ``command`` and record its outcome, all within ``tx``."""
+    """Do ``command`` and record its outcome, all within ``tx``; ``voids``: what ChartMogul
+    answered to the invoice deletes of void commands (``deal_commands.void_invoices``)."""
     try:
         kind, row_id = _target(command)
     except ValueError as exc:
@@ -124,7 +169,7 @@ def carry_out(
         if kind == "outbox":
             outcome = _outbox(tx, command, row_id)
         else:
-            outcome = _quarantine(tx, command, row_id, reapply)
+            outcome = _quarantine(tx, command, row_id, reapply, voids or {})
     status = CommandStatus.DONE if outcome.ok else CommandStatus.FAILED
     tx.commands.finish(command.id, status, outcome.result)
     return outcome

@@ -37,7 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from cmsync.chartmogul import connect
 from cmsync.config import Settings
-from cmsync.daemon.commands import carry_out
+from cmsync.daemon.commands import run_new_commands
 from cmsync.daemon.health import SourceHealth
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
@@ -162,16 +162,10 @@ class Daemon:
         return f"applied; {stats.enqueued} writes queued"
 
     async def _commands(self) -> None:
-        def work(tx: Transaction) -> bool:
-            relinked = False
-            for command in tx.commands.new(limit=50):
-                outcome = carry_out(tx, command, self._reapply)
-                log.info("command %s %s: %s", command.kind, command.target, outcome.result)
-                relinked = relinked or outcome.relinked
-            return relinked
-
-        if await in_store(self._store, work) and self._scheduler is not None:
-            # A match was resolved: write the newly linked Account's figures soon.
+        assert self._sync is not None
+        relinked = await run_new_commands(self._store, self._sync.chartmogul, self._reapply)
+        if relinked and self._scheduler is not None:
+            # A match resolved or an invoice voided: write the Account figures soon.
             self._scheduler.modify_job("customers", next_run_time=datetime.now(UTC))
 
     # --- schedule -----------------------------------------------------------------------

@@ -25,8 +25,13 @@ transaction. For each deal, in order:
    A backfill deal whose Account already has a paying customer is history: that customer's
    billing is in ChartMogul already, from wherever it comes;
 5. the plan (``plan_key``): found in the customer's data source, else created from
-   ``create_plans``, else the deal is quarantined saying which plan is missing;
-6. the import: one invoice, one subscription line item, one successful payment; then the link
+   ``create_plans``, else the deal is quarantined saying which plan is missing; then, if the
+   Account has none, a new customer (after the plan, so a missing plan creates no customer);
+6. the import: one invoice, one subscription line item, one successful payment. ChartMogul
+   has no dry run, so a refused invoice (4xx) is known only now: the customer this deal
+   created is deleted again if it holds no invoice, and the deal is quarantined with
+   ChartMogul's reason (nothing is left that nothing uses). Then the imported deal is
+   recorded (``tx.deals``; also when step 2 finds it imported) and the link
    (Account <-> customer) and an outbox update of the Account with the customer's UUID and its
    ChartMogul URL, nothing more. The figures (MRR, ARR, status, since) are not read back:
    ChartMogul processes an import "within a few minutes" (help article 360002155580), so a
@@ -34,6 +39,9 @@ transaction. For each deal, in order:
    that would put a zero over the Account's real figures until the next sweep. They arrive
    the way every other change does: the deal's movement through the activities feed, the
    record through the customer sweep, once ChartMogul has processed it.
+
+After the won deals, the same poll looks for imported deals that unwound (left Closed Won, or
+were deleted): each becomes a problem an operator voids or keeps (``closed_won_unwound``).
 
 Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
 transaction with the same external id, and the client's creates look up what a lost attempt
@@ -74,6 +82,7 @@ from cmsync.pipeline.closed_won_steps import (
     Holder,
     money,
 )
+from cmsync.pipeline.closed_won_unwound import watch_unwound
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.departed import drop_link, follow_merge
 from cmsync.pipeline.translate import Translator
@@ -82,6 +91,8 @@ from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
 from state import (
+    DealStatus,
+    ImportedDeal,
     LinkConflictError,
     MatchMethod,
     OutboxItem,
@@ -132,6 +143,7 @@ class _Writes:
     quarantine: list[QuarantineItem] = field(default_factory=list)
     # (gone customer, its Account, the survivor the link follows or None to replace it)
     stale: list[tuple[str, str, str | None]] = field(default_factory=list)
+    deals: list[ImportedDeal] = field(default_factory=list)
 
 
 class _Run:
@@ -185,13 +197,25 @@ class _Run:
                 f"cmsync started ({self.horizon.since}) and {holder.label} is billed already"
             )
             return
+        # The plan before the customer: a deal refused for its plan creates no customer.
+        key, chosen_by = plan_key(deal, self.won)
+        ds = holder.data_source_uuid if holder is not None else self.side.data_source_uuid
+        plan = await self.side.plan(key, chosen_by, ds)
+        created = holder is None
         if holder is None:
             holder = await self.side.create_customer(deal)
-        key, chosen_by = plan_key(deal, self.won)
-        plan = await self.side.plan(key, chosen_by, holder.data_source_uuid)
-        await self.side.import_deal(deal, holder, plan)
+        try:
+            invoice = await self.side.import_deal(deal, holder, plan)
+        except ChartMogulClientError:
+            # ChartMogul has no dry run: a refused invoice is known only once the customer
+            # exists. The customer made for it goes again, so nothing uses an empty one.
+            if created and not self.dry_run:
+                await self.side.discard_customer(deal, holder)
+            raise
         # No read-back of the customer's figures here (see the module doc, step 6).
         self._link(deal, holder, writes)
+        if invoice is not None:
+            self._remember(deal, invoice, holder.uuid, writes)
 
     def _quarantine(self, deal: Deal, reason: str, writes: _Writes) -> None:
         self.stats.quarantined += 1
@@ -211,6 +235,25 @@ class _Run:
                     "close_date": deal.close_date.isoformat() if deal.close_date else None,
                     "type": deal.type,
                 },
+            )
+        )
+
+    def _remember(
+        self, deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: _Writes
+    ) -> None:
+        """Record the imported deal, so that its unwinding is noticed (``closed_won_unwound``)."""
+        customer_uuid = customer_uuid or invoice.customer_uuid  # an import's answer has none
+        if deal.account_id is None or customer_uuid is None or self.dry_run:
+            return
+        ours = [i for i in invoice.line_items if i.subscription_external_id == deal.opportunity_id]
+        writes.deals.append(
+            ImportedDeal(
+                opportunity_id=deal.opportunity_id,
+                account_id=deal.account_id,
+                customer_uuid=customer_uuid,
+                invoice_uuid=invoice.uuid,
+                amount_in_cents=sum(i.amount_in_cents for i in ours or invoice.line_items),
+                currency=invoice.currency,
             )
         )
 
@@ -265,6 +308,7 @@ class _Run:
                 )
                 self.stats.notes.append(note)
                 log.warning("%s", note)
+        self._remember(deal, invoice, None, writes)  # also deals imported before they were kept
         customer_uuid, account_id = invoice.customer_uuid, deal.account_id
         if customer_uuid is None or account_id is None:
             return
@@ -305,6 +349,13 @@ def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
             )
     for item in writes.quarantine:
         tx.quarantine.add(item)
+    for deal in writes.deals:  # each one won now
+        tx.deals.record(deal)
+        if tx.deals.mark(deal.opportunity_id, DealStatus.LIVE, was=DealStatus.UNWOUND):
+            # Back in Closed Won before anyone chose: its invoice is right again.
+            tx.quarantine.resolve_open(
+                deal.opportunity_id, QuarantineKind.DEAL_UNWOUND, "won again: nothing to do"
+            )
     enqueued = tx.outbox.enqueue(r for r in writes.rows if r.target_key not in refused)
     tx.cursors.set(CURSOR, cursor)
     return enqueued
@@ -375,4 +426,5 @@ async def poll_closed_won(
         if not dry_run:
             work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
             stats.enqueued += await in_store(store, work)
+    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
     return stats

@@ -43,6 +43,8 @@ class ClosedWonStats:
     amount_changed: int = 0  # imported, Amount edited since: reported, not re-imported
     history: int = 0  # closed before cmsync started importing: left alone
     quarantined: int = 0
+    customers_discarded: int = 0  # created for a deal whose invoice was refused, deleted again
+    unwound: int = 0  # imported deals seen leaving Closed Won (or deleted): a problem each
     enqueued: int = 0  # Account updates enqueued
     dry_run: bool = False
     disabled: bool = False
@@ -57,6 +59,7 @@ class ClosedWonStats:
             f"customers_created={self.customers_created} plans_created={self.plans_created} "
             f"already_imported={self.already_imported} amount_changed={self.amount_changed} "
             f"history={self.history} quarantined={self.quarantined} enqueued={self.enqueued}"
+            f" unwound={self.unwound}"
         )
         if self.dry_run:
             return f"dry run, nothing written: {line} planned={len(self.planned)}"
@@ -303,7 +306,26 @@ class ChartMogulSide:
             self.intervals[ref.uuid] = ref.interval
         return ref
 
-    async def import_deal(self, deal: Deal, holder: Holder, plan: PlanRef) -> None:
+    async def discard_customer(self, deal: Deal, holder: Holder) -> bool:
+        """Delete the customer this deal created once ChartMogul refused the deal's invoice,
+        unless it holds an invoice after all (another deal of the page went to it): a
+        refused deal leaves no empty customer behind. True if it was deleted."""
+        assert deal.account_id is not None and holder.uuid is not None
+        async for page in self.chartmogul.invoice_pages(customer_uuid=holder.uuid):
+            if page.entries:
+                return False
+        await self.chartmogul.delete_customer(holder.uuid)
+        self.holders.pop(deal.account_id, None)
+        self.stats.customers_created -= 1
+        self.stats.customers_discarded += 1
+        log.info(
+            "deleted ChartMogul customer %s again: the invoice of Opportunity %s was refused",
+            holder.uuid, deal.opportunity_id,
+        )  # fmt: skip
+        return True
+
+    async def import_deal(self, deal: Deal, holder: Holder, plan: PlanRef) -> Invoice | None:
+        """Import the deal's invoice; the invoice ChartMogul made (None in a dry run)."""
         assert deal.account_id is not None
         invoice = new_invoice(
             deal,
@@ -314,8 +336,8 @@ class ChartMogulSide:
             data_source_uuid=holder.data_source_uuid,
         )
         item = invoice.line_items[0]
-        self.stats.imported += 1
         if self.dry_run:
+            self.stats.imported += 1
             assert item.service_period_end is not None
             self.plan_line(
                 f"import invoice {invoice.external_id} into {holder.label}: "
@@ -323,11 +345,13 @@ class ChartMogulSide:
                 f"{deal.close_date} to {item.service_period_end.date()}, plan {plan.external_id!r} "
                 f"(subscription {deal.opportunity_id}, paid)"
             )
-            return
+            return None
         assert holder.uuid is not None
-        await self.chartmogul.import_invoices(holder.uuid, [invoice])
+        made = await self.chartmogul.import_invoices(holder.uuid, [invoice])
+        self.stats.imported += 1  # counted once ChartMogul took it: a refusal is no import
         log.info(
             "imported Opportunity %s into customer %s: %s per %s",
             deal.opportunity_id, holder.uuid, money(item.amount_in_cents, invoice.currency),
             plan.interval.describe(),
         )  # fmt: skip
+        return next((i for i in made if i.external_id == invoice.external_id), None)

@@ -52,11 +52,13 @@ async def changed_records(
     watermark: Watermark,
     lookback: timedelta,
     now: datetime,
+    include_deleted: bool = False,
 ) -> AsyncIterator[tuple[list[dict[str, Any]], Watermark]]:
-    """(new records of a page, watermark after it) for every page of the window."""
+    """(new records of a page, watermark after it) for every page of the window;
+    ``include_deleted`` reads through ``queryAll`` (deleted records too, ``IsDeleted``)."""
     window = watermark.window(lookback, now)
     query = build_query(sobject, fields, where, window.start, window.end)
-    async for page in gateway.query_pages(query):
+    async for page in gateway.query_pages(query, include_deleted=include_deleted):
         stamped = [Stamped(str(r["Id"]), parse_datetime(r["SystemModstamp"])) for r in page]
         watermark, fresh = watermark.advance(stamped, lookback)
         yield [page[i] for i in fresh], watermark

@@ -285,6 +285,50 @@ def test_refusals_have_the_real_shapes(
     assert (got.status_code, got.json()) == (status, answer)
 
 
+def test_delete_an_invoice_takes_its_subscription_and_mrr_and_then_answers_404(
+    config: chartmogul.Config, cm: Sandbox
+) -> None:
+    """ChartMogul API reference, "Delete an Invoice" (https://dev.chartmogul.com/reference/
+    delete-an-invoice): ``DELETE /v1/invoices/{uuid}`` deletes the invoice with its line items
+    and transactions, and its subscription when it was the subscription's only invoice; the
+    customer's metrics are recalculated from what remains. The answer is 204, no body."""
+    customer = chartmogul.Customer.create(
+        config,
+        data={"data_source_uuid": cm.seeded.data_source_uuid, "external_id": "sf-003-void"},
+    ).get()
+    invoice = {
+        "external_id": "SFOPP-003-1", "date": "2025-03-01 00:00:00", "currency": "USD",
+        "line_items": [
+            {"type": "subscription", "subscription_external_id": "sf-opp-003",
+             "plan_uuid": _plan_uuid(config), "service_period_start": "2025-03-01 00:00:00",
+             "service_period_end": "2025-04-01 00:00:00", "amount_in_cents": 12_000,
+             "quantity": 1, "external_id": "SFOPP-003-1-li"}
+        ],
+        "transactions": [{"type": "payment", "date": "2025-03-01 00:10:00",
+                          "result": "successful"}],
+    }  # fmt: skip
+    made = chartmogul.Invoice.create(config, uuid=customer.uuid, data={"invoices": [invoice]})
+    uuid = made.get().invoices[0].uuid
+    assert chartmogul.Customer.retrieve(config, uuid=customer.uuid).get().mrr == 12_000
+
+    _paced()
+    with cm.http() as session:
+        deleted = session.delete(f"{cm.url}/v1/invoices/{uuid}", auth=(API_KEY, ""), timeout=10)
+        again = session.delete(f"{cm.url}/v1/invoices/{uuid}", auth=(API_KEY, ""), timeout=10)
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert again.status_code == 404
+    assert cm.get(f"/v1/invoices/{uuid}").status_code == 404
+    shown = chartmogul.Customer.retrieve(config, uuid=customer.uuid).get()
+    assert (shown.mrr, shown.arr) == (0, 0)
+    subscriptions = chartmogul.Customer.subscriptions(config, uuid=customer.uuid).get().entries
+    assert [s for s in subscriptions if s.external_id == "sf-opp-003"] == []
+    # The invoice's external ids are free again: the same deal can be imported anew.
+    again_made = chartmogul.Invoice.create(
+        config, uuid=customer.uuid, data={"invoices": [invoice]}
+    ).get()
+    assert again_made.invoices[0].uuid != uuid
+
+
 def test_an_invalid_invoice_is_refused_with_its_errors(cm: Sandbox) -> None:
     customer = next(iter(cm.seeded.customer_uuids.values()))
     bad = {

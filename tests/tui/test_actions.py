@@ -15,8 +15,11 @@ from state import (
     CommandKind,
     CommandStatus,
     MatchMethod,
+    QuarantineItem,
+    QuarantineKind,
     Store,
     StoreBusyError,
+    System,
 )
 from tests.tui.storefill import NOW, fill_store
 from tui import Dashboard, DataSource
@@ -231,3 +234,41 @@ async def test_the_header_tells_stale_from_stopped(
         assert (" stale " in header) is not stopped
         assert "(daemon points at sandbox!)" in header  # the config says production
     app.source.close()  # type: ignore[attr-defined]
+
+
+async def test_void_and_keep_are_offered_for_an_unwound_deal_only(
+    daemon: Store, make_app: Callable[..., Dashboard]
+) -> None:
+    with daemon.transaction() as tx:
+        entry = tx.quarantine.add(
+            QuarantineItem(
+                kind=QuarantineKind.DEAL_UNWOUND,
+                source=System.SALESFORCE,
+                record_key="006UNWOUND0000001",
+                reason="Closed-Won Opportunity 'Big deal' is now 'Closed Lost' after its import",
+                payload={"invoice_uuid": "inv_1", "amount": "1000.00 USD"},
+            )
+        )
+    target = f"quarantine:{entry}"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = await select(app, pilot, target)
+        assert table.get_row(target)[4] == "1000.00 USD"  # the revenue a void takes out
+        assert "v void · k keep" in str(table.border_subtitle)
+        await pilot.press("r")  # not retried: voided or kept
+        await settle(app, pilot)
+        await pilot.press("v")
+        await settle(app, pilot)
+        await select(app, pilot, "outbox:12")
+        await pilot.press("k")  # a dead letter has no invoice to keep
+        await settle(app, pilot)
+        assert [(c.kind, c.target) for c in new_commands(daemon)] == [(CommandKind.VOID, target)]
+        [void] = new_commands(daemon)
+        with daemon.transaction() as tx:  # the daemon could not void it: the operator keeps it
+            tx.commands.finish(void.id, CommandStatus.FAILED, "ChartMogul refused the delete")
+        await app.refresh_now().wait()
+        await select(app, pilot, target)
+        await pilot.press("k")
+        await settle(app, pilot)
+        assert [(c.kind, c.target) for c in new_commands(daemon)] == [(CommandKind.KEEP, target)]

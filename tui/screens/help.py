@@ -25,6 +25,8 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 | `r` | **retry** the selected dead letter or quarantine entry |
 | `s` | **skip** it: give up on a dead letter, close a quarantine entry |
 | `m` | **resolve** an ambiguous match: choose the Salesforce Account |
+| `v` | **void** an unwound deal: delete its invoice in ChartMogul (its revenue goes) |
+| `k` | **keep** an unwound deal's invoice: the problem closes and is not raised again |
 | `f5` | refresh now |
 | `ctrl+p` | command palette: every action by name |
 | `?` | this help (`escape` closes it) |

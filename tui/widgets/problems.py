@@ -22,6 +22,7 @@ _KIND_STYLES = {
     ProblemKind.AMBIGUOUS_MATCH: "bold yellow",
     ProblemKind.BAD_RECORD: "magenta",
     ProblemKind.ILLEGAL_TRANSITION: "magenta",
+    ProblemKind.DEAL_UNWOUND: "bold yellow",
 }
 
 
@@ -81,9 +82,10 @@ class ProblemsTable(KeyedTable):
         self._problems = {problem.key: problem for problem in found}
         self.sync([_row(problem) for problem in found])
         quarantined = sum(1 for p in found if p.kind is not ProblemKind.DEAD_LETTER)
+        unwound = any(p.kind is ProblemKind.DEAL_UNWOUND for p in found)
         self.border_subtitle = (
             f"{quarantined} quarantined · {view.data.outbox.dead} dead"
-            " · r retry · s skip · m resolve match"
+            " · r retry · s skip · m resolve match" + (" · v void · k keep" if unwound else "")
         )
 
     def selected(self) -> Problem | None:

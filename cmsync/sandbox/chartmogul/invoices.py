@@ -389,6 +389,10 @@ class Invoices:
         return invoice_json(self.get(uuid), with_customer=True)
 
     def delete(self, uuid: str) -> None:
+        """``DELETE /v1/invoices/{uuid}``: 204, then 404 for it. Its line items and
+        transactions go, its subscription too if this was its only invoice, and the customer's
+        history is rebuilt from what remains [REAL: ChartMogul API reference, "Delete an
+        Invoice", https://dev.chartmogul.com/reference/delete-an-invoice]."""
         invoice = self.get(uuid)
         self.reg.forget_invoice(invoice)
         rebuild(self.reg, invoice.customer)

@@ -163,9 +163,20 @@ class Registry:
                 self.line_item_externals.discard((ds, item.external_id))
             if item.subscription is not None and item in item.subscription.line_items:
                 item.subscription.line_items.remove(item)
+                if not item.subscription.line_items:
+                    self._forget_subscription(item.subscription)
         for transaction in invoice.transactions:
             if transaction.external_id is not None:
                 self.transaction_externals.discard((ds, transaction.external_id))
+
+    def _forget_subscription(self, subscription: Subscription) -> None:
+        """A subscription whose only invoice was deleted goes with it [REAL: ChartMogul API
+        reference, "Delete an Invoice": "If this is the only invoice for a subscription,
+        deleting this invoice will also remove the subscription"]."""
+        self.subscriptions.pop(subscription.uuid, None)
+        owned = subscription.customer.subscriptions
+        for key in [k for k, s in owned.items() if s is subscription]:
+            del owned[key]
 
     def live_invoice(self, invoice: Invoice) -> bool:
         return invoice.uuid in self.invoices

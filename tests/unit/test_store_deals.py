@@ -1,0 +1,128 @@
+"""Imported Closed-Won deals in the store, and the void and keep commands that settle them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cmsync.daemon.commands import carry_out
+from cmsync.daemon.deal_commands import VoidAnswer
+from cmsync.pipeline.closed_won_unwound import unwound_problem
+from state import (
+    CommandKind,
+    CommandStatus,
+    DealStatus,
+    ImportedDeal,
+    QuarantineKind,
+    QuarantineStatus,
+    Store,
+    Transaction,
+)
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+DEAL = ImportedDeal("006A", "001A", "cus_1", "inv_1", 100_000, "USD")
+LOST = {"Id": "006A", "Name": "Big deal", "StageName": "Closed Lost", "IsWon": False}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    now = [START]
+
+    def clock() -> datetime:
+        now[0] += timedelta(seconds=1)
+        return now[0]
+
+    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
+        yield opened
+
+
+def _never(tx: Transaction, payload: dict[str, object]) -> str:
+    raise AssertionError("no illegal transition here")
+
+
+def test_a_deal_recorded_again_keeps_its_status(store: Store) -> None:
+    with store.transaction() as tx:
+        assert tx.deals.first_live() is None
+        tx.deals.record(DEAL)
+        first = tx.deals.first_live()
+        assert first is not None
+        assert tx.deals.mark("006A", DealStatus.UNWOUND, was=DealStatus.LIVE)
+        assert not tx.deals.mark("006A", DealStatus.UNWOUND, was=DealStatus.LIVE)
+    with store.transaction() as tx:  # a replayed page records it again
+        tx.deals.record(DEAL)
+        found = tx.deals.get("006A")
+        assert found is not None and found.status is DealStatus.UNWOUND
+        assert tx.deals.first_live() is None  # nothing live is left to watch
+        assert tx.deals.get_many(["006A", "006B"]).keys() == {"006A"}
+
+
+def test_the_problem_names_the_opportunity_the_invoice_and_the_amount() -> None:
+    item = unwound_problem(DEAL, LOST)
+    assert item.record_key == "006A"
+    assert "'Big deal' is now 'Closed Lost'" in item.reason
+    assert "inv_1 (1000.00 USD)" in item.reason and "cus_1" in item.reason
+    deleted = unwound_problem(DEAL, {**LOST, "IsDeleted": True, "IsWon": True})
+    assert "was deleted" in deleted.reason and deleted.payload["deleted"] is True
+
+
+def _unwound(store: Store) -> int:
+    with store.transaction() as tx:
+        tx.deals.record(DEAL)
+        tx.deals.mark("006A", DealStatus.UNWOUND, was=DealStatus.LIVE)
+        return tx.quarantine.add(unwound_problem(DEAL, LOST))
+
+
+@pytest.mark.parametrize(
+    ("kind", "answer", "status", "ok"),
+    [
+        (CommandKind.VOID, VoidAnswer(True, "invoice inv_1 deleted"), DealStatus.VOIDED, True),
+        (CommandKind.VOID, VoidAnswer(False, "ChartMogul refused"), DealStatus.UNWOUND, False),
+        (CommandKind.KEEP, None, DealStatus.KEPT, True),
+        (CommandKind.RETRY, None, DealStatus.UNWOUND, False),
+    ],
+)
+def test_void_and_keep_settle_the_deal_and_close_the_problem(
+    store: Store, kind: CommandKind, answer: VoidAnswer | None, status: DealStatus, ok: bool
+) -> None:
+    entry_id = _unwound(store)
+    with store.transaction() as tx:
+        command_id = tx.commands.add(kind, f"quarantine:{entry_id}")
+        command = tx.commands.get(command_id)
+        assert command is not None
+        voids = {command_id: answer} if answer is not None else {}
+        outcome = carry_out(tx, command, _never, voids)
+        assert outcome.ok is ok, outcome.result
+        deal = tx.deals.get("006A")
+        entry = tx.quarantine.get(entry_id)
+        done = tx.commands.get(command_id)
+    assert deal is not None and deal.status is status
+    assert entry is not None
+    assert entry.status is (QuarantineStatus.RESOLVED if ok else QuarantineStatus.OPEN)
+    assert done is not None
+    assert done.status is (CommandStatus.DONE if ok else CommandStatus.FAILED)
+
+
+def test_void_and_keep_are_refused_for_other_problems(store: Store) -> None:
+    bad = dataclasses.replace(unwound_problem(DEAL, LOST), kind=QuarantineKind.BAD_RECORD)
+    with store.transaction() as tx:
+        other = tx.quarantine.add(bad)
+        command_id = tx.commands.add(CommandKind.KEEP, f"quarantine:{other}")
+        command = tx.commands.get(command_id)
+        assert command is not None
+        outcome = carry_out(tx, command, _never)
+    assert not outcome.ok and "only an unwound" in outcome.result
+
+
+def test_a_voided_deal_imported_anew_is_live_again(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.deals.record(DEAL)
+        tx.deals.mark("006A", DealStatus.UNWOUND, was=DealStatus.LIVE)
+        tx.deals.mark("006A", DealStatus.VOIDED, was=DealStatus.UNWOUND)
+        tx.deals.record(DEAL)  # the same invoice seen again: still voided
+        assert (found := tx.deals.get("006A")) is not None and found.status is DealStatus.VOIDED
+        tx.deals.record(dataclasses.replace(DEAL, invoice_uuid="inv_new"))  # won, imported anew
+        assert (found := tx.deals.get("006A")) is not None and found.status is DealStatus.LIVE
