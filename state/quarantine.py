@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
-from state.records import QuarantineEntry, QuarantineItem, QuarantineStatus
+from state.records import QuarantineEntry, QuarantineItem, QuarantineKind, QuarantineStatus
 from state.sql import Part, chunks, unique
 from state.tables import QuarantineRow, table_of
 
@@ -54,6 +54,15 @@ class Quarantine(Part):
             "updated_at": self._now,
         }
         return int(self._conn.execute(_ADD, params).scalar_one())
+
+    def open_entry(self, record_key: str, kind: QuarantineKind) -> QuarantineEntry | None:
+        """The open entry of that kind for ``record_key``, if any (to add to its evidence)."""
+        row = self._conn.execute(
+            select(_Q).where(
+                _Q.c.record_key == record_key, _Q.c.kind == kind.value, _Q.c.status == _OPEN
+            )
+        ).first()
+        return None if row is None else convert.quarantine_entry(row)
 
     def get(self, entry_id: int) -> QuarantineEntry | None:
         row = self._conn.execute(select(_Q).where(_Q.c.id == entry_id)).first()

@@ -71,6 +71,9 @@ class QuarantineKind(StrEnum):
     AMBIGUOUS_MATCH = "ambiguous_match"
     BAD_RECORD = "bad_record"
     ILLEGAL_TRANSITION = "illegal_transition"
+    # A value a Salesforce field cannot hold, left out of the writes: one entry per object,
+    # field and cause, listing the records it was left out of (``state.fieldfit``).
+    FIELD_LIMIT = "field_limit"
 
 
 class QuarantineStatus(StrEnum):

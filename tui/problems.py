@@ -24,12 +24,14 @@ class ProblemKind(StrEnum):
     AMBIGUOUS_MATCH = "ambiguous match"
     BAD_RECORD = "bad record"
     ILLEGAL_TRANSITION = "illegal transition"
+    FIELD_LIMIT = "field limit"
 
 
 _QUARANTINE_KINDS = {
     QuarantineKind.AMBIGUOUS_MATCH: ProblemKind.AMBIGUOUS_MATCH,
     QuarantineKind.BAD_RECORD: ProblemKind.BAD_RECORD,
     QuarantineKind.ILLEGAL_TRANSITION: ProblemKind.ILLEGAL_TRANSITION,
+    QuarantineKind.FIELD_LIMIT: ProblemKind.FIELD_LIMIT,
 }
 
 
@@ -87,12 +89,16 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
     name, email = payload.get("name"), payload.get("email")
     who = " ".join(part for part in (str(name or ""), f"<{email}>" if email else "") if part)
     n = len(entry.candidates)
+    detail = f"{n} candidate{'s' if n != 1 else ''}" if n else ""
+    count = payload.get("count")
+    if entry.kind is QuarantineKind.FIELD_LIMIT and isinstance(count, int):
+        detail = f"{count} record{'s' if count != 1 else ''}"
     return Problem(
         key=quarantine_target(entry.id),
         kind=_QUARANTINE_KINDS[entry.kind],
         record=f"{entry.source.value} {entry.record_key}",
         reason=entry.reason,
-        detail=f"{n} candidate{'s' if n != 1 else ''}" if n else "",
+        detail=detail,
         since=entry.created_at,
         candidates=entry.candidates,
         customer=who,

@@ -22,6 +22,7 @@ _KIND_STYLES = {
     ProblemKind.AMBIGUOUS_MATCH: "bold yellow",
     ProblemKind.BAD_RECORD: "magenta",
     ProblemKind.ILLEGAL_TRANSITION: "magenta",
+    ProblemKind.FIELD_LIMIT: "yellow",
 }
 
 
