@@ -55,6 +55,15 @@ class Quarantine(Part):
         }
         return int(self._conn.execute(_ADD, params).scalar_one())
 
+    def open_entry(self, record_key: str, kind: QuarantineKind) -> QuarantineEntry | None:
+        """The open entry of that kind for ``record_key``, if any (to add to its evidence)."""
+        row = self._conn.execute(
+            select(_Q).where(
+                _Q.c.record_key == record_key, _Q.c.kind == kind.value, _Q.c.status == _OPEN
+            )
+        ).first()
+        return None if row is None else convert.quarantine_entry(row)
+
     def get(self, entry_id: int) -> QuarantineEntry | None:
         row = self._conn.execute(select(_Q).where(_Q.c.id == entry_id)).first()
         return None if row is None else convert.quarantine_entry(row)

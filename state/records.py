@@ -75,6 +75,9 @@ class QuarantineKind(StrEnum):
     # A Closed-Won deal that was imported, then left Closed Won or was deleted: its invoice
     # still counts in ChartMogul until an operator voids it or keeps it.
     DEAL_UNWOUND = "deal_unwound"
+    # A value a Salesforce field cannot hold, left out of the writes: one entry per object,
+    # field and cause, listing the records it was left out of (``state.fieldfit``).
+    FIELD_LIMIT = "field_limit"
 
 
 class QuarantineStatus(StrEnum):

@@ -23,6 +23,12 @@ it costs one call at most. ``key_identity`` is that comparison (``casefold``).
 
 Each planned record remembers the outbox rows it covers, so a per-record result can settle
 every row behind it.
+
+Given the fields' limits (``limits``), each record's merged fields are fitted to them before
+the diff (``state.fieldfit``): text too long is cut, a value a field cannot hold is left out
+and listed in ``WritePlan.unfit`` with the record it was meant for. Fitting before the diff
+compares the cut value with the one last written, so a cut value is sent once, not on every
+pass.
 """
 
 from __future__ import annotations
@@ -34,8 +40,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from state.fieldfit import LimitsBook, Unfit, fit_fields
+
 __all__ = [
     "Batch",
+    "LeftOut",
     "Operation",
     "PendingWrite",
     "RecordWrite",
@@ -72,6 +81,7 @@ class RecordWrite:
     key: str
     fields: Mapping[str, JsonValue]
     outbox_ids: tuple[int, ...]
+    notes: tuple[str, ...] = ()  # what fitting the fields changed, for the audit
 
     def body(self) -> dict[str, JsonValue]:
         """The record as sent in a collection call (without ``attributes``)."""
@@ -90,9 +100,19 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A value left out of a record's write, the field unable to hold it."""
+
+    sobject: str
+    key: str  # the record Id or External ID value
+    unfit: Unfit
+
+
+@dataclass(frozen=True)
 class WritePlan:
     batches: tuple[Batch, ...]
     unchanged: tuple[int, ...]  # outbox rows with nothing left to send: done as they are
+    unfit: tuple[LeftOut, ...] = ()  # values left out of the writes (``limits``)
 
     @property
     def record_count(self) -> int:
@@ -133,6 +153,7 @@ def plan_writes(
     chunk: int = 200,
     *,
     case_sensitive: CaseSensitive = frozenset(),
+    limits: LimitsBook | None = None,
 ) -> WritePlan:
     """The batches that bring Salesforce up to date with ``pending``, and the no-op rows."""
     if chunk < 1:
@@ -148,8 +169,14 @@ def plan_writes(
     groups: dict[tuple[str, Operation, str | None], list[list[RecordWrite]]] = {}
     spellings: Counter[tuple[str, Operation, str | None, str]] = Counter()
     unchanged: list[int] = []
+    left_out: list[LeftOut] = []
     for target, fields in merged.items():
         sobject, operation, ext_field, key = target
+        notes: Mapping[str, str] = {}
+        if limits is not None:
+            fitted = fit_fields(sobject, fields, limits)
+            fields, notes = dict(fitted.fields), fitted.notes
+            left_out.extend(LeftOut(sobject, key, unfit) for unfit in fitted.unfit)
         changed = {
             name: value
             for name, value in fields.items()
@@ -167,8 +194,11 @@ def plan_writes(
         if len(rounds) <= round_:
             rounds.append([])
         rounds[round_].append(
-            RecordWrite(sobject, operation, ext_field, key, changed, tuple(covers[target]))
-        )
+            RecordWrite(
+                sobject, operation, ext_field, key, changed, tuple(covers[target]),
+                tuple(note for name, note in notes.items() if name in changed),
+            )
+        )  # fmt: skip
 
     batches = [
         Batch(sobject, operation, ext_field, tuple(records[i : i + chunk]))
@@ -178,7 +208,7 @@ def plan_writes(
         for records in rounds
         for i in range(0, len(records), chunk)
     ]
-    return WritePlan(tuple(batches), tuple(sorted(unchanged)))
+    return WritePlan(tuple(batches), tuple(sorted(unchanged)), tuple(left_out))
 
 
 class _Missing:

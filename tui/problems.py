@@ -25,6 +25,7 @@ class ProblemKind(StrEnum):
     BAD_RECORD = "bad record"
     ILLEGAL_TRANSITION = "illegal transition"
     DEAL_UNWOUND = "unwound deal"  # imported, then no longer Closed Won: void or keep
+    FIELD_LIMIT = "field limit"
 
 
 _QUARANTINE_KINDS = {
@@ -32,6 +33,7 @@ _QUARANTINE_KINDS = {
     QuarantineKind.BAD_RECORD: ProblemKind.BAD_RECORD,
     QuarantineKind.ILLEGAL_TRANSITION: ProblemKind.ILLEGAL_TRANSITION,
     QuarantineKind.DEAL_UNWOUND: ProblemKind.DEAL_UNWOUND,
+    QuarantineKind.FIELD_LIMIT: ProblemKind.FIELD_LIMIT,
 }
 
 
@@ -92,6 +94,9 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
     detail = f"{n} candidate{'s' if n != 1 else ''}" if n else ""
     if entry.kind is QuarantineKind.DEAL_UNWOUND:
         detail = str(payload.get("amount") or "")  # the revenue a void takes out
+    count = payload.get("count")
+    if entry.kind is QuarantineKind.FIELD_LIMIT and isinstance(count, int):
+        detail = f"{count} record{'s' if count != 1 else ''}"
     return Problem(
         key=quarantine_target(entry.id),
         kind=_QUARANTINE_KINDS[entry.kind],

@@ -12,9 +12,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from cmsync.errors import SkippableRecordError
 
@@ -44,6 +44,19 @@ ActivityType = Literal["new_biz", "expansion", "contraction", "churn", "reactiva
 Instant = AwareDatetime
 
 
+def _not_negative(cents: int) -> int:
+    if cents < 0:
+        raise ValueError(f"{cents} cents: a negative MRR or ARR cannot be true")
+    return cents
+
+
+# MRR and ARR (a customer's, or after an activity) are sums of what is billed; negative, they
+# are corrupt data (a refund or credit imported as a subscription line), refused here so that
+# they are quarantined as a bad record and never written to Salesforce. Movements may be
+# negative (contractions, churn).
+Figure = Annotated[int, AfterValidator(_not_negative)]
+
+
 class RecordError(SkippableRecordError, ValueError):
     """A record from ChartMogul that does not have the shape cmsync relies on."""
 
@@ -63,9 +76,9 @@ class Activity(_Record):
     date: Instant
     type: ActivityType
     description: str = ""
-    activity_mrr: int = Field(alias="activity-mrr")
+    activity_mrr: Figure = Field(alias="activity-mrr")
     activity_mrr_movement: int = Field(alias="activity-mrr-movement")
-    activity_arr: int = Field(alias="activity-arr")
+    activity_arr: Figure = Field(alias="activity-arr")
     currency: str
     customer_uuid: str = Field(alias="customer-uuid")
     customer_name: str | None = Field(default=None, alias="customer-name")
@@ -93,8 +106,8 @@ class Customer(_Record):
     lead_created_at: Instant | None = None
     free_trial_started_at: Instant | None = None
     country: str | None = None
-    mrr: int = 0
-    arr: int = 0
+    mrr: Figure = 0
+    arr: Figure = 0
     currency: str | None = None
     chartmogul_url: str | None = Field(default=None, alias="chartmogul-url")
     website_url: str | None = None

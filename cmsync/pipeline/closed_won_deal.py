@@ -30,6 +30,7 @@ from typing import Any
 from cmsync.chartmogul.writes import NewCustomer, NewInvoice, NewLineItem, NewTransaction
 from cmsync.config import ClosedWonSettings
 from cmsync.salesforce.incremental import parse_datetime
+from state.weburl import web_url
 
 __all__ = [
     "Deal",
@@ -231,7 +232,7 @@ def new_customer(deal: Deal, email: str | None, data_source_uuid: str) -> NewCus
         email=email or None,
         country=_country(deal.country),
         lead_created_at=created,
-        website_url=deal.website or None,
+        website_url=web_url(deal.website)[0],  # http and https only (``state.weburl``)
     )
 
 

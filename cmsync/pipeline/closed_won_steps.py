@@ -25,6 +25,7 @@ from cmsync.salesforce.soql import soql
 from cmsync.storeio import in_store
 from state import MatchMethod, Store
 from state.matching import CustomerFacts, Found, NotFound, match
+from state.weburl import web_url
 
 __all__ = ["ChartMogulSide", "ClosedWonStats", "DealRefused", "Holder", "PlanRef", "money"]
 
@@ -97,7 +98,7 @@ class Holder:
             label=f"customer {customer.uuid}",
             data_source_uuid=customer.data_source_uuid or default_ds,
             external_id=customer.external_id,
-            url=customer.chartmogul_url,
+            url=web_url(customer.chartmogul_url)[0],  # http and https only
             pays=customer.mrr > 0 or customer.customer_since is not None,
             link_by=link_by,
         )
@@ -254,6 +255,10 @@ class ChartMogulSide:
         assert deal.account_id is not None
         ds = self.data_source_uuid
         body = new_customer(deal, await self._primary_email(deal.account_id), ds)
+        dropped = web_url(deal.website)[1]
+        if dropped:  # the customer is created without it
+            log.warning("Account %s: its Website is not copied to ChartMogul: %s",
+                        deal.account_id, dropped)  # fmt: skip
         self.stats.customers_created += 1
         if self.dry_run:
             self.plan_line(

@@ -46,6 +46,7 @@ from state import (
 from state.effects import AccountField, FieldValue, Money
 from state.lifecycle import Risk, Stage
 from state.matching import Ambiguous, CustomerFacts, Found, account_id_of, match
+from state.weburl import web_url
 
 __all__ = [
     "Listing",
@@ -99,7 +100,8 @@ def figures(customer: Customer) -> dict[AccountField, FieldValue]:
         AccountField.MRR: Money(customer.mrr),
         AccountField.ARR: Money(customer.arr),
         AccountField.STATUS: customer.status,
-        AccountField.URL: customer.chartmogul_url,
+        # Shown as a link on the Account: http and https only (``state.weburl``).
+        AccountField.URL: web_url(customer.chartmogul_url)[0],
     }
     if customer.customer_since is not None:
         values[AccountField.CUSTOMER_SINCE] = customer.customer_since.date()

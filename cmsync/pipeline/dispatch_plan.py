@@ -9,9 +9,11 @@ in flight, and before anything is sent
    newer values now would let the older row overwrite them when its retry comes. A held row
    goes back to pending, due when the older one is, so both are claimed and merged together;
 2. turns each row into a ``PendingWrite`` (a row that cannot be one is dead, with why);
-3. plans the writes against what was last written (``state.writeplan.plan_writes``): rows
-   left with nothing to send are done at once; upsert keys Salesforce would take for one
-   (differing only by case) go into separate calls, the older row's first;
+3. plans the writes against what was last written (``state.writeplan.plan_writes``), each
+   record's fields fitted to the limits of the org's fields (``state.fieldfit``: text cut,
+   a value a field cannot hold left out and reported as a problem, ``field_problems``):
+   rows left with nothing to send are done at once; upsert keys Salesforce would take for
+   one (differing only by case) go into separate calls, the older row's first;
 4. when the window was full (more rows may be due than it holds), carries each object's last,
    partly filled batch over to the next window, so records are not sent in two half-empty
    calls; unless that would leave nothing to send (the drain must make progress).
@@ -26,9 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cmsync.pipeline.field_problems import report_left_out
 from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.salesforce.collections import CHUNK_SIZE
+from cmsync.salesforce.field_limits import catalogue_limits
 from state import OutboxDead, OutboxEntry, RecordRef, Store, System, Transaction
+from state.fieldfit import LimitsBook
 from state.writeplan import Batch, Operation, PendingWrite, WritePlan, plan_writes
 
 __all__ = [
@@ -52,6 +57,7 @@ CASE_SENSITIVE_KEYS = frozenset(
     if f.external_id and f.case_sensitive
 )  # fmt: skip
 _KEYS_PER_QUERY = 500
+CATALOGUE_LIMITS = catalogue_limits()  # until the org's describe is read
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def _target(entry: OutboxEntry) -> _Target:
 
 
 def _plan(
-    tx: Transaction, entries: Sequence[OutboxEntry], chunk: int
+    tx: Transaction, entries: Sequence[OutboxEntry], chunk: int, limits: LimitsBook
 ) -> tuple[WritePlan, list[OutboxDead]]:
     writes: list[PendingWrite] = []
     malformed: list[OutboxDead] = []
@@ -119,7 +125,8 @@ def _plan(
         for ref, values in found.items()
         for name, value in values.items()
     }
-    return plan_writes(writes, last, chunk, case_sensitive=CASE_SENSITIVE_KEYS), malformed
+    plan = plan_writes(writes, last, chunk, case_sensitive=CASE_SENSITIVE_KEYS, limits=limits)
+    return plan, malformed
 
 
 def _hold_behind_older(
@@ -160,7 +167,9 @@ def _carry_partial(batches: Sequence[Batch], chunk: int) -> tuple[tuple[Batch, .
     return tuple(b for i, b in enumerate(batches) if i not in partial), carried
 
 
-def claim_window(tx: Transaction, limit: int, *, chunk: int) -> Window:
+def claim_window(
+    tx: Transaction, limit: int, *, chunk: int, limits: LimitsBook = CATALOGUE_LIMITS
+) -> Window:
     """Claim up to ``limit`` due rows and settle what needs no call (see the module doc)."""
     claimed, full = tx.outbox.claim_records(limit, target_system=System.SALESFORCE, kinds=KINDS)
     if not claimed:
@@ -168,7 +177,8 @@ def claim_window(tx: Transaction, limit: int, *, chunk: int) -> Window:
     entries, held = _hold_behind_older(tx, claimed)
     for at, ids in held.items():
         tx.outbox.release(ids, at)
-    plan, malformed = _plan(tx, entries, chunk)
+    plan, malformed = _plan(tx, entries, chunk, limits)
+    report_left_out(tx, plan.unfit)
     tx.outbox.mark_dead(malformed)
     tx.outbox.mark_done(plan.unchanged)
     batches, carried = plan.batches, list[int]()
@@ -187,7 +197,13 @@ def claim_window(tx: Transaction, limit: int, *, chunk: int) -> Window:
     )
 
 
-def plan_pending(tx: Transaction, *, limit: int | None = None, due_only: bool = False) -> WritePlan:
+def plan_pending(
+    tx: Transaction,
+    *,
+    limit: int | None = None,
+    due_only: bool = False,
+    limits: LimitsBook = CATALOGUE_LIMITS,
+) -> WritePlan:
     """The plan for the pending Salesforce rows (all, or only the due ones), claiming nothing.
 
     Rows are merged in id order as a drain would eventually merge them; rows that cannot be
@@ -196,7 +212,7 @@ def plan_pending(tx: Transaction, *, limit: int | None = None, due_only: bool = 
     entries = tx.outbox.pending(
         target_system=System.SALESFORCE, kinds=KINDS, due_only=due_only, limit=limit
     )
-    plan, _ = _plan(tx, entries, CHUNK_SIZE)
+    plan, _ = _plan(tx, entries, CHUNK_SIZE, limits)
     return plan
 
 

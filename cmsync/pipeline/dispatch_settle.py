@@ -4,7 +4,8 @@ Theory of operation. A planned record covers one or more outbox rows (its pendin
 updates, merged); a record is written as one, so its rows share its fate:
 
 - success: every row is done, the fields sent become the record's last-written values, and
-  one audit entry records the write with the reasons (signals) of the rows behind it;
+  one audit entry records the write with the reasons (signals) of the rows behind it, and
+  what fitting cut (``RecordWrite.notes``: "CM_Plan__c cut from 10000 to 255 characters");
 - a transient failure (a locked row, a server hiccup): every row is retried later, after an
   exponential backoff with jitter grown from the most-tried row's attempts (the rows of one
   record stay due together, so they are merged again on the next try); a row that has used
@@ -187,7 +188,7 @@ def settle_results(
                     record_id=result.id or record.key,
                     action=_action(record, result),
                     fields=dict(record.fields),
-                    reason=audit_reason(covered),
+                    reason="; ".join(r for r in (audit_reason(covered), *record.notes) if r),
                 )
             )
         elif result.transient:

@@ -17,6 +17,12 @@ due, ``max_rows`` were taken, or something says stop:
   has just spent its retries on the same endpoint, so the next batch would most likely fail
   the same way, each costing more calls from the daily budget; the report says why.
 
+A value the field it is written to cannot hold never costs the record its write: planning
+fits each record to ``limits`` (the org's describe, read at the pass's first refresh; the
+catalogue's before), cutting text too long for its field (the audit says so) and leaving out
+a number out of range or a value a restricted picklist lacks, reported as one problem per
+object, field and cause (``field_problems``).
+
 A record refused because an Account it names was merged or deleted (``ENTITY_IS_DELETED``)
 is followed rather than killed when the dispatcher has ``vanished``: Salesforce is asked what
 became of the Account, and the rows are re-pointed at the winner (pending and due at once, so
@@ -49,6 +55,7 @@ from functools import partial
 
 from cmsync.errors import AuthError, PermanentError, RetriableError
 from cmsync.pipeline.dispatch_plan import (
+    CATALOGUE_LIMITS,
     KINDS,
     Window,
     claim_window,
@@ -71,6 +78,7 @@ from cmsync.salesforce.collections import CollectionsWriter, RecordResult
 from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError
 from cmsync.storeio import in_store
 from state import AuditItem, BudgetSnapshot, OutboxDead, OutboxEntry, Store, System, Transaction
+from state.fieldfit import LimitsBook
 from state.owners import INACTIVE_OWNER, OWNER_FIELD, reassign
 from state.vanished import Repoint
 from state.writeplan import Batch, Operation
@@ -168,6 +176,9 @@ class Dispatcher:
         # The User Id that gets a Task or Case whose owner is inactive (``sync.fallback_owner``,
         # resolved by the pass at its first refresh); None: such records go without an owner.
         self.fallback_owner: str | None = None
+        # What the org's fields hold: writes are fitted to it when planned (text cut, what a
+        # field cannot hold left out). The catalogue's until the pass reads the org's describe.
+        self.limits: LimitsBook = CATALOGUE_LIMITS
         self._lock = asyncio.Lock()
         self._stopping = False
 
@@ -190,7 +201,9 @@ class Dispatcher:
                 limit = self.policy.window
                 if max_rows is not None:
                     limit = min(limit, max_rows - taken)
-                claim = partial(claim_window, limit=limit, chunk=self.policy.chunk)
+                claim = partial(
+                    claim_window, limit=limit, chunk=self.policy.chunk, limits=self.limits
+                )
                 window = await in_store(self.store, claim)
                 if not window.claimed:
                     break

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cmsync.pipeline.dispatch_plan import KINDS, plan_pending, to_pending
+from cmsync.pipeline.dispatch_plan import CATALOGUE_LIMITS, KINDS, plan_pending, to_pending
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import distinct_fields, identifier, in_chunks
 from cmsync.storeio import in_store
 from state import Store, System, Transaction
+from state.fieldfit import LimitsBook
 from state.writeplan import Batch, Operation, RecordWrite
 
 __all__ = ["Planned", "Preview", "build_preview"]
@@ -133,8 +134,13 @@ def _refusal(record: RecordWrite, described: Mapping[str, Mapping[str, Any]], ex
     return ""
 
 
-async def build_preview(store: Store, gateway: SalesforceGateway) -> Preview:
-    """What sending the pending outbox would do, without sending or claiming anything."""
+async def build_preview(
+    store: Store, gateway: SalesforceGateway, limits: LimitsBook = CATALOGUE_LIMITS
+) -> Preview:
+    """What sending the pending outbox would do, without sending or claiming anything.
+
+    Each record is fitted to ``limits`` as the dispatcher would fit it (``state.fieldfit``).
+    """
     preview = Preview()
 
     def read(tx: Transaction) -> tuple[Any, list[tuple[str, str, str]]]:
@@ -143,7 +149,7 @@ async def build_preview(store: Store, gateway: SalesforceGateway) -> Preview:
             for e in tx.outbox.pending(target_system=System.SALESFORCE, kinds=KINDS)
             if isinstance(why := to_pending(e), str)
         ]
-        return plan_pending(tx), refused
+        return plan_pending(tx, limits=limits), refused
 
     plan, refused = await in_store(store, read)
     preview.records.extend(Planned(o, k, "refused", reason=why) for o, k, why in refused)

@@ -46,6 +46,7 @@ from cmsync.pipeline.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
 from cmsync.pipeline.vanished import VanishedAccounts
 from cmsync.salesforce.collections import CollectionsWriter
+from cmsync.salesforce.field_limits import read_limits
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import JobResult, Store
@@ -213,6 +214,8 @@ class SyncPass:
             self.dispatcher.fallback_owner = await resolve_fallback_owner(
                 self.gateway, self.settings.sync.fallback_owner
             )
+            # And what the org's fields hold, to fit writes to (``field_limits``).
+            self.dispatcher.limits = await read_limits(self.gateway)
             self._owner_resolved = True
         if not self.dry_run:  # links of Accounts merged or deleted since: follow them now
             await self.vanished.follow_missing_links(self.store, context.org)
@@ -358,7 +361,7 @@ class SyncPass:
 
     async def preview(self) -> Preview:
         """The dry run's dispatch: what would be written, read against Salesforce."""
-        return await build_preview(self.store, self.gateway)
+        return await build_preview(self.store, self.gateway, self.dispatcher.limits)
 
     async def dispatch(self) -> Any:
         if self.dry_run:

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE, with_multi_currency
+from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE, FieldSpec, with_multi_currency
 from cmsync.sandbox.base import SandboxContext
 from cmsync.sandbox.chartmogul import ChartMogulEmulator
 from cmsync.sandbox.clock import SandboxClock
@@ -65,6 +65,9 @@ class SandboxOptions:
     # "Object.Field" names left out of the org, as if an admin had not deployed them
     # (for `cmsync doctor` tests and demos); the seeded scenario must not write them.
     drop_fields: tuple[str, ...] = ()
+    # Fields as the org's admin changed them (a shorter length, fewer picklist values), each
+    # replacing the catalogue's field of that name on that object (for tests and demos).
+    changed_fields: tuple[tuple[str, FieldSpec], ...] = ()
     # The ChartMogul account's currency (every figure it reports is in it), the Salesforce
     # org's corporate currency (Organization.DefaultCurrencyIsoCode), and whether the org is
     # multi-currency (Accounts carry CurrencyIsoCode: the euro-billed customers' Accounts EUR).
@@ -229,6 +232,8 @@ async def start_sandbox(options: SandboxOptions) -> RunningSandbox:
     for dropped in options.drop_fields:
         sobject, _, field = dropped.partition(".")
         catalogue = catalogue.without_field(sobject, field)
+    for sobject, changed in options.changed_fields:
+        catalogue = catalogue.replace_sobject(catalogue[sobject].with_field(changed))
     salesforce = SalesforceEmulator(ctx, sf_config, catalogue=catalogue)
 
     make_scenario = options.scenario or generate

@@ -237,6 +237,27 @@ async def test_a_won_deal_round_trips_to_mrr_on_its_account(
     assert fields["CM_MRR__c"] == activity.activity_mrr / 100
 
 
+@pytest.mark.parametrize(
+    ("website", "copied"),
+    [("javascript:alert(1)", None), ("data:text/html,<b>x</b>", None),
+     ("https://web-address.example", "https://web-address.example")],
+)  # fmt: skip
+async def test_only_a_web_address_crosses_to_chartmogul(
+    world: World, baseline: ClosedWonStats, gateway: SalesforceGateway, cm: ChartMogulClient,
+    website: str, copied: str | None,
+) -> None:  # fmt: skip
+    account = await _fresh_account(gateway, f"Website {website[:4]} {len(website)} Ltd")
+    await gateway.restful(f"sobjects/Account/{account}", method="PATCH", json={"Website": website})
+    await _win(gateway, account, 1_200.0)
+
+    stats = await _pass(world.settings)
+    assert (stats.imported, stats.customers_created, stats.quarantined) == (1, 1, 0)
+    [customer] = await _customers(cm, account, world.data_source_uuid)
+    assert customer.website_url == copied
+    stored = world.sandbox.chartmogul.store.registry.customers[customer.uuid]
+    assert stored.website_url == copied
+
+
 async def test_rerunning_or_editing_the_amount_creates_nothing_new(
     world: World, baseline: ClosedWonStats, gateway: SalesforceGateway, cm: ChartMogulClient
 ) -> None:

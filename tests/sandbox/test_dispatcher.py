@@ -228,7 +228,9 @@ async def test_locked_rows_retry_until_done_and_refused_records_die(
     *ids, spare = await new_accounts(gateway, "Locky", 61)
     good = [f"locky-task-{n}" for n in range(3)]
     rows = account_rows("Locky", ids) + [task_row("Locky", k, ids[1], "Follow up") for k in good]
-    rows.append(task_row("Locky", "locky-long", ids[1], "x" * 300))  # STRING_TOO_LONG
+    # A Task naming no record (MALFORMED_ID): refused for itself, whatever its fields hold
+    # (a Subject too long is cut to fit instead, ``state.fieldfit``).
+    rows.append(task_row("Locky", "locky-bad-what", "not-an-id", "Follow up"))
     bad_field = OutboxItem(
         "Locky|bad", "update", System.SALESFORCE, "Account", spare, {"No_Such__c": 1}, "oops"
     )
@@ -258,14 +260,14 @@ async def test_locked_rows_retry_until_done_and_refused_records_die(
             break
         clock.advance(QUICK.backoff_cap)
         await drain()
-    # Done: 180 Account rows, 3 Tasks and the late row; dead: the long Subject, the bad field.
+    # Done: 180 Account rows, 3 Tasks and the late row; dead: the bad WhatId, the bad field.
     assert statuses(store) == Counter({OutboxStatus.DONE: 184, OutboxStatus.DEAD: 2})
     assert full_sandbox.ctx.faults.injected["lock_row"] > 0
 
     with store.transaction() as tx:
         dead = {e.target_key: e.last_error or "" for e in tx.queries.dead_letters()}
-    assert dead.keys() == {"locky-long", spare}
-    assert dead["locky-long"].startswith("STRING_TOO_LONG: Subject")
+    assert dead.keys() == {"locky-bad-what", spare}
+    assert dead["locky-bad-what"].startswith("MALFORMED_ID: Related To ID"), dead
     assert dead[spare].startswith("INVALID_FIELD: No such column 'No_Such__c'")
     full_sandbox.ctx.faults.set_profile("none")
     accounts = await accounts_by_name(gateway, "Locky")

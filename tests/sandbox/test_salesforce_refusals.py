@@ -1,4 +1,4 @@
-"""Two refusals of the Salesforce emulator, over TLS, with the bodies pinned.
+"""Refusals of the Salesforce emulator, over TLS, with the bodies pinned.
 
 - A converted Lead cannot be updated: CANNOT_UPDATE_CONVERTED_LEAD, "cannot reference
   converted lead" (Salesforce Help article 000384333; the code is in the REST/SOAP API
@@ -7,6 +7,15 @@
   DUPLICATE_VALUE, "Duplicate external id specified: <value>", compared case-insensitively;
   the call's other records are written (REST API Developer Guide, "Upsert Multiple Records
   with Fewer Round-Trips").
+- A value its field cannot hold fails the record, naming the field (SOAP API Developer Guide,
+  "StatusCode", in Core Data Types Used in API Calls; the REST API answers the same codes,
+  "Status Codes and Error Responses"): text longer than the field, STRING_TOO_LONG "<label>:
+  data value too large: <value> (max length=<n>)"; a number with more digits before the
+  point than precision - scale allows, NUMBER_OUTSIDE_VALID_RANGE "<label>: value outside of
+  valid range on numeric field: <value>"; a value a restricted picklist lacks,
+  INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST "<label>: bad value for restricted picklist field:
+  <value>". A single update answers 400 with the error list; in a collection only that
+  record fails (allOrNone false), the others are written.
 """
 
 from __future__ import annotations
@@ -165,3 +174,49 @@ def test_an_external_id_twice_in_one_upsert_fails_both_and_only_them(org: Org) -
     again = org.call("PATCH", "/composite/sobjects/Task/CM_Sync_Key__c", {"records": records[2:]})
     assert once.json()[0]["created"] is True and again.json()[0]["created"] is False
     assert once.json()[0]["id"] == again.json()[0]["id"]
+
+
+FIELD_REFUSALS = [
+    ({"CM_Plan__c": "p" * 256}, {
+        "errorCode": "STRING_TOO_LONG", "fields": ["CM_Plan__c"],
+        "message": f"CM Plan: data value too large: {'p' * 256} (max length=255)"}),
+    ({"CM_MRR__c": 1e14}, {
+        "errorCode": "NUMBER_OUTSIDE_VALID_RANGE", "fields": ["CM_MRR__c"],
+        "message": "CM MRR: value outside of valid range on numeric field: 100000000000000.0"}),
+    ({"CM_Lifecycle_Stage__c": "Dormant"}, {
+        "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "fields": ["CM_Lifecycle_Stage__c"],
+        "message": "CM Lifecycle Stage: bad value for restricted picklist field: Dormant"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "error"), FIELD_REFUSALS)
+def test_a_value_its_field_cannot_hold_refuses_the_record(
+    org: Org, body: dict[str, Any], error: dict[str, Any]
+) -> None:
+    account = org.emulator.store.insert("Account", {"Name": "Limits Co", "CM_ARR__c": 1.0})
+    answer = org.call("PATCH", f"/sobjects/Account/{account}", {**body, "CM_ARR__c": 2.0})
+    assert answer.status_code == 400
+    assert answer.json() == [error]
+    # Nothing of the record was written: the one field sinks the whole update.
+    assert org.emulator.store.find(account).values["CM_ARR__c"] == 1.0  # type: ignore[union-attr]
+
+    fine = org.emulator.store.insert("Account", {"Name": "Fine Co"})
+    records = [
+        {"attributes": {"type": "Account"}, "Id": account, **body},
+        {"attributes": {"type": "Account"}, "Id": fine, "CM_ARR__c": 3.0},
+    ]
+    answer = org.call("PATCH", "/composite/sobjects", {"allOrNone": False, "records": records})
+    assert answer.status_code == 200
+    refused, written = answer.json()
+    assert refused == {"success": False, "errors": [
+        {"statusCode": error["errorCode"], "message": error["message"], "fields": error["fields"]}
+    ]}  # fmt: skip
+    assert written == {"id": fine, "success": True, "errors": []}
+
+
+def test_the_largest_value_a_field_holds_is_accepted(org: Org) -> None:
+    """Currency(16, 2) holds 14 digits before the point; Text(255) 255 characters."""
+    account = org.emulator.store.insert("Account", {"Name": "Edge Co"})
+    body = {"CM_MRR__c": 99_999_999_999_999.99, "CM_Plan__c": "p" * 255}
+    assert org.call("PATCH", f"/sobjects/Account/{account}", body).status_code == 204

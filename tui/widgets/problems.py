@@ -23,6 +23,7 @@ _KIND_STYLES = {
     ProblemKind.BAD_RECORD: "magenta",
     ProblemKind.ILLEGAL_TRANSITION: "magenta",
     ProblemKind.DEAL_UNWOUND: "bold yellow",
+    ProblemKind.FIELD_LIMIT: "yellow",
 }
 
 
