@@ -12,13 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from cmsync.errors import SkippableRecordError
 
 __all__ = [
+    "CENTS_LIMIT",
     "Account",
     "Activity",
     "ActivityType",
@@ -42,6 +43,11 @@ ActivityType = Literal["new_biz", "expansion", "contraction", "churn", "reactiva
 # ChartMogul sends every time with a zone (``Z`` or an offset). A zone-less one is malformed:
 # compared with the zone-aware times everywhere else, it would crash the step that read it.
 Instant = AwareDatetime
+# Money is kept in the store's INTEGER columns, signed 64-bit in SQLite. ChartMogul takes more
+# (an invoice line of 10**20 cents is imported and reported as is); such a figure is refused
+# here, as a malformed record naming its value, rather than failing the page that writes it.
+CENTS_LIMIT = 2**63 - 1
+Cents = Annotated[int, Field(ge=-CENTS_LIMIT, le=CENTS_LIMIT)]
 
 
 class RecordError(SkippableRecordError, ValueError):
@@ -63,9 +69,9 @@ class Activity(_Record):
     date: Instant
     type: ActivityType
     description: str = ""
-    activity_mrr: int = Field(alias="activity-mrr")
-    activity_mrr_movement: int = Field(alias="activity-mrr-movement")
-    activity_arr: int = Field(alias="activity-arr")
+    activity_mrr: Cents = Field(alias="activity-mrr")
+    activity_mrr_movement: Cents = Field(alias="activity-mrr-movement")
+    activity_arr: Cents = Field(alias="activity-arr")
     currency: str
     customer_uuid: str = Field(alias="customer-uuid")
     customer_name: str | None = Field(default=None, alias="customer-name")
@@ -93,8 +99,8 @@ class Customer(_Record):
     lead_created_at: Instant | None = None
     free_trial_started_at: Instant | None = None
     country: str | None = None
-    mrr: int = 0
-    arr: int = 0
+    mrr: Cents = 0
+    arr: Cents = 0
     currency: str | None = None
     chartmogul_url: str | None = Field(default=None, alias="chartmogul-url")
     website_url: str | None = None
@@ -108,8 +114,8 @@ class CustomerSubscription(_Record):
     subscription_set_external_id: str | None = None
     plan: str | None = None
     quantity: int | None = None
-    mrr: int = 0
-    arr: int = 0
+    mrr: Cents = 0
+    arr: Cents = 0
     status: str | None = None
     billing_cycle: str | None = Field(default=None, alias="billing-cycle")
     billing_cycle_count: int | None = Field(default=None, alias="billing-cycle-count")
@@ -127,7 +133,7 @@ class LineItem(_Record):
     plan_uuid: str | None = None
     service_period_start: Instant | None = None
     service_period_end: Instant | None = None
-    amount_in_cents: int
+    amount_in_cents: Cents
     quantity: int | None = None
 
 
@@ -253,12 +259,24 @@ def record_key(raw: Any) -> str:
     return f"sha256:{_digest(raw)}"
 
 
+_SHOWN_CHARS = 60
+
+
+def _shown(value: Any) -> str:
+    """The offending value, when it is one (the operator fixes the record by it), cut short."""
+    if isinstance(value, dict | list | tuple) or value is None:
+        return ""
+    text = repr(value)
+    return f", got {text[:_SHOWN_CHARS]}{'…' if len(text) > _SHOWN_CHARS else ''}"
+
+
 def parse_record(model: type[T], raw: Any) -> T:
     """``raw`` as a ``model``; RecordError names the record and each bad field."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}{_shown(e['input'])}"
+            for e in exc.errors()
         ]
         raise RecordError(model.__name__, record_key(raw), problems) from None
