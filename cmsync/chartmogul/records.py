@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from cmsync.errors import SkippableRecordError
 
 __all__ = [
     "CENTS_LIMIT",
+    "EARLIEST",
+    "LATEST",
     "Account",
     "Activity",
     "ActivityType",
@@ -40,9 +42,25 @@ __all__ = [
 ]
 
 ActivityType = Literal["new_biz", "expansion", "contraction", "churn", "reactivation"]
+# The moments Salesforce can hold: 1700-01-01T00:00:00Z to 4000-12-31T00:00:00Z (Data Loader
+# Guide, "Data Import Dates"; Salesforce Help article 000383587). A time outside them can be
+# written nowhere, and near the ends of Python's calendar (years 1 and 9999) the arithmetic on
+# it (a lookback, a conversion to UTC) overflows in whatever step meets it.
+EARLIEST = datetime(1700, 1, 1, tzinfo=UTC)
+LATEST = datetime(4000, 12, 31, tzinfo=UTC)
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(
+            f"outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}, the dates Salesforce holds"
+        )
+    return moment
+
+
 # ChartMogul sends every time with a zone (``Z`` or an offset). A zone-less one is malformed:
 # compared with the zone-aware times everywhere else, it would crash the step that read it.
-Instant = AwareDatetime
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 # Money is kept in the store's INTEGER columns, signed 64-bit in SQLite. ChartMogul takes more
 # (an invoice line of 10**20 cents is imported and reported as is); such a figure is refused
 # here, as a malformed record naming its value, rather than failing the page that writes it.
