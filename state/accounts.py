@@ -311,6 +311,10 @@ class AccountStates(Part):
         # revision cannot be stale (the unit holds the write lock), so it is not read again.
         self._read: dict[str, int] = {}
 
+    def forget_revisions(self) -> None:
+        """Read every revision from the store again (after a savepoint was rolled back)."""
+        self._read.clear()
+
     def get(self, customer_uuid: str) -> AccountState | None:
         return self.get_many([customer_uuid]).get(customer_uuid)
 

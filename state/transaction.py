@@ -5,10 +5,16 @@ is a small object in its own module, all sharing the transaction's connection an
 ``now`` (taken from the store's injected clock when the transaction began). Nothing done
 through ``tx`` is visible to other connections until the ``with`` block ends without an
 exception.
+
+``tx.savepoint()`` marks a point inside the unit to roll back to: the pipeline applies one
+record in it, and a record that fails is undone alone (and quarantined) while the rest of the
+page commits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -28,6 +34,7 @@ class Transaction:
     """Typed access to every table inside one ``BEGIN IMMEDIATE`` ... ``COMMIT``."""
 
     __slots__ = (
+        "_conn",
         "accounts",
         "audit",
         "commands",
@@ -46,6 +53,7 @@ class Transaction:
     )
 
     def __init__(self, conn: Connection, now: datetime) -> None:
+        self._conn = conn
         self.now = now
         self.cursors = Cursors(conn, now)
         self.links = Links(conn, now)
@@ -61,3 +69,20 @@ class Transaction:
         self.audit = Audit(conn, now)
         self.daemon = DaemonStatus(conn, now)
         self.queries = Queries(conn)  # the dashboard's read-side queries, inside this unit
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """What the block writes is kept if it ends, undone (alone) if it raises.
+
+        The exception is re-raised: the caller decides what the failure means. The revisions
+        the block read or wrote are forgotten on the way out, so a state put after the undo
+        is checked against the store again (``AccountStates.put_many``).
+        """
+        nested = self._conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            self.accounts.forget_revisions()
+            raise
+        nested.commit()

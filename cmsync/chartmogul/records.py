@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,9 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from cmsync.errors import SkippableRecordError
 
 __all__ = [
+    "CENTS_LIMIT",
+    "EARLIEST",
+    "LATEST",
     "Account",
     "Activity",
     "ActivityType",
@@ -39,9 +42,30 @@ __all__ = [
 ]
 
 ActivityType = Literal["new_biz", "expansion", "contraction", "churn", "reactivation"]
+# The moments Salesforce can hold: 1700-01-01T00:00:00Z to 4000-12-31T00:00:00Z (Data Loader
+# Guide, "Data Import Dates"; Salesforce Help article 000383587). A time outside them can be
+# written nowhere, and near the ends of Python's calendar (years 1 and 9999) the arithmetic on
+# it (a lookback, a conversion to UTC) overflows in whatever step meets it.
+EARLIEST = datetime(1700, 1, 1, tzinfo=UTC)
+LATEST = datetime(4000, 12, 31, tzinfo=UTC)
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(
+            f"outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}, the dates Salesforce holds"
+        )
+    return moment
+
+
 # ChartMogul sends every time with a zone (``Z`` or an offset). A zone-less one is malformed:
 # compared with the zone-aware times everywhere else, it would crash the step that read it.
-Instant = AwareDatetime
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
+# Money is kept in the store's INTEGER columns, signed 64-bit in SQLite. ChartMogul takes more
+# (an invoice line of 10**20 cents is imported and reported as is); such a figure is refused
+# here, as a malformed record naming its value, rather than failing the page that writes it.
+CENTS_LIMIT = 2**63 - 1
+Cents = Annotated[int, Field(ge=-CENTS_LIMIT, le=CENTS_LIMIT)]
 
 
 def _not_negative(cents: int) -> int:
@@ -54,7 +78,7 @@ def _not_negative(cents: int) -> int:
 # are corrupt data (a refund or credit imported as a subscription line), refused here so that
 # they are quarantined as a bad record and never written to Salesforce. Movements may be
 # negative (contractions, churn).
-Figure = Annotated[int, AfterValidator(_not_negative)]
+Figure = Annotated[Cents, AfterValidator(_not_negative)]
 
 
 class RecordError(SkippableRecordError, ValueError):
@@ -77,7 +101,7 @@ class Activity(_Record):
     type: ActivityType
     description: str = ""
     activity_mrr: Figure = Field(alias="activity-mrr")
-    activity_mrr_movement: int = Field(alias="activity-mrr-movement")
+    activity_mrr_movement: Cents = Field(alias="activity-mrr-movement")
     activity_arr: Figure = Field(alias="activity-arr")
     currency: str
     customer_uuid: str = Field(alias="customer-uuid")
@@ -121,8 +145,8 @@ class CustomerSubscription(_Record):
     subscription_set_external_id: str | None = None
     plan: str | None = None
     quantity: int | None = None
-    mrr: int = 0
-    arr: int = 0
+    mrr: Cents = 0
+    arr: Cents = 0
     status: str | None = None
     billing_cycle: str | None = Field(default=None, alias="billing-cycle")
     billing_cycle_count: int | None = Field(default=None, alias="billing-cycle-count")
@@ -140,7 +164,7 @@ class LineItem(_Record):
     plan_uuid: str | None = None
     service_period_start: Instant | None = None
     service_period_end: Instant | None = None
-    amount_in_cents: int
+    amount_in_cents: Cents
     quantity: int | None = None
 
 
@@ -266,12 +290,24 @@ def record_key(raw: Any) -> str:
     return f"sha256:{_digest(raw)}"
 
 
+_SHOWN_CHARS = 60
+
+
+def _shown(value: Any) -> str:
+    """The offending value, when it is one (the operator fixes the record by it), cut short."""
+    if isinstance(value, dict | list | tuple) or value is None:
+        return ""
+    text = repr(value)
+    return f", got {text[:_SHOWN_CHARS]}{'…' if len(text) > _SHOWN_CHARS else ''}"
+
+
 def parse_record(model: type[T], raw: Any) -> T:
     """``raw`` as a ``model``; RecordError names the record and each bad field."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}{_shown(e['input'])}"
+            for e in exc.errors()
         ]
         raise RecordError(model.__name__, record_key(raw), problems) from None

@@ -21,6 +21,10 @@ no longer shows: ChartMogul regrouped them away (a change undone within the hour
 movement; Smart Activity Classification, help article 4416682609426). While a rebuild is
 being processed the feed still shows the old history, so a movement missing from a full read
 is gone, not late.
+
+An activity dated after the window's end is not one the feed was asked for (it lists none
+after ``end-date``): applied, it would carry the watermark past every later movement, and the
+next window would start after its own end, refused. It is quarantined and the watermark left.
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.records import Activity, Rejected
+from cmsync.chartmogul.records import Activity, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals, withdraw_vanished_alerts
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.customers import quarantine_rejected
 from cmsync.pipeline.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
-from state import Store, Transaction
+from state import QuarantineItem, QuarantineKind, Store, System, Transaction
 from state.incremental import Stamped, Watermark
 from state.lifecycle import LifecyclePolicy
 from state.signals import MovementKind, MrrMovement
@@ -65,6 +69,27 @@ class PollStats:
     new: int = 0
     rejected: int = 0
     applied: ApplyStats = field(default_factory=ApplyStats)
+
+
+def _beyond(activities: tuple[Activity, ...], end: datetime) -> list[Activity]:
+    return [a for a in activities if a.date > end]
+
+
+def _quarantine_beyond(tx: Transaction, activities: list[Activity], end: datetime) -> None:
+    for activity in activities:
+        tx.quarantine.add(
+            QuarantineItem(
+                kind=QuarantineKind.BAD_RECORD,
+                source=System.CHARTMOGUL,
+                record_key=f"Activity:{record_key({'uuid': activity.uuid})}",
+                reason=(
+                    f"Activity {activity.uuid}: date: {activity.date.isoformat()} is after the "
+                    f"end of the window read ({end.isoformat()}), where ChartMogul lists none; "
+                    "not applied, so the feed's cursor does not jump past it"
+                ),
+                payload=activity.model_dump(mode="json", by_alias=True),
+            )
+        )
 
 
 def movement(activity: Activity) -> MrrMovement:
@@ -103,21 +128,24 @@ async def poll_activities(
         )
     )
     async for page in pages:
-        signals = [movement(a) for a in page.entries]
+        beyond = _beyond(page.entries, window.end)
+        signals = [movement(a) for a in page.entries if a.date <= window.end]
         watermark, fresh = watermark.advance([Stamped(s.key, s.at) for s in signals], lookback)
         new = [signals[i] for i in fresh]
         stats.pages += 1
         stats.read += len(signals)
         stats.new += len(new)
-        stats.rejected += len(page.rejected)
+        stats.rejected += len(page.rejected) + len(beyond)
 
         def work(
             tx: Transaction,
             new: list[MrrMovement] = new,
             rejected: tuple[Rejected, ...] = page.rejected,
             cursor: str = watermark.dumps(),
+            beyond: list[Activity] = beyond,
         ) -> ApplyStats:
             quarantine_rejected(tx, rejected)
+            _quarantine_beyond(tx, beyond, window.end)
             done = apply_signals(
                 tx, new, context=context, translator=translator, policy=policy, now=now
             )
@@ -181,7 +209,8 @@ async def reread_activities(
             chartmogul.activity_pages(start_date=start.isoformat(), end_date=end.isoformat())
         )
         async for page in pages:
-            signals = [movement(a) for a in page.entries]
+            # Entries dated after now are the poller's to quarantine, as rejected ones are.
+            signals = [movement(a) for a in page.entries if a.date <= now]
             stats.pages += 1
             stats.read += len(signals)
             for s in signals:

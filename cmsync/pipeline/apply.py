@@ -11,6 +11,10 @@ Nothing ChartMogul reports is refused: the lifecycle converges on it (``state.li
 point 5). A movement is remembered by its key and by its slot (customer, subscription,
 moment): one that comes back retyped by ChartMogul's regrouping is applied without raising
 anything twice, and the alert of its old type is withdrawn (``cmsync.pipeline.withdraw``).
+
+A signal cmsync fails on (say a figure the store cannot hold) is undone alone and quarantined
+as an internal error; the batch's other signals apply and its caller's cursor moves
+(``contain``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cmsync.chartmogul.records import record_key
 from cmsync.pipeline.accounts import from_state, to_state
+from cmsync.pipeline.contain import contained
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.translate import Translator
 from cmsync.pipeline.withdraw import settle_withdrawals
@@ -39,7 +45,13 @@ from state.signals import (
     TrialStarted,
 )
 
-__all__ = ["ApplyStats", "apply_signals", "signal_from_payload", "withdraw_vanished_alerts"]
+__all__ = [
+    "ApplyStats",
+    "apply_signals",
+    "signal_from_payload",
+    "signal_payload",
+    "withdraw_vanished_alerts",
+]
 
 
 @dataclass
@@ -52,6 +64,7 @@ class ApplyStats:
     effects: int = 0
     enqueued: int = 0
     unlinked_effects: int = 0
+    quarantined: int = 0  # signals cmsync failed on, undone alone (``contain``)
 
     def add(self, other: ApplyStats) -> None:
         for field in dataclasses.fields(self):
@@ -80,6 +93,15 @@ def signal_from_payload(payload: Mapping[str, object]) -> Signal:
     return cls(**values)  # type: ignore[arg-type]  # the payload was made from this class
 
 
+def signal_payload(signal: Signal) -> dict[str, object]:
+    """What ``signal_from_payload`` makes the signal again from (JSON-ready)."""
+    values: dict[str, object] = {"signal": type(signal).__name__}
+    for field in dataclasses.fields(signal):
+        value = getattr(signal, field.name)
+        values[field.name] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
 def apply_signals(
     tx: Transaction,
     signals: Sequence[Signal],
@@ -89,7 +111,31 @@ def apply_signals(
     policy: LifecyclePolicy,
     now: datetime,
 ) -> ApplyStats:
-    """Apply ``signals`` (in order) within ``tx``; returns what happened."""
+    """Apply ``signals`` (in order) within ``tx``; returns what happened. A signal that fails
+    is undone alone and quarantined, and does not count as applied."""
+
+    def work(tx: Transaction, batch: Sequence[Signal]) -> ApplyStats:
+        return _apply(tx, batch, context=context, translator=translator, policy=policy, now=now)
+
+    done = contained(
+        tx, signals, work,
+        key=lambda s: f"Signal:{record_key({'uuid': s.key})}", payload=signal_payload,
+    )  # fmt: skip
+    stats = ApplyStats(quarantined=done.quarantined)
+    for result in done.results:
+        stats.add(result)
+    return stats
+
+
+def _apply(
+    tx: Transaction,
+    signals: Sequence[Signal],
+    *,
+    context: SyncContext,
+    translator: Translator,
+    policy: LifecyclePolicy,
+    now: datetime,
+) -> ApplyStats:
     stats = ApplyStats(signals=len(signals))
     if not signals:
         return stats

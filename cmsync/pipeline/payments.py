@@ -27,14 +27,15 @@ from datetime import datetime, timedelta
 from aiolimiter import AsyncLimiter
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.records import Invoice, Page, Rejected
+from cmsync.chartmogul.errors import ChartMogulClientError
+from cmsync.chartmogul.records import Invoice, Page, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.customers import quarantine_rejected
 from cmsync.pipeline.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
-from state import Store, Transaction
+from state import QuarantineItem, QuarantineKind, Store, System, Transaction
 from state.lifecycle import LifecyclePolicy, Risk
 from state.signals import FailureExpired, PaymentFailed, PaymentRecovered
 
@@ -230,11 +231,13 @@ async def poll_payments(
         signals: Iterable[PaymentSignal],
         page_rejected: tuple[Rejected, ...] = (),
         cursor: str | None = None,
+        refused: Iterable[tuple[str, str, ChartMogulClientError]] = (),
     ) -> None:
         batch = sorted(signals, key=lambda s: s.at)
 
         def work(tx: Transaction) -> ApplyStats:
             quarantine_rejected(tx, page_rejected)
+            _quarantine_refused(tx, refused)
             done = apply_signals(
                 tx, batch, context=context, translator=translator, policy=policy, now=now
             )
@@ -270,17 +273,52 @@ async def poll_payments(
     stats.rechecked = len(lookups)
     # Side by side (the client's rate limit and connection cap still hold): one after the
     # other, each lookup waited out a round trip the limit did not ask for.
-    tasks = [asyncio.ensure_future(_recoveries(chartmogul, *lookup)) for lookup in lookups]
+    tasks = [asyncio.ensure_future(_lookup(chartmogul, *lookup)) for lookup in lookups]
+    refused: list[tuple[str, str, ChartMogulClientError]] = []
     try:
-        for found in await asyncio.gather(*tasks):
-            recovered.extend(found)
+        for (customer_uuid, key), found in zip(lookups, await asyncio.gather(*tasks), strict=True):
+            if isinstance(found, ChartMogulClientError):
+                refused.append((customer_uuid, key, found))
+            else:
+                recovered.extend(found)
     except BaseException:
         for task in tasks:  # one failed: the step fails, and the lookups still out are moot
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    await commit(recovered)
+    await commit(recovered, refused=refused)
     return stats
+
+
+async def _lookup(
+    chartmogul: ChartMogulClient, customer_uuid: str, key: str
+) -> list[PaymentSignal] | ChartMogulClientError:
+    """``_recoveries``, or the refusal of this one lookup: a request ChartMogul refuses as sent
+    (say an external id too long for a URL) is that invoice's problem, not the step's. Every
+    other error (the source down, the credentials refused) fails the step as before."""
+    try:
+        return await _recoveries(chartmogul, customer_uuid, key)
+    except ChartMogulClientError as exc:
+        return exc
+
+
+def _quarantine_refused(
+    tx: Transaction, refused: Iterable[tuple[str, str, ChartMogulClientError]]
+) -> None:
+    for customer_uuid, key, exc in refused:
+        tx.quarantine.add(
+            QuarantineItem(
+                kind=QuarantineKind.BAD_RECORD,
+                source=System.CHARTMOGUL,
+                record_key=f"Invoice:{record_key({'external_id': key})}",
+                reason=(
+                    f"ChartMogul refused the lookup of this invoice's payments: {exc}"[:1500]
+                    + ". Its failed payment stays open until it expires; the other invoices "
+                    "went on"
+                ),
+                payload={"customer_uuid": customer_uuid, "invoice": key[:2000]},
+            )
+        )
 
 
 async def _recoveries(

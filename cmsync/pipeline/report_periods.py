@@ -10,19 +10,27 @@ period whose days contain its date.
 The snapshot's field names are the catalogue's (``CM_Metric_Snapshot__c``); the settings name
 only the object and its key field. Money goes through ``wire`` (cents to a currency amount);
 the rates are percentages already (``1.71`` is 1.71 %), as percent fields take them.
+
+A figure its field cannot hold (beyond the field's digits, or not a finite number) is left out
+of the row, which is written with the rest, and named in the row's ``left_out``: Salesforce
+refuses a whole record for one such value (``NUMBER_OUTSIDE_VALID_RANGE``), so one absurd
+figure would otherwise keep the company's whole row from being written, every run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from cmsync.chartmogul.records import MetricsEntry
 from cmsync.pipeline.translate import wire
+from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from state.effects import Money
 
 __all__ = [
@@ -116,6 +124,7 @@ class SnapshotRow:
 
     span: Span
     fields: Mapping[str, Any]
+    left_out: tuple[str, ...] = ()  # "<field>: <why>" for each figure the row goes without
 
     @property
     def digest(self) -> str:
@@ -128,7 +137,31 @@ def digest(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _fields(span: Span, entry: MetricsEntry, movements: MetricsEntry | None) -> dict[str, Any]:
+_SNAPSHOT = DEFAULT_CATALOGUE["CM_Metric_Snapshot__c"]
+
+
+def _unfit(name: str, value: float | Decimal) -> str | None:
+    """Why field ``name`` cannot hold ``value`` (None if it can).
+
+    A number field of precision p and scale s holds values below 10**(p - s) in magnitude,
+    once rounded to s decimals (Salesforce Help, "Custom Field Types": Number, Currency and
+    Percent take a length and decimal places, 18 digits in all).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a number Salesforce can store"
+    spec = _SNAPSHOT.field(name)
+    if spec is None or not spec.precision:
+        return None
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-spec.scale), ROUND_HALF_UP)
+    if abs(rounded) < Decimal(10) ** (spec.precision - spec.scale):
+        return None
+    return f"{value} is beyond the field's {spec.precision - spec.scale} digits before the point"
+
+
+def _fields(
+    span: Span, entry: MetricsEntry, movements: MetricsEntry | None
+) -> tuple[dict[str, Any], list[str]]:
+    left_out: list[str] = []
     values: dict[str, Any] = {
         "Name": span.name,
         "CM_Period__c": span.period,
@@ -140,13 +173,24 @@ def _fields(span: Span, entry: MetricsEntry, movements: MetricsEntry | None) -> 
         merged = entry.model_copy(update={m: getattr(movements, m) for m in _MOVEMENTS})
     for name, attribute in MONEY_FIELDS.items():
         cents = getattr(merged, attribute)
-        if cents is not None:  # a metric the report lacks is left as it is, not blanked
+        if cents is None:  # a metric the report lacks is left as it is, not blanked
+            continue
+        # Exact for any int (a float of huge cents would overflow); LTV may be a float.
+        why = _unfit(name, Decimal(cents) / 100 if isinstance(cents, int) else cents / 100)
+        if why is None:
             values[name] = wire(Money(round(cents)))  # LTV may come as a float of cents
+        else:
+            left_out.append(f"{name}: {why}")
     for name, attribute in _PLAIN_FIELDS.items():
         value = getattr(merged, attribute)
-        if value is not None:
+        if value is None:
+            continue
+        why = _unfit(name, value)
+        if why is None:
             values[name] = value
-    return values
+        else:
+            left_out.append(f"{name}: {why}")
+    return values, left_out
 
 
 def _by_span(spans: Sequence[Span], entries: Iterable[MetricsEntry]) -> dict[Span, MetricsEntry]:
@@ -165,8 +209,9 @@ def snapshot_rows(
     movements where that report has the span too; spans without an entry get no row."""
     key_metrics = _by_span(spans, metrics)
     moves = _by_span(spans, movements)
-    return [
-        SnapshotRow(span, _fields(span, key_metrics[span], moves.get(span)))
-        for span in spans
-        if span in key_metrics
-    ]
+    rows: list[SnapshotRow] = []
+    for span in spans:
+        if span in key_metrics:
+            values, left_out = _fields(span, key_metrics[span], moves.get(span))
+            rows.append(SnapshotRow(span, values, tuple(left_out)))
+    return rows

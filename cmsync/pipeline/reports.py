@@ -14,6 +14,11 @@ the dispatcher sends nothing). Different, a row is enqueued whose idempotency ke
 period, a digest of its values and the run. The run is in the key because the same values can
 be wanted again after others (A, then B, then A once more must write A again); the comparison,
 not the key, is what keeps a re-run from enqueueing twice.
+
+Contained per figure and per row: a figure the snapshot field cannot hold is left out of its
+row (``report_periods``), which is written with the rest, and the period is put in quarantine
+naming the figure; a row cmsync fails on is quarantined alone (``contain``) and the other
+periods are written.
 """
 
 from __future__ import annotations
@@ -25,9 +30,18 @@ from typing import Any
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import ReportSettings
+from cmsync.pipeline.contain import contained
 from cmsync.pipeline.report_periods import SnapshotRow, recent_spans, snapshot_rows
 from cmsync.storeio import in_store
-from state import OutboxItem, RecordRef, Store, System, Transaction
+from state import (
+    OutboxItem,
+    QuarantineItem,
+    QuarantineKind,
+    RecordRef,
+    Store,
+    System,
+    Transaction,
+)
 from state.writeplan import Operation
 
 __all__ = ["ReportStats", "write_reports"]
@@ -45,6 +59,8 @@ class ReportStats:
     unchanged: int = 0  # rows equal to what their record holds (or is about to)
     enqueued: int = 0
     uncovered: int = 0  # periods the metrics API had no entry for
+    left_out: int = 0  # figures left out of their row: the field cannot hold them
+    quarantined: int = 0  # rows cmsync failed on (``contain``)
     changed: list[SnapshotRow] = field(default_factory=list)  # rows enqueued (or that would be)
 
     def describe(self) -> str:
@@ -54,9 +70,14 @@ class ReportStats:
             return f"{prefix}reports disabled"
         verb = "would enqueue" if self.dry_run else "enqueued"
         count = len(self.changed) if self.dry_run else self.enqueued
+        problems = "".join(
+            f" {name}={n}"
+            for name, n in (("left_out", self.left_out), ("quarantined", self.quarantined))
+            if n
+        )
         return (
             f"{prefix}periods={','.join(self.periods)} rows={self.rows} "
-            f"unchanged={self.unchanged} {verb}={count} uncovered={self.uncovered}"
+            f"unchanged={self.unchanged} {verb}={count} uncovered={self.uncovered}{problems}"
         )
 
 
@@ -78,14 +99,33 @@ def _known(
     return known
 
 
+def _left_out(tx: Transaction, rows: Sequence[SnapshotRow]) -> None:
+    """A quarantine entry per period whose row goes without a figure, naming each."""
+    for row in rows:
+        if row.left_out:
+            tx.quarantine.add(
+                QuarantineItem(
+                    kind=QuarantineKind.BAD_RECORD,
+                    source=System.CHARTMOGUL,
+                    record_key=f"Metrics:{row.span.key}",
+                    reason=(
+                        "ChartMogul metrics figures no snapshot field can hold, left out of "
+                        f"the row (the rest is written): {'; '.join(row.left_out)}"[:2000]
+                    ),
+                    payload={"period": row.span.key, "written": dict(row.fields)},
+                )
+            )
+
+
 def _plan(
     tx: Transaction,
     settings: ReportSettings,
     rows: Sequence[SnapshotRow],
     run_id: str,
     dry_run: bool,
-) -> tuple[list[SnapshotRow], int]:
-    """The rows that change their record, and how many were enqueued (none in a dry run)."""
+) -> tuple[list[SnapshotRow], int, int]:
+    """The rows that change their record, how many were enqueued (none in a dry run), and
+    how many rows were quarantined instead."""
     known = _known(tx, settings, rows)
     changed = [
         row
@@ -93,8 +133,22 @@ def _plan(
         if any(known.get(row.span.key, {}).get(n, _UNSET) != v for n, v in row.fields.items())
     ]
     if dry_run:
-        return changed, 0
-    items = [
+        return changed, 0, 0
+    _left_out(tx, rows)  # unchanged rows too: the figure is missing from their record
+
+    def enqueue(tx: Transaction, batch: Sequence[SnapshotRow]) -> int:
+        return tx.outbox.enqueue(_items(settings, batch, run_id))
+
+    done = contained(
+        tx, changed, enqueue,
+        key=lambda row: f"Metrics:{row.span.key}",
+        payload=lambda row: {"period": row.span.key, "fields": repr(dict(row.fields))[:2000]},
+    )  # fmt: skip
+    return changed, sum(done.results), done.quarantined
+
+
+def _items(settings: ReportSettings, rows: Sequence[SnapshotRow], run_id: str) -> list[OutboxItem]:
+    return [
         OutboxItem(
             idempotency_key=f"report|{row.span.key}|{row.digest}|{run_id}",
             kind=Operation.UPSERT.value,
@@ -105,9 +159,8 @@ def _plan(
             payload=dict(row.fields),
             reason=f"KPI snapshot {row.span.key} (ChartMogul metrics)",
         )
-        for row in changed
+        for row in rows
     ]
-    return changed, tx.outbox.enqueue(items)
 
 
 async def write_reports(
@@ -137,8 +190,9 @@ async def write_reports(
     stats.rows = len(rows)
     if rows:
         run_id = now.isoformat()
-        stats.changed, stats.enqueued = await in_store(
+        stats.changed, stats.enqueued, stats.quarantined = await in_store(
             store, lambda tx: _plan(tx, settings, rows, run_id, dry_run)
         )
     stats.unchanged = stats.rows - len(stats.changed)
+    stats.left_out = sum(len(row.left_out) for row in rows)
     return stats

@@ -8,16 +8,35 @@ Each is named by the key cmsync must quarantine it under (``cmsync.chartmogul.re
 record_key``), so the suite can check one quarantine entry per record.
 
 ``NASTY`` are the strings themselves, for the well-formed records that carry them as data.
+
+``listing_entries()`` is a hypothesis strategy: customers, activities and invoices with values
+drawn across what the ChartMogul API accepts and JSON can carry (amounts far beyond 64 bits and
+negative, floats up to 1e308, the strings ``NaN`` and ``Infinity``, times from year 1 to 9999
+in any offset, unicode, 10,000-character strings), well-formed or not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+from hypothesis import strategies as st
 
 from cmsync.chartmogul.records import record_key
 
-__all__ = ["HUGE", "NASTY", "Malformed", "activity", "customer", "invoice", "malformed"]
+__all__ = [
+    "HUGE",
+    "NASTY",
+    "Generated",
+    "Malformed",
+    "activity",
+    "customer",
+    "invoice",
+    "listing_entries",
+    "malformed",
+]
 
 HUGE = "Ж" * 100_000  # a 100 kB name (200 kB of UTF-8)
 NASTY = (
@@ -253,3 +272,123 @@ def _invoices() -> list[Malformed]:
 def malformed() -> list[Malformed]:
     """Every malformed entry, with the key it must be quarantined as."""
     return [*_activities(), *_customers(), *_invoices()]
+
+
+# --- generated entries ----------------------------------------------------------------------
+
+_ZONES = (UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12)))
+_AMOUNTS = st.one_of(
+    st.integers(min_value=-(10**21), max_value=10**21),
+    st.sampled_from([0, 2**63 - 1, -(2**63 - 1), 2**63, 10**20, -(10**20), 10**400]),
+    st.floats(allow_nan=False, allow_infinity=False),  # JSON carries no NaN nor infinity
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e20"]),
+)
+_TIMES = st.one_of(
+    st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59),
+        timezones=st.sampled_from(_ZONES),
+    ).map(datetime.isoformat),
+    st.sampled_from(
+        ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1700-01-01T00:00:00Z",
+         "4000-12-30T00:00:00Z", "2026-01-05T00:00:00Z"]
+    ),
+)  # fmt: skip
+# What a well-formed record may carry: every 64-bit amount, every time Salesforce can hold.
+_GOOD_AMOUNTS = st.one_of(
+    st.integers(min_value=-(2**63 - 1), max_value=2**63 - 1),
+    st.integers(min_value=-(10**7), max_value=10**7),
+    st.sampled_from([0, 2**63 - 1, -(2**63 - 1)]),
+)
+_GOOD_TIMES = st.datetimes(
+    min_value=datetime(1700, 1, 2), max_value=datetime(4000, 12, 30),
+    timezones=st.sampled_from(_ZONES),
+).map(datetime.isoformat)  # fmt: skip
+_TEXT = st.one_of(st.text(max_size=40), st.just("Ж" * 10_000), st.sampled_from(NASTY))
+_TYPES = st.sampled_from(["new_biz", "expansion", "contraction", "churn", "reactivation"])
+
+
+class Generated:
+    """Listing entries for ``/__sandbox/inject``: {"activities": [...], ...}. Not a dataclass:
+    hypothesis would show a failing example field by field, 10 kB strings and all."""
+
+    def __init__(self, entries: dict[str, list[Any]]) -> None:
+        self.entries = entries
+
+    def __repr__(self) -> str:  # shown by a failing example: the keys, not 10 kB strings
+        keys = {kind: [record_key(raw) for raw in raws] for kind, raws in self.entries.items()}
+        return f"Generated({keys})"
+
+    def listed(self) -> Iterator[tuple[str, Any]]:
+        for kind, raws in self.entries.items():
+            for raw in raws:
+                yield kind, raw
+
+    @staticmethod
+    def key(kind: str, raw: Any) -> str:
+        """The key a malformed entry must be quarantined under."""
+        return Malformed(kind, raw, "").quarantine_key
+
+
+def _ranges(draw: st.DrawFn) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[str]]:
+    """Amounts and times for one record: half the records keep to what a well-formed one
+    holds (so many records are good), the others range over everything JSON carries."""
+    if draw(st.booleans()):
+        return _GOOD_AMOUNTS, _GOOD_TIMES
+    return _AMOUNTS, _TIMES
+
+
+@st.composite
+def _customer(draw: st.DrawFn) -> dict[str, Any]:
+    amounts, times = _ranges(draw)
+    name, email = draw(_TEXT), draw(_TEXT)
+    external = draw(_TEXT)
+    return customer(
+        f"cus_gen-{draw(st.uuids())}", name=name, email=email, company=name,
+        external_id=external, external_ids=[external], mrr=draw(amounts), arr=draw(amounts),
+        **{"customer-since": draw(times)},
+    )  # fmt: skip
+
+
+@st.composite
+def _activity(draw: st.DrawFn, customers: list[str]) -> dict[str, Any]:
+    amounts, times = _ranges(draw)
+    owner = draw(st.sampled_from(customers)) if customers else f"cus_gen-{draw(st.uuids())}"
+    return activity(
+        f"act_gen-{draw(st.uuids())}", owner, type=draw(_TYPES), date=draw(times),
+        description=draw(_TEXT),
+        **{"activity-mrr": draw(amounts), "activity-mrr-movement": draw(amounts),
+           "activity-arr": draw(amounts), "plan-external-id": draw(_TEXT),
+           "subscription-external-id": draw(_TEXT)},
+    )  # fmt: skip
+
+
+@st.composite
+def _invoice(draw: st.DrawFn, customers: list[str]) -> dict[str, Any]:
+    amounts, times = _ranges(draw)
+    owner = draw(st.sampled_from(customers)) if customers else f"cus_gen-{draw(st.uuids())}"
+    when = draw(times)
+    return invoice(
+        f"inv_gen-{draw(st.uuids())}", customer_uuid=owner, date=when,
+        external_id=draw(_TEXT) or None,
+        line_items=[
+            {"type": draw(st.sampled_from(["subscription", "one_time", "trial"])),
+             "amount_in_cents": draw(amounts), "quantity": 1}
+            for _ in range(draw(st.integers(0, 3)))
+        ],
+        transactions=[{"type": "payment", "date": draw(times),
+                       "result": draw(st.sampled_from(["successful", "failed"]))}],
+    )  # fmt: skip
+
+
+@st.composite
+def listing_entries(draw: st.DrawFn) -> Generated:
+    """A few customers, and activities and invoices of theirs (or of strangers)."""
+    customers = draw(st.lists(_customer(), max_size=3))
+    owners = [c["uuid"] for c in customers]
+    return Generated(
+        {
+            "customers": customers,
+            "activities": draw(st.lists(_activity(owners), max_size=3)),
+            "invoices": draw(st.lists(_invoice(owners), max_size=2)),
+        }
+    )

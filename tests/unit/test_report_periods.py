@@ -125,3 +125,24 @@ def test_the_digest_follows_the_values_not_their_order() -> None:
     assert digest(a) == digest({"Name": "x", "CM_MRR__c": 1.0})
     assert digest(a) != digest({**a, "CM_MRR__c": 1.01})
     assert len(digest(a)) == 16
+
+
+def test_a_figure_its_field_cannot_hold_is_left_out_and_named() -> None:
+    # CM_MRR__c is Currency(16, 2): below 10**14 in magnitude. 10**20 cents is 10**18.
+    spans = recent_spans("day", date(2026, 11, 25), 1)
+    metrics = [
+        _entry("2026-11-25", mrr=10**20, arr=12 * 10**20, arpa=-(10**16), asp=10**16 - 1,
+               customers=3, ltv=float("nan"), **{"customer-churn-rate": 1e9,
+               "mrr-churn-rate": float("inf")}),
+    ]  # fmt: skip
+    (row,) = snapshot_rows(spans, metrics, [])
+    assert row.fields["CM_ASP__c"] == 99_999_999_999_999.99  # the largest it holds
+    assert row.fields["CM_Customers__c"] == 3
+    left = {entry.split(":", 1)[0]: entry for entry in row.left_out}
+    assert set(left) == {
+        "CM_MRR__c", "CM_ARR__c", "CM_ARPA__c", "CM_LTV__c", "CM_Customer_Churn_Rate__c",
+        "CM_MRR_Churn_Rate__c",
+    }  # fmt: skip
+    assert not set(left) & set(row.fields)
+    assert "1000000000000000000" in left["CM_MRR__c"]  # the value, in currency units
+    assert "nan" in left["CM_LTV__c"]
