@@ -99,6 +99,8 @@ class CommandKind(StrEnum):
     RETRY = "retry"
     SKIP = "skip"
     RESOLVE_MATCH = "resolve_match"
+    UNLINK = "unlink"  # target link:<customer uuid>
+    RELINK = "relink"  # target link:<customer uuid>, args {"account": <Account Id>}
 
 
 class CommandStatus(StrEnum):

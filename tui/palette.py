@@ -33,6 +33,16 @@ PALETTE_ACTIONS = (
         "resolve",
         "Choose the Salesforce Account among the candidates",
     ),
+    PaletteAction(
+        "Unlink the selected row's customer",
+        "unlink",
+        "Drop the ChartMogul customer's link; it is matched again on the next sweep",
+    ),
+    PaletteAction(
+        "Relink the selected row's customer",
+        "relink",
+        "Link the ChartMogul customer to a Salesforce Account you name",
+    ),
     PaletteAction("Refresh now", "refresh", "Re-read the store without waiting"),
     PaletteAction("Show help", "help", "What each panel means and what each key does"),
 )

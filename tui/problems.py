@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, QuarantineKind
+from state.problems import customer_of
 from tui.data import DashboardData
 
 __all__ = ["Problem", "ProblemKind", "outbox_target", "problems", "quarantine_target"]
@@ -53,6 +54,7 @@ class Problem:
     since: datetime
     candidates: tuple[str, ...] = ()  # Account Ids an ambiguous match may be resolved to
     customer: str = ""  # the ChartMogul customer's name and email, where known
+    customer_uuid: str = ""  # the ChartMogul customer it is about (unlink, relink), if any
     command: Command | None = None  # the newest command sent about this row
 
     @property
@@ -96,6 +98,7 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
         since=entry.created_at,
         candidates=entry.candidates,
         customer=who,
+        customer_uuid=customer_of(entry),
         command=command,
     )
 

@@ -1,8 +1,10 @@
-"""Carrying out the dashboard's commands: retry, skip, resolve a match.
+"""Carrying out the operators' commands: retry, skip, resolve a match, unlink, relink.
 
-The dashboard writes command rows (see ``tui/commands.py`` for their format); the daemon reads
-the new ones every few seconds and does each in ONE transaction with its ``finish``, so a
-command is never half done. What each means:
+The dashboard and ``cmsync problems`` write command rows (see ``tui/commands.py`` for their
+format); the daemon reads the new ones every few seconds and does each in ONE transaction with
+its ``finish``, so a command is never half done. With no daemon running, ``cmsync problems``
+carries its command out itself, through this same function, holding the store's lock. What
+each means:
 
 - ``outbox:<id>`` (a dead letter): retry makes it pending again, due now; skip gives up on it.
 - ``quarantine:<id>`` ambiguous match: resolve links the customer to the chosen Account
@@ -11,6 +13,13 @@ command is never half done. What each means:
 - ``quarantine:<id>`` bad record or illegal transition: retry and skip close the entry; a
   retried illegal transition is applied again at once (its signal is in the payload), and
   quarantined again if it still cannot apply.
+- ``link:<customer uuid>``: unlink drops the customer's link and clears the ChartMogul fields
+  on its Account (UUID, URL, figures, through the outbox, as for a customer ChartMogul no
+  longer has), so the next customer sweep matches it afresh or leaves it pending; relink
+  (``{"account": "<Id>"}``) links it to that Account, moving it off the Account it had (whose
+  ChartMogul fields are cleared), writes the Account's ``CM_Customer_UUID__c`` and closes the
+  customer's open ambiguous-match entries. A relink to an Account linked to another customer
+  is refused: unlink that customer first.
 
 A command that cannot be done is marked failed with the reason the operator will read.
 """
@@ -20,17 +29,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cmsync.pipeline.departed import CLEARED
+from cmsync.pipeline.translate import AccountTarget, Translator
 from state import (
     Command,
     CommandKind,
     CommandStatus,
     LinkConflictError,
     MatchMethod,
+    OutboxItem,
     QuarantineKind,
     QuarantineStatus,
     System,
     Transaction,
 )
+from state.effects import AccountField
+from state.matching import account_id_of
 
 __all__ = ["CommandOutcome", "carry_out"]
 
@@ -41,6 +55,7 @@ class CommandOutcome:
     ok: bool
     result: str
     relinked: bool = False  # a match was resolved: the customer sweep should run soon
+    queued: bool = False  # Salesforce writes were queued: the dispatcher should run soon
 
 
 def _target(command: Command) -> tuple[str, int]:
@@ -48,6 +63,70 @@ def _target(command: Command) -> tuple[str, int]:
     if kind not in ("outbox", "quarantine") or not raw.isdigit():
         raise ValueError(f"unknown target {command.target!r}")
     return kind, int(raw)
+
+
+def _clear(translator: Translator, account: str, uuid: str, command: Command) -> list[OutboxItem]:
+    return [
+        translator.update_row(
+            AccountTarget(account), CLEARED, key=f"operator_unlink|{uuid}|{account}|{command.id}",
+            reason=f"customer {uuid} unlinked from Account {account} by an operator",
+        )
+    ]  # fmt: skip
+
+
+def _link(tx: Transaction, command: Command, translator: Translator | None) -> CommandOutcome:
+    uuid = command.target.partition(":")[2]
+    if translator is None:  # pragma: no cover - every caller passes one
+        return CommandOutcome(command, False, "no field names to write the Account with")
+    mine = tx.links.get(uuid)
+    if command.kind is CommandKind.UNLINK:
+        if mine is None:
+            return CommandOutcome(command, False, f"customer {uuid} is not linked to an Account")
+        tx.links.remove(uuid)
+        tx.pending_matches.add(uuid, "unlinked by an operator")
+        tx.outbox.enqueue(_clear(translator, mine.account_id, uuid, command))
+        return CommandOutcome(
+            command, True,
+            f"customer {uuid} unlinked from Account {mine.account_id} (its ChartMogul fields "
+            "there are cleared); the next customer sweep matches it again or leaves it pending",
+            queued=True,
+        )  # fmt: skip
+    if command.kind is not CommandKind.RELINK:
+        return CommandOutcome(command, False, f"a link takes unlink or relink, not {command.kind}")
+    account = account_id_of(str(command.args.get("account", "")).strip())
+    if account is None:
+        return CommandOutcome(
+            command, False, f"{command.args.get('account')!r} is not a Salesforce Account Id"
+        )
+    theirs = tx.links.by_account(account)
+    if theirs is not None and theirs.customer_uuid != uuid:
+        return CommandOutcome(
+            command, False,
+            f"Account {account} is linked to customer {theirs.customer_uuid}: unlink that "
+            f"customer first (`cmsync problems unlink {theirs.customer_uuid}`, u on the "
+            "dashboard)",
+        )  # fmt: skip
+    rows: list[OutboxItem] = []
+    if mine is not None and mine.account_id != account:
+        tx.links.remove(uuid)
+        rows += _clear(translator, mine.account_id, uuid, command)
+    tx.links.put(uuid, account, MatchMethod.OPERATOR)
+    for entry in tx.quarantine.open_for(uuid):
+        if entry.kind is QuarantineKind.AMBIGUOUS_MATCH:
+            tx.quarantine.resolve(entry.id, f"linked to Account {account} by an operator")
+    rows.append(
+        translator.update_row(
+            AccountTarget(account), {AccountField.CUSTOMER_UUID: uuid},
+            key=f"operator_relink|{uuid}|{account}|{command.id}",
+            reason=f"customer {uuid} linked to Account {account} by an operator",
+        )
+    )  # fmt: skip
+    tx.outbox.enqueue(rows)
+    moved = f" (moved from Account {mine.account_id})" if rows[:-1] and mine else ""
+    return CommandOutcome(
+        command, True, f"customer {uuid} linked to Account {account}{moved}",
+        relinked=True, queued=True,
+    )  # fmt: skip
 
 
 def _outbox(tx: Transaction, command: Command, row_id: int) -> CommandOutcome:
@@ -92,7 +171,8 @@ def _quarantine(
         try:
             tx.links.put(entry.record_key, account, MatchMethod.OPERATOR)
         except LinkConflictError as exc:
-            return CommandOutcome(command, False, str(exc))
+            how = "`cmsync problems unlink CUSTOMER_UUID`, u on the dashboard"
+            return CommandOutcome(command, False, f"{exc} ({how})")
         tx.quarantine.resolve(entry_id, f"linked to Account {account} by an operator")
         return CommandOutcome(
             command, True, f"{entry.record_key} linked to Account {account}", relinked=True
@@ -114,8 +194,17 @@ def carry_out(
     tx: Transaction,
     command: Command,
     reapply: Callable[[Transaction, dict[str, object]], str],
+    translator: Translator | None = None,
 ) -> CommandOutcome:
-    """Do ``command`` and record its outcome, all within ``tx``."""
+    """Do ``command`` and record its outcome, all within ``tx``.
+
+    ``translator``: the configured field names, for the Account writes of unlink and relink.
+    """
+    if command.target.startswith("link:"):
+        outcome = _link(tx, command, translator)
+        status = CommandStatus.DONE if outcome.ok else CommandStatus.FAILED
+        tx.commands.finish(command.id, status, outcome.result)
+        return outcome
     try:
         kind, row_id = _target(command)
     except ValueError as exc:
