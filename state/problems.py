@@ -140,8 +140,10 @@ _QUARANTINE_FIXES: dict[tuple[QuarantineKind, System], str] = {
     ),
     (QuarantineKind.AMBIGUOUS_MATCH, System.SALESFORCE): (
         "Several ChartMogul customers share this record's email, so nothing was written to "
-        "it. Merge or correct the customers in ChartMogul, then `cmsync problems retry "
-        "--cause {cause}` (r on the dashboard); or leave the record as it is: " + _SKIP + "."
+        "it. Merge or correct the customers in ChartMogul so one has the email, then close "
+        "the entries: `cmsync problems retry --cause {cause}` (r on the dashboard); the record "
+        "is enriched the next time it changes in Salesforce (edit it to have it read now). Or "
+        "leave the record as it is: " + _SKIP + "."
     ),
     (QuarantineKind.BAD_RECORD, System.CHARTMOGUL): (
         "ChartMogul holds a record cmsync cannot use (the reason names what is wrong). "
@@ -252,12 +254,16 @@ def cause_of_quarantine(entry: QuarantineEntry) -> Cause:
 
 def customer_of(entry: QuarantineEntry) -> str:
     """The ChartMogul customer a quarantine entry is about, where it names one ("" if not):
-    an ambiguous match's own customer, or the first customer its reason names."""
+    an ambiguous match's own customer, or the customer a refused Closed-Won deal names (the
+    one whose link is in the way). A Contact's email shared by several customers names no
+    one customer to unlink or relink."""
     if entry.kind is QuarantineKind.AMBIGUOUS_MATCH and entry.source is System.CHARTMOGUL:
         return entry.record_key
     named = entry.payload.get("customer_uuid")
     if isinstance(named, str) and named:
         return named
+    if entry.kind is not QuarantineKind.BAD_RECORD or entry.source is not System.SALESFORCE:
+        return ""
     found = _CUSTOMER.search(entry.reason)
     return found.group(0) if found else ""
 

@@ -34,7 +34,7 @@ from cmsync.daemon.commands import carry_out
 from cmsync.lock import exclusive
 from cmsync.pipeline.once import run_once
 from cmsync.pipeline.translate import Translator
-from cmsync.problems import Asked, ask
+from cmsync.problems import Asked, Outcome, ask
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
 from state import CommandKind, CommandStatus, OutboxStatus, Store, Transaction
@@ -191,17 +191,21 @@ def test_retry_by_cause_and_skip_on_the_store_without_a_daemon(refused: Refused)
     assert bad.exit_code == 2
 
 
-def test_a_refused_record_leaves_every_job_up_and_no_service_down(
+def test_a_refused_record_leaves_every_job_up_and_a_command_goes_through_the_daemon(
     refused: Refused, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The real daemon, its dispatch meeting the refusals again: dead letters, health up."""
+    """The real daemon, its dispatch meeting the refusals again: dead letters, health up, and
+    the log never says a service is down; meanwhile ``cmsync problems skip`` is answered by
+    it through the command table."""
     world = refused.world
     refused.refuse_again()
     settings = load_world_settings(world.sandbox.options.directory, **FAST)
     daemon = Daemon(settings, target_label="sandbox")
     before = set(_dead_keys(world.store_path))
 
-    async def main() -> None:
+    translator = Translator(settings.fields, settings.sync)
+
+    async def main() -> list[Outcome]:
         stop = asyncio.Event()
         running = asyncio.create_task(daemon.run(stop))
         for _ in range(150):  # at most 15 s: the first jobs run at once
@@ -209,12 +213,21 @@ def test_a_refused_record_leaves_every_job_up_and_no_service_down(
             if set(_dead_keys(world.store_path)) - before:
                 break
         await asyncio.sleep(0.5)  # the job that dead-lettered them reports to its health
+        # The daemon holds the store: a skip goes through the command table, and its answer
+        # comes from the daemon's own command job.
+        again = sorted(set(_dead_keys(world.store_path)) - before)
+        asked = [Asked(CommandKind.SKIP, again[0])]
+        answered = await asyncio.to_thread(ask, world.store_path, asked, translator, wait=10)
         stop.set()
         await running
+        return answered
 
     with caplog.at_level(logging.INFO):
-        asyncio.run(main())
+        answered = asyncio.run(main())
     assert set(_dead_keys(world.store_path)) - before, "nothing was refused again"
+    assert [(o.status, o.result) for o in answered] == [
+        (CommandStatus.DONE, f"outbox row {answered[0].asked.target[7:]} skipped")
+    ]
     assert all(h.up for h in daemon.health.values()), {
         n: h.reason for n, h in daemon.health.items() if not h.up
     }

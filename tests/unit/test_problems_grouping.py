@@ -8,6 +8,7 @@ a field error's message starting with the field's label (SOAP API Developer Guid
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from cmsync.cli import app
@@ -110,7 +111,20 @@ def test_quarantine_groups_by_kind_and_reason_without_the_records_identifiers() 
     ]  # fmt: skip
     assert "cmsync problems relink CUSTOMER_UUID ACCOUNT_ID" in groups[0].fix
     assert customer_of(entries[0]) == "cus_1234abcd-0000"
-    assert customer_of(entries[2]) == "cus_99999999-0001"
+    assert customer_of(entries[2]) == ""  # ChartMogul's bad record: nothing to (un)link
+
+
+def test_a_refused_deal_names_the_customer_whose_link_is_in_the_way() -> None:
+    reason = (
+        "Closed-Won Opportunity 'Big': Account 001Dn0000000001IAA points to ChartMogul "
+        "customer cus_5e0c1a2b-77aa-4a0e-9e0e-0d7f2c2b9a11 (contact_email), which is linked "
+        "to Account 001Dn0000000002IAA: unlink it"
+    )
+    deal = quarantined(4, QuarantineKind.BAD_RECORD, reason, "006Dn0000000001IAA")
+    deal = replace(deal, source=System.SALESFORCE)
+    assert customer_of(deal) == "cus_5e0c1a2b-77aa-4a0e-9e0e-0d7f2c2b9a11"
+    email = replace(deal, kind=QuarantineKind.AMBIGUOUS_MATCH, reason="on cus_1 and cus_2")
+    assert customer_of(email) == ""
 
 
 def test_every_fix_names_commands_that_exist() -> None:
