@@ -134,9 +134,9 @@ _QUARANTINE_FIXES: dict[tuple[QuarantineKind, System], str] = {
     (QuarantineKind.AMBIGUOUS_MATCH, System.CHARTMOGUL): (
         "cmsync never guesses a match. Link the customer to the right Account: m on the "
         "dashboard (one of the candidates), or `cmsync problems relink CUSTOMER_UUID "
-        "ACCOUNT_ID` (l on the dashboard, any Account); if it holds another Account's link, "
-        "`cmsync problems unlink CUSTOMER_UUID` (u on the dashboard) first. Or fix the data "
-        "in Salesforce and match again: `cmsync problems retry --cause {cause}` (r)."
+        "ACCOUNT_ID` (l on the dashboard, any Account); if that Account is linked to another "
+        "customer, `cmsync problems unlink` that one (u on the dashboard) first. Or fix the "
+        "data in Salesforce and match again: `cmsync problems retry --cause {cause}` (r)."
     ),
     (QuarantineKind.AMBIGUOUS_MATCH, System.SALESFORCE): (
         "Several ChartMogul customers share this record's email, so nothing was written to "
