@@ -168,6 +168,10 @@ def test_status_groups_refusals_by_cause_with_the_reason_and_the_fix(refused: Re
     )
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout) == groups
+    plain = CliRunner().invoke(app, ["problems", "list", "--config", str(refused.config)])
+    assert plain.exit_code == 0, plain.output
+    assert f"[{ruled['cause']}] dead letter: {ruled['what']} x{ruled['count']}" in plain.stdout
+    assert f"  fix     {long['fix']}" in plain.stdout
 
 
 def test_retry_by_cause_and_skip_on_the_store_without_a_daemon(refused: Refused) -> None:
@@ -205,7 +209,7 @@ def test_a_refused_record_leaves_every_job_up_and_a_command_goes_through_the_dae
 
     translator = Translator(settings.fields, settings.sync)
 
-    async def main() -> list[Outcome]:
+    async def main() -> tuple[list[Outcome], int, str]:
         stop = asyncio.Event()
         running = asyncio.create_task(daemon.run(stop))
         for _ in range(150):  # at most 15 s: the first jobs run at once
@@ -218,16 +222,22 @@ def test_a_refused_record_leaves_every_job_up_and_a_command_goes_through_the_dae
         again = sorted(set(_dead_keys(world.store_path)) - before)
         asked = [Asked(CommandKind.SKIP, again[0])]
         answered = await asyncio.to_thread(ask, world.store_path, asked, translator, wait=10)
+        retried = await asyncio.to_thread(
+            CliRunner().invoke, app,
+            ["problems", "retry", again[1], "--wait", "10", "--config", str(refused.config)],
+        )  # fmt: skip
         stop.set()
         await running
-        return answered
+        return answered, retried.exit_code, retried.stdout
 
     with caplog.at_level(logging.INFO):
-        answered = asyncio.run(main())
+        answered, code, said = asyncio.run(main())
     assert set(_dead_keys(world.store_path)) - before, "nothing was refused again"
     assert [(o.status, o.result) for o in answered] == [
         (CommandStatus.DONE, f"outbox row {answered[0].asked.target[7:]} skipped")
     ]
+    assert code == 0 and said.startswith("ok     retry outbox:"), said
+    assert "queued again" in said
     assert all(h.up for h in daemon.health.values()), {
         n: h.reason for n, h in daemon.health.items() if not h.up
     }
