@@ -110,6 +110,8 @@ def _link(tx: Transaction, command: Command, translator: Translator | None) -> C
     if mine is not None and mine.account_id != account:
         tx.links.remove(uuid)
         rows += _clear(translator, mine.account_id, uuid, command)
+    elif mine is not None:  # the same pair: it becomes the operator's choice, as it is now
+        tx.links.remove(uuid)
     tx.links.put(uuid, account, MatchMethod.OPERATOR)
     for entry in tx.quarantine.open_for(uuid):
         if entry.kind is QuarantineKind.AMBIGUOUS_MATCH:

@@ -37,7 +37,7 @@ from cmsync.pipeline.translate import Translator
 from cmsync.problems import Asked, Outcome, ask
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
-from state import CommandKind, CommandStatus, OutboxStatus, Store, Transaction
+from state import CommandKind, CommandStatus, MatchMethod, OutboxStatus, Store, Transaction
 from tests.support.drive import import_invoice, start_world, sync_until_settled
 from tests.support.invariants import World, load_world_settings, read_truth
 from tests.support.processes import FAST
@@ -253,10 +253,17 @@ def test_unlink_and_relink_on_the_store_then_a_pass_writes_the_account(refused: 
     unlinked = runner.invoke(app, ["problems", "unlink", uuid, *config])
     assert unlinked.exit_code == 0, unlinked.output
     assert f"customer {uuid} unlinked from Account {account}" in unlinked.stdout
+    # A pass sweeps before it dispatches: the Account still shows the customer's UUID when it
+    # matches, and must not link it back by that field.
+    _pass(world)
+    assert world.sandbox.salesforce.store.get("Account", account).get("CM_Customer_UUID__c") in (
+        None, uuid,  # cleared, or written again by a match on the customer's other keys
+    )  # fmt: skip
     store = Store.open(world.store_path)
     try:
         with store.transaction() as tx:
-            assert tx.links.get(uuid) is None
+            again = tx.links.get(uuid)
+            assert again is None or again.matched_by is not MatchMethod.UUID_FIELD, again
     finally:
         store.close()
 
