@@ -29,7 +29,7 @@ def record_level(error: BaseException | None) -> bool:
 @dataclass
 class JobHealth:
     name: str  # the job
-    source: str  # the service its steps read or write, named in the log for context
+    source: str  # the service its steps mostly read or write (a failure may be cmsync's own)
     up: bool = True
     reason: str = ""
     failures: int = field(default=0)
@@ -37,7 +37,7 @@ class JobHealth:
     def failed(self, reason: str) -> None:
         self.failures += 1
         if self.up:
-            log.warning("job %s is failing (%s): %s", self.name, self.source, reason)
+            log.warning("job %s is failing: %s", self.name, reason)
         self.up, self.reason = False, reason
 
     def succeeded(self) -> None:

@@ -37,7 +37,17 @@ from cmsync.pipeline.translate import Translator
 from cmsync.problems import Asked, Outcome, ask
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
-from state import CommandKind, CommandStatus, MatchMethod, OutboxStatus, Store, Transaction
+from state import (
+    CommandKind,
+    CommandStatus,
+    MatchMethod,
+    OutboxStatus,
+    QuarantineItem,
+    QuarantineKind,
+    Store,
+    System,
+    Transaction,
+)
 from tests.support.drive import import_invoice, start_world, sync_until_settled
 from tests.support.invariants import World, load_world_settings, read_truth
 from tests.support.processes import FAST
@@ -324,3 +334,31 @@ def test_through_the_command_table_while_the_daemon_holds_the_store(refused: Ref
             worker.join()
     assert [o.status for o in outcomes] == [CommandStatus.DONE, CommandStatus.DONE], outcomes
     assert f"linked to Account {account}" in outcomes[1].result
+
+
+def test_an_illegal_transition_retried_without_a_daemon_is_left_for_it(refused: Refused) -> None:
+    """Re-applying a movement needs the daemon's view of Salesforce: the command waits for it."""
+    store = Store.open(refused.world.store_path)
+    try:
+        with store.transaction() as tx:
+            entry = tx.quarantine.add(
+                QuarantineItem(
+                    QuarantineKind.ILLEGAL_TRANSITION, System.CHARTMOGUL, refused.free[0],
+                    "churned -> payment_recovered", payload={},
+                )
+            )  # fmt: skip
+    finally:
+        store.close()
+    key = f"quarantine:{entry}"
+    said = CliRunner().invoke(app, ["problems", "retry", key, "--config", str(refused.config)])
+    assert said.exit_code == 1
+    assert said.stdout.startswith(f"queued retry {key}") and "left for the daemon" in said.stdout
+    store = Store.open(refused.world.store_path)
+    try:
+        with store.transaction() as tx:
+            waiting = tx.commands.new()
+            assert [(c.kind, c.target) for c in waiting] == [(CommandKind.RETRY, key)]
+            tx.quarantine.skip(entry)  # the other tests see no such entry
+            tx.commands.finish(waiting[0].id, CommandStatus.FAILED, "test over")
+    finally:
+        store.close()
