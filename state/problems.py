@@ -36,6 +36,7 @@ __all__ = [
     "cause_of_dead_letter",
     "cause_of_quarantine",
     "customer_of",
+    "explain",
     "group_problems",
     "keys_of",
     "matches_cause",
@@ -274,6 +275,15 @@ def _fix(cause: Cause, kind: QuarantineKind | None, source: System | None) -> st
     else:
         text = FIXES.get(cause.code, GENERIC_FIX)
     return text.format(cause=cause.id)
+
+
+def explain(entry: OutboxEntry | QuarantineEntry) -> tuple[Cause, str]:
+    """One problem's cause and fix, as its group in ``group_problems`` has them."""
+    if isinstance(entry, OutboxEntry):
+        cause = cause_of_dead_letter(entry)
+        return cause, _fix(cause, None, None)
+    cause = cause_of_quarantine(entry)
+    return cause, _fix(cause, entry.kind, entry.source)
 
 
 def group_problems(

@@ -71,6 +71,7 @@ class Dashboard(App[None]):
         Binding("m", "resolve", "Resolve match"),
         Binding("u", "unlink", "Unlink", show=False),
         Binding("l", "relink", "Relink", show=False),
+        Binding("f", "fix", "Fix", show=False),
         Binding("f5", "refresh", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -189,6 +190,11 @@ class Dashboard(App[None]):
                 self._ask(CommandKind.RESOLVE_MATCH, problem, account)
 
         self.push_screen(ResolveScreen(problem), chosen)
+
+    def action_fix(self) -> None:
+        problem = self._selected()
+        if problem is not None:
+            self.notify(f"{problem.record}: {problem.cause}\nFix: {problem.fix}", timeout=30)
 
     def action_unlink(self) -> None:
         problem = self._selected()

@@ -34,6 +34,9 @@ PALETTE_ACTIONS = (
         "Choose the Salesforce Account among the candidates",
     ),
     PaletteAction(
+        "Show the selected problem's fix", "fix", "Its cause in words and what to do about it"
+    ),
+    PaletteAction(
         "Unlink the selected row's customer",
         "unlink",
         "Drop the ChartMogul customer's link; it is matched again on the next sweep",

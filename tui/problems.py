@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, QuarantineKind
-from state.problems import customer_of
+from state.problems import customer_of, explain
 from tui.data import DashboardData
 
 __all__ = ["Problem", "ProblemKind", "outbox_target", "problems", "quarantine_target"]
@@ -55,6 +55,8 @@ class Problem:
     candidates: tuple[str, ...] = ()  # Account Ids an ambiguous match may be resolved to
     customer: str = ""  # the ChartMogul customer's name and email, where known
     customer_uuid: str = ""  # the ChartMogul customer it is about (unlink, relink), if any
+    cause: str = ""  # its cause in words, as ``cmsync problems list`` groups it
+    fix: str = ""  # what to do about it
     command: Command | None = None  # the newest command sent about this row
 
     @property
@@ -73,6 +75,7 @@ def _latest_commands(commands: Iterable[Command]) -> dict[str, Command]:
 
 
 def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
+    cause, fix = explain(entry)
     return Problem(
         key=outbox_target(entry.id),
         kind=ProblemKind.DEAD_LETTER,
@@ -80,6 +83,8 @@ def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
         reason=entry.last_error or "no reason recorded",
         detail=f"{entry.attempts} attempt{'s' if entry.attempts != 1 else ''}",
         since=entry.updated_at,
+        cause=cause.text,
+        fix=fix,
         command=command,
     )
 
@@ -89,6 +94,7 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
     name, email = payload.get("name"), payload.get("email")
     who = " ".join(part for part in (str(name or ""), f"<{email}>" if email else "") if part)
     n = len(entry.candidates)
+    cause, fix = explain(entry)
     return Problem(
         key=quarantine_target(entry.id),
         kind=_QUARANTINE_KINDS[entry.kind],
@@ -99,6 +105,8 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
         candidates=entry.candidates,
         customer=who,
         customer_uuid=customer_of(entry),
+        cause=cause.text,
+        fix=fix,
         command=command,
     )
 

@@ -137,3 +137,18 @@ async def test_unlink_confirms_naming_the_customer_and_cancel_sends_nothing(
         assert LINKED in {p.customer_uuid for p in tx.pending_matches.oldest(100)}
     cleared = account_writes(daemon, ITS_ACCOUNT)
     assert any(w.get("CM_Customer_UUID__c", "x") is None for w in cleared), cleared
+
+
+async def test_f_shows_the_selected_problems_cause_and_fix(
+    daemon: Store, make_app: Callable[..., Dashboard]
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await select(app, pilot, "outbox:11")  # refused by a validation rule
+        await pilot.press("f")
+        await pilot.pause()
+        (shown,) = [n.message for n in app._notifications]
+        assert "FIELD_CUSTOM_VALIDATION_EXCEPTION on Account: MRR must not be negative" in shown
+        assert "Fix: A validation rule in Salesforce refused the write" in shown
+        assert "cmsync problems retry --cause" in shown

@@ -25,6 +25,7 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 | `r` | **retry** the selected dead letter or quarantine entry |
 | `s` | **skip** it: give up on a dead letter, close a quarantine entry |
 | `m` | **resolve** an ambiguous match: choose the Salesforce Account |
+| `f` | the selected problem's cause and **fix** (as `cmsync problems list` gives them) |
 | `u` | **unlink** the ChartMogul customer of the selected row from its Account (asks first) |
 | `l` | **relink** that customer to a Salesforce Account you name (asks its Id, then to confirm) |
 | `f5` | refresh now |
