@@ -143,7 +143,7 @@ def status(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show the daemon's heartbeat, jobs, cursors, outbox, budgets and problems."""
+    """Show the daemon's heartbeat, jobs, cursors, outbox, budgets and problems by cause."""
     from datetime import UTC, datetime
 
     from cmsync.status import collect, render
@@ -297,9 +297,11 @@ async def _serve_sandbox(options: object) -> None:
 def _register_plugins() -> None:
     from cmsync.admin.cli import register as register_admin
     from cmsync.demo import register as register_demo
+    from cmsync.problems_cli import register as register_problems
 
     register_admin(app)
     register_demo(app)
+    register_problems(app)
 
 
 _register_plugins()

@@ -2,9 +2,10 @@
 
 Heartbeat (running, stale or stopped), each job's latest run, the cursors and how far behind
 they are, the outbox, the API budgets, and the open problems (quarantine, dead letters,
-customers still unmatched), with the newest dead letters and Salesforce's reason for each, and
-every unwound Closed-Won deal with its invoice, amount and the actions it waits for.
-``--json`` prints the same as one JSON object for scripts and monitoring.
+customers still unmatched) grouped by cause (``state.problems``): each group with its count, a
+few of its records, the reason in words and the fix; the newest dead letters with Salesforce's
+reason for each, and every unwound Closed-Won deal with its invoice, amount and the actions it
+waits for. ``--json`` prints the same as one JSON object for scripts and monitoring.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from state import QuarantineKind, QuarantineStatus, Store
+from state.problems import group_problems
 
 __all__ = ["STALE_AFTER", "collect", "render"]
 
 STALE_AFTER = timedelta(seconds=30)
 DEAD_SHOWN = 10  # dead letters listed with their reasons (the dashboard lists them all)
 REASON_CHARS = 300
+GROUPED = 10_000  # problems read for grouping: the counts above them stay exact
 
 
 def _lag(value: str, now: datetime) -> float | None:
@@ -44,10 +47,9 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             cursors = q.cursors()
             counts = q.outbox_counts()
             budgets = q.budgets()
-            open_entries = q.quarantine(QuarantineStatus.OPEN)
-            quarantined = len(open_entries)
-            letters = q.dead_letters()
-            dead = len(letters)
+            entries = q.quarantine(QuarantineStatus.OPEN, limit=GROUPED)
+            letters = q.dead_letters(limit=GROUPED)
+            quarantined, dead = len(entries), counts.dead
             unmatched = q.pending_match_count()
     finally:
         store.close()
@@ -93,6 +95,9 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             b.system.value: {"used": b.used, "max": b.max, "share": b.share} for b in budgets
         },
         "problems": {"quarantined": quarantined, "dead_letters": dead, "unmatched": unmatched},
+        # What an operator must read to act, one entry per cause: how many records, which,
+        # why (in words and as the service said it) and what to do.
+        "problem_groups": [g.as_json() for g in group_problems(letters, entries)],
         # What an operator must read to act: each dead letter's record and Salesforce's reason
         # (a validation rule's own message, say), newest first.
         "dead_letters": [
@@ -110,7 +115,7 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
                 "reason": e.reason,
                 "actions": list(e.payload.get("actions") or ("void", "keep")),
             }
-            for e in open_entries
+            for e in entries
             if e.kind is QuarantineKind.DEAL_UNWOUND
         ],
     }
@@ -139,6 +144,8 @@ def render(status: dict[str, Any]) -> str:
         f"problems  {problems['quarantined']} quarantined, {problems['dead_letters']} dead "
         f"letters, {problems['unmatched']} customers unmatched"
     )
+    for group in status.get("problem_groups", ()):
+        lines.extend(render_group(group))
     for letter in status.get("dead_letters", ()):
         reason = letter["reason"] or "no reason recorded"
         lines.append(f"dead      {letter['object']} {letter['key']}: {reason[:REASON_CHARS]}")
@@ -148,3 +155,15 @@ def render(status: dict[str, Any]) -> str:
             f"{deal['invoice']}, {deal['amount']}: {' or '.join(deal['actions'])} it"
         )
     return "\n".join(lines)
+
+
+def render_group(group: dict[str, Any]) -> list[str]:
+    """One problem group for a terminal: the cause, the records, the reason and the fix."""
+    shown = ", ".join(f"{k} ({r})" for k, r in zip(group["keys"], group["records"], strict=True))
+    more = group["count"] - len(group["keys"])
+    return [
+        f"cause     [{group['cause']}] {group['kind']}: {group['what']} x{group['count']}",
+        f"  records {shown}" + (f" and {more} more" if more > 0 else ""),
+        f"  reason  {(group['reason'] or 'no reason recorded')[:REASON_CHARS]}",
+        f"  fix     {group['fix']}",
+    ]

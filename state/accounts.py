@@ -119,13 +119,13 @@ class Links(Part):
         if mine is not None:
             raise LinkConflictError(
                 f"customer {customer_uuid} is already linked to Account {mine.account_id}; "
-                "remove that link before linking it to Account " + account_id
+                f"unlink customer {customer_uuid} before linking it to Account {account_id}"
             )
         theirs = self.by_account(account_id)
         if theirs is not None:
             raise LinkConflictError(
                 f"Account {account_id} is already linked to customer {theirs.customer_uuid}; "
-                "remove that link before linking it to customer " + customer_uuid
+                f"unlink customer {theirs.customer_uuid} before linking it to {customer_uuid}"
             )
         now = self._now
         self._conn.execute(

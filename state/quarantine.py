@@ -68,6 +68,13 @@ class Quarantine(Part):
         row = self._conn.execute(select(_Q).where(_Q.c.id == entry_id)).first()
         return None if row is None else convert.quarantine_entry(row)
 
+    def open_for(self, record_key: str) -> list[QuarantineEntry]:
+        """The open entries about one record (of any kind and source)."""
+        rows = self._conn.execute(
+            select(_Q).where(_Q.c.record_key == record_key, _Q.c.status == _OPEN)
+        )
+        return [convert.quarantine_entry(row) for row in rows]
+
     def open_keys(self, record_keys: Iterable[str]) -> set[str]:
         """Those of ``record_keys`` with an open entry of any kind: write nothing for them."""
         found: set[str] = set()

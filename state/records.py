@@ -117,6 +117,8 @@ class CommandKind(StrEnum):
     RESOLVE_MATCH = "resolve_match"
     VOID = "void"  # an unwound deal: delete its invoice in ChartMogul
     KEEP = "keep"  # an unwound deal: leave its invoice, and do not raise it again
+    UNLINK = "unlink"  # target link:<customer uuid>
+    RELINK = "relink"  # target link:<customer uuid>, args {"account": <Account Id>}
 
 
 class CommandStatus(StrEnum):

@@ -3,10 +3,10 @@
 Theory of operation. A timer starts a thread worker each second (unless one is still running:
 refreshes never overlap) that polls the ``Source``; the worker posts ``DataRead`` and the app
 hands every panel the same ``View`` (data plus the current time). Panels change only what
-differs. Retry, skip, resolve, void, keep turn the selected problem row into a ``CommandRequest``
-(``tui.commands``), written by another thread worker; the daemon carries it out and a later
-refresh shows the outcome. Worker failures of either kind land in ``on_worker_state_changed``
-and are shown, never fatal: the next refresh tries again.
+differs. Retry, skip, resolve, void, keep, unlink and relink turn the selected problem row into
+a ``CommandRequest`` (``tui.commands``), written by another thread worker; the daemon carries
+it out and a later refresh shows the outcome. Worker failures of either kind land in
+``on_worker_state_changed`` and are shown, never fatal: the next refresh tries again.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from state import CommandKind
-from tui.commands import CommandRefusedError, CommandRequest, plan_command
+from tui.commands import CommandRefusedError, CommandRequest, plan_command, plan_link
 from tui.data import DashboardData, Source
 from tui.messages import CommandSent, DataRead
 from tui.palette import ActionsProvider
 from tui.problems import Problem, ProblemKind
-from tui.screens import HelpScreen, ResolveScreen
+from tui.screens import AccountIdScreen, ConfirmScreen, HelpScreen, ResolveScreen
 from tui.styles import DASHBOARD_CSS
 from tui.view import Panel, View
 from tui.widgets import (
@@ -72,6 +72,9 @@ class Dashboard(App[None]):
         # Shown in the problems table's subtitle when an unwound deal is listed.
         Binding("v", "void", "Void invoice", show=False),
         Binding("k", "keep", "Keep invoice", show=False),
+        Binding("u", "unlink", "Unlink", show=False),
+        Binding("l", "relink", "Relink", show=False),
+        Binding("f", "fix", "Fix", show=False),
         Binding("f5", "refresh", "Refresh"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -196,6 +199,62 @@ class Dashboard(App[None]):
                 self._ask(CommandKind.RESOLVE_MATCH, problem, account)
 
         self.push_screen(ResolveScreen(problem), chosen)
+
+    def action_fix(self) -> None:
+        problem = self._selected()
+        if problem is not None:
+            self.notify(f"{problem.record}: {problem.cause}\nFix: {problem.fix}", timeout=30)
+
+    def action_unlink(self) -> None:
+        problem = self._selected()
+        if problem is None or self._read_only():
+            return
+        try:
+            request = plan_link(CommandKind.UNLINK, problem)
+        except CommandRefusedError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        body = (
+            f"From: {problem.record}\nIts Account's ChartMogul fields (UUID, URL, figures) are "
+            "cleared, and the next customer sweep matches it again or leaves it pending."
+        )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._send(request)
+
+        title = f"Unlink ChartMogul customer {problem.customer_uuid}?"
+        self.push_screen(ConfirmScreen(title, body), confirmed)
+
+    def action_relink(self) -> None:
+        problem = self._selected()
+        if problem is None or self._read_only():
+            return
+        if not problem.customer_uuid:
+            try:
+                plan_link(CommandKind.RELINK, problem)
+            except CommandRefusedError as exc:
+                self.notify(str(exc), severity="warning")
+            return
+
+        def chosen(account: str | None) -> None:
+            if not account:
+                return
+            request = plan_link(CommandKind.RELINK, problem, account)
+            title = f"Link ChartMogul customer {problem.customer_uuid} to Account {account}?"
+            body = (
+                f"From: {problem.record}\nAny link either has now is replaced (a customer's "
+                "old Account is cleared; an Account linked to another customer is refused: "
+                "unlink that customer first)."
+            )
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._send(request)
+
+            self.push_screen(ConfirmScreen(title, body), confirmed)
+
+        self.push_screen(AccountIdScreen(problem.customer_uuid, problem.record), chosen)
 
     def _selected(self) -> Problem | None:
         problem = self.query_one(ProblemsTable).selected()

@@ -1,8 +1,8 @@
 """The dashboard's only way to act: command rows the daemon carries out.
 
-An operator's retry, skip or resolve becomes one row in the store's command table (kind,
-target, args); the daemon reads new commands, does the work and marks each done or failed in
-the same transaction, and the next refresh shows the problem row gone or its failure. The
+An operator's retry, skip, resolve, unlink or relink becomes one row in the store's command
+table (kind, target, args); the daemon reads new commands, does the work and marks each done or
+failed in the same transaction, and the next refresh shows the problem row gone or its failure. The
 dashboard never changes the outbox or the quarantine itself: one writer of the daemon's state.
 
 Targets are the problem rows' keys (``outbox:<id>``, ``quarantine:<id>``); a resolve carries
@@ -14,6 +14,9 @@ the chosen Account Id as ``{"account": "<Id>"}``. What each command means for ea
 - bad record / illegal transition: retry reprocesses the record, skip closes the entry;
 - unwound deal (a Closed-Won deal imported, then moved out of Closed Won or deleted): void
   deletes its invoice in ChartMogul, keep leaves it; both close the entry for good.
+- unlink and relink act on the ChartMogul customer a row is about (``link:<uuid>``; a relink
+  carries ``{"account": "<Id>"}``, any Account, not only a candidate): unlink drops its link,
+  relink links it to that Account.
 
 ``CommandWriter`` opens its own writer connection on first use and keeps every transaction to
 one insert: the daemon's writer must never wait on the dashboard. Call it from a thread
@@ -30,7 +33,14 @@ from pathlib import Path
 from state import CommandKind, Store
 from tui.problems import Problem, ProblemKind
 
-__all__ = ["CommandRefusedError", "CommandRequest", "CommandWriter", "plan_command"]
+__all__ = [
+    "CommandRefusedError",
+    "CommandRequest",
+    "CommandWriter",
+    "link_target",
+    "plan_command",
+    "plan_link",
+]
 
 
 class CommandRefusedError(Exception):
@@ -51,7 +61,31 @@ _VERBS = {
     CommandKind.RESOLVE_MATCH: "resolve",
     CommandKind.VOID: "void",
     CommandKind.KEEP: "keep",
+    CommandKind.UNLINK: "unlink",
+    CommandKind.RELINK: "relink",
 }
+
+
+def link_target(customer_uuid: str) -> str:
+    return f"link:{customer_uuid}"
+
+
+def plan_link(kind: CommandKind, problem: Problem, account: str | None = None) -> CommandRequest:
+    """An unlink or relink of the customer ``problem`` is about; ``CommandRefusedError`` if
+    the row names no ChartMogul customer."""
+    uuid = problem.customer_uuid
+    if not uuid:
+        raise CommandRefusedError(
+            f"{problem.record} names no ChartMogul customer to {_VERBS[kind]}; use "
+            "`cmsync problems unlink|relink CUSTOMER_UUID` with the customer's UUID"
+        )
+    if kind is CommandKind.UNLINK:
+        return CommandRequest(kind, link_target(uuid), {}, f"unlink customer {uuid}")
+    if not account:
+        raise CommandRefusedError("a relink needs the Salesforce Account Id")
+    return CommandRequest(
+        kind, link_target(uuid), {"account": account}, f"link customer {uuid} to Account {account}"
+    )
 
 
 def plan_command(kind: CommandKind, problem: Problem, account: str | None = None) -> CommandRequest:

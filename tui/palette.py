@@ -43,6 +43,19 @@ PALETTE_ACTIONS = (
         "keep",
         "Leave the invoice in ChartMogul and close the problem for good",
     ),
+    PaletteAction(
+        "Show the selected problem's fix", "fix", "Its cause in words and what to do about it"
+    ),
+    PaletteAction(
+        "Unlink the selected row's customer",
+        "unlink",
+        "Drop the ChartMogul customer's link; it is matched again on the next sweep",
+    ),
+    PaletteAction(
+        "Relink the selected row's customer",
+        "relink",
+        "Link the ChartMogul customer to a Salesforce Account you name",
+    ),
     PaletteAction("Refresh now", "refresh", "Re-read the store without waiting"),
     PaletteAction("Show help", "help", "What each panel means and what each key does"),
 )

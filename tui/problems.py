@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, QuarantineKind
+from state.problems import customer_of, explain
 from tui.data import DashboardData
 
 __all__ = ["Problem", "ProblemKind", "outbox_target", "problems", "quarantine_target"]
@@ -57,6 +58,9 @@ class Problem:
     since: datetime
     candidates: tuple[str, ...] = ()  # Account Ids an ambiguous match may be resolved to
     customer: str = ""  # the ChartMogul customer's name and email, where known
+    customer_uuid: str = ""  # the ChartMogul customer it is about (unlink, relink), if any
+    cause: str = ""  # its cause in words, as ``cmsync problems list`` groups it
+    fix: str = ""  # what to do about it
     command: Command | None = None  # the newest command sent about this row
 
     @property
@@ -75,6 +79,7 @@ def _latest_commands(commands: Iterable[Command]) -> dict[str, Command]:
 
 
 def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
+    cause, fix = explain(entry)
     return Problem(
         key=outbox_target(entry.id),
         kind=ProblemKind.DEAD_LETTER,
@@ -82,6 +87,8 @@ def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
         reason=entry.last_error or "no reason recorded",
         detail=f"{entry.attempts} attempt{'s' if entry.attempts != 1 else ''}",
         since=entry.updated_at,
+        cause=cause.text,
+        fix=fix,
         command=command,
     )
 
@@ -97,6 +104,7 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
     count = payload.get("count")
     if entry.kind is QuarantineKind.FIELD_LIMIT and isinstance(count, int):
         detail = f"{count} record{'s' if count != 1 else ''}"
+    cause, fix = explain(entry)
     return Problem(
         key=quarantine_target(entry.id),
         kind=_QUARANTINE_KINDS[entry.kind],
@@ -106,6 +114,9 @@ def _quarantined(entry: QuarantineEntry, command: Command | None) -> Problem:
         since=entry.created_at,
         candidates=entry.candidates,
         customer=who,
+        customer_uuid=customer_of(entry),
+        cause=cause.text,
+        fix=fix,
         command=command,
     )
 

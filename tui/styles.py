@@ -120,6 +120,14 @@ HelpScreen, ResolveScreen {
     background: $surface;
 }
 
+#confirm-box {
+    width: 72;
+    height: auto;
+    padding: 1 2;
+    border: round $accent;
+    background: $surface;
+}
+
 #resolve-candidates {
     height: auto;
     max-height: 12;

@@ -1,8 +1,10 @@
-"""Carrying out the dashboard's commands: retry, skip, resolve a match.
+"""Carrying out the operators' commands: retry, skip, resolve a match, unlink, relink.
 
-The dashboard writes command rows (see ``tui/commands.py`` for their format); the daemon reads
-the new ones every few seconds and does each in ONE transaction with its ``finish``, so a
-command is never half done. What each means:
+The dashboard and ``cmsync problems`` write command rows (see ``tui/commands.py`` for their
+format); the daemon reads the new ones every few seconds and does each in ONE transaction with
+its ``finish``, so a command is never half done. With no daemon running, ``cmsync problems``
+carries its command out itself, through this same function, holding the store's lock. What
+each means:
 
 - ``outbox:<id>`` (a dead letter): retry makes it pending again, due now; skip gives up on it.
 - ``quarantine:<id>`` ambiguous match: resolve links the customer to the chosen Account
@@ -14,6 +16,13 @@ command is never half done. What each means:
 - ``quarantine:<id>`` unwound Closed-Won deal: void deletes its invoice in ChartMogul (done
   before the transaction by ``deal_commands.void_invoices``), keep leaves it; both close the
   entry for good (``cmsync.daemon.deal_commands``). Skip closes it too; retry means nothing.
+- ``link:<customer uuid>``: unlink drops the customer's link and clears the ChartMogul fields
+  on its Account (UUID, URL, figures, through the outbox, as for a customer ChartMogul no
+  longer has), so the next customer sweep matches it afresh or leaves it pending; relink
+  (``{"account": "<Id>"}``) links it to that Account, moving it off the Account it had (whose
+  ChartMogul fields are cleared), writes the Account's ``CM_Customer_UUID__c`` and closes the
+  customer's open ambiguous-match entries. A relink to an Account linked to another customer
+  is refused: unlink that customer first.
 
 A command that cannot be done is marked failed with the reason the operator will read.
 """
@@ -26,6 +35,8 @@ from dataclasses import dataclass
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.daemon.deal_commands import DEAL_COMMANDS, VoidAnswer, deal_command, void_invoices
+from cmsync.pipeline.departed import CLEARED
+from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
 from state import (
     Command,
@@ -33,12 +44,15 @@ from state import (
     CommandStatus,
     LinkConflictError,
     MatchMethod,
+    OutboxItem,
     QuarantineKind,
     QuarantineStatus,
     Store,
     System,
     Transaction,
 )
+from state.effects import AccountField
+from state.matching import account_id_of
 
 __all__ = ["CommandOutcome", "carry_out", "run_new_commands"]
 
@@ -53,6 +67,7 @@ class CommandOutcome:
     # A match was resolved, or an invoice voided: the customer sweep should run soon (to
     # write the newly linked Account's figures, or the voided customer's new ones).
     relinked: bool = False
+    queued: bool = False  # Salesforce writes were queued: the dispatcher should run soon
 
 
 def _target(command: Command) -> tuple[str, int]:
@@ -60,6 +75,72 @@ def _target(command: Command) -> tuple[str, int]:
     if kind not in ("outbox", "quarantine") or not raw.isdigit():
         raise ValueError(f"unknown target {command.target!r}")
     return kind, int(raw)
+
+
+def _clear(translator: Translator, account: str, uuid: str, command: Command) -> list[OutboxItem]:
+    return [
+        translator.update_row(
+            AccountTarget(account), CLEARED, key=f"operator_unlink|{uuid}|{account}|{command.id}",
+            reason=f"customer {uuid} unlinked from Account {account} by an operator",
+        )
+    ]  # fmt: skip
+
+
+def _link(tx: Transaction, command: Command, translator: Translator | None) -> CommandOutcome:
+    uuid = command.target.partition(":")[2]
+    if translator is None:  # pragma: no cover - every caller passes one
+        return CommandOutcome(command, False, "no field names to write the Account with")
+    mine = tx.links.get(uuid)
+    if command.kind is CommandKind.UNLINK:
+        if mine is None:
+            return CommandOutcome(command, False, f"customer {uuid} is not linked to an Account")
+        tx.links.remove(uuid)
+        tx.pending_matches.add(uuid, "unlinked by an operator")
+        tx.outbox.enqueue(_clear(translator, mine.account_id, uuid, command))
+        return CommandOutcome(
+            command, True,
+            f"customer {uuid} unlinked from Account {mine.account_id} (its ChartMogul fields "
+            "there are cleared); the next customer sweep matches it again or leaves it pending",
+            queued=True,
+        )  # fmt: skip
+    if command.kind is not CommandKind.RELINK:
+        return CommandOutcome(command, False, f"a link takes unlink or relink, not {command.kind}")
+    account = account_id_of(str(command.args.get("account", "")).strip())
+    if account is None:
+        return CommandOutcome(
+            command, False, f"{command.args.get('account')!r} is not a Salesforce Account Id"
+        )
+    theirs = tx.links.by_account(account)
+    if theirs is not None and theirs.customer_uuid != uuid:
+        return CommandOutcome(
+            command, False,
+            f"Account {account} is linked to customer {theirs.customer_uuid}: unlink that "
+            f"customer first (`cmsync problems unlink {theirs.customer_uuid}`, u on the "
+            "dashboard)",
+        )  # fmt: skip
+    rows: list[OutboxItem] = []
+    if mine is not None and mine.account_id != account:
+        tx.links.remove(uuid)
+        rows += _clear(translator, mine.account_id, uuid, command)
+    elif mine is not None:  # the same pair: it becomes the operator's choice, as it is now
+        tx.links.remove(uuid)
+    tx.links.put(uuid, account, MatchMethod.OPERATOR)
+    for entry in tx.quarantine.open_for(uuid):
+        if entry.kind is QuarantineKind.AMBIGUOUS_MATCH:
+            tx.quarantine.resolve(entry.id, f"linked to Account {account} by an operator")
+    rows.append(
+        translator.update_row(
+            AccountTarget(account), {AccountField.CUSTOMER_UUID: uuid},
+            key=f"operator_relink|{uuid}|{account}|{command.id}",
+            reason=f"customer {uuid} linked to Account {account} by an operator",
+        )
+    )  # fmt: skip
+    tx.outbox.enqueue(rows)
+    moved = f" (moved from Account {mine.account_id})" if rows[:-1] and mine else ""
+    return CommandOutcome(
+        command, True, f"customer {uuid} linked to Account {account}{moved}",
+        relinked=True, queued=True,
+    )  # fmt: skip
 
 
 def _outbox(tx: Transaction, command: Command, row_id: int) -> CommandOutcome:
@@ -110,7 +191,8 @@ def _quarantine(
         try:
             tx.links.put(entry.record_key, account, MatchMethod.OPERATOR)
         except LinkConflictError as exc:
-            return CommandOutcome(command, False, str(exc))
+            how = "`cmsync problems unlink CUSTOMER_UUID`, u on the dashboard"
+            return CommandOutcome(command, False, f"{exc} ({how})")
         tx.quarantine.resolve(entry_id, f"linked to Account {account} by an operator")
         return CommandOutcome(
             command, True, f"{entry.record_key} linked to Account {account}", relinked=True
@@ -134,21 +216,24 @@ async def run_new_commands(
     store: Store,
     chartmogul: ChartMogulClient,
     reapply: Callable[[Transaction, dict[str, object]], str],
-) -> bool:
-    """Carry out the new commands (the daemon's commands job); True if the customer sweep
-    should run soon. The ChartMogul deletes of void commands come first, outside the store
-    transaction; a void ChartMogul did not answer stays new for the next run."""
+    translator: Translator | None = None,
+) -> tuple[bool, bool]:
+    """Carry out the new commands (the daemon's commands job): (the customer sweep should run
+    soon, Salesforce writes were queued). The ChartMogul deletes of void commands come first,
+    outside the store transaction; a void ChartMogul did not answer stays new for the next
+    run."""
     voids = await void_invoices(store, chartmogul)
 
-    def work(tx: Transaction) -> bool:
-        relinked = False
+    def work(tx: Transaction) -> tuple[bool, bool]:
+        relinked = queued = False
         for command in tx.commands.new(limit=50):
             if command.kind is CommandKind.VOID and command.id not in voids:
                 continue
-            outcome = carry_out(tx, command, reapply, voids)
+            outcome = carry_out(tx, command, reapply, translator, voids)
             log.info("command %s %s: %s", command.kind, command.target, outcome.result)
             relinked = relinked or outcome.relinked
-        return relinked
+            queued = queued or outcome.queued
+        return relinked, queued
 
     return await in_store(store, work)
 
@@ -157,10 +242,20 @@ def carry_out(
     tx: Transaction,
     command: Command,
     reapply: Callable[[Transaction, dict[str, object]], str],
+    translator: Translator | None = None,
     voids: Mapping[int, VoidAnswer] | None = None,
 ) -> CommandOutcome:
-    """Do ``command`` and record its outcome, all within ``tx``; ``voids``: what ChartMogul
-    answered to the invoice deletes of void commands (``deal_commands.void_invoices``)."""
+    """Do ``command`` and record its outcome, all within ``tx``.
+
+    ``translator``: the configured field names, for the Account writes of unlink and relink;
+    ``voids``: what ChartMogul answered to the invoice deletes of void commands
+    (``deal_commands.void_invoices``).
+    """
+    if command.target.startswith("link:"):
+        outcome = _link(tx, command, translator)
+        status = CommandStatus.DONE if outcome.ok else CommandStatus.FAILED
+        tx.commands.finish(command.id, status, outcome.result)
+        return outcome
     try:
         kind, row_id = _target(command)
     except ValueError as exc:

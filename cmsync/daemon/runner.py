@@ -14,8 +14,10 @@ Theory of operation.
   defaults are wrong for this: one second of misfire grace silently skips runs after any
   stall, so each job gets a grace near its interval; coalescing and one instance per job keep
   a slow job from piling up; jitter spreads the calls. Pollers run at once on start.
-- Health: per source (ChartMogul, Salesforce), one log line when it goes down, one when it
-  recovers. A heartbeat row every few seconds lets the dashboard tell running from stale.
+- Health: per job, one log line when it starts failing, one when it runs clean again; a
+  record refused or quarantined is that record's problem (``cmsync problems list``), never a
+  failed job (see ``health``). A heartbeat row every few seconds lets the dashboard tell
+  running from stale.
 - Stop (SIGTERM/SIGINT): pause the scheduler (no new runs), ask the dispatcher to finish the
   batch in flight and hand the rest back, wait for running jobs up to ``grace`` seconds, then
   cancel what is left (the outbox rows it held go back on the next start), record a clean stop
@@ -38,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import run_new_commands
-from cmsync.daemon.health import SourceHealth
+from cmsync.daemon.health import JobHealth, record_level
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
@@ -111,7 +113,7 @@ class Daemon:
         self.clock = clock
         self.grace = grace
         self.first_refresh_delays = first_refresh_delays
-        self.health = {name: SourceHealth(name) for name in ("ChartMogul", "Salesforce")}
+        self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -131,16 +133,16 @@ class Daemon:
             async with asyncio.timeout(self.settings.schedule.job_timeout):
                 steps = self._sync.run_steps(self._available(spec.steps))
                 results = [result async for result in steps]
-            failed = [r for r in results if not r.ok]
+            failed = [r for r in results if not r.ok and not record_level(r.error)]
             if spec.name != "dispatch" and self._scheduler is not None:
                 # What this job queued goes out now, not at the dispatcher's next tick.
                 self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
             if failed:
-                self.health[spec.source].failed(f"{failed[0].name}: {failed[0].detail}")
+                self.health[spec.name].failed(f"{failed[0].name}: {failed[0].detail}")
             else:
-                self.health[spec.source].succeeded()
+                self.health[spec.name].succeeded()
         except TimeoutError:
-            self.health[spec.source].failed(
+            self.health[spec.name].failed(
                 f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s"
             )
         finally:
@@ -163,10 +165,15 @@ class Daemon:
 
     async def _commands(self) -> None:
         assert self._sync is not None
-        relinked = await run_new_commands(self._store, self._sync.chartmogul, self._reapply)
-        if relinked and self._scheduler is not None:
-            # A match resolved or an invoice voided: write the Account figures soon.
-            self._scheduler.modify_job("customers", next_run_time=datetime.now(UTC))
+        relinked, queued = await run_new_commands(
+            self._store, self._sync.chartmogul, self._reapply, self._sync.translator
+        )
+        if self._scheduler is not None:
+            now = datetime.now(UTC)
+            if queued:  # an unlink or relink wrote to an Account: send it now
+                self._scheduler.modify_job("dispatch", next_run_time=now)
+            if relinked:  # a match resolved or an invoice voided: write the figures soon
+                self._scheduler.modify_job("customers", next_run_time=now)
 
     # --- schedule -----------------------------------------------------------------------
 

@@ -204,8 +204,10 @@ class ChartMogulSide:
         if other is not None and other.account_id != account_id:
             raise DealRefused(
                 f"Account {account_id} points to ChartMogul customer {customer.uuid} "
-                f"({how.value}), which is linked to Account {other.account_id}: fix the "
-                "link on the dashboard, then edit the Opportunity to import it"
+                f"({how.value}), which is linked to Account {other.account_id}: unlink it "
+                f"(`cmsync problems unlink {customer.uuid}`, u on the dashboard) or relink "
+                f"it (`cmsync problems relink {customer.uuid} {account_id}`, l), then edit "
+                "the Opportunity to import it"
             )
         return Holder.of(customer, self.data_source_uuid, how)
 
@@ -233,8 +235,9 @@ class ChartMogulSide:
         raise DealRefused(
             f"ChartMogul already has {', '.join(c.uuid for c in found)} with {email}, the "
             f"email of Account {account_id}'s first Contact, and cmsync does not guess: link "
-            "the right customer on the dashboard (or set the Account's CM_Customer_UUID__c), "
-            "then edit the Opportunity"
+            f"the right customer (`cmsync problems relink CUSTOMER_UUID {account_id}`, l on "
+            "the dashboard, or set the Account's CM_Customer_UUID__c), then edit the "
+            "Opportunity"
         )
 
     async def _primary_email(self, account_id: str) -> str | None:

@@ -66,7 +66,7 @@ async def load_context(
     owner_field = identifier(fields.owner)
     columns = distinct_fields(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
     # Pages go straight into the snapshot on disk, never a list of every Account and Contact.
-    org = OrgSnapshot()
+    org = OrgSnapshot(uuid_field)
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
     async for page in gateway.query_pages(query):
         org.add_accounts(

@@ -94,7 +94,8 @@ class OrgSnapshot:
     not added, as ``state.matching.build_index`` does), then ``seal``; read after that.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, uuid_field: str = "") -> None:
+        self.uuid_field = uuid_field  # the API name of ``CM_Customer_UUID__c`` (see page_index)
         self._db = Scratch(*_SCHEMA, "BEGIN")  # one transaction for the load: see ``seal``
         self._loading = True
         self.accounts = 0
@@ -182,10 +183,42 @@ class OrgSnapshot:
         return self.targets((account_id,))[account_id]
 
 
+def _cleared(tx: Transaction, org: OrgSnapshot, index: MatchIndex) -> set[tuple[str, str]]:
+    """(customer, Account) pairs the org read still shows by ``CM_Customer_UUID__c`` but a
+    write waiting in the outbox changes (an operator's unlink or relink, a departed customer's
+    clearing): what the field will hold is the newest pending write's value."""
+    if not org.uuid_field:
+        return set()
+    accounts = sorted({a for ids in index.by_uuid_field.values() for a in ids})
+    pending: dict[str, object] = {}
+    for part in chunks(accounts):
+        for row in tx.outbox.pending(target_keys=part):  # in id order: the newest wins
+            if row.target_object == "Account" and org.uuid_field in row.payload:
+                pending[row.target_key] = row.payload[org.uuid_field]
+    return {
+        (uuid, account)
+        for uuid, ids in index.by_uuid_field.items()
+        for account in ids
+        if account in pending and pending[account] != uuid
+    }
+
+
 def page_index(tx: Transaction, org: OrgSnapshot, customers: Sequence[CustomerFacts]) -> MatchIndex:
     """The index for matching ``customers`` inside ``tx``: the org's part for them, with the
     stored links of the Accounts it names (a stored link wins over ``CM_Customer_UUID__c``).
-    Read in the transaction that links, the links include those made a page ago."""
+    Read in the transaction that links, the links include those made a page ago. An Account
+    does not name a customer by ``CM_Customer_UUID__c`` while a write changing that field
+    waits in the outbox (an operator unlinked it: a pass sweeps before it dispatches)."""
     index = org.index_for(customers)
+    gone = _cleared(tx, org, index)
+    if gone:
+        index = replace(
+            index,
+            by_uuid_field={
+                uuid: frozenset(a for a in ids if (uuid, a) not in gone)
+                for uuid, ids in index.by_uuid_field.items()
+            },
+            linked_to={a: u for a, u in index.linked_to.items() if (u, a) not in gone},
+        )
     links = tx.links.by_accounts(index.named())
     return index.with_links({account: link.customer_uuid for account, link in links.items()})

@@ -106,7 +106,7 @@ class DispatchIncompleteError(SyncError):
     """The outbox could not be drained: paused, refused, or rows dead-lettered."""
 
     def __init__(self, report: DispatchReport) -> None:
-        reason = report.stopped or f"{report.dead} rows dead-lettered (see the dashboard)"
+        reason = report.stopped or f"{report.dead} rows dead-lettered (`cmsync problems list`)"
         super().__init__(f"{reason}; {_describe(report)}")
         self.report = report
 

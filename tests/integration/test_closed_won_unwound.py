@@ -18,10 +18,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, Invoice
+from cmsync.cli import app
 from cmsync.config import Settings, load_settings
 from cmsync.daemon.commands import run_new_commands
 from cmsync.pipeline.closed_won import ClosedWonStats
@@ -233,6 +236,42 @@ async def test_a_deleted_opportunity_is_the_same_problem_and_a_second_void_is_do
     result = await _act(world, cm, CommandKind.VOID, entry.id)  # the 404 counts as done
     assert "already gone" in result
     assert _problem(world, opportunity) is None
+
+
+async def test_the_problems_command_voids_and_keeps_without_a_daemon(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    """``cmsync problems void|keep`` with no daemon: the CLI deletes the invoice itself, through
+    the daemon's own void path, and closes the problem; keep just closes it."""
+    config = world.sandbox.options.directory / "cmsync.toml"
+    runner = CliRunner()
+
+    async def cli(*words: str) -> Result:
+        # The command runs its own event loop (asyncio.run): off this test's loop.
+        return await asyncio.to_thread(runner.invoke, app, [*words, "--config", str(config)])
+
+    _, voided, invoice = await _unwound_then_problem(world, gateway, cm, "Cli Void Oy")
+    _, kept, left = await _unwound_then_problem(world, gateway, cm, "Cli Keep Oy")
+    for opportunity in (voided, kept):
+        await _stage(gateway, opportunity, "Closed Lost")
+    assert (await _pass(world.settings)).unwound == 2
+    void_entry, keep_entry = _problem(world, voided), _problem(world, kept)
+    assert void_entry is not None and keep_entry is not None
+
+    listed = await cli("problems", "list")
+    assert "cmsync problems void KEY" in listed.stdout  # the fix names the action
+    done = await cli("problems", "void", f"quarantine:{void_entry.id}")
+    assert done.exit_code == 0, done.stdout
+    assert f"invoice {invoice.uuid} deleted" in done.stdout
+    assert await _invoices(cm, voided) == []
+    assert world.read(lambda tx: tx.deals.get(voided)).status is DealStatus.VOIDED
+    again = await cli("problems", "void", f"quarantine:{void_entry.id}")  # closed already
+    assert again.exit_code == 1 and "FAILED" in again.stdout
+
+    done = await cli("problems", "keep", f"quarantine:{keep_entry.id}")
+    assert done.exit_code == 0, done.stdout
+    assert _problem(world, kept) is None
+    assert [i.uuid for i in await _invoices(cm, kept)] == [left.uuid]
 
 
 async def test_a_deal_won_again_before_anyone_chose_closes_its_problem(

@@ -14,12 +14,12 @@ from state import (
     Command,
     CommandKind,
     CommandStatus,
-    MatchMethod,
     QuarantineItem,
     QuarantineKind,
     Store,
     StoreBusyError,
     System,
+    Transaction,
 )
 from tests.tui.storefill import NOW, fill_store
 from tui import Dashboard, DataSource
@@ -51,23 +51,18 @@ def new_commands(store: Store) -> list[Command]:
 
 
 def carry_out(store: Store) -> None:
-    """What the daemon does with new commands (its own implementation is not in tui/)."""
+    """What the daemon does with new commands: its own command handling."""
+    from cmsync.config import FieldSettings, SyncSettings
+    from cmsync.daemon.commands import carry_out as daemon_carry_out
+    from cmsync.pipeline.translate import Translator
+
+    def reapply(tx: Transaction, payload: dict[str, object]) -> str:
+        raise AssertionError("no illegal transition here")
+
+    translator = Translator(FieldSettings(), SyncSettings())
     with store.transaction() as tx:
         for command in tx.commands.new():
-            table, _, raw_id = command.target.partition(":")
-            entry_id = int(raw_id)
-            if table == "outbox" and command.kind is CommandKind.RETRY:
-                tx.outbox.retry_dead([entry_id])
-            elif table == "outbox" and command.kind is CommandKind.SKIP:
-                tx.outbox.skip_dead([entry_id])
-            elif command.kind is CommandKind.SKIP:
-                tx.quarantine.skip(entry_id)
-            elif command.kind is CommandKind.RESOLVE_MATCH:
-                entry = tx.quarantine.get(entry_id)
-                assert entry is not None
-                tx.links.put(entry.record_key, command.args["account"], MatchMethod.OPERATOR)
-                tx.quarantine.resolve(entry_id, f"linked to {command.args['account']}")
-            tx.commands.finish(command.id, CommandStatus.DONE, "done")
+            assert daemon_carry_out(tx, command, reapply, translator).ok
 
 
 async def test_retry_skip_and_resolve_write_commands_the_daemon_carries_out(

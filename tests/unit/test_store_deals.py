@@ -94,7 +94,7 @@ def test_void_and_keep_settle_the_deal_and_close_the_problem(
         command = tx.commands.get(command_id)
         assert command is not None
         voids = {command_id: answer} if answer is not None else {}
-        outcome = carry_out(tx, command, _never, voids)
+        outcome = carry_out(tx, command, _never, voids=voids)
         assert outcome.ok is ok, outcome.result
         deal = tx.deals.get("006A")
         entry = tx.quarantine.get(entry_id)

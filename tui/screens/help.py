@@ -27,6 +27,9 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 | `m` | **resolve** an ambiguous match: choose the Salesforce Account |
 | `v` | **void** an unwound deal: delete its invoice in ChartMogul (its revenue goes) |
 | `k` | **keep** an unwound deal's invoice: the problem closes and is not raised again |
+| `f` | the selected problem's cause and **fix** (as `cmsync problems list` gives them) |
+| `u` | **unlink** the ChartMogul customer of the selected row from its Account (asks first) |
+| `l` | **relink** that customer to a Salesforce Account you name (asks its Id, then to confirm) |
 | `f5` | refresh now |
 | `ctrl+p` | command palette: every action by name |
 | `?` | this help (`escape` closes it) |
