@@ -52,12 +52,11 @@ from state.records import (
     StageSummary,
     System,
 )
-from state.schema import SCHEMA_VERSION
+from state.schema import head_revision
 from state.store import Clock, ReadOnlyStore, Store
 from state.transaction import Transaction
 
 __all__ = [
-    "SCHEMA_VERSION",
     "AccountLink",
     "AccountState",
     "AuditEntry",
@@ -103,4 +102,5 @@ __all__ = [
     "StoreError",
     "System",
     "Transaction",
+    "head_revision",
 ]

@@ -35,24 +35,26 @@ class NotAStoreError(StoreError):
 
 
 class SchemaTooNewError(StoreError):
-    """The file was written by a newer cmsync; this one must not touch it."""
+    """The file is at a revision this cmsync does not know: a newer cmsync wrote it."""
 
-    def __init__(self, path: Path, found: int, known: int) -> None:
+    def __init__(self, path: Path, found: str, known: str) -> None:
         self.path, self.found, self.known = path, found, known
         super().__init__(
-            f"{path} has store schema version {found}, but this cmsync only knows versions up to "
-            f"{known}: upgrade cmsync (or point it at another database); the file was not changed"
+            f"{path} is at store revision {found}, which this cmsync does not know (its newest "
+            f"is {known}): a newer cmsync wrote it; upgrade cmsync (or point it at another "
+            "database); the file was not changed"
         )
 
 
 class SchemaTooOldError(StoreError):
-    """A read-only opener found an older schema, which only the writer may migrate."""
+    """A read-only opener found an older revision, which only a writer may migrate."""
 
-    def __init__(self, path: Path, found: int, known: int) -> None:
+    def __init__(self, path: Path, found: str, known: str) -> None:
         self.path, self.found, self.known = path, found, known
         super().__init__(
-            f"{path} has store schema version {found}, older than this cmsync's {known}: "
-            "start the daemon (or `cmsync once`) once to migrate it, then try again"
+            f"the store {path} is at revision {found}, this cmsync needs {known}: start "
+            "`cmsync run` or run `cmsync migrate` once (it backs the file up first), then try "
+            "again"
         )
 
 

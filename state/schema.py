@@ -1,82 +1,178 @@
-"""The store's schema version and how an older file is brought forward.
+"""The store's schema revision and how an older file is brought forward: Alembic.
 
-Choice: SQLModel metadata plus numbered migration steps, not alembic. The store is one SQLite
-file owned by one daemon; its migrations run inside the daemon at start-up, in the same
-``BEGIN IMMEDIATE`` transaction that reads the version (SQLite DDL is transactional, so a failed
-step leaves the file exactly as it was). Alembic would add a second configuration, a scripts
-directory to ship, and batch-mode rewrites, to solve a multi-database, multi-branch problem
-this project does not have.
+Choice: Alembic, the migration tool of SQLAlchemy, on which the store is built. Its revisions
+are one file per change with an explicit parent, recorded in the file's ``alembic_version``
+table, so any reader can tell how old a store is, a store from a newer cmsync (a revision this
+code has never heard of) is recognised as such, and a change made on one branch of the code
+arrives as one reviewable file instead of an edit inside a shared function. The scripts ship
+inside the package (``state/migrations``) and are configured in code: no ``alembic.ini`` is
+read at run time. The earlier hand-rolled ``schema_version`` counter is kept only as a guard
+(see ``PRE_ALEMBIC_GUARD``).
 
-Theory of operation (``prepare``, run by the writer on every open):
+Theory of operation (``prepare``, run by the writer on every open, inside its ``BEGIN
+IMMEDIATE`` transaction; SQLite DDL is transactional, so a failed revision leaves the file as
+it was):
 
-1. Read ``schema_version``. No such table: an empty file becomes a store (``create_all`` and
-   version = ``SCHEMA_VERSION``); a file with other tables is refused (not ours).
-2. A version newer than this code knows is refused with ``SchemaTooNewError``; nothing changes.
-3. An older version: ``create_all`` first, which adds the tables that did not exist then (in
-   their current shape), then each step ``found + 1 .. SCHEMA_VERSION`` in order, then any
-   index the metadata declares that the file lacks, then the new version number.
+1. ``inspect``: an empty file is new; a file with ``alembic_version`` is at that revision; a
+   file with only ``schema_version`` (version 1) was made before Alembic; anything else is
+   refused (not ours).
+2. A revision unknown to this code is refused with ``SchemaTooNewError``; nothing changes.
+3. A new file is built from the metadata as it is now and stamped at the head revision (the
+   Alembic cookbook's "Building an Up to Date Database from Scratch"): the revisions are for
+   files that exist, not for replaying history on an empty one. Its ``store_info`` row records
+   when it was created.
+4. An older file (an older revision, or a pre-Alembic one) is first copied (``backup``, the
+   caller's), then upgraded through each revision in order (``command.upgrade`` on the
+   caller's connection: ``state/migrations/env.py``). The baseline revision (0001) recognises
+   a pre-Alembic file: it adds only what such a file lacks (a table or index made after it),
+   which for a complete one is nothing, and moves the guard.
+5. At the head: nothing is done, one read of ``alembic_version``.
 
-Because new tables arrive in their current shape before the steps run, a step must be a no-op
-on a table that already has the current shape: use ``add_column`` (which checks first) rather
-than a bare ``ALTER TABLE``. Steps are for what ``create_all`` cannot do: columns on existing
-tables, backfills, table rebuilds (SQLite cannot alter a constraint).
-
-Until cmsync's first release the version stays 1 and the v1 tables may still change freely.
+Writing a revision: one file per change in ``state/migrations/versions``, its
+``down_revision`` the previous head; ``add_column`` for a column (SQLite's ``ALTER TABLE ...
+ADD COLUMN``), a table rebuild for a constraint; add the same change to ``state/tables.py``,
+which builds new files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, update
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, insert, select
 from sqlmodel import SQLModel
 
-from state.errors import NotAStoreError, SchemaTooNewError, StoreError
-from state.tables import ALL_TABLES, STAGE_TOTAL_TRIGGERS, SchemaVersionRow, StageTotalRow, table_of
+from state.errors import NotAStoreError, SchemaTooNewError
+from state.tables import (
+    ALL_TABLES,
+    STAGE_TOTAL_TRIGGERS,
+    SchemaVersionRow,
+    StageTotalRow,
+    StoreInfoRow,
+    table_of,
+)
 
 __all__ = [
-    "MIGRATIONS",
-    "SCHEMA_VERSION",
+    "LEGACY",
+    "PRE_ALEMBIC_GUARD",
+    "REVISION_TABLE",
+    "SCRIPT_LOCATION",
     "VERSION_TABLE",
-    "Migration",
+    "Found",
+    "Prepared",
     "add_column",
     "has_column",
+    "head_revision",
+    "inspect",
     "install_triggers",
+    "is_known",
     "prepare",
-    "read_version",
+    "read_created_at",
+    "script_directory",
 ]
 
-SCHEMA_VERSION = 1
+SCRIPT_LOCATION = "state:migrations"  # package resource: works from a wheel or a checkout
+REVISION_TABLE = "alembic_version"
+LEGACY = "schema-v1"  # how a pre-Alembic file's revision is named in messages and backups
 
 _VERSION = table_of(SchemaVersionRow)
 VERSION_TABLE = _VERSION.name
+# A cmsync from before Alembic reads ``schema_version`` and refuses any version above the 1
+# it knows ("written by a newer cmsync: upgrade cmsync"). Every store made or migrated by
+# this code carries 2 there, so such a binary, started by a rollback, refuses the file
+# instead of writing to a schema it does not know.
+PRE_ALEMBIC_GUARD = 2
 
 
 @dataclass(frozen=True)
-class Migration:
-    """Step ``version``: brings a file at ``version - 1`` to ``version``."""
+class Found:
+    """What a file holds before it is opened: new, pre-Alembic, or at a revision."""
 
-    version: int
-    description: str
-    apply: Callable[[Connection], None]
+    new: bool = False
+    revision: str | None = None  # the alembic revision, None when there is none
+    legacy_version: int | None = None  # a pre-Alembic file's schema_version
+
+    @property
+    def label(self) -> str:
+        if self.new:
+            return "new"
+        if self.revision is not None:
+            return self.revision
+        return LEGACY if self.legacy_version == 1 else f"schema-v{self.legacy_version}"
 
 
-# version -> step. Empty while the first schema is the only one.
-MIGRATIONS: Mapping[int, Migration] = {}
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` did: from which revision (``"new"``, ``LEGACY``, a revision) to which."""
+
+    found: str
+    head: str
+    migrated: bool  # an existing file was upgraded (and backed up first)
 
 
-def read_version(conn: Connection) -> int | None:
-    """The file's schema version, or None if it has no version table."""
-    exists = conn.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_VERSION.name,)
-    ).first()
-    if exists is None:
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    return config
+
+
+@functools.cache
+def script_directory() -> ScriptDirectory:
+    """The shipped revisions, read once per process (they do not change while it runs)."""
+    return ScriptDirectory.from_config(_config())
+
+
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    assert head is not None, "state/migrations/versions holds no revision"
+    return head
+
+
+def is_known(revision: str) -> bool:
+    try:
+        return script_directory().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _tables(conn: Connection) -> set[str]:
+    rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+    return {row.name for row in rows if not row.name.startswith("sqlite_")}
+
+
+def inspect(conn: Connection, path: Path) -> Found:
+    """Which kind of file this is; ``NotAStoreError`` for a database cmsync did not make."""
+    tables = _tables(conn)
+    if not tables:
+        return Found(new=True)
+    if REVISION_TABLE in tables:
+        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if revision is not None:
+            return Found(revision=str(revision))
+    if VERSION_TABLE in tables:
+        version = conn.execute(select(_VERSION.c.version)).scalar_one_or_none()
+        if version is not None:
+            return Found(legacy_version=int(version))
+    names = ", ".join(sorted(tables)[:5])
+    raise NotAStoreError(path, f"holds tables ({names}) but is not a cmsync store")
+
+
+def read_created_at(conn: Connection) -> datetime | None:
+    """When the store was created; None when that was not recorded (or not yet migrated)."""
+    if table_of(StoreInfoRow).name not in _tables(conn):
         return None
-    version = conn.execute(select(_VERSION.c.version)).scalar_one_or_none()
-    return None if version is None else int(version)
+    info = table_of(StoreInfoRow)
+    value = conn.execute(select(info.c.created_at)).scalar_one_or_none()
+    assert value is None or isinstance(value, datetime)
+    return value
 
 
 def has_column(conn: Connection, table: str, column: str) -> bool:
@@ -117,54 +213,41 @@ def install_triggers(conn: Connection) -> bool:
     return True
 
 
+def _create(conn: Connection, now: datetime) -> None:
+    SQLModel.metadata.create_all(conn, tables=list(ALL_TABLES))
+    install_triggers(conn)
+    conn.execute(insert(_VERSION).values(id=1, version=PRE_ALEMBIC_GUARD, updated_at=now))
+    conn.execute(insert(table_of(StoreInfoRow)).values(id=1, created_at=now))
+    MigrationContext.configure(conn).stamp(script_directory(), "head")
+
+
 def prepare(
     conn: Connection,
     path: Path,
     now: datetime,
     *,
-    version: int = SCHEMA_VERSION,
-    migrations: Mapping[int, Migration] = MIGRATIONS,
-) -> int:
-    """Create or migrate the schema inside the caller's write transaction; the old version.
+    backup: Callable[[str], None],
+    target: str = "head",
+) -> Prepared:
+    """Create or migrate the schema inside the caller's write transaction.
 
-    Returns the version found (0 for a new file). ``version`` and ``migrations`` exist so the
-    migration path can be tested with steps this release does not have.
+    ``backup(label)`` is called before an existing file is changed, with the revision it is
+    at; ``target`` exists so the path between two revisions can be tested.
     """
-    found = read_version(conn)
-    if found is None:
-        others = conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).all()
-        if others:
-            names = ", ".join(sorted(row.name for row in others)[:5])
-            raise NotAStoreError(path, f"holds tables ({names}) but is not a cmsync store")
-        SQLModel.metadata.create_all(conn, tables=list(ALL_TABLES))
-        install_triggers(conn)
-        conn.execute(insert(_VERSION).values(id=1, version=version, updated_at=now))
-        return 0
-    if found > version:
-        raise SchemaTooNewError(path, found, version)
-    if found == version:
-        # Until the first release the v1 tables may still grow: a table added since this
-        # file was made is created (one look at the catalogue on every open, nothing more).
-        have = {
-            row.name
-            for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        missing_tables = [t for t in ALL_TABLES if t.name not in have]
-        if missing_tables:
-            SQLModel.metadata.create_all(conn, tables=missing_tables)
-        install_triggers(conn)
-        return found
-    missing = [v for v in range(found + 1, version + 1) if v not in migrations]
-    if missing:
-        raise StoreError(f"no migration step for schema version(s) {missing}; cannot upgrade")
-    SQLModel.metadata.create_all(conn, tables=list(ALL_TABLES))
-    for step in range(found + 1, version + 1):
-        migrations[step].apply(conn)
-    for table in ALL_TABLES:
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
-    install_triggers(conn)
-    conn.execute(update(_VERSION).values(version=version, updated_at=now))
-    return found
+    found = inspect(conn, path)
+    head = head_revision() if target == "head" else target
+    if found.new:
+        _create(conn, now)
+        return Prepared("new", head, migrated=False)
+    if found.revision is not None and not is_known(found.revision):
+        raise SchemaTooNewError(path, found.label, head_revision())
+    if found.revision is None and found.legacy_version != 1:
+        raise SchemaTooNewError(path, found.label, head_revision())
+    if found.revision == head:
+        return Prepared(head, head, migrated=False)
+    backup(found.label)
+    config = _config()
+    config.attributes["connection"] = conn
+    config.attributes["now"] = now
+    command.upgrade(config, target)
+    return Prepared(found.label, head, migrated=True)

@@ -16,6 +16,12 @@ tells it whether anyone committed since it last looked, so it can skip re-readin
 read while the daemon writes. It writes dashboard commands through a ``Store`` of its own; a
 busy timeout makes that wait for the daemon's short transactions instead of failing.
 
+The writer brings an older file to the current schema revision on open (``schema.prepare``):
+first a copy of the file as it was, ``<store>.bak-<revision>-<UTC time>`` beside it (SQLite's
+online backup API, inside the write transaction, so the copy is exactly what is migrated),
+then the Alembic revisions in that same transaction, then one log line naming both revisions
+and the copy. A reader never migrates: it says what to run instead.
+
 The file is created with mode 0600 (it holds customer data), and its ``-wal`` and ``-shm``
 companions under a 0o077 umask (SQLite also gives them the database file's mode). The umask
 is process-wide: it is narrowed only while the file and its companions are created.
@@ -24,6 +30,7 @@ is process-wide: it is narrowed only while the file and its companions are creat
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -46,7 +53,16 @@ from state.errors import (
     StoreError,
 )
 from state.queries import Queries
-from state.schema import SCHEMA_VERSION, VERSION_TABLE, prepare, read_version
+from state.schema import (
+    REVISION_TABLE,
+    VERSION_TABLE,
+    Prepared,
+    head_revision,
+    inspect,
+    is_known,
+    prepare,
+    read_created_at,
+)
 from state.transaction import Transaction
 
 __all__ = ["Clock", "ReadOnlyStore", "Store"]
@@ -55,6 +71,8 @@ Clock = Callable[[], datetime]
 
 CACHE_KIB = 8 * 1024  # the writer's page cache (see ``_connect_writer``)
 CHECKPOINT_PAGES = 10_000  # WAL pages between automatic checkpoints
+
+_log = logging.getLogger(__name__)
 
 
 def _utc_now() -> datetime:
@@ -88,7 +106,7 @@ def _connect_writer(path: Path, busy_timeout: float) -> sqlite3.Connection:
         tables = {
             row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
-        if tables and VERSION_TABLE not in tables:
+        if tables and not tables & {VERSION_TABLE, REVISION_TABLE}:
             shown = ", ".join(sorted(tables)[:5])
             raise NotAStoreError(path, f"holds tables ({shown}) but is not a cmsync store")
         if not tables:
@@ -129,7 +147,8 @@ class Store:
 
     def __init__(self, path: Path, raw: sqlite3.Connection, clock: Clock) -> None:
         self.path = path
-        self.found_version = 0  # the schema version the file had before this open (0: new)
+        self.prepared: Prepared | None = None  # what the open found and did to the schema
+        self.backup_path: Path | None = None  # the copy made before a migration, if any
         self._raw = raw
         self._engine = _engine(raw, "BEGIN IMMEDIATE")
         self._clock = clock
@@ -148,9 +167,10 @@ class Store:
         """Open (creating if allowed) and migrate the store at ``path``.
 
         Raises ``NotAStoreError`` for a missing file with ``create=False`` or a foreign file,
-        ``SchemaTooNewError`` for a file from a newer cmsync, ``StoreBusyError`` if another
-        writer held the lock past ``busy_timeout`` seconds. ``clock`` (timezone-aware UTC)
-        stamps every row; tests inject one.
+        ``SchemaTooNewError`` for a file at a revision this code does not know (nothing is
+        changed), ``StoreError`` when the copy before a migration fails, ``StoreBusyError``
+        if another writer held the lock past ``busy_timeout`` seconds. ``clock``
+        (timezone-aware UTC) stamps every row; tests inject one.
         """
         path = Path(path)
         old_umask = os.umask(0o077)
@@ -167,7 +187,12 @@ class Store:
         store = cls(path, raw, clock or _utc_now)
         try:
             with store._unit() as (conn, now):
-                store.found_version = prepare(conn, path, now)
+                store.prepared = prepare(conn, path, now, backup=store._backup_as(now))
+            if store.prepared.migrated:
+                _log.warning(
+                    "store %s migrated from revision %s to %s; the file as it was is kept at %s",
+                    path, store.prepared.found, store.prepared.head, store.backup_path,
+                )  # fmt: skip
             # Re-assert WAL: a migration that rebuilt the file must not leave it in
             # rollback-journal mode (a documented pitfall of migration tools).
             store._raw.execute("PRAGMA journal_mode = WAL")
@@ -175,6 +200,31 @@ class Store:
             store.close()
             raise
         return store
+
+    def _backup_as(self, now: datetime) -> Callable[[str], None]:
+        def backup(label: str) -> None:
+            stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            target = self.path.with_name(f"{self.path.name}.bak-{label}-{stamp}")
+            try:
+                # Private like the store (it is a copy of the same customer data).
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                # From a second connection: SQLite refuses to back up through the one that
+                # holds the write transaction (SQLITE_LOCKED). In WAL mode it reads the last
+                # commit, which is what will be migrated, as no one else can write meanwhile.
+                source, copy = sqlite3.connect(self.path), sqlite3.connect(target)
+                try:
+                    source.backup(copy)
+                finally:
+                    copy.close()
+                    source.close()
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(
+                    f"{self.path}: not migrated from revision {label}: cannot write its copy "
+                    f"{target} first: {exc}; free space beside the store and start again"
+                ) from exc
+            self.backup_path = target
+
+        return backup
 
     @staticmethod
     def open_readonly(path: Path | str, *, busy_timeout: float = 5.0) -> ReadOnlyStore:
@@ -240,13 +290,14 @@ class ReadOnlyStore:
 
     def __init__(self, path: Path, raw: sqlite3.Connection) -> None:
         self.path = path
+        self.revision = ""  # the store's schema revision (checked to be this code's head)
         self._raw = raw
         self._engine = _engine(raw, "BEGIN")
         self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout: float = 5.0) -> ReadOnlyStore:
-        """Open ``path`` read-only; refuses a missing file and any other schema version."""
+        """Open ``path`` read-only; refuses a missing file and any other schema revision."""
         path = Path(path)
         if not path.is_file():
             raise NotAStoreError(path, "does not exist")
@@ -266,17 +317,26 @@ class ReadOnlyStore:
     def _check_version(self) -> None:
         try:
             with self._engine.connect() as conn, conn.begin():
-                found = read_version(conn)
+                found = inspect(conn, self.path)
         except DBAPIError as exc:
             if isinstance(exc.orig, sqlite3.DatabaseError) and _not_a_database(exc.orig):
                 raise NotAStoreError(self.path, "is not a SQLite database") from None
             raise StoreError(f"{self.path}: cannot read the store: {exc.orig}") from exc
-        if found is None:
-            raise NotAStoreError(self.path, "is not a cmsync store (no schema version)")
-        if found > SCHEMA_VERSION:
-            raise SchemaTooNewError(self.path, found, SCHEMA_VERSION)
-        if found < SCHEMA_VERSION:
-            raise SchemaTooOldError(self.path, found, SCHEMA_VERSION)
+        head = head_revision()
+        if found.new:
+            raise NotAStoreError(self.path, "is not a cmsync store (no schema revision)")
+        if found.revision is not None and not is_known(found.revision):
+            raise SchemaTooNewError(self.path, found.label, head)
+        if found.revision is None and found.legacy_version != 1:
+            raise SchemaTooNewError(self.path, found.label, head)
+        if found.revision != head:
+            raise SchemaTooOldError(self.path, found.label, head)
+        self.revision = head
+
+    def created_at(self) -> datetime | None:
+        """When the store was created; None for one made before cmsync recorded it."""
+        with self._lock, self._engine.connect() as conn, conn.begin():
+            return read_created_at(conn)
 
     @contextmanager
     def snapshot(self) -> Iterator[Queries]:

@@ -49,6 +49,7 @@ __all__ = [
     "QuarantineRow",
     "SchemaVersionRow",
     "StageTotalRow",
+    "StoreInfoRow",
     "table_of",
 ]
 
@@ -74,6 +75,20 @@ class SchemaVersionRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     version: int
     updated_at: datetime = _ts()
+
+
+class StoreInfoRow(SQLModel, table=True):
+    """Facts about the file itself: when it was made (written once, by the store's creation).
+
+    ``created_at`` is NULL for a store made before this table existed (revision 0002 adds it
+    to such a file): its creation was never recorded, and the file's ctime would not say it
+    (Linux changes a ctime on every write and chmod), so it is shown as unknown.
+    """
+
+    __tablename__ = "store_info"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_single_row"),)
+    id: int = Field(default=1, primary_key=True)
+    created_at: datetime | None = _ts(nullable=True)
 
 
 class CursorRow(SQLModel, table=True):
@@ -360,5 +375,6 @@ ALL_TABLES: tuple[Table, ...] = tuple(
         AuditRow,
         HeartbeatRow,
         ApiBudgetRow,
+        StoreInfoRow,
     )
 )

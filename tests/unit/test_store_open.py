@@ -1,31 +1,23 @@
-"""Opening the store: file mode, the read-only view, schema versions and migrations."""
+"""Opening the store: file mode, the read-only view, busy and foreign files (schema revisions
+and migrations: ``test_store_schema``)."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
 import stat
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, create_engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import StaticPool
 
 from state import (
-    SCHEMA_VERSION,
     NotAStoreError,
-    ReadOnlyStore,
-    SchemaTooNewError,
-    SchemaTooOldError,
     Store,
     StoreBusyError,
-    StoreError,
 )
-from state.schema import Migration, add_column, has_column, prepare
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -36,16 +28,6 @@ def _mode(path: Path) -> int:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _version(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
-
-
-def _set_version(path: Path, version: int) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_version SET version = ?", (version,))
 
 
 @pytest.fixture
@@ -142,90 +124,6 @@ def test_data_version_changes_only_when_another_connection_commits(path: Path) -
         second = reader.data_version()
         assert second != first
         assert reader.data_version() == second
-
-
-def _migrate(path: Path, version: int, migrations: Mapping[int, Migration]) -> int:
-    """Run ``prepare`` with steps this release does not have, the way the store runs it."""
-    raw = sqlite3.connect(path, isolation_level=None)
-    engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                found = prepare(conn, path, NOW, version=version, migrations=migrations)
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-            return found
-    finally:
-        engine.dispose()
-        raw.close()
-
-
-def _add_note(conn: Connection) -> None:
-    add_column(conn, "cursor", "note", "TEXT")
-
-
-def _fill_note(conn: Connection) -> None:
-    conn.exec_driver_sql("UPDATE cursor SET note = 'from ' || name")
-
-
-def test_an_older_file_is_migrated_step_by_step(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX ix_outbox_status_id")  # an index a later version added
-    v = SCHEMA_VERSION
-    steps = {
-        v + 1: Migration(v + 1, "cursor notes", _add_note),
-        v + 2: Migration(v + 2, "fill", _fill_note),
-    }
-    assert _migrate(path, v + 2, steps) == v
-    assert _version(path) == v + 2
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value, note FROM cursor").fetchall() == [('"v1"', "from feed")]
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert "ix_outbox_status_id" in indexes  # indexes the file lacks are created
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert _migrate(path, v + 2, steps) == v + 2  # already current: nothing runs twice
-
-
-def test_a_failing_step_leaves_the_file_as_it_was(path: Path) -> None:
-    def broken(conn: Connection) -> None:
-        _add_note(conn)
-        raise RuntimeError("the step failed half-way")
-
-    v = SCHEMA_VERSION
-    with pytest.raises(RuntimeError, match="half-way"):
-        _migrate(path, v + 1, {v + 1: Migration(v + 1, "broken", broken)})
-    assert _version(path) == SCHEMA_VERSION
-    raw = sqlite3.connect(path)
-    engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
-    with engine.connect() as conn:
-        assert not has_column(conn, "cursor", "note")  # the DDL was rolled back too
-    engine.dispose()
-    raw.close()
-    with pytest.raises(StoreError, match=rf"no migration step .*\[{v + 1}\]"):
-        _migrate(path, v + 1, {})
-
-
-def test_a_newer_schema_is_refused_with_a_clear_message(path: Path) -> None:
-    newer = SCHEMA_VERSION + 1
-    _migrate(path, newer, {newer: Migration(newer, "notes", _add_note)})
-    before = _sha(path)
-    with pytest.raises(SchemaTooNewError) as refused:
-        Store.open(path)
-    message = str(refused.value)
-    assert f"version {SCHEMA_VERSION + 1}" in message
-    assert f"up to {SCHEMA_VERSION}" in message and "upgrade cmsync" in message
-    with pytest.raises(SchemaTooNewError):
-        Store.open_readonly(path)
-    assert _sha(path) == before and _version(path) == SCHEMA_VERSION + 1
-
-
-def test_the_reader_refuses_an_older_schema_it_may_not_migrate(path: Path) -> None:
-    _set_version(path, SCHEMA_VERSION - 1)
-    with pytest.raises(SchemaTooOldError, match="start the daemon"):
-        ReadOnlyStore.open(path)
 
 
 def test_a_second_writer_waits_for_the_lock_then_says_busy(path: Path) -> None:

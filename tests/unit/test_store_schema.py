@@ -1,0 +1,193 @@
+"""The store's schema revisions (Alembic): a new file, a pre-Alembic file, an older revision,
+a failing revision, a newer file, and what a reader says about each."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from state import (
+    ReadOnlyStore,
+    SchemaTooNewError,
+    SchemaTooOldError,
+    Store,
+    StoreError,
+    head_revision,
+)
+from state.schema import LEGACY, PRE_ALEMBIC_GUARD, script_directory
+
+NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+LATER = datetime(2025, 3, 8, 7, 0, tzinfo=UTC)
+STAMP = "20250308T070000Z"  # LATER as a backup's name gives it
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one(path: Path, sql: str) -> object:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(sql).fetchone()
+    return None if row is None else row[0]
+
+
+def _catalogue(path: Path, *, leave_out: tuple[str, ...] = ()) -> set[tuple[str, str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT type, name, coalesce(sql, '') FROM sqlite_master").fetchall()
+    return {r for r in rows if not any(r[1].startswith(name) for name in leave_out)}
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A current store with a cursor in it, closed again."""
+    db = tmp_path / "cmsync.db"
+    with Store.open(db, clock=lambda: NOW) as store, store.transaction() as tx:
+        tx.cursors.set("feed", '"v1"')
+    return db
+
+
+def _make_pre_alembic(path: Path, *, without_stage_total: bool = False) -> None:
+    """Turn ``path`` into what the hand-rolled ``schema_version`` mechanism left: its tables,
+    version 1, no Alembic table and no ``store_info`` (0002 made that)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE alembic_version")
+        conn.execute("DROP TABLE store_info")
+        conn.execute("UPDATE schema_version SET version = 1")
+        if without_stage_total:  # a store written before the dashboard's totals existed
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+                conn.execute(f"DROP TRIGGER {name}")
+            conn.execute("DROP TABLE stage_total")
+
+
+def _make_at_0001(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE store_info")
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+
+
+def test_the_revisions_form_one_chain_ending_at_the_head() -> None:
+    script = script_directory()
+    assert script.get_heads() == [head_revision()] == ["0002"]
+    chain = [r.revision for r in script.walk_revisions()]
+    assert chain == ["0002", "0001"]
+
+
+def test_a_new_store_is_stamped_at_the_head_and_records_when_it_was_created(path: Path) -> None:
+    assert _one(path, "SELECT version_num FROM alembic_version") == head_revision()
+    assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
+    with Store.open(path) as store:
+        assert store.prepared is not None and not store.prepared.migrated
+        assert store.backup_path is None
+    with ReadOnlyStore.open(path) as reader:
+        assert reader.revision == head_revision()
+        assert reader.created_at() == NOW
+    assert not list(path.parent.glob("*.bak-*"))  # nothing to copy: new, then current
+
+
+def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _make_pre_alembic(path)
+    before = _catalogue(path, leave_out=("schema_version", "sqlite_autoindex_schema"))
+    caplog.set_level(logging.WARNING, logger="state.store")
+    with Store.open(path, clock=lambda: LATER) as store, store.transaction() as tx:
+        assert tx.cursors.get("feed") == '"v1"'  # the data came along
+    copy = path.with_name(f"cmsync.db.bak-{LEGACY}-{STAMP}")
+    assert store.backup_path == copy
+    assert [r.getMessage() for r in caplog.records] == [
+        f"store {path} migrated from revision {LEGACY} to {head_revision()}; the file as it "
+        f"was is kept at {copy}"
+    ]
+    # The copy is the file as it was (old mechanism, version 1), private like the store.
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert _one(copy, "SELECT version FROM schema_version") == 1
+    assert _one(copy, "SELECT value FROM cursor") == '"v1"'
+    # Stamped: the tables it had are exactly as they were; 0002 added store_info.
+    after = _catalogue(path, leave_out=("schema_version", "sqlite_autoindex_schema"))
+    added = {r[1] for r in after - before}
+    assert {"alembic_version", "store_info"} <= added
+    assert added <= {"alembic_version", "sqlite_autoindex_alembic_version_1", "store_info"}
+    assert before <= after
+    assert _one(path, "SELECT version_num FROM alembic_version") == head_revision()
+    assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
+    with ReadOnlyStore.open(path) as reader:
+        assert reader.created_at() is None  # never recorded: shown as unknown
+
+
+def test_a_reader_on_an_older_store_says_what_to_run_and_the_writer_adds_what_it_lacks(
+    path: Path,
+) -> None:
+    _make_pre_alembic(path, without_stage_total=True)
+    with pytest.raises(SchemaTooOldError) as refused:
+        ReadOnlyStore.open(path)
+    assert str(refused.value) == (
+        f"the store {path} is at revision {LEGACY}, this cmsync needs {head_revision()}: start "
+        "`cmsync run` or run `cmsync migrate` once (it backs the file up first), then try again"
+    )
+    with Store.open(path, clock=lambda: LATER):
+        pass
+    with ReadOnlyStore.open(path) as reader, reader.snapshot() as q:
+        q.stage_summary()  # "no such table: stage_total" before the migration
+    triggers = _catalogue(path)
+    assert {n for t, n, _ in triggers if t == "trigger"} >= {"tr_stage_total_insert"}
+
+
+def test_an_older_revision_runs_only_the_revisions_after_it(path: Path) -> None:
+    _make_at_0001(path)
+    with pytest.raises(SchemaTooOldError, match="at revision 0001, this cmsync needs 0002"):
+        ReadOnlyStore.open(path)
+    with Store.open(path, clock=lambda: LATER) as store:
+        assert store.prepared is not None
+        assert (store.prepared.found, store.prepared.head) == ("0001", "0002")
+    assert store.backup_path == path.with_name(f"cmsync.db.bak-0001-{STAMP}")
+    assert _one(store.backup_path, "SELECT version_num FROM alembic_version") == "0001"
+    assert _one(path, "SELECT version_num FROM alembic_version") == "0002"
+    assert _one(path, "SELECT count(*) FROM store_info WHERE created_at IS NULL") == 1
+
+
+def test_a_failing_revision_leaves_the_file_as_it_was(path: Path) -> None:
+    _make_at_0001(path)
+    with sqlite3.connect(path) as conn:  # 0002's CREATE TABLE will fail half-way
+        conn.execute("CREATE TABLE store_info (stray INTEGER)")
+    with pytest.raises(OperationalError, match="already exists"):
+        Store.open(path, clock=lambda: LATER)
+    assert _one(path, "SELECT version_num FROM alembic_version") == "0001"
+    assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
+    assert _one(path, "SELECT sql FROM sqlite_master WHERE name = 'store_info'") == (
+        "CREATE TABLE store_info (stray INTEGER)"
+    )
+
+
+def test_no_migration_without_its_copy(path: Path) -> None:
+    _make_pre_alembic(path)
+    taken = path.with_name(f"cmsync.db.bak-{LEGACY}-{STAMP}")
+    taken.write_text("someone else's file")
+    with pytest.raises(StoreError, match=r"not migrated from revision schema-v1: cannot write"):
+        Store.open(path, clock=lambda: LATER)
+    assert taken.read_text() == "someone else's file"
+    assert _one(path, "SELECT version FROM schema_version") == 1  # still the old file
+    assert _one(path, "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'") == 0
+
+
+def test_a_store_from_a_newer_cmsync_is_refused_by_writer_and_reader(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0007'")
+    before = _sha(path)
+    with pytest.raises(SchemaTooNewError) as refused:
+        Store.open(path)
+    assert str(refused.value) == (
+        f"{path} is at store revision 0007, which this cmsync does not know (its newest is "
+        f"{head_revision()}): a newer cmsync wrote it; upgrade cmsync (or point it at another "
+        "database); the file was not changed"
+    )
+    with pytest.raises(SchemaTooNewError):
+        ReadOnlyStore.open(path)
+    assert _sha(path) == before
+    assert not list(path.parent.glob("*.bak-*"))
