@@ -91,13 +91,14 @@ def once(
     """Run every sync job once, in dependency order, and exit; non-zero on failure."""
     from cmsync.errors import FatalError
     from cmsync.pipeline.once import run_once
+    from state import SchemaTooNewError
 
     settings = _settings(config)
     _log_to_stderr(verbose)
     tune_collector()
     try:
         report = asyncio.run(run_once(settings, dry_run=dry_run))
-    except FatalError as exc:
+    except (FatalError, SchemaTooNewError) as exc:  # a store from a newer cmsync
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(report.summary())
@@ -119,6 +120,7 @@ def run(
     from cmsync.daemon import Daemon
     from cmsync.errors import FatalError
     from cmsync.logs import configure
+    from state import SchemaTooNewError
 
     settings = _settings(config)
     configure(json_lines=log_json, verbose=verbose)
@@ -133,7 +135,7 @@ def run(
 
     try:
         asyncio.run(main())
-    except FatalError as exc:
+    except (FatalError, SchemaTooNewError) as exc:  # a store from a newer cmsync
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -147,24 +149,35 @@ def status(
     from datetime import UTC, datetime
 
     from cmsync.status import collect, render
+    from state import StoreError
 
     settings = _settings(config)
     if not settings.store.path.exists():
         typer.echo(f"error: no store at {settings.store.path}; run the daemon first", err=True)
         raise typer.Exit(2)
-    report = collect(settings.store.path, datetime.now(UTC))
+    try:
+        report = collect(settings.store.path, datetime.now(UTC))
+    except StoreError as exc:  # an older schema says what to run, a newer one what to upgrade
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(json.dumps(report, indent=2) if as_json else render(report))
 
 
 @app.command()
 def tui(config: ConfigOption = None) -> None:
     """Open the operators' dashboard over the store (the daemon may be running or not)."""
+    from state import Store, StoreError
     from tui import run_dashboard
 
     settings = _settings(config)
     if not settings.store.path.exists():
         typer.echo(f"error: no store at {settings.store.path}; run `cmsync once` first", err=True)
         raise typer.Exit(2)
+    try:  # a store on another schema revision: say what to run, not "no such table"
+        Store.open_readonly(settings.store.path).close()
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     run_dashboard(settings.store.path, target_label=_target_label(settings))
 
 
@@ -297,10 +310,12 @@ async def _serve_sandbox(options: object) -> None:
 def _register_plugins() -> None:
     from cmsync.admin.cli import register as register_admin
     from cmsync.demo import register as register_demo
+    from cmsync.migrate_cli import register as register_migrate
     from cmsync.problems_cli import register as register_problems
 
     register_admin(app)
     register_demo(app)
+    register_migrate(app)
     register_problems(app)
 
 

@@ -1,6 +1,7 @@
 """``cmsync status``: what the daemon is doing, read from the store (read-only, any time).
 
-Heartbeat (running, stale or stopped), each job's latest run, the cursors and how far behind
+Heartbeat (running, stale or stopped), the store (its schema revision and when it was
+created), each job's latest run, the cursors and how far behind
 they are, the outbox, the API budgets, and the open problems (quarantine, dead letters,
 customers still unmatched) grouped by cause (``state.problems``): each group with its count, a
 few of its records, the reason in words and the fix; the newest dead letters with Salesforce's
@@ -41,6 +42,7 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
     """The status as plain JSON-ready data."""
     store = Store.open_readonly(path)
     try:
+        created = store.created_at()
         with store.snapshot() as q:
             beat = q.heartbeat()
             jobs = q.latest_job_runs()
@@ -68,6 +70,12 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             "target": beat.target if beat else None,
             "started_at": beat.started_at.isoformat() if beat else None,
             "last_beat": beat.beat_at.isoformat() if beat else None,
+        },
+        # A store created after the services' newest cmsync writes was restored or replaced:
+        # `cmsync doctor` compares the two.
+        "store": {
+            "revision": store.revision,
+            "created_at": created.isoformat() if created else None,
         },
         "jobs": {
             run.job: {
@@ -125,6 +133,10 @@ def render(status: dict[str, Any]) -> str:
     """The status for a terminal."""
     daemon = status["daemon"]
     lines = [f"daemon    {daemon['state']} (pid {daemon['pid']}, target {daemon['target']})"]
+    if "store" in status:
+        store = status["store"]
+        created = store["created_at"] or "unknown (made before cmsync recorded it)"
+        lines.append(f"store     created {created}, schema revision {store['revision']}")
     for name, job in sorted(status["jobs"].items()):
         seconds = f"{job['seconds']:.1f}s" if job["seconds"] is not None else "-"
         lines.append(f"job       {name:<13} {job['result']:<8} {seconds:>7}  {job['started_at']}")

@@ -18,6 +18,7 @@ from cmsync.admin.findings import Finding
 from cmsync.admin.needs import ObjectNeed, needs
 from cmsync.admin.permissions import PERMISSION_SET
 from cmsync.admin.sf_schema import AREA, compare, missing_object
+from cmsync.admin.store_checks import store_finding
 from cmsync.config import SalesforceSettings, Settings
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.audience import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE
@@ -261,6 +262,9 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
         owner = await owner_finding(gateway, settings.sync.fallback_owner)
         if owner is not None:
             findings.append(owner)
+        store = await store_finding(gateway, settings)  # a store older than the org's writes
+        if store is not None:
+            findings.append(store)
         try:
             limits = await gateway.refresh_limits()
         except SalesforceError as exc:
