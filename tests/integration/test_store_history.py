@@ -99,3 +99,25 @@ def test_migrate_brings_an_old_store_forward_and_readers_say_to_run_it(
     shown = runner.invoke(app, ["status", *config], env=env)
     assert shown.exit_code == 0, shown.output
     assert "store     created unknown (made before cmsync recorded it)" in shown.output
+
+
+def test_a_store_from_a_newer_cmsync_stops_once_and_status_unchanged(
+    world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "newer.db"
+    Store.open(path).close()
+    with sqlite3.connect(path) as conn:  # a revision a later cmsync added
+        conn.execute("UPDATE alembic_version SET version_num = 'a1b2c3d4e5f6'")
+    before = path.read_bytes()
+    runner = CliRunner()
+    env = {"CMSYNC_STORE__PATH": str(path)}
+    config = ["--config", str(world.sandbox.config_file)]
+    for command in (["once"], ["status"], ["migrate"]):
+        result = runner.invoke(app, [*command, *config], env=env)
+        assert result.exit_code == 2, (command, result.output)
+        assert "is at store revision a1b2c3d4e5f6, which this cmsync does not know" in (
+            result.output
+        )
+        assert "upgrade cmsync" in result.output
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob("newer.db.bak-*"))

@@ -392,10 +392,13 @@ def test_a_store_without_stage_totals_gets_them_rebuilt_on_open(
         tx.accounts.put_many(
             AccountState(f"cus_{n}", "active", mrr_cents=100 * n) for n in range(5)
         )
-    with sqlite3.connect(path) as conn:  # as a store made before the totals existed
+    with sqlite3.connect(path) as conn:  # as a store made before the totals (and Alembic)
         for name in STAGE_TOTAL_TRIGGERS:
             conn.execute(f"DROP TRIGGER {name}")
         conn.execute("DROP TABLE stage_total")
+        conn.execute("DROP TABLE alembic_version")
+        conn.execute("DROP TABLE store_info")
+        conn.execute("UPDATE schema_version SET version = 1")
     with Store.open(path, clock=clock) as store:
         with store.transaction() as tx:
             assert tx.queries.stage_summary() == [StageSummary("active", 5, 1000)]
