@@ -5,6 +5,8 @@ told what to run."""
 
 from __future__ import annotations
 
+import json
+import signal
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,7 +23,8 @@ from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
 from state import Store, head_revision
-from tests.support.invariants import World
+from tests.support.invariants import World, sync_env
+from tests.support.processes import cmsync_env, run_cmsync, start_daemon, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +74,49 @@ def test_status_says_when_the_store_was_created(world: World, tmp_path: Path) ->
     )
 
 
+def _pre_alembic(path: Path) -> None:
+    """A store as the hand-rolled ``schema_version`` mechanism left it (version 1)."""
+    Store.open(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE alembic_version")
+        conn.execute("DROP TABLE store_info")
+        conn.execute("UPDATE schema_version SET version = 1")
+
+
+def test_the_daemon_migrates_an_old_store_at_its_start_with_a_copy_and_a_log_line(
+    world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "cmsync.db"
+    _pre_alembic(path)
+    env = cmsync_env(**sync_env(), CMSYNC_STORE__PATH=str(path))
+    config = world.sandbox.config_file
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log, "--log-json", env=env)
+
+    try:  # the store is opened (and migrated) first thing, before the first refresh
+        wait_for(lambda: "state.store" in log.read_text(), 30, "the daemon's migration")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    [copy] = tmp_path.glob("cmsync.db.bak-schema-v1-*")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    migrated = [line for line in lines if line["logger"] == "state.store"]
+    assert [(line["level"], line["msg"]) for line in migrated] == [
+        (
+            "warning",
+            f"store {path} migrated from revision schema-v1 to {head_revision()}; the file as "
+            f"it was is kept at {copy}",
+        )
+    ]
+    status = json.loads(run_cmsync("status", "--json", config=config, env=env).stdout)
+    assert status["store"] == {"revision": head_revision(), "created_at": None}
+
+
 def test_migrate_brings_an_old_store_forward_and_readers_say_to_run_it(
     world: World, tmp_path: Path
 ) -> None:
     path = tmp_path / "old.db"
-    Store.open(path).close()
-    with sqlite3.connect(path) as conn:  # as the pre-Alembic mechanism left it
-        conn.execute("DROP TABLE alembic_version")
-        conn.execute("DROP TABLE store_info")
-        conn.execute("UPDATE schema_version SET version = 1")
+    _pre_alembic(path)
     runner = CliRunner()
     env = {"CMSYNC_STORE__PATH": str(path)}
     config = ["--config", str(world.sandbox.config_file)]
