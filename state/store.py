@@ -205,9 +205,11 @@ class Store:
         def backup(label: str) -> None:
             stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = self.path.with_name(f"{self.path.name}.bak-{label}-{stamp}")
+            made = False
             try:
                 # Private like the store (it is a copy of the same customer data).
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                made = True
                 # From a second connection: SQLite refuses to back up through the one that
                 # holds the write transaction (SQLITE_LOCKED). In WAL mode it reads the last
                 # commit, which is what will be migrated, as no one else can write meanwhile.
@@ -218,6 +220,8 @@ class Store:
                     copy.close()
                     source.close()
             except (OSError, sqlite3.Error) as exc:
+                if made:  # a partial copy (a full disk) would only take the room it lacked
+                    target.unlink(missing_ok=True)
                 raise StoreError(
                     f"{self.path}: not migrated from revision {label}: cannot write its copy "
                     f"{target} first: {exc}; free space beside the store and start again"
