@@ -46,7 +46,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, insert, select
 from sqlmodel import SQLModel
 
@@ -136,11 +135,14 @@ def head_revision() -> str:
     return head
 
 
+@functools.cache
+def _known() -> frozenset[str]:
+    return frozenset(r.revision for r in script_directory().walk_revisions())
+
+
 def is_known(revision: str) -> bool:
-    try:
-        return script_directory().get_revision(revision) is not None
-    except CommandError:
-        return False
+    """Exactly one of the shipped revisions (Alembic's own lookup would accept a prefix)."""
+    return revision in _known()
 
 
 def _tables(conn: Connection) -> set[str]:
@@ -227,27 +229,26 @@ def prepare(
     now: datetime,
     *,
     backup: Callable[[str], None],
-    target: str = "head",
 ) -> Prepared:
     """Create or migrate the schema inside the caller's write transaction.
 
     ``backup(label)`` is called before an existing file is changed, with the revision it is
-    at; ``target`` exists so the path between two revisions can be tested.
+    at (``LEGACY`` for a pre-Alembic file).
     """
     found = inspect(conn, path)
-    head = head_revision() if target == "head" else target
+    head = head_revision()
     if found.new:
         _create(conn, now)
         return Prepared("new", head, migrated=False)
     if found.revision is not None and not is_known(found.revision):
-        raise SchemaTooNewError(path, found.label, head_revision())
+        raise SchemaTooNewError(path, found.label, head)
     if found.revision is None and found.legacy_version != 1:
-        raise SchemaTooNewError(path, found.label, head_revision())
+        raise SchemaTooNewError(path, found.label, head)
     if found.revision == head:
         return Prepared(head, head, migrated=False)
     backup(found.label)
     config = _config()
     config.attributes["connection"] = conn
     config.attributes["now"] = now
-    command.upgrade(config, target)
+    command.upgrade(config, "head")
     return Prepared(found.label, head, migrated=True)
