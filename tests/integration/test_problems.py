@@ -200,7 +200,10 @@ def test_retry_by_cause_and_skip_on_the_store_without_a_daemon(refused: Refused)
     assert _outbox_status(path, long_key) is OutboxStatus.SKIPPED
     again = runner.invoke(app, ["problems", "skip", long_key, "--config", str(refused.config)])
     assert again.exit_code == 1
-    assert "is not a dead letter" in again.stdout
+    # A second operator's skip of the same record says who handled it and does nothing else.
+    assert f"FAILED skip {long_key} (command " in again.stdout
+    assert f"already handled: {long_key} (Account " in again.stdout
+    assert "was skipped at " in again.stdout and "(command " in again.stdout.split("at ")[-1]
     bad = runner.invoke(app, ["problems", "skip", "17", "--config", str(refused.config)])
     assert bad.exit_code == 2
 
