@@ -15,7 +15,6 @@ from __future__ import annotations
 from rich.text import Text
 
 from state import CommandStatus
-from state.journal import ALREADY_HANDLED
 from tui.format import clip
 from tui.problems import Problem, ProblemKind, problems, what_became_of
 from tui.view import View
@@ -40,10 +39,6 @@ def _command(problem: Problem) -> Cell:
     verb = command.kind.value.replace("_", " ")
     if command.status is CommandStatus.NEW:
         return Text(f"{verb} asked…", "cyan")
-    if command.status is CommandStatus.FAILED and (command.result or "").startswith(
-        ALREADY_HANDLED
-    ):
-        return Text("already handled", "yellow")
     if command.status is CommandStatus.FAILED:
         return Text(clip(f"{verb} failed: {command.result or ''}", 18), "red")
     return Text(clip(f"{verb} done: {command.result or ''}", 18), "green")
