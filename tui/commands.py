@@ -18,6 +18,10 @@ the chosen Account Id as ``{"account": "<Id>"}``. What each command means for ea
   carries ``{"account": "<Id>"}``, any Account, not only a candidate): unlink drops its link,
   relink links it to that Account.
 
+A command addresses its record by that key, never by a row position: the dashboard asks
+first with ``confirmation`` (naming the key, the record and its reason), and a daemon that
+finds the record handled meanwhile answers "already handled: ..." and acts on nothing else.
+
 ``CommandWriter`` opens its own writer connection on first use and keeps every transaction to
 one insert: the daemon's writer must never wait on the dashboard. Call it from a thread
 worker: the busy timeout may block while the daemon commits.

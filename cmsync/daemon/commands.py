@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.daemon.deal_commands import DEAL_COMMANDS, VoidAnswer, deal_command, void_invoices
-from cmsync.daemon.handled import already_closed, already_handled
+from cmsync.daemon.handled import already_closed, already_handled, already_unlinked
 from cmsync.pipeline.departed import CLEARED
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
@@ -97,7 +97,10 @@ def _link(tx: Transaction, command: Command, translator: Translator | None) -> C
     mine = tx.links.get(uuid)
     if command.kind is CommandKind.UNLINK:
         if mine is None:
-            return CommandOutcome(command, False, f"customer {uuid} is not linked to an Account")
+            late = already_unlinked(tx, command)
+            return CommandOutcome(
+                command, False, late or f"customer {uuid} is not linked to an Account"
+            )
         tx.links.remove(uuid)
         tx.pending_matches.add(uuid, "unlinked by an operator")
         tx.outbox.enqueue(_clear(translator, mine.account_id, uuid, command))

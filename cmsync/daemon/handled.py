@@ -13,10 +13,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from state import Command, OutboxEntry, OutboxStatus, QuarantineEntry, QuarantineStatus, Transaction
+from state import (
+    Command,
+    CommandKind,
+    OutboxEntry,
+    OutboxStatus,
+    QuarantineEntry,
+    QuarantineStatus,
+    Transaction,
+)
 from state.journal import ALREADY_HANDLED
 
-__all__ = ["already_closed", "already_handled"]
+__all__ = ["already_closed", "already_handled", "already_unlinked"]
 
 _OUTBOX_STATES = {
     OutboxStatus.SKIPPED: "was skipped",
@@ -60,4 +68,17 @@ def already_closed(tx: Transaction, command: Command, entry: QuarantineEntry) ->
     return (
         f"{ALREADY_HANDLED}{command.target} ({entry.source.value} {entry.record_key}) {how} "
         f"at {_at(entry.updated_at)}{_by(tx, command)}"
+    )
+
+
+def already_unlinked(tx: Transaction, command: Command) -> str | None:
+    """``ALREADY_HANDLED`` and when, for an unlink of a customer an earlier unlink command
+    left unlinked; None if no command did (it was never linked: a plain failure)."""
+    first = tx.commands.handled(command.target, command.id)
+    if first is None or first.kind is not CommandKind.UNLINK:
+        return None
+    uuid = command.target.partition(":")[2]
+    return (
+        f"{ALREADY_HANDLED}customer {uuid} was unlinked at {_at(first.updated_at)} "
+        f"(command {first.id}: unlink)"
     )

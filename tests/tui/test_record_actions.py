@@ -126,6 +126,8 @@ async def test_a_record_another_operator_handled_is_gone_and_nothing_is_sent(
         assert CHOSEN not in table.keys
         neighbour = table.keys[row]  # the cursor stands on the row that moved up
         assert table.selected_key() is None and table.gone_key == CHOSEN
+        assert table.has_class("-gone")  # the neighbour under the cursor is shown unchosen
+        assert table.get_component_styles("datatable--cursor").text_style.italic
         assert str(table.border_subtitle).startswith(f"{CHOSEN} is gone: choose a row · ")
 
         await pilot.press("s")  # not onto the neighbour: nothing asked, nothing sent
@@ -142,6 +144,8 @@ async def test_a_record_another_operator_handled_is_gone_and_nothing_is_sent(
         await pilot.pause()
         assert table.selected_key() == neighbour
         assert "is gone" not in str(table.border_subtitle)
+        assert not table.has_class("-gone")
+        assert not table.get_component_styles("datatable--cursor").text_style.italic
 
 
 async def test_two_dashboards_skip_one_record_and_the_second_hears_already_handled(

@@ -18,6 +18,7 @@ from cmsync.pipeline.translate import Translator
 from state import (
     CommandKind,
     CommandStatus,
+    MatchMethod,
     OutboxDead,
     OutboxItem,
     OutboxStatus,
@@ -148,3 +149,20 @@ def test_a_quarantine_entry_resolved_or_closed_first_says_how(store: Store) -> N
     ok, said = _run(store, CommandKind.RETRY, f"quarantine:{bad}")
     assert not ok and said.startswith(f"{ALREADY_HANDLED}quarantine:{bad} (chartmogul customer:")
     assert "was closed without action at " in said and said.endswith(": skip)")
+
+
+def test_a_second_unlink_says_when_the_first_unlinked_the_customer(
+    store: Store, clock: Clock
+) -> None:
+    with store.transaction() as tx:
+        tx.links.put("cus_1", "001A", MatchMethod.UUID_FIELD)
+    ok, said = _run(store, CommandKind.UNLINK, "link:cus_2")  # never linked: a plain failure
+    assert not ok and said == "customer cus_2 is not linked to an Account"
+    clock.now = START + timedelta(seconds=30)
+    assert _run(store, CommandKind.UNLINK, "link:cus_1")[0]
+    ok, said = _run(store, CommandKind.UNLINK, "link:cus_1")
+    assert not ok
+    assert said == (
+        f"{ALREADY_HANDLED}customer cus_1 was unlinked at 2025-03-01 09:00:30 UTC "
+        "(command 2: unlink)"
+    )

@@ -79,8 +79,13 @@ class KeyedTable(DataTable[Cell]):
     def _choose_cursor_row(self) -> None:
         key = self._key_under_cursor()
         if key is not None:
-            self._chosen, self._gone = key, False
+            self._chosen = key
+            self._mark_gone(False)
             self.chosen()
+
+    def _mark_gone(self, gone: bool) -> None:
+        self._gone = gone
+        self.set_class(gone, "-gone")  # the cursor then stands on a row nobody chose: dimmed
 
     def chosen(self) -> None:
         """Called when the operator chooses a row (subclasses redraw what depends on it)."""
@@ -125,8 +130,8 @@ class KeyedTable(DataTable[Cell]):
             self.sort(column_keys[0], key=lambda value: order[str(value)])
         if selected is not None and selected in order:
             self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
-            self._gone = False
+            self._mark_gone(False)
         elif selected is not None:
-            self._gone = True
+            self._mark_gone(True)
         else:  # nothing chosen yet: the row the cursor shows is
             self._choose_cursor_row()
