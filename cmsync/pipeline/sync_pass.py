@@ -369,6 +369,10 @@ class SyncPass:
         if self.dry_run:
             raise RuntimeError("a dry run never dispatches")
         report = await self.dispatcher.drain()
+        gate = self.gateway.auth_gate
+        if report.auth_failure is not None and gate.failing:
+            # Held back by the credential gate, which has said why once: like any step's.
+            raise AuthFailingError(report.auth_failure, retry_in=gate.state.wait() or 0.0)
         if report.stopped or report.dead:
             raise DispatchIncompleteError(report)
         return report

@@ -10,8 +10,9 @@ key provided","param":null}``, the recorded body.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ import jwt
 import pytest
 import requests
 
+from cmsync.chartmogul import connect
+from cmsync.config import load_settings
+from cmsync.errors import AuthFailingError
+from cmsync.salesforce.errors import SalesforceAuthError
+from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox
+from state.authgate import AuthBackoff
 
 TOKEN = "POST /services/oauth2/token"
 
@@ -112,3 +119,98 @@ def test_a_deleted_chartmogul_key_answers_401(
     assert refused.json() == {"code": 401, "message": "No valid API key provided", "param": None}
     http.delete(cm["base_url"] + "/__sandbox/revoke", timeout=10).raise_for_status()
     assert http.get(url, auth=auth, timeout=10).status_code == 200
+
+
+# --- cmsync's funnels against it: the credential gates (``cmsync.authgate``) ------------------
+
+QUICK = AuthBackoff(initial=0.3, cap=0.6, jitter=0.0)  # attempts at 0, 0.3, 0.9, 1.5 s ...
+
+
+async def _hammer(call: Callable[[], Awaitable[object]], seconds: float) -> list[str]:
+    """Call as fast as a busy daemon would for ``seconds``; the held-back calls' messages."""
+    held: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await call()
+        except AuthFailingError as exc:
+            held.append(str(exc))
+        await asyncio.sleep(0.02)
+    return held
+
+
+async def test_the_salesforce_gateway_backs_off_a_refused_login_and_resumes(
+    full_sandbox: RunningSandbox, http: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = full_sandbox.salesforce_site.url + "/__sandbox/revoke"
+    settings = load_settings(full_sandbox.config_file).salesforce
+    gateway = SalesforceGateway(settings, auth_backoff=QUICK)
+    stats = full_sandbox.salesforce.stats
+    try:
+        await gateway.refresh_limits()  # the first refresh: the gate is armed
+        rotated = {"error": "invalid_grant", "error_description": "invalid assertion"}
+        await asyncio.to_thread(http.post, admin, json=rotated, timeout=10)
+        before = stats.by_endpoint[TOKEN]
+        held = await _hammer(lambda: gateway.query("SELECT Id FROM Account LIMIT 1"), 1.2)
+        tokens = stats.by_endpoint[TOKEN] - before
+        assert 1 <= tokens <= 3  # at 0, 0.3 and 0.9 s, whatever the callers do
+        assert len(held) > 10 * tokens
+        assert all(
+            m.startswith("Salesforce authentication failing: login by jwt flow refused: "
+                         "invalid assertion; check salesforce.private_key_file (")
+            for m in held
+        ), held[:3]  # fmt: skip
+        warned = [r.getMessage() for r in caplog.records if "refused cmsync's" in r.getMessage()]
+        assert len(warned) == 1 and str(settings.private_key_file) in warned[0]
+
+        await asyncio.to_thread(http.delete, admin, timeout=10)
+        await asyncio.sleep(QUICK.cap)
+        page = await gateway.query("SELECT Id FROM Account LIMIT 1")
+        assert page["records"]
+        assert [r for r in caplog.records if "accepts cmsync's credentials again" in r.message]
+    finally:
+        await gateway.close()
+
+
+async def test_a_login_refused_before_any_succeeded_is_reported_as_it_is(
+    full_sandbox: RunningSandbox, http: requests.Session
+) -> None:
+    # At start there is nothing to back off: cmsync run exits 2 with the refusal.
+    admin = full_sandbox.salesforce_site.url + "/__sandbox/revoke"
+    await asyncio.to_thread(http.post, admin, json={}, timeout=10)
+    settings = load_settings(full_sandbox.config_file).salesforce
+    gateway = SalesforceGateway(settings, auth_backoff=QUICK)
+    try:
+        for _ in range(2):
+            with pytest.raises(SalesforceAuthError, match="user hasn't approved this consumer"):
+                await gateway.refresh_limits()
+    finally:
+        await gateway.close()
+
+
+async def test_the_chartmogul_transport_backs_off_a_refused_key_and_resumes(
+    full_sandbox: RunningSandbox, http: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = full_sandbox.info["chartmogul"]["base_url"]
+    settings = load_settings(full_sandbox.config_file).chartmogul
+    stats = full_sandbox.chartmogul.stats
+    async with connect(settings, auth_backoff=QUICK) as client:
+        await client.transport.request("GET", "/data_sources")  # armed
+        await asyncio.to_thread(http.post, base + "/__sandbox/revoke", timeout=10)
+        before = sum(stats.by_endpoint.values())
+        held = await _hammer(lambda: client.transport.request("GET", "/data_sources"), 1.2)
+        sent = sum(stats.by_endpoint.values()) - before
+        assert 1 <= sent <= 3 and len(held) > 10 * sent
+        assert all(
+            m.startswith("ChartMogul authentication failing: No valid API key provided "
+                         "(HTTP 401); check chartmogul.api_key_file")
+            for m in held
+        ), held[:3]  # fmt: skip
+        warned = [r.getMessage() for r in caplog.records if "refused cmsync's" in r.getMessage()]
+        assert len(warned) == 1
+        assert f"chartmogul.api_key_file ({settings.api_key_file})" in warned[0]
+
+        await asyncio.to_thread(http.delete, base + "/__sandbox/revoke", timeout=10)
+        await asyncio.sleep(QUICK.cap)
+        assert await client.transport.request("GET", "/data_sources")
+        assert [r for r in caplog.records if "accepts cmsync's credentials again" in r.message]
