@@ -50,6 +50,7 @@ from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import Store, Transaction
+from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
 
 __all__ = ["JOBS", "Daemon", "JobSpec"]
@@ -107,12 +108,14 @@ class Daemon:
         clock: Callable[[], datetime] = _utc_now,
         grace: float = 20.0,
         first_refresh_delays: tuple[float, ...] = FIRST_REFRESH_DELAYS,
+        auth_backoff: AuthBackoff | None = None,
     ) -> None:
         self.settings = settings
         self.target = target_label
         self.clock = clock
         self.grace = grace
         self.first_refresh_delays = first_refresh_delays
+        self.auth_backoff = auth_backoff  # how refused credentials are tried again
         self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
@@ -228,11 +231,14 @@ class Daemon:
             log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
         # Each service's clock, measured from its answers against the daemon's local clock.
         cm_clock = ServerClock(self.clock)
-        async with connect(self.settings.chartmogul, server_clock=cm_clock) as chartmogul:
+        async with connect(
+            self.settings.chartmogul, server_clock=cm_clock, auth_backoff=self.auth_backoff
+        ) as chartmogul:
             gateway = SalesforceGateway(
                 self.settings.salesforce,
                 budget=ApiBudget(self.settings.sync.api_budget_share),
                 server_clock=ServerClock(self.clock),
+                auth_backoff=self.auth_backoff,
             )
             try:
                 self._sync = SyncPass(self.settings, self._store, chartmogul, gateway, self.clock)

@@ -26,7 +26,7 @@ from typing import Any
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import Settings
-from cmsync.errors import SyncError
+from cmsync.errors import AuthFailingError, SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.activities import poll_activities, reread_activities
@@ -193,7 +193,9 @@ class SyncPass:
             # The one place a step's failure stops: classified errors are expected and said
             # in a line; anything else is a bug, logged with its traceback, and the daemon
             # goes on with its other jobs.
-            if isinstance(exc, SyncError):
+            if isinstance(exc, AuthFailingError):  # its gate has said it once already
+                log.debug("%s held back: %s", name, exc)
+            elif isinstance(exc, SyncError):
                 log.warning("%s failed: %s", name, exc)
             else:
                 log.exception("%s failed unexpectedly", name)
@@ -367,6 +369,10 @@ class SyncPass:
         if self.dry_run:
             raise RuntimeError("a dry run never dispatches")
         report = await self.dispatcher.drain()
+        gate = self.gateway.auth_gate
+        if report.auth_failure is not None and gate.failing:
+            # Held back by the credential gate, which has said why once: like any step's.
+            raise AuthFailingError(report.auth_failure, retry_in=gate.state.wait() or 0.0)
         if report.stopped or report.dead:
             raise DispatchIncompleteError(report)
         return report
