@@ -19,16 +19,22 @@ Secret values are never quoted back; a file is named by its path only.
 
 from __future__ import annotations
 
+import re
+import warnings
 from datetime import UTC
 from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from cryptography.x509 import load_pem_x509_certificates
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509 import load_pem_x509_certificate
 
 __all__ = ["check_ca_bundle", "check_crontab", "check_private_key", "check_private_key_file"]
 
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.DOTALL
+)
 _KEY_FIX = (
     "give the unencrypted PEM RSA key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE "
     "KEY-----) whose certificate is uploaded to the External Client App"
@@ -77,16 +83,31 @@ def check_private_key_file(path: Path) -> Path:
     return path
 
 
-def check_ca_bundle(path: Path) -> Path:
-    """``path`` if it exists and holds at least one PEM X.509 certificate."""
+def _parses(block: bytes) -> bool:
     try:
-        load_pem_x509_certificates(_read(path, "CA bundle"))
+        load_pem_x509_certificate(block)
     except ValueError:
+        return False
+    return True
+
+
+def check_ca_bundle(path: Path) -> Path:
+    """``path`` if it exists and holds at least one PEM X.509 certificate.
+
+    Certificates are parsed one by one and one that parses is enough: system bundles carry
+    old roots that cryptography parses only with a deprecation warning (a non-positive serial
+    number) or not at all, and OpenSSL, which verifies the server, is laxer about them.
+    """
+    blocks = _PEM_CERTIFICATE.findall(_read(path, "CA bundle"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        found = any(_parses(block) for block in blocks)
+    if not found:
         raise ValueError(
             f"{str(path)!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the "
             "CA bundle, in PEM, that the server's certificate chains to, or unset it to use "
             "the system CAs"
-        ) from None
+        )
     return path
 
 

@@ -154,7 +154,9 @@ def test_a_key_from_the_environment_is_checked_too(
 
 def test_a_ca_bundle_that_is_not_pem_is_refused(config: Path) -> None:
     bundle = config.parent / "ca.pem"
-    bundle.write_text("not a certificate\n")
+    bundle.write_text(
+        "not a certificate\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    )
     config.write_text(config.read_text() + f'ca_bundle = "{bundle}"\n')
     [(setting, message)] = _refusal(config).problems
     assert setting == "salesforce.ca_bundle"
@@ -162,8 +164,11 @@ def test_a_ca_bundle_that_is_not_pem_is_refused(config: Path) -> None:
 
 
 def test_a_pem_ca_bundle_loads(config: Path) -> None:
+    """One certificate that parses is enough: system bundles carry roots cryptography frowns
+    on, which OpenSSL still uses."""
     bundle = config.parent / "ca.pem"
-    bundle.write_bytes(trustme.CA().cert_pem.bytes())
+    broken = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    bundle.write_bytes(b"# a comment\n" + broken + trustme.CA().cert_pem.bytes())
     config.write_text(
         config.read_text().replace("[salesforce]", f'ca_bundle = "{bundle}"\n\n[salesforce]')
     )
