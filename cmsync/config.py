@@ -464,7 +464,7 @@ def _secrets_in_file(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     reads configs (backups, support bundles, a repository), not a secret store."""
     for section, name in _secret_settings():
         table = data.get(section)
-        if isinstance(table, Mapping) and name in table:
+        if isinstance(table, Mapping) and name in {str(key).casefold() for key in table}:
             env = ENV_PREFIX + f"{section}{ENV_DELIMITER}{name}".upper()
             yield (
                 f"{section}.{name}",
