@@ -37,6 +37,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from cmsync.admin.org_gate import mapping_refusal
 from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import run_new_commands
@@ -276,8 +277,12 @@ class Daemon:
         assert self._sync is not None
         try:
             await gateway.refresh_limits()
+            # A mapping the org cannot take stops here, not as a dead letter per update.
+            refused = await mapping_refusal(self.settings, gateway)
         except SyncError as exc:
             return exc
+        if refused is not None:
+            return refused
         first = await self._sync.run_step("load_context")
         return None if first.ok else first.error or RuntimeError(first.detail)
 
