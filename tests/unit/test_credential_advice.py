@@ -8,11 +8,12 @@ import pytest
 
 from cmsync.config import SalesforceSettings
 from cmsync.salesforce.credentials import credential_advice
+from tests.support.keys import RSA_PEM
 
 
 def _jwt(tmp_path: Path) -> SalesforceSettings:
     key = tmp_path / "salesforce_private_key"
-    key.write_text("-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n")
+    key.write_text(RSA_PEM)
     return SalesforceSettings(
         client_id="3MVGconsumer", username="cmsync@yourco.com", private_key_file=key
     )
