@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from cmsync.machineclock import machine_clock
 from tui.format import DaemonLiveness, ago, liveness, span
 from tui.view import View
 
@@ -32,7 +33,7 @@ class DaemonBar(Static):
 
     def show(self, view: View) -> None:
         beat = view.data.heartbeat
-        state = liveness(beat, view.now, view.stale_after)
+        state = liveness(beat, view.now, view.stale_after, machine_clock())
         text = Text.assemble(
             ("cmsync", "bold"),
             "  target: ",
