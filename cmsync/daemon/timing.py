@@ -106,5 +106,6 @@ def report_missed(cron: CronTrigger, last_run: datetime | None, now: datetime) -
     """Whether a fire time of ``cron`` passed since ``last_run`` (always, if it never ran)."""
     if last_run is None:
         return True
-    fire: datetime | None = cron.get_next_fire_time(None, last_run)
+    # The next fire time after the run (a run at a fire time is that fire time's run).
+    fire: datetime | None = cron.get_next_fire_time(last_run, last_run)
     return fire is not None and fire <= now
