@@ -59,6 +59,17 @@ class JobRuns(Part):
         ).one()
         return convert.job_run(row)
 
+    def last_ok(self, job: str) -> datetime | None:
+        """When the latest run of ``job`` that succeeded started (None: none did)."""
+        stmt = (
+            select(_RUN.c.started_at)
+            .where(_RUN.c.job == job, _RUN.c.result == JobResult.OK.value)
+            .order_by(_RUN.c.id.desc())
+            .limit(1)
+        )
+        started: datetime | None = self._conn.execute(stmt).scalar_one_or_none()
+        return started
+
     def purge(self, before: datetime) -> int:
         """Delete runs started before ``before``; how many."""
         return self._conn.execute(delete(_RUN).where(_RUN.c.started_at < before)).rowcount

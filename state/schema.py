@@ -21,7 +21,7 @@ on a table that already has the current shape: use ``add_column`` (which checks 
 than a bare ``ALTER TABLE``. Steps are for what ``create_all`` cannot do: columns on existing
 tables, backfills, table rebuilds (SQLite cannot alter a constraint).
 
-Until cmsync's first release the version stays 1 and the v1 tables may still change freely.
+Version 2 added the heartbeat's monotonic reading and boot id (``state.liveness``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ __all__ = [
     "read_version",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _VERSION = table_of(SchemaVersionRow)
 VERSION_TABLE = _VERSION.name
@@ -64,8 +64,16 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-# version -> step. Empty while the first schema is the only one.
-MIGRATIONS: Mapping[int, Migration] = {}
+def _heartbeat_clock(conn: Connection) -> None:
+    # Nullable: a beat written by an older daemon has neither, and is judged by wall time.
+    add_column(conn, "heartbeat", "beat_monotonic", "FLOAT")
+    add_column(conn, "heartbeat", "boot_id", "VARCHAR")
+
+
+# version -> step.
+MIGRATIONS: Mapping[int, Migration] = {
+    2: Migration(2, "the heartbeat's monotonic reading and boot id", _heartbeat_clock),
+}
 
 
 def read_version(conn: Connection) -> int | None:

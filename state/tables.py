@@ -321,6 +321,8 @@ class HeartbeatRow(SQLModel, table=True):
     beat_at: datetime = _ts()
     stopped_at: datetime | None = _ts(nullable=True)  # set by a clean shutdown
     target: str
+    beat_monotonic: float | None = Field(default=None, nullable=True)  # schema version 2
+    boot_id: str | None = Field(default=None, nullable=True)  # schema version 2
 
 
 class ApiBudgetRow(SQLModel, table=True):

@@ -10,8 +10,9 @@ always ends with a complete report.
 Each source's reads end at that source's "now": local time plus the offset its ``Date``
 headers show (``state.serverclock``, measured by each client's funnel). The stamps a window is
 compared with are the server's, so a VM clock behind Salesforce would otherwise leave the
-newest records out until it caught up. What is not a read window (retry times, run ids,
-report dates) keeps the local clock.
+newest records out until it caught up. A Task's due date counts from Salesforce's date, for
+the same reason. What is not a read window (retry times, run ids, report dates) keeps the
+local clock.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cmsync.chartmogul.client import ChartMogulClient
@@ -154,7 +155,7 @@ class SyncPass:
         self._skews: dict[str, timedelta] = {}  # the offset last said in the log, per service
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
-        self.translator = Translator(settings.fields, settings.sync)
+        self.translator = Translator(settings.fields, settings.sync, today=self._salesforce_today)
         self.vanished = VanishedAccounts(gateway, settings.fields.account.customer_uuid)
         self.dispatcher = Dispatcher(
             store,
@@ -245,7 +246,14 @@ class SyncPass:
 
     def _set_context(self, context: SyncContext) -> None:
         self.context = context
-        self.translator = Translator(self.settings.fields, self.settings.sync, context.plan_names)
+        self.translator = Translator(
+            self.settings.fields, self.settings.sync, context.plan_names,
+            today=self._salesforce_today,
+        )  # fmt: skip
+
+    def _salesforce_today(self) -> date:
+        """The org's date, as its ``Date`` headers show it: what a Task's due date counts from."""
+        return self.salesforce_now().astimezone(UTC).date()
 
     def _context(self) -> SyncContext:
         if self.context is None:
