@@ -3,15 +3,19 @@
 Precedence, highest first: environment (``CMSYNC_SALESFORCE__CLIENT_ID``; sections joined by a
 double underscore), then the TOML file. Each secret may be given directly (environment only,
 by habit: a config file is not a secret store) or as a ``*_file`` path to a file holding it,
-which is how systemd credentials and the sandbox hand secrets over. Settings are built once, in
-the CLI, and passed down; nothing deeper reads the environment.
+which is how systemd credentials and the sandbox hand secrets over; a secret written into the
+TOML file is refused with that fix. What can be checked offline is checked at load
+(``config_checks``: cron expressions, key and certificate files), so every command refuses the
+same mistakes before it connects. Settings are built once, in the CLI, and passed down;
+nothing deeper reads the environment.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 from pydantic import (
     AnyHttpUrl,
@@ -28,6 +32,13 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
+)
+
+from cmsync.config_checks import (
+    check_ca_bundle,
+    check_crontab,
+    check_private_key,
+    check_private_key_file,
 )
 
 __all__ = [
@@ -53,7 +64,15 @@ ENV_DELIMITER = "__"
 
 
 class ConfigError(Exception):
-    """The configuration is missing, unreadable or invalid; the message names each setting."""
+    """The configuration is missing, unreadable or invalid; the message names each setting.
+
+    ``problems`` holds (setting, what is wrong and the fix) pairs when settings are to blame,
+    so ``cmsync doctor`` can report each as a finding; empty for an unreadable file.
+    """
+
+    def __init__(self, message: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 def _read_secret(name: str, path: Path) -> SecretStr:
@@ -100,6 +119,11 @@ class ChartMogulSettings(_Section):
         description="CA bundle (PEM) to verify the server against instead of the system CAs.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem_bundle(cls, value: Path | None) -> Path | None:
+        return value if value is None else check_ca_bundle(value)
 
     @model_validator(mode="after")
     def _secrets(self) -> Self:
@@ -150,6 +174,23 @@ class SalesforceSettings(_Section):
         description="CA bundle (PEM) to verify the server against instead of the system CAs.",
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem_bundle(cls, value: Path | None) -> Path | None:
+        return value if value is None else check_ca_bundle(value)
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _pem_key_file(cls, value: Path | None) -> Path | None:
+        return value if value is None else check_private_key_file(value)
+
+    @field_validator("private_key")
+    @classmethod
+    def _pem_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:  # never quoted back: only what is wrong with it
+            check_private_key(value.get_secret_value().encode(), "the key")
+        return value
 
     @field_validator("jwt_audience")
     @classmethod
@@ -369,6 +410,11 @@ class ScheduleSettings(_Section):
     )
     jitter: float = Field(default=5.0, ge=0, description="Random delay added to each run.")
 
+    @field_validator("report_cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        return check_crontab(value)
+
 
 class Settings(BaseSettings):
     """All of cmsync's settings."""
@@ -391,8 +437,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration ({source}):"]
+def _problems(exc: ValidationError) -> Iterator[tuple[str, str]]:
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
@@ -401,19 +446,53 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             message = f"missing (set it in the file or as {env})"
         elif error["type"] == "extra_forbidden":
             message = "unknown setting"
-        lines.append(f"  {loc or '<root>'}: {message}")
-    return "\n".join(lines)
+        yield loc or "<root>", message
+
+
+def _secret_settings() -> Iterator[tuple[str, str]]:
+    """(section, name) of every secret: each is a ``SecretStr`` with a ``*_file`` twin."""
+    for section, info in Settings.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, field in model.model_fields.items():
+                if SecretStr in (field.annotation, *get_args(field.annotation)):
+                    yield section, name
+
+
+def _secrets_in_file(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """A secret written into the TOML file, refused: the file is a config, read by whoever
+    reads configs (backups, support bundles, a repository), not a secret store."""
+    for section, name in _secret_settings():
+        table = data.get(section)
+        if isinstance(table, Mapping) and name in {str(key).casefold() for key in table}:
+            env = ENV_PREFIX + f"{section}{ENV_DELIMITER}{name}".upper()
+            yield (
+                f"{section}.{name}",
+                "a secret does not belong in the config file; put it in a file only the cmsync "
+                f'user can read and set {section}.{name}_file = "/path/to/that/file" (or the '
+                f"environment variable {env}_FILE, as the systemd unit does), or set the "
+                f"environment variable {env}",
+            )
+
+
+def _config_error(source: str, problems: list[tuple[str, str]]) -> ConfigError:
+    lines = [f"{setting}: {message}" for setting, message in problems]
+    head = f"invalid configuration ({source}):"
+    text = f"{head} {lines[0]}" if len(lines) == 1 else "\n  ".join([head, *lines])
+    return ConfigError(text, tuple(problems))
 
 
 def load_settings(path: Path | None) -> Settings:
     """Settings from ``path`` (TOML) and the environment; ConfigError says what is wrong."""
+    problems: list[tuple[str, str]] = []
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        problems += _secrets_in_file(data)
 
     class _FromFile(Settings):
         @classmethod
@@ -430,11 +509,15 @@ def load_settings(path: Path | None) -> Settings:
                 sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
             return tuple(sources)
 
+    source = str(path) if path is not None else "environment"
     try:
-        return _FromFile()
+        settings = _FromFile()
     except ValidationError as exc:
-        source = str(path) if path is not None else "environment"
-        raise ConfigError(_format_errors(exc, source)) from None
+        named = {setting for setting, _ in problems}
+        problems += [p for p in _problems(exc) if p[0] not in named]
+    if problems:
+        raise _config_error(source, problems)
+    return settings
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "AuthFailingError",
     "FatalError",
     "PermanentError",
     "RetriableError",
@@ -50,3 +51,12 @@ class SkippableRecordError(SyncError):
 
 class FatalError(SyncError):
     """Misconfiguration or a broken invariant: nothing sensible can continue."""
+
+
+class AuthFailingError(AuthError):
+    """A call not attempted: the system refused cmsync's credentials and its gate waits
+    ``retry_in`` seconds before the next attempt (``cmsync.authgate``)."""
+
+    def __init__(self, message: str, *, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in

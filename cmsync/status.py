@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cmsync.machineclock import machine_clock
 from state import QuarantineKind, QuarantineStatus, Store
+from state.liveness import MachineClock, beat_age
 from state.problems import group_problems
 
 __all__ = ["STALE_AFTER", "collect", "render"]
@@ -38,8 +40,9 @@ def _lag(value: str, now: datetime) -> float | None:
     return (now - datetime.fromisoformat(stamp)).total_seconds()
 
 
-def collect(path: Path, now: datetime) -> dict[str, Any]:
-    """The status as plain JSON-ready data."""
+def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict[str, Any]:
+    """The status as plain JSON-ready data; ``here``: this machine's clocks (read if None)."""
+    here = here or machine_clock()
     store = Store.open_readonly(path)
     try:
         created = store.created_at()
@@ -55,11 +58,14 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             unmatched = q.pending_match_count()
     finally:
         store.close()
+    # Judged by the beat's monotonic age where this machine can tell it, never by a beat dated
+    # in the future (a clock stepped back would keep a killed daemon "running"): state.liveness.
+    age = beat_age(beat, now, here) if beat is not None else None
     if beat is None:
         state = "never started"
     elif beat.stopped_at is not None:
         state = "stopped"
-    elif now - beat.beat_at > STALE_AFTER:
+    elif age is None or age.age is None or age.age > STALE_AFTER:
         state = "stale"
     else:
         state = "running"
@@ -70,6 +76,8 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             "target": beat.target if beat else None,
             "started_at": beat.started_at.isoformat() if beat else None,
             "last_beat": beat.beat_at.isoformat() if beat else None,
+            "beat_age_seconds": age.age.total_seconds() if age and age.age is not None else None,
+            "beat_age_by": age.by if age else None,
         },
         # A store created after the services' newest cmsync writes was restored or replaced:
         # `cmsync doctor` compares the two.

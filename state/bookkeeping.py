@@ -114,13 +114,24 @@ class LastWritten(Part):
 class DaemonStatus(Part):
     """The one heartbeat row and the API budget snapshots the dashboard shows."""
 
-    def beat(self, pid: int, started_at: datetime, target: str) -> None:
+    def beat(
+        self,
+        pid: int,
+        started_at: datetime,
+        target: str,
+        *,
+        monotonic: float | None = None,
+        boot_id: str | None = None,
+    ) -> None:
+        """``monotonic``, ``boot_id``: the daemon's monotonic clock and boot (state.liveness)."""
         values = {
             "pid": pid,
             "started_at": started_at,
             "beat_at": self._now,
             "stopped_at": None,
             "target": target,
+            "beat_monotonic": monotonic,
+            "boot_id": boot_id,
         }
         stmt = upsert(_BEAT).values(id=1, **values)
         self._conn.execute(stmt.on_conflict_do_update(index_elements=[_BEAT.c.id], set_=values))

@@ -195,6 +195,8 @@ def heartbeat(row: Row[Any]) -> Heartbeat:
         beat_at=row.beat_at,
         target=row.target,
         stopped_at=row.stopped_at,
+        monotonic=row.beat_monotonic,
+        boot_id=row.boot_id,
     )
 
 

@@ -20,7 +20,11 @@ from state.records import AuditItem, Command, CommandKind, CommandStatus, JobRes
 from state.sql import Part
 from state.tables import AuditRow, CommandRow, JobRunRow, table_of
 
-__all__ = ["Audit", "Commands", "JobRuns"]
+__all__ = ["ALREADY_HANDLED", "Audit", "Commands", "JobRuns"]
+
+# How a command's result begins when its record was handled first by another command (a
+# second operator's skip of a dead letter already skipped): it did nothing, and says so.
+ALREADY_HANDLED = "already handled: "
 
 _RUN = table_of(JobRunRow)
 _CMD = table_of(CommandRow)
@@ -54,6 +58,17 @@ class JobRuns(Part):
             .returning(*_RUN.c)
         ).one()
         return convert.job_run(row)
+
+    def last_ok(self, job: str) -> datetime | None:
+        """When the latest run of ``job`` that succeeded started (None: none did)."""
+        stmt = (
+            select(_RUN.c.started_at)
+            .where(_RUN.c.job == job, _RUN.c.result == JobResult.OK.value)
+            .order_by(_RUN.c.id.desc())
+            .limit(1)
+        )
+        started: datetime | None = self._conn.execute(stmt).scalar_one_or_none()
+        return started
 
     def purge(self, before: datetime) -> int:
         """Delete runs started before ``before``; how many."""
@@ -91,6 +106,22 @@ class Commands(Part):
             .limit(limit)
         )
         return [convert.command(row) for row in rows]
+
+    def handled(self, target: str, before: int) -> Command | None:
+        """The newest command on ``target`` older than command ``before`` that was carried
+        out: who acted on the record first, when a later command finds it handled already.
+        Asked only for such a stale command (rare), so it needs no index of its own."""
+        row = self._conn.execute(
+            select(_CMD)
+            .where(
+                _CMD.c.target == target,
+                _CMD.c.id < before,
+                _CMD.c.status == CommandStatus.DONE.value,
+            )
+            .order_by(_CMD.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else convert.command(row)
 
     def finish(self, command_id: int, status: CommandStatus, result: str = "") -> bool:
         """Record the outcome of a new command; False if it was not new any more."""

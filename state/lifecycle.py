@@ -53,7 +53,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -423,9 +423,11 @@ def _field_changes(
 
 
 def _alert(
-    before: Account, signal: Signal, now: datetime, policy: LifecyclePolicy
+    before: Account, signal: Signal, now: datetime, policy: LifecyclePolicy, today: date | None
 ) -> ChurnRiskAlert | None:
-    due = now.date() + timedelta(days=policy.due_days)
+    # The Task's due date is a Salesforce date: from the org's "today" when the caller knows
+    # it (its Date headers), not from a VM clock that may be a day off.
+    due = (today or now.date()) + timedelta(days=policy.due_days)
     late = before.as_of is not None and signal.at < before.as_of
     match signal:
         case MrrMovement(kind=MovementKind.CHURN) if before.stage is Stage.CHURNED:
@@ -530,6 +532,7 @@ def _events(
     now: datetime,
     policy: LifecyclePolicy,
     retyped: bool = False,
+    today: date | None = None,
 ) -> tuple[list[Effect], tuple[str, int] | None]:
     """Alerts, opportunities and milestones for a recent signal; the new expansion_day.
 
@@ -539,7 +542,7 @@ def _events(
     expansion_day = after.expansion_day
     if retyped or now - signal.at > policy.alert_horizon:
         return effects, expansion_day
-    alert = _alert(before, signal, now, policy)
+    alert = _alert(before, signal, now, policy, today)
     if alert is not None:
         effects.append(alert)
     if isinstance(signal, MrrMovement) and signal.kind is MovementKind.EXPANSION:
@@ -703,8 +706,11 @@ def apply(
     policy: LifecyclePolicy,
     *,
     retyped: bool = False,
+    today: date | None = None,
 ) -> Transition:
     """The account after ``signal``, and the effects to write; never refuses (point 5).
+
+    ``today``: Salesforce's date, for the due dates of the Tasks raised (``now``'s if None).
 
     ``retyped``: a movement of the same customer, subscription and moment was applied under
     another type or amount (ChartMogul regrouped it within the hour): its facts are folded
@@ -714,7 +720,7 @@ def apply(
     if retyped and account.raised and isinstance(signal, MrrMovement):
         account, withdrawn = _retyped(account, signal)
     if _late(account, signal):
-        effects, expansion_day = _events(account, account, signal, now, policy, retyped)
+        effects, expansion_day = _events(account, account, signal, now, policy, retyped, today)
         raised = account.raised
         if effects or raised:
             raised = _remembered(account, signal, effects, now, policy)
@@ -728,7 +734,7 @@ def apply(
     after = folded
     if (stage, as_of) != (folded.stage, folded.as_of):
         after = replace(folded, stage=stage, as_of=as_of)
-    effects, expansion_day = _events(account, after, signal, now, policy, retyped)
+    effects, expansion_day = _events(account, after, signal, now, policy, retyped, today)
     if expansion_day != after.expansion_day:
         after = replace(after, expansion_day=expansion_day)
     if effects or after.raised:

@@ -346,6 +346,10 @@ class Heartbeat:
     beat_at: datetime
     target: str  # what the daemon points at, e.g. "sandbox" or "production"
     stopped_at: datetime | None = None  # set by a clean shutdown; None while it runs
+    # The daemon's monotonic clock at the beat, and the boot it was read in: how old the beat
+    # is, judged on the same machine without trusting a wall clock that may have stepped.
+    monotonic: float | None = None
+    boot_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

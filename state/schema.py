@@ -14,8 +14,8 @@ IMMEDIATE`` transaction; SQLite DDL is transactional, so a failed revision leave
 it was):
 
 1. ``inspect``: an empty file is new; a file with ``alembic_version`` is at that revision; a
-   file with only ``schema_version`` (version 1) was made before Alembic; anything else is
-   refused (not ours).
+   file with only ``schema_version`` (version 1 or 2) was made before Alembic; anything else
+   is refused (not ours).
 2. A revision unknown to this code is refused with ``SchemaTooNewError``; nothing changes.
 3. A new file is built from the metadata as it is now and stamped at the head revision (the
    Alembic cookbook's "Building an Up to Date Database from Scratch"): the revisions are for
@@ -23,9 +23,10 @@ it was):
    when it was created.
 4. An older file (an older revision, or a pre-Alembic one) is first copied (``backup``, the
    caller's), then upgraded through each revision in order (``command.upgrade`` on the
-   caller's connection: ``state/migrations/env.py``). The baseline revision (0001) recognises
-   a pre-Alembic file: it adds only what such a file lacks (a table or index made after it),
-   which for a complete one is nothing, and moves the guard.
+   caller's connection: ``state/migrations/env.py``). A pre-Alembic file is upgraded from the
+   start: the baseline revision (0001) adds only what such a file lacks (a table or index made
+   after it), which for a complete one is nothing, and moves the guard; 0002 was the old
+   counter's step 2, which a version 2 file already has (its ``add_column`` sees the columns).
 5. At the head: nothing is done, one read of ``alembic_version``.
 
 Writing a revision: one file per change in ``state/migrations/versions``, its
@@ -61,6 +62,7 @@ from state.tables import (
 
 __all__ = [
     "LEGACY",
+    "LEGACY_VERSIONS",
     "PRE_ALEMBIC_GUARD",
     "REVISION_TABLE",
     "SCRIPT_LOCATION",
@@ -80,15 +82,16 @@ __all__ = [
 
 SCRIPT_LOCATION = "state:migrations"  # package resource: works from a wheel or a checkout
 REVISION_TABLE = "alembic_version"
-LEGACY = "schema-v1"  # how a pre-Alembic file's revision is named in messages and backups
+LEGACY = "schema-v{}"  # how a pre-Alembic file's version is named in messages and backups
+LEGACY_VERSIONS = (1, 2)  # what the hand-rolled counter reached before Alembic replaced it
 
 _VERSION = table_of(SchemaVersionRow)
 VERSION_TABLE = _VERSION.name
-# A cmsync from before Alembic reads ``schema_version`` and refuses any version above the 1
+# A cmsync from before Alembic reads ``schema_version`` and refuses any version above the one
 # it knows ("written by a newer cmsync: upgrade cmsync"). Every store made or migrated by
-# this code carries 2 there, so such a binary, started by a rollback, refuses the file
-# instead of writing to a schema it does not know.
-PRE_ALEMBIC_GUARD = 2
+# this code carries this there, far above what that counter reached, so such a binary,
+# started by a rollback, refuses the file instead of writing to a schema it does not know.
+PRE_ALEMBIC_GUARD = 1000
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,14 @@ class Found:
             return "new"
         if self.revision is not None:
             return self.revision
-        return LEGACY if self.legacy_version == 1 else f"schema-v{self.legacy_version}"
+        return LEGACY.format(self.legacy_version)
+
+    @property
+    def known(self) -> bool:
+        """A revision this code ships, or a pre-Alembic version it can bring forward."""
+        if self.revision is not None:
+            return is_known(self.revision)
+        return self.new or self.legacy_version in LEGACY_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -240,9 +250,7 @@ def prepare(
     if found.new:
         _create(conn, now)
         return Prepared("new", head, migrated=False)
-    if found.revision is not None and not is_known(found.revision):
-        raise SchemaTooNewError(path, found.label, head)
-    if found.revision is None and found.legacy_version != 1:
+    if not found.known:
         raise SchemaTooNewError(path, found.label, head)
     if found.revision == head:
         return Prepared(head, head, migrated=False)

@@ -59,7 +59,6 @@ from state.schema import (
     Prepared,
     head_revision,
     inspect,
-    is_known,
     prepare,
     read_created_at,
 )
@@ -329,9 +328,7 @@ class ReadOnlyStore:
         head = head_revision()
         if found.new:
             raise NotAStoreError(self.path, "is not a cmsync store (no schema revision)")
-        if found.revision is not None and not is_known(found.revision):
-            raise SchemaTooNewError(self.path, found.label, head)
-        if found.revision is None and found.legacy_version != 1:
+        if not found.known:
             raise SchemaTooNewError(self.path, found.label, head)
         if found.revision != head:
             raise SchemaTooOldError(self.path, found.label, head)

@@ -80,7 +80,7 @@ class SchemaVersionRow(SQLModel, table=True):
 class StoreInfoRow(SQLModel, table=True):
     """Facts about the file itself: when it was made (written once, by the store's creation).
 
-    ``created_at`` is NULL for a store made before this table existed (revision 0002 adds it
+    ``created_at`` is NULL for a store made before this table existed (revision 0003 adds it
     to such a file): its creation was never recorded, and the file's ctime would not say it
     (Linux changes a ctime on every write and chmod), so it is shown as unknown.
     """
@@ -336,6 +336,8 @@ class HeartbeatRow(SQLModel, table=True):
     beat_at: datetime = _ts()
     stopped_at: datetime | None = _ts(nullable=True)  # set by a clean shutdown
     target: str
+    beat_monotonic: float | None = Field(default=None, nullable=True)  # revision 0002
+    boot_id: str | None = Field(default=None, nullable=True)  # revision 0002
 
 
 class ApiBudgetRow(SQLModel, table=True):

@@ -7,6 +7,12 @@ differs. Retry, skip, resolve, void, keep, unlink and relink turn the selected p
 a ``CommandRequest`` (``tui.commands``), written by another thread worker; the daemon carries
 it out and a later refresh shows the outcome. Worker failures of either kind land in
 ``on_worker_state_changed`` and are shown, never fatal: the next refresh tries again.
+
+Actions address a record, not a row: the selection is the record's key (``KeyedTable``), each
+action asks first naming that record, and the command carries the key. When the record left
+the table (another operator handled it) the action is refused with what became of it; when a
+command this dashboard sent comes back "already handled" (another got there first), its
+result is shown: the daemon acted on nothing else.
 """
 
 from __future__ import annotations
@@ -22,8 +28,15 @@ from textual.containers import Horizontal
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from state import CommandKind
-from tui.commands import CommandRefusedError, CommandRequest, plan_command, plan_link
+from state import CommandKind, CommandStatus
+from state.journal import ALREADY_HANDLED
+from tui.commands import (
+    CommandRefusedError,
+    CommandRequest,
+    confirmation,
+    plan_command,
+    plan_link,
+)
 from tui.data import DashboardData, Source
 from tui.messages import CommandSent, DataRead
 from tui.palette import ActionsProvider
@@ -101,6 +114,7 @@ class Dashboard(App[None]):
         self._schedules = dict(schedules or {})
         self._stale_after = stale_after
         self._reading: Worker[DashboardData] | None = None
+        self._sent: dict[int, CommandRequest] = {}  # commands sent, until their answer shows
 
     def compose(self) -> ComposeResult:
         yield DaemonBar(id="daemon")
@@ -143,6 +157,26 @@ class Dashboard(App[None]):
         self.data = message.data
         self.query_one(AlertLine).clear()
         self.show_data()
+        self._answers()
+
+    def _answers(self) -> None:
+        """Show the daemon's answer to each command sent from here, once it has one: the row
+        may be gone by then (done, or handled first by someone else)."""
+        if not self._sent or self.data is None:
+            return
+        for command in self.data.commands:
+            request = self._sent.get(command.id)
+            if request is None or command.status is CommandStatus.NEW:
+                continue
+            del self._sent[command.id]
+            result = command.result or ""
+            said = f"{request.kind.value.replace('_', ' ')} {request.target}"
+            if result.startswith(ALREADY_HANDLED):
+                self.notify(f"{said}: {result}", severity="warning", timeout=30)
+            elif command.status is CommandStatus.FAILED:
+                self.notify(f"{said} failed: {result}", severity="error", timeout=30)
+            else:
+                self.notify(f"{said} done: {result}")
 
     def show_data(self) -> None:
         """Redraw every panel from the last data at the current time."""
@@ -257,8 +291,12 @@ class Dashboard(App[None]):
         self.push_screen(AccountIdScreen(problem.customer_uuid, problem.record), chosen)
 
     def _selected(self) -> Problem | None:
-        problem = self.query_one(ProblemsTable).selected()
-        if problem is None:
+        table = self.query_one(ProblemsTable)
+        problem = table.selected()
+        gone = table.gone()
+        if gone is not None:  # never the neighbour the cursor now stands on
+            self.notify(f"{gone}. Nothing was sent: choose a row.", severity="warning")
+        elif problem is None:
             self.notify("Select a row in the quarantine and dead letters table first.")
         return problem
 
@@ -278,7 +316,15 @@ class Dashboard(App[None]):
         except CommandRefusedError as exc:
             self.notify(str(exc), severity="warning")
             return
-        self._send(request)
+        if kind is CommandKind.RESOLVE_MATCH:  # the Account chooser named the record already
+            self._send(request)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._send(request)
+
+        self.push_screen(ConfirmScreen(*confirmation(request, problem)), confirmed)
 
     @work(thread=True, group=COMMAND_GROUP, exit_on_error=False)
     def _send(self, request: CommandRequest) -> None:
@@ -287,5 +333,6 @@ class Dashboard(App[None]):
 
     def on_command_sent(self, message: CommandSent) -> None:
         request, command_id = message.request, message.command_id
+        self._sent[command_id] = request
         self.notify(f"Asked the daemon to {request.summary} (command {command_id}).")
         self.refresh_now()

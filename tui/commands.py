@@ -18,6 +18,10 @@ the chosen Account Id as ``{"account": "<Id>"}``. What each command means for ea
   carries ``{"account": "<Id>"}``, any Account, not only a candidate): unlink drops its link,
   relink links it to that Account.
 
+A command addresses its record by that key, never by a row position: the dashboard asks
+first with ``confirmation`` (naming the key, the record and its reason), and a daemon that
+finds the record handled meanwhile answers "already handled: ..." and acts on nothing else.
+
 ``CommandWriter`` opens its own writer connection on first use and keeps every transaction to
 one insert: the daemon's writer must never wait on the dashboard. Call it from a thread
 worker: the busy timeout may block while the daemon commits.
@@ -37,6 +41,7 @@ __all__ = [
     "CommandRefusedError",
     "CommandRequest",
     "CommandWriter",
+    "confirmation",
     "link_target",
     "plan_command",
     "plan_link",
@@ -124,6 +129,43 @@ def plan_command(kind: CommandKind, problem: Problem, account: str | None = None
             kind, problem.key, {}, f"void the invoice of {problem.record} ({problem.detail})"
         )
     return CommandRequest(kind, problem.key, {}, f"{_VERBS[kind]} {problem.kind} {problem.record}")
+
+
+_CONSEQUENCES = {
+    (CommandKind.RETRY, ProblemKind.DEAD_LETTER): "It is sent to Salesforce again, attempts reset.",
+    (CommandKind.SKIP, ProblemKind.DEAD_LETTER): "cmsync gives up on this write for good.",
+    (CommandKind.RETRY, ProblemKind.AMBIGUOUS_MATCH): (
+        "The entry closes and the next customer sweep matches the customer again."
+    ),
+    (CommandKind.RETRY, ProblemKind.ILLEGAL_TRANSITION): "The movement is applied again.",
+    (CommandKind.VOID, ProblemKind.DEAL_UNWOUND): (
+        "Its invoice is deleted in ChartMogul: its revenue goes, and the entry closes."
+    ),
+    (CommandKind.KEEP, ProblemKind.DEAL_UNWOUND): (
+        "Its invoice stays in ChartMogul; the entry closes and is not raised again."
+    ),
+}
+
+
+def confirmation(request: CommandRequest, problem: Problem) -> tuple[str, str]:
+    """The question asked before ``request`` is sent, naming the record it acts on (title,
+    body): the operator confirms a record, never a row position."""
+    reason = " ".join(problem.reason.split())
+    if len(reason) > 80:
+        reason = reason[:79] + "…"
+    verb = _VERBS[request.kind].capitalize()
+    title = f"{verb} {request.target} ({problem.record}, {problem.kind})?"
+    default = (
+        "The entry closes without action."
+        if request.kind is CommandKind.SKIP
+        else "The entry closes; the record is read again when its source changes it."
+    )
+    then = _CONSEQUENCES.get((request.kind, problem.kind), default)
+    body = (
+        f"{problem.kind}: {reason}\n{then}\nThe command names {request.target}: if someone "
+        "handled that record meanwhile, the daemon says so and acts on nothing else."
+    )
+    return title, body
 
 
 class CommandWriter:

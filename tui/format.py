@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from state import Heartbeat
+from state.liveness import MachineClock, beat_age
 
 __all__ = [
     "DaemonLiveness",
@@ -33,13 +34,22 @@ class DaemonLiveness(StrEnum):
     NEVER = "never started"
 
 
-def liveness(beat: Heartbeat | None, now: datetime, stale_after: timedelta) -> DaemonLiveness:
-    """Running while beats are recent; a clean shutdown says stopped, silence says stale."""
+def liveness(
+    beat: Heartbeat | None,
+    now: datetime,
+    stale_after: timedelta,
+    here: MachineClock | None = None,
+) -> DaemonLiveness:
+    """Running while beats are recent; a clean shutdown says stopped, silence says stale.
+
+    Recent by the beat's monotonic age on this machine (``here``), else by wall time, and a beat
+    dated in the future is never recent (``state.liveness``)."""
     if beat is None:
         return DaemonLiveness.NEVER
     if beat.stopped_at is not None:
         return DaemonLiveness.STOPPED
-    if now - beat.beat_at > stale_after:
+    age = beat_age(beat, now, here).age
+    if age is None or age > stale_after:
         return DaemonLiveness.STALE
     return DaemonLiveness.RUNNING
 

@@ -17,7 +17,14 @@ from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, Quaranti
 from state.problems import customer_of, explain
 from tui.data import DashboardData
 
-__all__ = ["Problem", "ProblemKind", "outbox_target", "problems", "quarantine_target"]
+__all__ = [
+    "Problem",
+    "ProblemKind",
+    "outbox_target",
+    "problems",
+    "quarantine_target",
+    "what_became_of",
+]
 
 
 class ProblemKind(StrEnum):
@@ -127,3 +134,14 @@ def problems(data: DashboardData) -> list[Problem]:
     rows = [_quarantined(q, latest.get(quarantine_target(q.id))) for q in data.quarantine]
     rows += [_dead(d, latest.get(outbox_target(d.id))) for d in data.dead_letters]
     return rows
+
+
+def what_became_of(key: str, commands: Iterable[Command]) -> str:
+    """Why the record ``key`` left the table, as far as the commands tell: the newest one
+    carried out on it (by this operator or another), or that none was."""
+    latest = _latest_commands(c for c in commands if c.status is not CommandStatus.NEW)
+    command = latest.get(key)
+    if command is None:
+        return "closed by the daemon or by a command no longer shown"
+    verb = command.kind.value.replace("_", " ")
+    return f"{verb} {command.status.value} at {command.updated_at:%H:%M:%S}: {command.result}"

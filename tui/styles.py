@@ -96,6 +96,13 @@ Screen {
     height: 1fr;
 }
 
+/* The chosen record left the table: the cursor's row is only a neighbour, not a selection. */
+#problems.-gone > .datatable--cursor {
+    background: $surface;
+    color: $text-muted;
+    text-style: italic;
+}
+
 DataTable {
     scrollbar-size-vertical: 1;
 }

@@ -108,9 +108,19 @@ def doctor(config: ConfigOption = None) -> None:
     """Check ChartMogul and Salesforce before a sync: logins, fields, permissions, budget."""
     import asyncio
 
-    from cmsync.admin.doctor import diagnose
+    from cmsync.admin.doctor import Finding, Report, diagnose
 
-    settings = _settings(config)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        if not exc.problems:  # no file, or not TOML: nothing to check setting by setting
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        # Each setting refused at load (a key that is not PEM, a secret in the file, a cron
+        # of six fields) is a failed check with its fix, as the org's checks are.
+        refused = Report.of(Finding.error("Configuration", s, m) for s, m in exc.problems)
+        typer.echo(refused.render())
+        raise typer.Exit(2) from None
     report = asyncio.run(diagnose(settings))
     typer.echo(report.render())
     raise typer.Exit(report.exit_code)

@@ -31,6 +31,7 @@ class Finding:
     subject: str  # what the finding is about: "Account.CM_MRR__c", "login", "ds_..."
     message: str
     fix: str | None = None
+    check: str | None = None  # which check failed, when a caller acts on it (``sf_schema``)
 
     @classmethod
     def ok(cls, area: str, subject: str, message: str) -> Finding:
@@ -41,8 +42,16 @@ class Finding:
         return cls(Severity.WARNING, area, subject, message, fix)
 
     @classmethod
-    def error(cls, area: str, subject: str, message: str, fix: str | None = None) -> Finding:
-        return cls(Severity.ERROR, area, subject, message, fix)
+    def error(
+        cls,
+        area: str,
+        subject: str,
+        message: str,
+        fix: str | None = None,
+        *,
+        check: str | None = None,
+    ) -> Finding:
+        return cls(Severity.ERROR, area, subject, message, fix, check)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from state.serverclock import ServerClock
 
 __all__ = [
     "budget_finding",
+    "check_object",
     "check_salesforce",
     "clock_finding",
     "converted_leads_finding",
@@ -113,7 +114,9 @@ def _login_failure(settings: SalesforceSettings, exc: SalesforceError) -> Findin
     )
 
 
-async def _describe(gateway: SalesforceGateway, need: ObjectNeed) -> list[Finding]:
+async def check_object(gateway: SalesforceGateway, need: ObjectNeed) -> list[Finding]:
+    """One object's describe against what cmsync needs of it (``cmsync run`` checks the
+    field mapping with it too, see ``org_gate``); a login failure propagates."""
     try:
         body: dict[str, Any] = await gateway.restful(f"sobjects/{need.name}/describe/")
     except SalesforcePermanentError as exc:
@@ -124,9 +127,9 @@ async def _describe(gateway: SalesforceGateway, need: ObjectNeed) -> list[Findin
 
 
 async def _describe_reporting(gateway: SalesforceGateway, need: ObjectNeed) -> list[Finding]:
-    """``_describe``, with any failure (after login) reported as that object's finding."""
+    """``check_object``, with any failure (after login) reported as that object's finding."""
     try:
-        return await _describe(gateway, need)
+        return await check_object(gateway, need)
     except SalesforceError as exc:
         return [Finding.error(AREA, need.name, f"describe failed: {exc.api_message}")]
 
@@ -246,7 +249,7 @@ async def check_salesforce(settings: Settings) -> list[Finding]:
     try:
         objects = needs(settings)
         try:  # the first describe logs in: a refused login ends here
-            first = await _describe(gateway, objects[0])
+            first = await check_object(gateway, objects[0])
         except SalesforceError as exc:
             return [_login_failure(sf, exc)]
         except OSError as exc:  # requests refuses an unreadable CA bundle this way

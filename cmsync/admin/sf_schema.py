@@ -21,9 +21,13 @@ from cmsync.admin.needs import Access, FieldNeed, ObjectNeed
 from cmsync.admin.permissions import ACTIVITIES, PERMISSION_SET
 from cmsync.salesforce.schema import FieldType
 
-__all__ = ["AREA", "compare", "missing_object"]
+__all__ = ["ACCESS", "AREA", "MISSING", "TYPE", "compare", "missing_object"]
 
 AREA = "Salesforce"
+# The checks whose failure makes every write of the field fail, whatever the value: the field
+# is not there (or hidden), cannot hold what cmsync writes, or may not be written. ``cmsync
+# run`` refuses to start on them (``org_gate``); the others cost single records at most.
+MISSING, TYPE, ACCESS = "missing", "type", "access"
 T = FieldType
 _TEXT = frozenset({"string", "textarea"})
 # Expected type -> describe types a value of it can be written to (or read from).
@@ -83,7 +87,7 @@ def _check_field(sobject: str, need: FieldNeed, actual: Mapping[str, Any]) -> It
         also = f", or set {need.setting} to a {spec.type.value} field" if need.setting else ""
         yield Finding.error(
             AREA, subject, f"is {kind or 'untyped'}, but cmsync {verb} a {spec.type.value}",
-            f"{change}{also}",
+            f"{change}{also}", check=TYPE,
         )  # fmt: skip
         return
     if spec.type is T.REFERENCE:
@@ -93,6 +97,7 @@ def _check_field(sobject: str, need: FieldNeed, actual: Mapping[str, Any]) -> It
                 AREA, subject, f"does not refer to {', '.join(sorted(missing))}",
                 f"point it at {', '.join(spec.reference_to)}"
                 + (f" or set {need.setting} to a lookup that does" if need.setting else ""),
+                check=TYPE,
             )  # fmt: skip
     yield from _check_flags(sobject, need, actual)
     yield from _check_access(sobject, need, actual)
@@ -142,6 +147,7 @@ def _check_access(sobject: str, need: FieldNeed, actual: Mapping[str, Any]) -> I
         AREA, f"{sobject}.{need.name}", f"the integration user may not {how} it",
         f"grant Edit on {sobject}.{need.name} (field-level security; {_GRANT} does)"
         if need.spec.custom else f"grant Edit on {sobject}.{need.name} (field-level security)",
+        check=ACCESS,
     )  # fmt: skip
 
 
@@ -207,8 +213,11 @@ def compare(need: ObjectNeed, describe: Mapping[str, Any]) -> list[Finding]:
                 else f"grant Read on {subject} to the integration user (field-level security)"
             )
             findings.append(
-                Finding.error(AREA, subject, "is missing, or hidden from the integration user", fix)
-            )
+                Finding.error(
+                    AREA, subject, "is missing, or hidden from the integration user", fix,
+                    check=MISSING,
+                )
+            )  # fmt: skip
             continue
         findings.extend(_check_field(need.name, field, actual))
     if not findings:

@@ -24,6 +24,7 @@ from cmsync.chartmogul.errors import (
 )
 from cmsync.chartmogul.transport import Transport, TransportPolicy
 from cmsync.config import ChartMogulSettings
+from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
 
 __all__ = [
@@ -46,10 +47,12 @@ async def connect(
     policy: TransportPolicy | None = None,
     *,
     server_clock: ServerClock | None = None,
+    auth_backoff: AuthBackoff | None = None,
 ) -> AsyncIterator[ChartMogulClient]:
     """A client for ``settings``, with its own HTTP session, closed on exit.
 
-    ``server_clock`` measures ChartMogul's clock from its answers (a new one if not given).
+    ``server_clock`` measures ChartMogul's clock from its answers (a new one if not given);
+    ``auth_backoff`` how a refused key is tried again (``state.authgate``'s default if not).
     """
     base = policy or TransportPolicy()
     policy = TransportPolicy(
@@ -63,7 +66,13 @@ async def connect(
     connector = aiohttp.TCPConnector(ssl=context, limit=policy.max_in_flight)
     assert settings.api_key is not None  # the settings validator requires it
     async with aiohttp.ClientSession(connector=connector) as session:
-        transport = Transport(
-            session, str(settings.base_url), settings.api_key, policy, server_clock=server_clock
+        key_source = (
+            f"chartmogul.api_key_file ({settings.api_key_file})"
+            if settings.api_key_file is not None
+            else "chartmogul.api_key (CMSYNC_CHARTMOGUL__API_KEY)"
         )
+        transport = Transport(
+            session, str(settings.base_url), settings.api_key, policy,
+            server_clock=server_clock, auth_backoff=auth_backoff, key_source=key_source,
+        )  # fmt: skip
         yield ChartMogulClient(transport)

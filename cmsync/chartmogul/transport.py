@@ -11,7 +11,11 @@ Every call goes through ``Transport.request``. It
 - retries what is retriable with exponential backoff and full jitter, or exactly the
   ``Retry-After`` a server sends (ChartMogul sends none today; if it ever does, it wins);
 - feeds every answer's ``Date`` into ``server_clock``, so windows can end at ChartMogul's
-  "now" rather than a skewed local clock's.
+  "now" rather than a skewed local clock's;
+- once a request has been accepted, backs off a key refused with 401 (``auth_gate``): until
+  the backoff allows, every request raises ``AuthFailingError`` without being sent, and one
+  warning names the key's setting and file (``cmsync.authgate``). A 401 before any accepted
+  request stays the caller's error (a wrong key at start).
 
 Writes are the subtle part: ChartMogul has no idempotency keys. A POST refused before it was
 processed (429, 503 "too many connections", connection refused) is safe to repeat; a POST that
@@ -32,6 +36,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
+from cmsync.authgate import CredentialGate
 from cmsync.chartmogul.errors import (
     AmbiguousWriteError,
     ChartMogulAuthError,
@@ -42,6 +47,7 @@ from cmsync.chartmogul.errors import (
     api_message,
 )
 from cmsync.retry import RetryPolicy, retrying
+from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
 
 __all__ = ["Transport", "TransportPolicy"]
@@ -85,8 +91,12 @@ class Transport:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         server_clock: ServerClock | None = None,
+        auth_backoff: AuthBackoff | None = None,
+        key_source: str = "chartmogul.api_key",
     ) -> None:
         self._session = session
+        self.auth_gate = CredentialGate("ChartMogul", auth_backoff)
+        self._key_source = key_source  # the setting (and file) the key came from
         self.server_clock = server_clock or ServerClock()
         self._root = base_url.rstrip("/") + "/v1"
         self._authorization = aiohttp.encode_basic_auth(api_key.get_secret_value(), "")
@@ -125,8 +135,42 @@ class Transport:
             policy, should_retry, sleep=self._sleep, logger=log, what=what
         ):
             with attempt:
-                return await self._send(method, path, params, json)
+                return await self._gated(method, path, params, json)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def _gated(
+        self, method: str, path: str, params: Mapping[str, str | int] | None, body: Any
+    ) -> Any:
+        """``_send`` behind the credential gate: a 401 is a refused key (a 403 is a key
+        that lacks a permission, which backing off would not mend); any other answer but
+        a 5xx or 429 means the key was accepted."""
+        self.auth_gate.check()
+        try:
+            result = await self._send(method, path, params, body)
+        except ChartMogulAuthError as exc:
+            if exc.status != 401:
+                self.auth_gate.accepted()
+                raise
+            held = self.auth_gate.refused(
+                f"{exc.api_message} (HTTP 401)",
+                check=self._key_source.split(" ")[0],
+                fix=f"Fix {self._key_source}: it must hold a Read & Write API key "
+                "(ChartMogul > Profile > API keys)",
+            )
+            if held is None:
+                raise
+            raise held from None
+        except ChartMogulRetriableError:
+            self.auth_gate.released()
+            raise
+        except ChartMogulError:
+            self.auth_gate.accepted()
+            raise
+        except BaseException:
+            self.auth_gate.released()
+            raise
+        self.auth_gate.accepted()
+        return result
 
     async def _send(
         self, method: str, path: str, params: Mapping[str, str | int] | None, body: Any

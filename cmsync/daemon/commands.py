@@ -24,7 +24,10 @@ each means:
   customer's open ambiguous-match entries. A relink to an Account linked to another customer
   is refused: unlink that customer first.
 
-A command that cannot be done is marked failed with the reason the operator will read.
+A command that cannot be done is marked failed with the reason the operator will read; one on
+a record someone else handled first (a second operator's skip of a dead letter already
+skipped) says "already handled: " and what became of it, when and by which command
+(``cmsync.daemon.handled``), and touches nothing else.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.daemon.deal_commands import DEAL_COMMANDS, VoidAnswer, deal_command, void_invoices
+from cmsync.daemon.handled import already_closed, already_handled, already_unlinked
 from cmsync.pipeline.departed import CLEARED
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
@@ -93,7 +97,10 @@ def _link(tx: Transaction, command: Command, translator: Translator | None) -> C
     mine = tx.links.get(uuid)
     if command.kind is CommandKind.UNLINK:
         if mine is None:
-            return CommandOutcome(command, False, f"customer {uuid} is not linked to an Account")
+            late = already_unlinked(tx, command)
+            return CommandOutcome(
+                command, False, late or f"customer {uuid} is not linked to an Account"
+            )
         tx.links.remove(uuid)
         tx.pending_matches.add(uuid, "unlinked by an operator")
         tx.outbox.enqueue(_clear(translator, mine.account_id, uuid, command))
@@ -155,8 +162,10 @@ def _outbox(tx: Transaction, command: Command, row_id: int) -> CommandOutcome:
             command, False, f"a dead letter is retried or skipped, not {command.kind.value}"
         )
     if not moved:
+        entry = tx.outbox.get(row_id)
+        handled = None if entry is None else already_handled(tx, command, entry)
         return CommandOutcome(
-            command, False, f"outbox row {row_id} is not a dead letter (any more)"
+            command, False, handled or f"outbox row {row_id} is not a dead letter (any more)"
         )
     return CommandOutcome(command, True, f"outbox row {row_id} {verb}")
 
@@ -170,7 +179,8 @@ def _quarantine(
 ) -> CommandOutcome:
     entry = tx.quarantine.get(entry_id)
     if entry is None or entry.status is not QuarantineStatus.OPEN:
-        return CommandOutcome(command, False, f"quarantine entry {entry_id} is not open")
+        closed = None if entry is None else already_closed(tx, command, entry)
+        return CommandOutcome(command, False, closed or f"quarantine entry {entry_id} is not open")
     if command.kind in DEAL_COMMANDS:
         ok, result = deal_command(tx, command, entry, voids)
         return CommandOutcome(command, ok, result, relinked=ok and command.kind is CommandKind.VOID)

@@ -13,11 +13,18 @@ Theory of operation.
   the store), inside a timeout so a hung call cannot block its job forever. APScheduler's
   defaults are wrong for this: one second of misfire grace silently skips runs after any
   stall, so each job gets a grace near its interval; coalescing and one instance per job keep
-  a slow job from piling up; jitter spreads the calls. Pollers run at once on start.
+  a slow job from piling up; jitter spreads the calls. Pollers run at once on start, and the
+  report job too when a fire time of its cron passed since its last run. Every job's next run
+  is logged at start, and a job the scheduler would hold paused stops the start (``timing``).
+- Time: the heartbeat runs from a loop on the monotonic clock, outside the scheduler, and
+  looks for wall-clock steps at each beat; a step is logged once with its size and every job
+  is re-armed from the new "now" (``timing``), so a clock stepped back does not stall the jobs
+  until the old time comes back.
 - Health: per job, one log line when it starts failing, one when it runs clean again; a
   record refused or quarantined is that record's problem (``cmsync problems list``), never a
-  failed job (see ``health``). A heartbeat row every few seconds lets the dashboard tell
-  running from stale.
+  failed job (see ``health``). A heartbeat row every few seconds, with the monotonic clock and
+  the boot id, lets ``status`` and the dashboard tell running from stale by the beat's true
+  age (``state.liveness``).
 - Stop (SIGTERM/SIGINT): pause the scheduler (no new runs), ask the dispatcher to finish the
   batch in flight and hand the rest back, wait for running jobs up to ``grace`` seconds, then
   cancel what is left (the outbox rows it held go back on the next start), record a clean stop
@@ -27,6 +34,7 @@ Theory of operation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -37,12 +45,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from cmsync.admin.org_gate import mapping_refusal
 from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import run_new_commands
 from cmsync.daemon.health import JobHealth, record_level
+from cmsync.daemon.timing import StepWatch, check_armed, rearm, report_missed
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
+from cmsync.machineclock import machine_clock
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.budget import ApiBudget
@@ -50,6 +61,7 @@ from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import Store, Transaction
+from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
 
 __all__ = ["JOBS", "Daemon", "JobSpec"]
@@ -107,16 +119,21 @@ class Daemon:
         clock: Callable[[], datetime] = _utc_now,
         grace: float = 20.0,
         first_refresh_delays: tuple[float, ...] = FIRST_REFRESH_DELAYS,
+        auth_backoff: AuthBackoff | None = None,
+        beat_every: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.settings = settings
         self.target = target_label
         self.clock = clock
         self.grace = grace
         self.first_refresh_delays = first_refresh_delays
+        self.auth_backoff = auth_backoff  # how refused credentials are tried again
+        self.beat_every = beat_every
         self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._reports_due = True  # a report fire time passed since the last report run
         self.started_at = clock()
 
     # --- jobs ---------------------------------------------------------------------------
@@ -149,8 +166,31 @@ class Daemon:
             self._running.discard(task)
 
     async def _heartbeat(self) -> None:
-        pid, started, target = os.getpid(), self.started_at, self.target
-        await in_store(self._store, lambda tx: tx.daemon.beat(pid, started, target))
+        pid, started, target, here = os.getpid(), self.started_at, self.target, machine_clock()
+        await in_store(
+            self._store,
+            lambda tx: tx.daemon.beat(
+                pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id
+            ),
+        )
+
+    async def _beat_and_watch(self) -> None:
+        """Beat every few seconds by the monotonic clock; re-arm the jobs on a clock step."""
+        watch = StepWatch(self.clock)
+        while True:
+            await asyncio.sleep(self.beat_every)
+            step = watch.look()
+            if step is not None and self._scheduler is not None:
+                moved = rearm(self._scheduler, datetime.now(UTC))
+                log.warning(
+                    "the wall clock stepped %s by %.0f s; re-armed %d jobs from the new time",
+                    "forward" if step > timedelta() else "back", abs(step.total_seconds()),
+                    len(moved),
+                )  # fmt: skip
+            try:
+                await self._heartbeat()
+            except Exception as exc:  # a beat that failed is tried again at the next one
+                log.warning("the heartbeat failed: %s: %s", type(exc).__name__, exc)
 
     def _reapply(self, tx: Transaction, payload: dict[str, object]) -> str:
         sync = self._sync
@@ -196,7 +236,9 @@ class Daemon:
             else:
                 assert spec.cron is not None
                 trigger = CronTrigger.from_crontab(spec.cron(self.settings), timezone=UTC)
-                grace, first = 3600, None
+                # Never ``next_run_time=None``: APScheduler 3 adds such a job paused.
+                grace = 3600
+                first = now if self._reports_due else trigger.get_next_fire_time(None, now)
             scheduler.add_job(
                 self._job, trigger, args=[spec], id=spec.name, name=spec.name,
                 misfire_grace_time=grace, next_run_time=first,
@@ -204,10 +246,6 @@ class Daemon:
         scheduler.add_job(
             self._commands, IntervalTrigger(seconds=settings.commands, timezone=UTC),
             id="commands", misfire_grace_time=max(1, int(settings.commands) * 5),
-        )  # fmt: skip
-        scheduler.add_job(
-            self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=UTC),
-            id="heartbeat", misfire_grace_time=30, next_run_time=now,
         )  # fmt: skip
         return scheduler
 
@@ -228,26 +266,42 @@ class Daemon:
             log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
         # Each service's clock, measured from its answers against the daemon's local clock.
         cm_clock = ServerClock(self.clock)
-        async with connect(self.settings.chartmogul, server_clock=cm_clock) as chartmogul:
+        async with connect(
+            self.settings.chartmogul, server_clock=cm_clock, auth_backoff=self.auth_backoff
+        ) as chartmogul:
             gateway = SalesforceGateway(
                 self.settings.salesforce,
                 budget=ApiBudget(self.settings.sync.api_budget_share),
                 server_clock=ServerClock(self.clock),
+                auth_backoff=self.auth_backoff,
             )
             try:
                 self._sync = SyncPass(self.settings, self._store, chartmogul, gateway, self.clock)
                 if not await self._first_refresh(gateway, stop):
                     log.info("stopped before the first refresh succeeded")
                     return
+                self._reports_due = await in_store(self._store, self._report_missed)
                 self._scheduler = self._schedule()
                 self._scheduler.start()
-                log.info("cmsync daemon running against %s (pid %d)", self.target, os.getpid())
-                await stop.wait()
+                check_armed(self._scheduler)
+                beating = asyncio.create_task(self._beat_and_watch())
+                try:
+                    log.info("cmsync daemon running against %s (pid %d)", self.target, os.getpid())
+                    await stop.wait()
+                finally:
+                    beating.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await beating
                 await self._shutdown()
             finally:
                 if self._sync is not None:
                     await self._sync.close()
                 await gateway.close()
+
+    def _report_missed(self, tx: Transaction) -> bool:
+        cron = CronTrigger.from_crontab(self.settings.schedule.report_cron, timezone=UTC)
+        last = tx.jobs.last_ok("reports")
+        return report_missed(cron, last, datetime.now(UTC))
 
     async def _first_refresh(self, gateway: SalesforceGateway, stop: asyncio.Event) -> bool:
         """Salesforce limits and the context; False if ``stop`` came while waiting to retry."""
@@ -270,8 +324,12 @@ class Daemon:
         assert self._sync is not None
         try:
             await gateway.refresh_limits()
+            # A mapping the org cannot take stops here, not as a dead letter per update.
+            refused = await mapping_refusal(self.settings, gateway)
         except SyncError as exc:
             return exc
+        if refused is not None:
+            return refused
         first = await self._sync.run_step("load_context")
         return None if first.ok else first.error or RuntimeError(first.detail)
 

@@ -139,6 +139,7 @@ def _apply(
     stats = ApplyStats(signals=len(signals))
     if not signals:
         return stats
+    today = translator.today() if translator.today is not None else None
     uuids = list(dict.fromkeys(s.customer_uuid for s in signals))
     stored = tx.accounts.get_many(uuids)
     links = tx.links.get_many(uuids)
@@ -158,7 +159,7 @@ def _apply(
         account, revision = accounts[uuid]
         retyped = isinstance(signal, MrrMovement) and signal.slot in applied
         stats.retyped += retyped
-        transition = apply(account, signal, now, policy, retyped=retyped)
+        transition = apply(account, signal, now, policy, retyped=retyped, today=today)
         applied.add(signal.key)
         newly.append(SignalRef(uuid, signal.key))
         if isinstance(signal, MrrMovement) and not retyped:

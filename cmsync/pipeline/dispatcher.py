@@ -53,7 +53,7 @@ from datetime import datetime
 from enum import Enum
 from functools import partial
 
-from cmsync.errors import AuthError, PermanentError, RetriableError
+from cmsync.errors import AuthError, AuthFailingError, PermanentError, RetriableError
 from cmsync.pipeline.dispatch_plan import (
     CATALOGUE_LIMITS,
     KINDS,
@@ -266,7 +266,9 @@ class Dispatcher:
             return _Sent.UNSENT_STOP
         except AuthError as exc:
             tally.auth_failure = str(exc)
-            log.warning("dispatch stopped, Salesforce refused the credentials: %s", exc)
+            # Held back by the credential gate: the gate has said it once already.
+            level = logging.DEBUG if isinstance(exc, AuthFailingError) else logging.WARNING
+            log.log(level, "dispatch stopped, Salesforce refused the credentials: %s", exc)
             return _Sent.UNSENT_STOP
         except RetriableError as exc:
             tally.outage = str(exc)

@@ -10,8 +10,9 @@ always ends with a complete report.
 Each source's reads end at that source's "now": local time plus the offset its ``Date``
 headers show (``state.serverclock``, measured by each client's funnel). The stamps a window is
 compared with are the server's, so a VM clock behind Salesforce would otherwise leave the
-newest records out until it caught up. What is not a read window (retry times, run ids,
-report dates) keeps the local clock.
+newest records out until it caught up. A Task's due date counts from Salesforce's date, for
+the same reason. What is not a read window (retry times, run ids, report dates) keeps the
+local clock.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import Settings
-from cmsync.errors import SyncError
+from cmsync.errors import AuthFailingError, SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.activities import poll_activities, reread_activities
@@ -154,7 +155,7 @@ class SyncPass:
         self._skews: dict[str, timedelta] = {}  # the offset last said in the log, per service
         self.policy = policy_from(settings.sync)
         self.context: SyncContext | None = None
-        self.translator = Translator(settings.fields, settings.sync)
+        self.translator = Translator(settings.fields, settings.sync, today=self._salesforce_today)
         self.vanished = VanishedAccounts(gateway, settings.fields.account.customer_uuid)
         self.dispatcher = Dispatcher(
             store,
@@ -193,7 +194,9 @@ class SyncPass:
             # The one place a step's failure stops: classified errors are expected and said
             # in a line; anything else is a bug, logged with its traceback, and the daemon
             # goes on with its other jobs.
-            if isinstance(exc, SyncError):
+            if isinstance(exc, AuthFailingError):  # its gate has said it once already
+                log.debug("%s held back: %s", name, exc)
+            elif isinstance(exc, SyncError):
                 log.warning("%s failed: %s", name, exc)
             else:
                 log.exception("%s failed unexpectedly", name)
@@ -243,7 +246,14 @@ class SyncPass:
 
     def _set_context(self, context: SyncContext) -> None:
         self.context = context
-        self.translator = Translator(self.settings.fields, self.settings.sync, context.plan_names)
+        self.translator = Translator(
+            self.settings.fields, self.settings.sync, context.plan_names,
+            today=self._salesforce_today,
+        )  # fmt: skip
+
+    def _salesforce_today(self) -> date:
+        """The org's date, as its ``Date`` headers show it: what a Task's due date counts from."""
+        return self.salesforce_now().astimezone(UTC).date()
 
     def _context(self) -> SyncContext:
         if self.context is None:
@@ -367,6 +377,10 @@ class SyncPass:
         if self.dry_run:
             raise RuntimeError("a dry run never dispatches")
         report = await self.dispatcher.drain()
+        gate = self.gateway.auth_gate
+        if report.auth_failure is not None and gate.failing:
+            # Held back by the credential gate, which has said why once: like any step's.
+            raise AuthFailingError(report.auth_failure, retry_in=gate.state.wait() or 0.0)
         if report.stopped or report.dead:
             raise DispatchIncompleteError(report)
         return report

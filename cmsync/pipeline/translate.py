@@ -9,7 +9,7 @@ idempotency key made of the effect's natural key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -77,10 +77,14 @@ class Translator:
         fields: FieldSettings,
         sync: SyncSettings,
         plan_names: Mapping[str, str] | None = None,
+        *,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.fields = fields
         self.sync = sync
         self.plan_names = dict(plan_names or {})
+        # Salesforce's date, for Task due dates (``state.lifecycle.apply``); None: the caller's.
+        self.today = today
 
     def account_fields(self, values: Mapping[AccountField, FieldValue]) -> dict[str, Any]:
         """Logical Account fields as ``{API name: wire value}``."""

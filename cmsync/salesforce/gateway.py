@@ -13,7 +13,10 @@ goes through ``call``, which
   simple-salesforce keeps only ``Sforce-Limit-Info`` of the headers), so windows can end at
   Salesforce's "now" rather than a skewed local clock's;
 - retries transient failures with backoff and jitter (idempotent calls only: reads, updates and
-  upserts on an External ID; a plain create whose answer was lost is never repeated).
+  upserts on an External ID; a plain create whose answer was lost is never repeated);
+- once a login has succeeded, backs off a refused one (``auth_gate``): until the backoff
+  allows, every call raises ``AuthFailingError`` without a request, and one warning names the
+  credential to fix (``cmsync.authgate``). A refused first login stays the caller's error.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
 
+from cmsync.authgate import CredentialGate
 from cmsync.config import SalesforceSettings
 from cmsync.retry import RetryPolicy, retrying
 from cmsync.salesforce.auth import Token, fetch_token, new_http_session
 from cmsync.salesforce.budget import ApiBudget
+from cmsync.salesforce.credentials import credential_advice
 from cmsync.salesforce.errors import (
     TRANSIENT_CODES,
     BudgetExhaustedError,
@@ -43,6 +48,7 @@ from cmsync.salesforce.errors import (
     SessionExpiredError,
     error_summary,
 )
+from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
 
 __all__ = ["SalesforceGateway", "limits_refused", "map_error"]
@@ -102,8 +108,10 @@ class SalesforceGateway:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         server_clock: ServerClock | None = None,
+        auth_backoff: AuthBackoff | None = None,
     ) -> None:
         self.settings = settings
+        self.auth_gate = CredentialGate("Salesforce", auth_backoff)
         self.server_clock = server_clock or ServerClock()
         self.budget = budget or ApiBudget()
         self.policy = policy or RetryPolicy(max_attempts=6)
@@ -179,13 +187,28 @@ class SalesforceGateway:
 
     def _renew(self, stale: Salesforce) -> Salesforce:
         with self._renew_lock:
-            if self._client is stale:  # another thread may have renewed already
+            # Another thread may have renewed already; or a login failed since (None).
+            if self._client is stale or self._client is None:
                 self._client = self._login()
-            assert self._client is not None
             return self._client
 
     def _login(self) -> Salesforce:
-        token: Token = fetch_token(self.settings, self._http)
+        """A new session (under ``_renew_lock``); a refused one drops the old session, so
+        the next attempt, when the gate allows it, starts with a login."""
+        self.auth_gate.check()
+        try:
+            token: Token = fetch_token(self.settings, self._http)
+        except SalesforceAuthError as exc:
+            self._client = None
+            advice = credential_advice(self.settings, exc.code, exc.api_message)
+            held = self.auth_gate.refused(exc.api_message, check=advice.check, fix=advice.fix)
+            if held is None:
+                raise
+            raise held from None
+        except BaseException:
+            self.auth_gate.released()
+            raise
+        self.auth_gate.accepted()
         self.logins += 1
         return Salesforce(
             instance_url=token.instance_url,

@@ -267,6 +267,9 @@ async def test_the_problems_command_voids_and_keeps_without_a_daemon(
     assert world.read(lambda tx: tx.deals.get(voided)).status is DealStatus.VOIDED
     again = await cli("problems", "void", f"quarantine:{void_entry.id}")  # closed already
     assert again.exit_code == 1 and "FAILED" in again.stdout
+    # ... and says by which command, not a bare refusal (a second operator's void).
+    assert f"already handled: quarantine:{void_entry.id} (salesforce {voided}) was " in again.stdout
+    assert f"(command {done.stdout.split('(command ')[1].split(')')[0]}: void)" in again.stdout
 
     done = await cli("problems", "keep", f"quarantine:{keep_entry.id}")
     assert done.exit_code == 0, done.stdout

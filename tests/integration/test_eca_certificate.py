@@ -31,6 +31,7 @@ from cmsync.sandbox.base import SandboxContext
 from cmsync.sandbox.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
 from cmsync.sandbox.serve import LoopThread, Site, start_site
 from cmsync.sandbox.tls import SandboxTLS
+from tests.support.keys import RSA_PEM
 
 NS = "{http://soap.sforce.com/2006/04/metadata}"
 GLOBAL = "force-app/main/default/extlClntAppGlobalOauthSets/cmsync_glbloauth.ecaGlblOauth-meta.xml"
@@ -63,10 +64,13 @@ def generated_certificate(tmp_path: Path, certificate: str) -> str:
     """Run the metadata command with ``--certificate`` and read the app's certificate back."""
     crt = tmp_path / "cmsync.crt"
     crt.write_text(certificate, encoding="utf-8")
+    api_key, key = tmp_path / "api_key", tmp_path / "key.pem"
+    api_key.write_text("k", encoding="utf-8")
+    key.write_text(RSA_PEM, encoding="utf-8")
     config = tmp_path / "cmsync.toml"
     config.write_text(
-        f'[chartmogul]\napi_key = "k"\n[salesforce]\nclient_id = "{CLIENT_ID}"\n'
-        f'username = "{USERNAME}"\nprivate_key = "unused"\n',
+        f'[chartmogul]\napi_key_file = "{api_key}"\n[salesforce]\nclient_id = "{CLIENT_ID}"\n'
+        f'username = "{USERNAME}"\nprivate_key_file = "{key}"\n',
         encoding="utf-8",
     )
     app = typer.Typer()

@@ -200,7 +200,10 @@ def test_retry_by_cause_and_skip_on_the_store_without_a_daemon(refused: Refused)
     assert _outbox_status(path, long_key) is OutboxStatus.SKIPPED
     again = runner.invoke(app, ["problems", "skip", long_key, "--config", str(refused.config)])
     assert again.exit_code == 1
-    assert "is not a dead letter" in again.stdout
+    # A second operator's skip of the same record says who handled it and does nothing else.
+    assert f"FAILED skip {long_key} (command " in again.stdout
+    assert f"already handled: {long_key} (Account " in again.stdout
+    assert "was skipped at " in again.stdout and "(command " in again.stdout.split("at ")[-1]
     bad = runner.invoke(app, ["problems", "skip", "17", "--config", str(refused.config)])
     assert bad.exit_code == 2
 
@@ -362,3 +365,84 @@ def test_an_illegal_transition_retried_without_a_daemon_is_left_for_it(refused: 
             tx.commands.finish(waiting[0].id, CommandStatus.FAILED, "test over")
     finally:
         store.close()
+
+
+def test_two_operators_on_one_dead_letter_the_second_hears_already_handled(
+    refused: Refused,
+) -> None:
+    """The real daemon against the sandbox, an operator's dashboard over its store. Salesforce
+    refuses more writes while the dashboard shows a dead letter: the new ones are listed ahead
+    of it and the selection stays on its record. Another operator skips that record with
+    ``cmsync problems skip``; the dashboard's own skip, sent before it refreshed, names the
+    record, and the daemon answers it "already handled": nothing else is skipped."""
+    from tui import Dashboard, DataSource
+    from tui.commands import CommandWriter
+    from tui.screens import ConfirmScreen
+    from tui.widgets import ProblemsTable
+
+    world = refused.world
+    settings = load_world_settings(world.sandbox.options.directory, **FAST)
+    daemon = Daemon(settings, target_label="sandbox")
+    source, writer = DataSource(world.store_path), CommandWriter(world.store_path)
+    board = Dashboard(source, target_label="sandbox", commands=writer, refresh_every=None)
+
+    async def refused_again(known: set[str]) -> set[str]:
+        refused.refuse_again()
+        for _ in range(150):  # at most 15 s: the daemon's polls and dispatch run every 1-2 s
+            await asyncio.sleep(0.1)
+            if fresh := set(_dead_keys(world.store_path)) - known:
+                return fresh
+        raise AssertionError("nothing was refused again")
+
+    async def main() -> tuple[list[str], str, set[str], set[str]]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(daemon.run(stop))
+        try:
+            async with board.run_test(size=(160, 48)) as pilot:
+                fresh = await refused_again(set(_dead_keys(world.store_path)))
+                await board.refresh_now().wait()
+                await pilot.pause()
+                table = board.query_one(ProblemsTable)
+                chosen = max(fresh, key=lambda key: int(key[7:]))
+                table.move_cursor(row=table.get_row_index(chosen))
+                await pilot.pause()
+                await refused_again(set(_dead_keys(world.store_path)))
+                await board.refresh_now().wait()
+                await pilot.pause()
+                ahead = table.keys[: table.keys.index(chosen)]
+                assert any(int(k[7:]) > int(chosen[7:]) for k in ahead if k.startswith("outbox"))
+                assert table.selected_key() == chosen
+
+                dead_before = set(_dead_keys(world.store_path))
+                cli = await asyncio.to_thread(
+                    CliRunner().invoke, app,
+                    ["problems", "skip", chosen, "--wait", "10", "--config", str(refused.config)],
+                )  # fmt: skip
+                assert cli.exit_code == 0, cli.stdout
+                await pilot.press("s")  # its row still listed: no refresh since
+                await pilot.pause()
+                assert isinstance(board.screen, ConfirmScreen)
+                assert board.screen.title_text.startswith(f"Skip {chosen} (Account ")
+                await pilot.press("y")
+                for _ in range(100):  # the daemon's commands job runs every 0.5 s
+                    await asyncio.sleep(0.1)
+                    await board.refresh_now().wait()
+                    await pilot.pause()
+                    said = [n.message for n in board._notifications]
+                    if any("already handled" in m for m in said):
+                        break
+                assert table.gone_key == chosen
+                dead_after = set(_dead_keys(world.store_path))
+        finally:
+            stop.set()
+            await running
+            writer.close()
+            source.close()
+        return said, chosen, dead_before, dead_after
+
+    said, chosen, dead_before, dead_after = asyncio.run(main())
+    [late] = [m for m in said if "already handled" in m]
+    assert late.startswith(f"skip {chosen}: already handled: {chosen} (Account "), late
+    assert " was skipped at " in late and late.endswith(": skip)")
+    assert dead_before - {chosen} <= dead_after  # no neighbour was skipped
+    assert chosen not in dead_after

@@ -75,12 +75,12 @@ def test_status_says_when_the_store_was_created(world: World, tmp_path: Path) ->
 
 
 def _pre_alembic(path: Path) -> None:
-    """A store as the hand-rolled ``schema_version`` mechanism left it (version 1)."""
+    """A store as the hand-rolled ``schema_version`` counter left it (at 2, its last)."""
     Store.open(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
-        conn.execute("UPDATE schema_version SET version = 1")
+        conn.execute("UPDATE schema_version SET version = 2")
 
 
 def test_the_daemon_migrates_an_old_store_at_its_start_with_a_copy_and_a_log_line(
@@ -98,13 +98,13 @@ def test_the_daemon_migrates_an_old_store_at_its_start_with_a_copy_and_a_log_lin
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    [copy] = tmp_path.glob("cmsync.db.bak-schema-v1-*")
+    [copy] = tmp_path.glob("cmsync.db.bak-schema-v2-*")
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     migrated = [line for line in lines if line["logger"] == "state.store"]
     assert [(line["level"], line["msg"]) for line in migrated] == [
         (
             "warning",
-            f"store {path} migrated from revision schema-v1 to {head_revision()}; the file as "
+            f"store {path} migrated from revision schema-v2 to {head_revision()}; the file as "
             f"it was is kept at {copy}",
         )
     ]
@@ -123,13 +123,13 @@ def test_migrate_brings_an_old_store_forward_and_readers_say_to_run_it(
 
     refused = runner.invoke(app, ["status", *config], env=env)
     assert refused.exit_code == 2
-    assert "is at revision schema-v1, this cmsync needs" in refused.output
+    assert "is at revision schema-v2, this cmsync needs" in refused.output
     assert "run `cmsync migrate` once" in refused.output
 
     migrated = runner.invoke(app, ["migrate", *config], env=env)
     assert migrated.exit_code == 0, migrated.output
-    assert f"migrated from revision schema-v1 to {head_revision()}" in migrated.output
-    assert len(list(tmp_path.glob("old.db.bak-schema-v1-*"))) == 1
+    assert f"migrated from revision schema-v2 to {head_revision()}" in migrated.output
+    assert len(list(tmp_path.glob("old.db.bak-schema-v2-*"))) == 1
 
     again = runner.invoke(app, ["migrate", *config], env=env)
     assert f"already at revision {head_revision()}, nothing to do" in again.output

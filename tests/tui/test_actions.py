@@ -25,7 +25,7 @@ from tests.tui.storefill import NOW, fill_store
 from tui import Dashboard, DataSource
 from tui.commands import CommandRequest
 from tui.palette import PALETTE_ACTIONS
-from tui.screens import HelpScreen, ResolveScreen
+from tui.screens import ConfirmScreen, HelpScreen, ResolveScreen
 from tui.widgets import AlertLine, DaemonBar, ProblemsTable
 
 SIZE = (160, 48)
@@ -73,9 +73,13 @@ async def test_retry_skip_and_resolve_write_commands_the_daemon_carries_out(
         await settle(app, pilot)
         await select(app, pilot, "outbox:12")
         await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # naming the record, not the row
+        assert app.screen.title_text.startswith("Retry outbox:12 (Account ")
+        await pilot.press("y")
         await settle(app, pilot)
         await select(app, pilot, "quarantine:2")
-        await pilot.press("s")
+        await pilot.press("s", "y")
         await settle(app, pilot)
         await select(app, pilot, "quarantine:1")
         await pilot.press("m")
@@ -114,7 +118,9 @@ async def test_commands_that_make_no_sense_are_refused_and_not_written(
         await pilot.press("m")  # a dead letter is no match to resolve
         await settle(app, pilot)
         assert not isinstance(app.screen, ResolveScreen)
-        await pilot.press("r")
+        await pilot.press("s", "n")  # asked, and declined: no command
+        await settle(app, pilot)
+        await pilot.press("r", "y")
         await settle(app, pilot)
         await pilot.press("r", "s")  # already asked: nothing more until the daemon answers
         await settle(app, pilot)
@@ -201,7 +207,7 @@ async def test_a_failing_command_is_reported_and_the_dashboard_carries_on(
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await select(app, pilot, "outbox:11")
-        await pilot.press("r")
+        await pilot.press("r", "y")
         await settle(app, pilot)
         assert app.is_running
         messages = [n.message for n in app._notifications]
@@ -254,6 +260,13 @@ async def test_void_and_keep_are_offered_for_an_unwound_deal_only(
         await pilot.press("r")  # not retried: voided or kept
         await settle(app, pilot)
         await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert (
+            app.screen.title_text == f"Void {target} (salesforce 006UNWOUND0000001, unwound deal)?"
+        )
+        assert "deleted in ChartMogul" in app.screen.body
+        await pilot.press("y")
         await settle(app, pilot)
         await select(app, pilot, "outbox:12")
         await pilot.press("k")  # a dead letter has no invoice to keep
@@ -264,6 +277,6 @@ async def test_void_and_keep_are_offered_for_an_unwound_deal_only(
             tx.commands.finish(void.id, CommandStatus.FAILED, "ChartMogul refused the delete")
         await app.refresh_now().wait()
         await select(app, pilot, target)
-        await pilot.press("k")
+        await pilot.press("k", "y")
         await settle(app, pilot)
         assert [(c.kind, c.target) for c in new_commands(daemon)] == [(CommandKind.KEEP, target)]

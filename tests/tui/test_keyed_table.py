@@ -1,4 +1,4 @@
-"""``KeyedTable.sync`` changes only what differs: no rebuild, and the selection follows its row."""
+"""``KeyedTable.sync`` changes only what differs, and the selection is a record's key."""
 
 from __future__ import annotations
 
@@ -59,3 +59,26 @@ async def test_sync_touches_only_the_rows_and_cells_that_changed() -> None:
         table.calls.clear()
         table.sync([("new", ("0",)), ("a", ("1",)), ("b", ("20",))])
         assert table.calls == []  # nothing changed, nothing touched
+
+
+async def test_a_chosen_row_that_leaves_is_gone_until_the_operator_chooses_again() -> None:
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(CountingTable)
+        table.sync([("a", ("1",)), ("b", ("2",)), ("c", ("3",))])
+        assert table.selected_key() == "a"  # what the cursor shows is what is chosen
+        table.move_cursor(row=1)
+        table.sync([("a", ("1",)), ("c", ("3",))])  # "b" left; "c" moved up under the cursor
+        await pilot.pause()
+        assert table.keys[table.cursor_row] == "c"
+        assert table.selected_key() is None  # never the neighbour
+        assert table.gone_key == "b"
+
+        table.sync([("new", ("0",)), ("a", ("1",)), ("c", ("3",))])
+        assert table.gone_key == "b"  # still gone after further refreshes
+        table.sync([("a", ("1",)), ("b", ("2",)), ("c", ("3",))])
+        assert table.selected_key() == "b" and table.keys[table.cursor_row] == "b"  # back
+
+        table.sync([("a", ("1",)), ("c", ("3",))])
+        await pilot.press("up")  # the operator moves: that row is chosen
+        assert table.selected_key() == "a" and table.gone_key is None

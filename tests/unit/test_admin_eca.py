@@ -25,6 +25,7 @@ from cmsync.admin.cli import register
 from cmsync.admin.eca import EcaError, EcaOptions, read_certificate
 from cmsync.admin.metadata import MetadataProject, build_project
 from cmsync.config import ChartMogulSettings, SalesforceSettings, Settings
+from tests.support.keys import RSA_PEM
 
 NS = "{http://soap.sforce.com/2006/04/metadata}"
 XSD = "{http://www.w3.org/2001/XMLSchema}"
@@ -41,7 +42,7 @@ def settings(api_version: str = "62.0") -> Settings:
     return Settings(
         chartmogul=ChartMogulSettings(api_key="k"),
         salesforce=SalesforceSettings(
-            client_id="c", username="u@example.com", private_key="pem", api_version=api_version
+            client_id="c", username="u@example.com", private_key=RSA_PEM, api_version=api_version
         ),
     )
 
@@ -303,11 +304,12 @@ def test_a_contact_email_must_be_an_address() -> None:
 
 
 def _invoke(tmp_path: Path, *args: str) -> Any:
-    key = tmp_path / "key"
-    key.write_text(PRIVATE_KEY, encoding="utf-8")
+    key, api_key = tmp_path / "key", tmp_path / "api_key"
+    key.write_text(RSA_PEM, encoding="utf-8")
+    api_key.write_text("k", encoding="utf-8")
     config = tmp_path / "cmsync.toml"
     config.write_text(
-        f'[chartmogul]\napi_key = "k"\n[salesforce]\nclient_id = "c"\n'
+        f'[chartmogul]\napi_key_file = "{api_key}"\n[salesforce]\nclient_id = "c"\n'
         f'username = "u@example.com"\nprivate_key_file = "{key}"\n',
         encoding="utf-8",
     )

@@ -27,11 +27,12 @@ from cmsync.config import ChartMogulSettings, SalesforceSettings, Settings, load
 from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.salesforce.schema import FieldType, PicklistValue
 from cmsync.sandbox.salesforce.describe import sobject_describe
+from tests.support.keys import RSA_PEM
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SETTINGS = Settings(
     chartmogul=ChartMogulSettings(api_key="k"),
-    salesforce=SalesforceSettings(client_id="c", username="u@example.com", private_key="pem"),
+    salesforce=SalesforceSettings(client_id="c", username="u@example.com", private_key=RSA_PEM),
 )
 NEEDS = {need.name: need for need in needs(SETTINGS)}
 
@@ -194,7 +195,7 @@ def test_the_units_environment_names_real_settings(
 ) -> None:
     """With ``%d`` as the credentials directory, the unit's environment loads as settings."""
     (tmp_path / "chartmogul_api_key").write_text("cm-key\n", encoding="utf-8")
-    (tmp_path / "salesforce_private_key").write_text("pem\n", encoding="utf-8")
+    (tmp_path / "salesforce_private_key").write_text(RSA_PEM, encoding="utf-8")
     for line in _unit()["Service"]:
         if line.startswith("Environment="):
             name, value = line.removeprefix("Environment=").split("=", 1)

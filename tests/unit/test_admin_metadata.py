@@ -31,6 +31,7 @@ from cmsync.config import (
 )
 from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.salesforce.schema import FieldSpec, FieldType
+from tests.support.keys import RSA_PEM
 
 NS = "{http://soap.sforce.com/2006/04/metadata}"
 SOURCE = "force-app/main/default"
@@ -48,7 +49,7 @@ def settings(**fields: Any) -> Settings:
     return Settings(
         chartmogul=ChartMogulSettings(api_key="k"),
         salesforce=SalesforceSettings(
-            client_id="c", username="u@example.com", private_key="pem", api_version="61.0"
+            client_id="c", username="u@example.com", private_key=RSA_PEM, api_version="61.0"
         ),
         fields=FieldSettings(**fields),
     )
@@ -296,12 +297,13 @@ def test_a_custom_owner_lookup_is_deployed() -> None:
 
 
 def test_the_metadata_command_writes_the_project(tmp_path: Path) -> None:
-    key = tmp_path / "key"
+    key, pem = tmp_path / "key", tmp_path / "key.pem"
     key.write_text("secret\n", encoding="utf-8")
+    pem.write_text(RSA_PEM, encoding="utf-8")
     config = tmp_path / "cmsync.toml"
     config.write_text(
         f'[chartmogul]\napi_key_file = "{key}"\n[salesforce]\nclient_id = "c"\n'
-        f'username = "u@example.com"\nprivate_key_file = "{key}"\n'
+        f'username = "u@example.com"\nprivate_key_file = "{pem}"\n'
         '[fields.account]\nmrr = "Revenue__c"\n',
         encoding="utf-8",
     )

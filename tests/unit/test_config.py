@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cmsync.config import ConfigError, load_settings, redacted
+from tests.support.keys import RSA_PEM
 
 BASE = """
 [chartmogul]
@@ -35,7 +36,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     key = tmp_path / "cm_key"
     key.write_text("cm-secret-key\n")
     pem = tmp_path / "sf.pem"
-    pem.write_text("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")
+    pem.write_text(RSA_PEM)
     config = tmp_path / "cmsync.toml"
     config.write_text(BASE.format(key=key, pem=pem))
     return {"key": key, "pem": pem, "config": config}

@@ -21,11 +21,12 @@ from state import (
     StoreError,
     head_revision,
 )
-from state.schema import LEGACY, PRE_ALEMBIC_GUARD, script_directory
+from state.schema import PRE_ALEMBIC_GUARD, script_directory
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 LATER = datetime(2025, 3, 8, 7, 0, tzinfo=UTC)
 STAMP = "20250308T070000Z"  # LATER as a backup's name gives it
+V1, V2 = "schema-v1", "schema-v2"  # pre-Alembic files, as messages and copies name them
 
 
 def _sha(path: Path) -> str:
@@ -44,6 +45,20 @@ def _catalogue(path: Path) -> set[tuple[str, str, str]]:
     return set(rows)
 
 
+def _shape(path: Path) -> dict[str, object]:
+    """Each table's columns (name, type, not null, default, key), and every index and trigger:
+    the schema as SQLite uses it (an added column changes a table's CREATE text, not this)."""
+    with sqlite3.connect(path) as conn:
+        master = conn.execute("SELECT type, name, coalesce(sql, '') FROM sqlite_master").fetchall()
+        shape: dict[str, object] = {
+            name: conn.execute(f'PRAGMA table_info("{name}")').fetchall()
+            for kind, name, _ in master
+            if kind == "table"
+        }
+    shape.update({name: sql for kind, name, sql in master if kind in ("index", "trigger")})
+    return shape
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     """A current store with a cursor in it, closed again."""
@@ -53,30 +68,34 @@ def path(tmp_path: Path) -> Path:
     return db
 
 
-def _make_pre_alembic(path: Path, *, without_stage_total: bool = False) -> None:
-    """Turn ``path`` into what the hand-rolled ``schema_version`` mechanism left: its tables,
-    version 1, no Alembic table and no ``store_info`` (0002 made that)."""
+def _make_pre_alembic(path: Path, version: int = 2, *, without_stage_total: bool = False) -> None:
+    """Turn ``path`` into what the hand-rolled ``schema_version`` counter left at ``version``:
+    its tables, no Alembic table and no ``store_info`` (0003); version 1 without the heartbeat
+    columns its step 2 added (now revision 0002)."""
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
-        conn.execute("UPDATE schema_version SET version = 1")
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+        if version == 1:
+            conn.execute("ALTER TABLE heartbeat DROP COLUMN beat_monotonic")
+            conn.execute("ALTER TABLE heartbeat DROP COLUMN boot_id")
         if without_stage_total:  # a store written before the dashboard's totals existed
             for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
                 conn.execute(f"DROP TRIGGER {name}")
             conn.execute("DROP TABLE stage_total")
 
 
-def _make_at_0001(path: Path) -> None:
+def _make_at_0002(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE store_info")
-        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+        conn.execute("UPDATE alembic_version SET version_num = '0002'")
 
 
 def test_the_revisions_form_one_chain_ending_at_the_head() -> None:
     script = script_directory()
-    assert script.get_heads() == [head_revision()] == ["0002"]
+    assert script.get_heads() == [head_revision()] == ["0003"]
     chain = [r.revision for r in script.walk_revisions()]
-    assert chain == ["0002", "0001"]
+    assert chain == ["0003", "0002", "0001"]
 
 
 def test_a_new_store_is_stamped_at_the_head_and_records_when_it_was_created(path: Path) -> None:
@@ -99,17 +118,17 @@ def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
     caplog.set_level(logging.WARNING, logger="state.store")
     with Store.open(path, clock=lambda: LATER) as store, store.transaction() as tx:
         assert tx.cursors.get("feed") == '"v1"'  # the data came along
-    copy = path.with_name(f"cmsync.db.bak-{LEGACY}-{STAMP}")
+    copy = path.with_name(f"cmsync.db.bak-{V2}-{STAMP}")
     assert store.backup_path == copy
     assert [r.getMessage() for r in caplog.records] == [
-        f"store {path} migrated from revision {LEGACY} to {head_revision()}; the file as it "
+        f"store {path} migrated from revision {V2} to {head_revision()}; the file as it "
         f"was is kept at {copy}"
     ]
-    # The copy is the file as it was (old mechanism, version 1), private like the store.
+    # The copy is the file as it was (old mechanism, version 2), private like the store.
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
-    assert _one(copy, "SELECT version FROM schema_version") == 1
+    assert _one(copy, "SELECT version FROM schema_version") == 2
     assert _one(copy, "SELECT value FROM cursor") == '"v1"'
-    # Stamped: the tables it had are exactly as they were; 0002 added store_info.
+    # Stamped: the tables it had are exactly as they were; 0003 added store_info.
     after = _catalogue(path)
     added = {r[1] for r in after - before}
     assert {"alembic_version", "store_info"} <= added
@@ -124,21 +143,22 @@ def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
 def test_a_migrated_store_has_exactly_the_schema_of_a_new_one(path: Path, tmp_path: Path) -> None:
     """The revisions and ``state/tables.py`` describe one schema: a store brought forward
     revision by revision ends with the tables, indexes and triggers a new store is made with."""
-    _make_pre_alembic(path)
-    Store.open(path, clock=lambda: LATER).close()
     new = tmp_path / "new.db"
     Store.open(new).close()
-    assert _catalogue(path) == _catalogue(new)
+    _make_pre_alembic(path, 1)
+    assert _shape(path) != _shape(new)
+    Store.open(path, clock=lambda: LATER).close()
+    assert _shape(path) == _shape(new)
 
 
 def test_a_reader_on_an_older_store_says_what_to_run_and_the_writer_adds_what_it_lacks(
     path: Path,
 ) -> None:
-    _make_pre_alembic(path, without_stage_total=True)
+    _make_pre_alembic(path, 1, without_stage_total=True)
     with pytest.raises(SchemaTooOldError) as refused:
         ReadOnlyStore.open(path)
     assert str(refused.value) == (
-        f"the store {path} is at revision {LEGACY}, this cmsync needs {head_revision()}: start "
+        f"the store {path} is at revision {V1}, this cmsync needs {head_revision()}: start "
         "`cmsync run` or run `cmsync migrate` once (it backs the file up first), then try again"
     )
     with Store.open(path, clock=lambda: LATER):
@@ -150,25 +170,25 @@ def test_a_reader_on_an_older_store_says_what_to_run_and_the_writer_adds_what_it
 
 
 def test_an_older_revision_runs_only_the_revisions_after_it(path: Path) -> None:
-    _make_at_0001(path)
-    with pytest.raises(SchemaTooOldError, match="at revision 0001, this cmsync needs 0002"):
+    _make_at_0002(path)
+    with pytest.raises(SchemaTooOldError, match="at revision 0002, this cmsync needs 0003"):
         ReadOnlyStore.open(path)
     with Store.open(path, clock=lambda: LATER) as store:
         assert store.prepared is not None
-        assert (store.prepared.found, store.prepared.head) == ("0001", "0002")
-    assert store.backup_path == path.with_name(f"cmsync.db.bak-0001-{STAMP}")
-    assert _one(store.backup_path, "SELECT version_num FROM alembic_version") == "0001"
-    assert _one(path, "SELECT version_num FROM alembic_version") == "0002"
+        assert (store.prepared.found, store.prepared.head) == ("0002", "0003")
+    assert store.backup_path == path.with_name(f"cmsync.db.bak-0002-{STAMP}")
+    assert _one(store.backup_path, "SELECT version_num FROM alembic_version") == "0002"
+    assert _one(path, "SELECT version_num FROM alembic_version") == "0003"
     assert _one(path, "SELECT count(*) FROM store_info WHERE created_at IS NULL") == 1
 
 
 def test_a_failing_revision_leaves_the_file_as_it_was(path: Path) -> None:
-    _make_at_0001(path)
-    with sqlite3.connect(path) as conn:  # 0002's CREATE TABLE will fail half-way
+    _make_at_0002(path)
+    with sqlite3.connect(path) as conn:  # 0003's CREATE TABLE will fail half-way
         conn.execute("CREATE TABLE store_info (stray INTEGER)")
     with pytest.raises(OperationalError, match="already exists"):
         Store.open(path, clock=lambda: LATER)
-    assert _one(path, "SELECT version_num FROM alembic_version") == "0001"
+    assert _one(path, "SELECT version_num FROM alembic_version") == "0002"
     assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
     assert _one(path, "SELECT sql FROM sqlite_master WHERE name = 'store_info'") == (
         "CREATE TABLE store_info (stray INTEGER)"
@@ -177,16 +197,16 @@ def test_a_failing_revision_leaves_the_file_as_it_was(path: Path) -> None:
 
 def test_no_migration_without_its_copy(path: Path) -> None:
     _make_pre_alembic(path)
-    taken = path.with_name(f"cmsync.db.bak-{LEGACY}-{STAMP}")
+    taken = path.with_name(f"cmsync.db.bak-{V2}-{STAMP}")
     taken.write_text("someone else's file")
-    with pytest.raises(StoreError, match=r"not migrated from revision schema-v1: cannot write"):
+    with pytest.raises(StoreError, match=r"not migrated from revision schema-v2: cannot write"):
         Store.open(path, clock=lambda: LATER)
     assert taken.read_text() == "someone else's file"
-    assert _one(path, "SELECT version FROM schema_version") == 1  # still the old file
+    assert _one(path, "SELECT version FROM schema_version") == 2  # still the old file
     assert _one(path, "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'") == 0
 
 
-# "000" is a prefix of two shipped revisions: Alembic's lookup would take it for one of them.
+# "000" is a prefix of the shipped revisions: Alembic's lookup would resolve it to one of them.
 @pytest.mark.parametrize("revision", ["0007", "000"])
 def test_a_store_from_a_newer_cmsync_is_refused_by_writer_and_reader(
     path: Path, revision: str

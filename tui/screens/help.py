@@ -22,8 +22,8 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 
 | key | action |
 | --- | --- |
-| `r` | **retry** the selected dead letter or quarantine entry |
-| `s` | **skip** it: give up on a dead letter, close a quarantine entry |
+| `r` | **retry** the selected dead letter or quarantine entry (asks first, naming it) |
+| `s` | **skip** it: give up on a dead letter, close a quarantine entry (asks first) |
 | `m` | **resolve** an ambiguous match: choose the Salesforce Account |
 | `v` | **void** an unwound deal: delete its invoice in ChartMogul (its revenue goes) |
 | `k` | **keep** an unwound deal's invoice: the problem closes and is not raised again |
@@ -49,6 +49,10 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 - **Live feed**: the latest writes: which record, which fields, and why.
 - **Quarantine and dead letters**: what waits for you. A command shows as *asked* until the
   daemon has carried it out; then the row leaves the table (or shows why it failed).
+  The selection is a record, not a row: it follows its record when rows move, and when the
+  record leaves (someone handled it) the table's subtitle says so and no key acts until you
+  choose a row again (arrows, `enter`, a click). A command on a record someone else handled
+  first comes back *already handled*, with how and when.
 """
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from cmsync.machineclock import machine_clock
+from state.liveness import beat_age
 from tui.format import DaemonLiveness, ago, liveness, span
 from tui.view import View
 
@@ -31,8 +33,8 @@ class DaemonBar(Static):
         self._shown = ""
 
     def show(self, view: View) -> None:
-        beat = view.data.heartbeat
-        state = liveness(beat, view.now, view.stale_after)
+        beat, here = view.data.heartbeat, machine_clock()
+        state = liveness(beat, view.now, view.stale_after, here)
         text = Text.assemble(
             ("cmsync", "bold"),
             "  target: ",
@@ -44,9 +46,12 @@ class DaemonBar(Static):
             if state is DaemonLiveness.STOPPED and beat.stopped_at is not None:
                 text.append(f"  pid {beat.pid} · stopped {ago(beat.stopped_at, view.now)}")
             else:
+                # The beat's true age (``state.liveness``), not its wall time, which a
+                # stepped clock can put in the future.
+                age = beat_age(beat, view.now, here).age
+                when = ago(view.now - age, view.now) if age is not None else "in the future"
                 text.append(
-                    f"  pid {beat.pid} · up {span(view.now - beat.started_at)}"
-                    f" · beat {ago(beat.beat_at, view.now)}"
+                    f"  pid {beat.pid} · up {span(view.now - beat.started_at)} · beat {when}"
                 )
             if beat.target != view.target_label:
                 text.append(f"  (daemon points at {beat.target}!)", "bold red")

@@ -11,6 +11,9 @@ then this emulator's guard, which in turn enforces
    ``Retry-After`` (none appears in ~250 recorded real responses). Refused requests do not
    count against the window (chosen), so a client that backs off gets through.
 
+While ``POST /__sandbox/revoke`` holds (until ``DELETE``), the key is refused as a deleted or
+regenerated one is (ChartMogul > Profile > API keys): every request answers that same 401.
+
 These limits are always on, whatever the fault profile. Every answer carries ``x-request-id``.
 5xx bodies are plain text, as recorded (``500 Internal Server Error``).
 """
@@ -98,6 +101,7 @@ class ChartMogulEmulator:
         self.stats = RequestStats()
         self._window = _RateWindow(RATE_LIMIT)
         self._in_flight = 0
+        self.revoked = False  # the API key deleted: every request answers 401
 
     @property
     def in_flight(self) -> int:
@@ -130,7 +134,7 @@ class ChartMogulEmulator:
         return user == self.api_key and password in ("", self.api_key)
 
     async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not self._authorised(request):
+        if self.revoked or not self._authorised(request):
             return json_answer(401, UNAUTHORISED)
         if not self._window.admit(self.ctx.clock.now().timestamp()):
             return json_answer(429, THROTTLED)
@@ -167,7 +171,30 @@ class ChartMogulEmulator:
         add_routes(app, self.store)
         self._add_inject_routes(app)
         self._add_rate_routes(app)
+        self._add_revoke_routes(app)
         return app
+
+    def _add_revoke_routes(self, app: web.Application) -> None:
+        """``/__sandbox/revoke``: ``POST`` deletes the API key (every request answers 401
+        "No valid API key provided" until ``DELETE`` restores it); ``GET`` shows which."""
+
+        def answer() -> web.Response:
+            return web.json_response({"revoked": self.revoked})
+
+        async def revoke(_: web.Request) -> web.Response:
+            self.revoked = True
+            return answer()
+
+        async def restore(_: web.Request) -> web.Response:
+            self.revoked = False
+            return answer()
+
+        async def show(_: web.Request) -> web.Response:
+            return answer()
+
+        app.router.add_post(ADMIN_PREFIX + "revoke", revoke)
+        app.router.add_get(ADMIN_PREFIX + "revoke", show)
+        app.router.add_delete(ADMIN_PREFIX + "revoke", restore)
 
     def _add_rate_routes(self, app: web.Application) -> None:
         """``/__sandbox/rates``: the exchange-rate schedule (``rates``). ``POST`` with

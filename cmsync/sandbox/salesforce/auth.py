@@ -8,6 +8,8 @@ carry a security token on its end). Success and failure bodies are the real ones
 
 A session lasts ``token_ttl_seconds`` of the emulated clock from when it was issued; after
 that, or once the TOKEN_EXPIRY fault has revoked it, every call answers INVALID_SESSION_ID.
+While the admin path's ``revoke`` holds (``TokenTable.refusal``), every session is gone and
+every login is refused with that error (see ``revoke``).
 JWT times are checked against both the emulated clock and its source: clients sign with their
 own clock, which a test's ``advance_seconds`` does not move.
 """
@@ -76,6 +78,8 @@ class TokenTable:
         self._org15 = org_id[:15]
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
+        # (error, error_description) every login answers while credentials are revoked.
+        self.refusal: tuple[str, str] | None = None
 
     def issue(self, user_id: str) -> Session:
         now = self._clock()
@@ -97,6 +101,13 @@ class TokenTable:
     def revoke(self, token: str | None) -> None:
         with self._lock:
             self._sessions.pop(token or "", None)
+
+    def revoke_all(self) -> int:
+        """End every session (as revoking an app's or a user's OAuth tokens does)."""
+        with self._lock:
+            ended = len(self._sessions)
+            self._sessions.clear()
+        return ended
 
 
 def audience_for(org_kind: OrgKind) -> str:
@@ -146,6 +157,8 @@ class TokenEndpoint:
 
     async def handle(self, request: web.Request) -> web.Response:
         form = await request.post()
+        if self.tokens.refusal is not None:  # credentials revoked: see ``revoke``
+            return _oauth_error(*self.tokens.refusal)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         grant = fields.get("grant_type")
         if grant == JWT_GRANT:

@@ -28,6 +28,7 @@ from cmsync.sandbox.salesforce.limits import DailyAllowance
 from cmsync.sandbox.salesforce.org import Org
 from cmsync.sandbox.salesforce.request_size import PARSER_LIMITS as SALESFORCE_PARSER_LIMITS
 from cmsync.sandbox.salesforce.request_size import request_size_guard
+from cmsync.sandbox.salesforce.revoke import RevokeRoutes
 from cmsync.sandbox.salesforce.routes_admin import AdminRoutes
 from cmsync.sandbox.salesforce.routes_composite import CollectionRoutes
 from cmsync.sandbox.salesforce.routes_meta import MetaRoutes
@@ -119,6 +120,7 @@ class SalesforceEmulator:
             SObjectRoutes(self.org),
             CollectionRoutes(self.org),
             AdminRoutes(self.org),
+            RevokeRoutes(self.tokens),
         ):
             routes.register(app)
         return app

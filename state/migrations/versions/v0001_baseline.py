@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-12-07
 
-Runs only on a file made before Alembic (a new file is built from the metadata and stamped at
-the head). Such a file already has these tables, so each step adds only what is missing: a
+Runs only on a file made before Alembic, at its version 1 or 2 (a new file is built from the
+metadata and stamped at the head); 0002 then finds a version 2 file's columns already there.
+Such a file already has these tables, so each step adds only what is missing: a
 store written before a table or an index existed gets it here, in its current shape, and a
 complete one is left as it was. ``schema_version`` then carries ``PRE_ALEMBIC_GUARD``, so an
 older cmsync refuses the file from now on.

@@ -1,7 +1,7 @@
 """The store records when it was created (``store_info``).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-07
 
 A new file writes its creation time itself; a file older than this revision never recorded
@@ -16,8 +16,8 @@ from alembic import op
 
 from state.columns import UTCDateTime
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | None = None
 depends_on: str | None = None
 
