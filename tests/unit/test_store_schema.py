@@ -110,6 +110,27 @@ def test_a_new_store_is_stamped_at_the_head_and_records_when_it_was_created(path
     assert not list(path.parent.glob("*.bak-*"))  # nothing to copy: new, then current
 
 
+PRE_ALEMBIC_DUMP = Path(__file__).parent / "data" / "store_schema_v2.sql"
+
+
+def test_a_store_written_before_alembic_opens_with_its_data(tmp_path: Path) -> None:
+    """The file as the pre-Alembic cmsync wrote it (not rebuilt from today's tables)."""
+    path = tmp_path / "cmsync.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(PRE_ALEMBIC_DUMP.read_text())
+    new = tmp_path / "new.db"
+    Store.open(new).close()
+    with Store.open(path, clock=lambda: LATER) as store, store.transaction() as tx:
+        assert store.prepared is not None and store.prepared.found == V2
+        assert tx.cursors.get("activities") == '{"stamp": "2026-11-20T07:59:00+00:00"}'
+        assert [(s.lifecycle_state, s.accounts) for s in tx.queries.stage_summary()] == [
+            ("active", 1),
+            ("trial", 1),
+        ]
+    assert store.backup_path == path.with_name(f"cmsync.db.bak-{V2}-{STAMP}")
+    assert _shape(path) == _shape(new)
+
+
 def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
