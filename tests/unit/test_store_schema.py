@@ -3,10 +3,15 @@ a failing revision, a newer file, and what a reader says about each."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import shutil
 import sqlite3
 import stat
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -246,3 +251,42 @@ def test_a_store_from_a_newer_cmsync_is_refused_by_writer_and_reader(
         ReadOnlyStore.open(path)
     assert _sha(path) == before
     assert not list(path.parent.glob("*.bak-*"))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs: a disk that fills up (root only; skipped where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        gc.collect()  # connections the test's helpers left to the collector hold files open
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def test_on_a_full_disk_the_store_is_not_migrated_and_no_partial_copy_is_left(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    made = tmp_path / "made.db"
+    with Store.open(made, clock=lambda: NOW) as store, store.transaction() as tx:
+        for n in range(6):  # about 600 kB
+            tx.cursors.set(f"feed{n}", "x" * 100_000)
+    _make_pre_alembic(made)
+    path = small_disk / "cmsync.db"
+    with closing(sqlite3.connect(made)) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)  # the file with what its WAL still holds
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * (free - 256 * 1024))  # room for less than a copy
+    with pytest.raises(StoreError, match=r"cannot write its copy .* full"):
+        Store.open(path, clock=lambda: LATER)
+    assert not list(small_disk.glob("*.bak-*"))  # the partial copy gave its room back
+    assert _one(path, "SELECT version FROM schema_version") == 2  # still the old file
+    assert _one(path, "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'") == 0
+    assert _one(path, "SELECT count(*) FROM cursor") == 6
