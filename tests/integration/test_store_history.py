@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from cmsync.admin.doctor import Severity, diagnose
 from cmsync.admin.store_checks import AREA
 from cmsync.cli import app
+from cmsync.lock import exclusive
 from cmsync.pipeline.once import run_once
 from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
@@ -126,6 +127,11 @@ def test_migrate_brings_an_old_store_forward_and_readers_say_to_run_it(
         assert refused.exit_code == 2, (reader, refused.output)
         assert "is at revision schema-v2, this cmsync needs" in refused.output
         assert "run `cmsync migrate` once" in refused.output
+
+    with exclusive(path):  # a daemon (perhaps the old binary) still runs on it
+        beside = runner.invoke(app, ["migrate", *config], env=env)
+    assert beside.exit_code == 2 and "another cmsync process" in beside.output
+    assert not list(tmp_path.glob("old.db.bak-*"))
 
     migrated = runner.invoke(app, ["migrate", *config], env=env)
     assert migrated.exit_code == 0, migrated.output
