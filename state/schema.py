@@ -1,10 +1,10 @@
 """The store's schema revision and how an older file is brought forward: Alembic.
 
-Choice: Alembic, the migration tool of SQLAlchemy, on which the store is built. Its revisions
+Choice: Alembic, the migration library of SQLAlchemy, on which the store is built. Its revisions
 are one file per change with an explicit parent, recorded in the file's ``alembic_version``
 table, so any reader can tell how old a store is, a store from a newer cmsync (a revision this
 code has never heard of) is recognised as such, and a change made on one branch of the code
-arrives as one reviewable file instead of an edit inside a shared function. The scripts ship
+arrives as one reviewable file instead of an edit inside a common function. The scripts ship
 inside the package (``state/migrations``) and are configured in code: no ``alembic.ini`` is
 read at run time. The earlier hand-rolled ``schema_version`` counter is kept only as a guard
 (see ``PRE_ALEMBIC_GUARD``).

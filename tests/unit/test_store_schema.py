@@ -267,7 +267,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount
     finally:
-        gc.collect()  # connections the test's helpers left to the collector hold files open
+        gc.collect()  # connections left to the collector (``_one``) hold files open
         subprocess.run(["umount", "--lazy", str(mount)], check=True)
 
 
