@@ -6,8 +6,11 @@ table, so any reader can tell how old a store is, a store from a newer cmsync (a
 code has never heard of) is recognised as such, and a change made on one branch of the code
 arrives as one reviewable file instead of an edit inside a common function. The scripts ship
 inside the package (``state/migrations``) and are configured in code: no ``alembic.ini`` is
-read at run time. The earlier hand-rolled ``schema_version`` counter is kept only as a guard
-(see ``PRE_ALEMBIC_GUARD``).
+read at run time. What it costs: one more dependency, a scripts directory shipped as package
+data, and no escape from SQLite's limits (a constraint still changes only by rebuilding the
+table, Alembic's batch mode). The earlier hand-rolled ``schema_version`` counter, which did
+the same with a function per version and no way to name a newer file's schema, is kept only
+as a guard (see ``PRE_ALEMBIC_GUARD``).
 
 Theory of operation (``prepare``, run by the writer on every open, inside its ``BEGIN
 IMMEDIATE`` transaction; SQLite DDL is transactional, so a failed revision leaves the file as
