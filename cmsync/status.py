@@ -6,6 +6,10 @@ customers still unmatched) grouped by cause (``state.problems``): each group wit
 few of its records, the reason in words and the fix; the newest dead letters with Salesforce's
 reason for each, and every unwound Closed-Won deal with its invoice, amount and the actions it
 waits for. ``--json`` prints the same as one JSON object for scripts and monitoring.
+
+A daemon whose store refuses writes (a full disk, a read-only file) cannot beat: the note it
+writes beside the store (``state.storehealth``) makes the state "store unwritable", with the
+reason and since when.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from state import QuarantineKind, QuarantineStatus, Store
 from state.problems import group_problems
+from state.storehealth import read_note
 
 __all__ = ["STALE_AFTER", "collect", "render"]
 
@@ -61,6 +66,10 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
         state = "stale"
     else:
         state = "running"
+    # A daemon whose store refuses writes cannot beat: its note beside the store says why.
+    note = read_note(path)
+    if note is not None and note.fresh(now) and state != "stopped":
+        state = "store unwritable"
     return {
         "daemon": {
             "state": state,
@@ -69,6 +78,9 @@ def collect(path: Path, now: datetime) -> dict[str, Any]:
             "started_at": beat.started_at.isoformat() if beat else None,
             "last_beat": beat.beat_at.isoformat() if beat else None,
         },
+        # None: the store takes writes (or no daemon said otherwise); an old note (its daemon
+        # gone) is still shown, for the reason, with "fresh": false.
+        "store": None if note is None else {**note.as_json(), "fresh": note.fresh(now)},
         "jobs": {
             run.job: {
                 "started_at": run.started_at.isoformat(),
@@ -125,6 +137,11 @@ def render(status: dict[str, Any]) -> str:
     """The status for a terminal."""
     daemon = status["daemon"]
     lines = [f"daemon    {daemon['state']} (pid {daemon['pid']}, target {daemon['target']})"]
+    if (store := status.get("store")) is not None:
+        lines.append(
+            f"store     unwritable: {store['reason']} (since {store['since']}, last said "
+            f"{store['written_at']} by pid {store['pid']})"
+        )
     for name, job in sorted(status["jobs"].items()):
         seconds = f"{job['seconds']:.1f}s" if job["seconds"] is not None else "-"
         lines.append(f"job       {name:<13} {job['result']:<8} {seconds:>7}  {job['started_at']}")

@@ -17,6 +17,7 @@ from state.errors import (
     StaleStateError,
     StoreBusyError,
     StoreError,
+    StoreUnwritableError,
 )
 from state.queries import Queries
 from state.records import (
@@ -101,6 +102,7 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "StoreUnwritableError",
     "System",
     "Transaction",
 ]

@@ -32,6 +32,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -41,6 +42,7 @@ from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import run_new_commands
 from cmsync.daemon.health import JobHealth, record_level
+from cmsync.daemon.store_health import StoreHealth
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
@@ -49,8 +51,9 @@ from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
-from state import Store, Transaction
+from state import Store, StoreUnwritableError, Transaction
 from state.serverclock import ServerClock
+from state.storehealth import clear_note
 
 __all__ = ["JOBS", "Daemon", "JobSpec"]
 
@@ -107,6 +110,7 @@ class Daemon:
         clock: Callable[[], datetime] = _utc_now,
         grace: float = 20.0,
         first_refresh_delays: tuple[float, ...] = FIRST_REFRESH_DELAYS,
+        open_store: Callable[[Path], Store] = Store.open,
     ) -> None:
         self.settings = settings
         self.target = target_label
@@ -114,6 +118,8 @@ class Daemon:
         self.grace = grace
         self.first_refresh_delays = first_refresh_delays
         self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
+        self.store_health = StoreHealth(settings.store.path, clock=clock)
+        self._open_store = open_store  # tests open a store they can make refuse writes
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -133,6 +139,7 @@ class Daemon:
             async with asyncio.timeout(self.settings.schedule.job_timeout):
                 steps = self._sync.run_steps(self._available(spec.steps))
                 results = [result async for result in steps]
+            self.store_health.wrote()
             failed = [r for r in results if not r.ok and not record_level(r.error)]
             if spec.name != "dispatch" and self._scheduler is not None:
                 # What this job queued goes out now, not at the dispatcher's next tick.
@@ -145,12 +152,15 @@ class Daemon:
             self.health[spec.name].failed(
                 f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s"
             )
+        except StoreUnwritableError as exc:  # the daemon's state, not this job's failure
+            self.store_health.failed(exc)
         finally:
             self._running.discard(task)
 
     async def _heartbeat(self) -> None:
         pid, started, target = os.getpid(), self.started_at, self.target
-        await in_store(self._store, lambda tx: tx.daemon.beat(pid, started, target))
+        with self.store_health.watch():
+            await in_store(self._store, lambda tx: tx.daemon.beat(pid, started, target))
 
     def _reapply(self, tx: Transaction, payload: dict[str, object]) -> str:
         sync = self._sync
@@ -165,9 +175,11 @@ class Daemon:
 
     async def _commands(self) -> None:
         assert self._sync is not None
-        relinked, queued = await run_new_commands(
-            self._store, self._sync.chartmogul, self._reapply, self._sync.translator
-        )
+        relinked, queued = False, False
+        with self.store_health.watch(writes=False):  # most runs find no command: a read
+            relinked, queued = await run_new_commands(
+                self._store, self._sync.chartmogul, self._reapply, self._sync.translator
+            )
         if self._scheduler is not None:
             now = datetime.now(UTC)
             if queued:  # an unlink or relink wrote to an Account: send it now
@@ -215,15 +227,21 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; raises FatalError when the first refresh fails."""
-        with exclusive(self.settings.store.path):
-            self._store = Store.open(self.settings.store.path)
-            try:
-                await self._run(stop)
-            finally:
-                self._store.close()
+        try:
+            with exclusive(self.settings.store.path):
+                self._store = self._open_store(self.settings.store.path)
+                try:
+                    await self._run(stop)
+                finally:
+                    self._store.close()
+        except StoreUnwritableError as exc:
+            # At start (a read-only file, a full disk) or at the last write of a stop: one line
+            # naming the file and the reason, exit 2, no traceback.
+            raise FatalError(f"{exc}: make room or make it writable, then start again") from None
 
     async def _run(self, stop: asyncio.Event) -> None:
         requeued = await in_store(self._store, lambda tx: tx.outbox.requeue_in_flight())
+        clear_note(self.settings.store.path)  # a note a killed daemon left is history now
         if requeued:
             log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
         # Each service's clock, measured from its answers against the daemon's local clock.
