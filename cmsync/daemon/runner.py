@@ -32,7 +32,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -110,7 +109,6 @@ class Daemon:
         clock: Callable[[], datetime] = _utc_now,
         grace: float = 20.0,
         first_refresh_delays: tuple[float, ...] = FIRST_REFRESH_DELAYS,
-        open_store: Callable[[Path], Store] = Store.open,
     ) -> None:
         self.settings = settings
         self.target = target_label
@@ -119,7 +117,6 @@ class Daemon:
         self.first_refresh_delays = first_refresh_delays
         self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
         self.store_health = StoreHealth(settings.store.path, clock=clock)
-        self._open_store = open_store  # tests open a store they can make refuse writes
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -229,13 +226,13 @@ class Daemon:
         """Run until ``stop`` is set; raises FatalError when the first refresh fails."""
         try:
             with exclusive(self.settings.store.path):
-                self._store = self._open_store(self.settings.store.path)
+                self._store = Store.open(self.settings.store.path)
                 try:
                     await self._run(stop)
                 finally:
                     self._store.close()
         except StoreUnwritableError as exc:
-            # At start (a read-only file, a full disk) or at the last write of a stop: one line
+            # At start (a read-only file, a full disk), or in the first refresh: one line
             # naming the file and the reason, exit 2, no traceback.
             raise FatalError(f"{exc}: make room or make it writable, then start again") from None
 
@@ -307,5 +304,6 @@ class Daemon:
                 await asyncio.wait(pending, timeout=5)
                 log.warning("cancelled %d jobs that outlived the grace period", len(pending))
         self._scheduler.shutdown(wait=False)
-        await in_store(self._store, lambda tx: tx.daemon.stopped())
+        with self.store_health.watch():  # refused: the stop goes unrecorded, said in the log
+            await in_store(self._store, lambda tx: tx.daemon.stopped())
         log.info("cmsync daemon stopped")
