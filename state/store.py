@@ -148,9 +148,11 @@ def probe_write(path: Path | str, *, busy_timeout: float = 5.0) -> None:
             raw.execute("ROLLBACK")
         finally:
             raw.close()
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise StoreBusyError(f"{path}: another connection held the write lock") from exc
+        if _not_a_database(exc):
+            raise NotAStoreError(path, "is not a SQLite database") from None
         if (reason := unwritable_reason(exc)) is None:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         raise StoreUnwritableError(path, reason) from exc
