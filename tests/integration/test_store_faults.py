@@ -144,17 +144,18 @@ async def test_an_unwritable_store_is_one_state_and_the_rows_it_held_are_sent_af
         await asyncio.wait_for(running, 30)
 
 
-def test_a_store_read_only_at_start_stops_run_in_one_line(
-    sandbox: RunningSandbox, tmp_path: Path
+@pytest.mark.parametrize(("command", "then"), [("run", "start again"), ("once", "run again")])
+def test_a_store_read_only_at_start_stops_in_one_line(
+    sandbox: RunningSandbox, command: str, then: str
 ) -> None:
     config = sandbox.config_file
     path = load_settings(config).store.path
     Store.open(path).close()
     with immutable(store_files(path)):
-        done = run_cmsync("run", config=config, timeout=60)
+        done = run_cmsync(command, config=config, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line == (
         f"error: {path}: the store cannot be written: attempt to write a readonly database "
-        "(SQLITE_READONLY): make room or make it writable, then start again"
+        f"(SQLITE_READONLY): make room or make it writable, then {then}"
     )
