@@ -7,6 +7,10 @@ customers still unmatched) grouped by cause (``state.problems``): each group wit
 few of its records, the reason in words and the fix; the newest dead letters with Salesforce's
 reason for each, and every unwound Closed-Won deal with its invoice, amount and the actions it
 waits for. ``--json`` prints the same as one JSON object for scripts and monitoring.
+
+A daemon whose store refuses writes (a full disk, a read-only file) cannot beat: the note it
+writes beside the store (``state.storehealth``) makes the state "store unwritable", with the
+reason and since when.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from cmsync.machineclock import machine_clock
 from state import QuarantineKind, QuarantineStatus, Store
 from state.liveness import MachineClock, beat_age
 from state.problems import group_problems
+from state.storehealth import read_note
 
 __all__ = ["STALE_AFTER", "collect", "render"]
 
@@ -69,6 +74,10 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
         state = "stale"
     else:
         state = "running"
+    # A daemon whose store refuses writes cannot beat: its note beside the store says why.
+    note = read_note(path)
+    if note is not None and note.fresh(now) and state != "stopped":
+        state = "store unwritable"
     return {
         "daemon": {
             "state": state,
@@ -85,6 +94,9 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
             "revision": store.revision,
             "created_at": created.isoformat() if created else None,
         },
+        # None: the store takes writes (or no daemon said otherwise); an old note (its daemon
+        # gone) is still shown, for the reason, with "fresh": false.
+        "store_health": None if note is None else {**note.as_json(), "fresh": note.fresh(now)},
         "jobs": {
             run.job: {
                 "started_at": run.started_at.isoformat(),
@@ -145,6 +157,11 @@ def render(status: dict[str, Any]) -> str:
         store = status["store"]
         created = store["created_at"] or "unknown (made before cmsync recorded it)"
         lines.append(f"store     created {created}, schema revision {store['revision']}")
+    if (health := status.get("store_health")) is not None:
+        lines.append(
+            f"store     unwritable: {health['reason']} (since {health['since']}, last said "
+            f"{health['written_at']} by pid {health['pid']})"
+        )
     for name, job in sorted(status["jobs"].items()):
         seconds = f"{job['seconds']:.1f}s" if job["seconds"] is not None else "-"
         lines.append(f"job       {name:<13} {job['result']:<8} {seconds:>7}  {job['started_at']}")

@@ -17,6 +17,7 @@ from state.errors import (
     StaleStateError,
     StoreBusyError,
     StoreError,
+    StoreUnwritableError,
 )
 from state.queries import Queries
 from state.records import (
@@ -100,6 +101,7 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "StoreUnwritableError",
     "System",
     "Transaction",
     "head_revision",

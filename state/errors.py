@@ -7,6 +7,7 @@ for the pipeline means "replay the page": nothing half-written was committed.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ __all__ = [
     "StaleStateError",
     "StoreBusyError",
     "StoreError",
+    "StoreUnwritableError",
+    "unwritable_reason",
 ]
 
 
@@ -60,6 +63,49 @@ class SchemaTooOldError(StoreError):
 
 class StoreBusyError(StoreError):
     """Another connection held the write lock for longer than the busy timeout."""
+
+
+class StoreUnwritableError(StoreError):
+    """The store cannot be written: its disk is full, it is read-only, or the disk fails.
+
+    Nothing of the unit of work was committed, and nothing a caller does fixes it: an
+    operator must make room or make the file writable. ``reason`` says which, in SQLite's
+    words (or the OS's), for the one line the daemon logs and ``cmsync status`` shows.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: the store cannot be written: {reason}")
+
+
+# SQLite's result codes for a store that cannot take a write (https://sqlite.org/rescode.html):
+# SQLITE_FULL "database or disk is full", SQLITE_READONLY "attempt to write a readonly
+# database" (and its extended codes), SQLITE_IOERR a disk I/O error (and its extended codes),
+# SQLITE_CANTOPEN the journal or WAL file could not be created.
+_UNWRITABLE_CODES = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+_UNWRITABLE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT, errno.EFBIG)
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the store cannot be written (None: it means something else).
+
+    Looks through SQLAlchemy's wrapper (``orig``) and the chain of causes, so the one place
+    that classifies (``Store``'s unit of work) sees the driver's own error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = getattr(current, "sqlite_errorname", "")
+        if isinstance(name, str) and name.startswith(_UNWRITABLE_CODES):
+            return f"{current} ({name})"
+        if isinstance(current, PermissionError | IsADirectoryError):
+            return f"{current.strerror or current}: {current.filename or ''}".rstrip(": ")
+        if isinstance(current, OSError) and current.errno in _UNWRITABLE_ERRNOS:
+            return f"{current.strerror or current}"
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return None
 
 
 class StaleStateError(StoreError):

@@ -51,6 +51,8 @@ from state.errors import (
     SchemaTooOldError,
     StoreBusyError,
     StoreError,
+    StoreUnwritableError,
+    unwritable_reason,
 )
 from state.queries import Queries
 from state.schema import (
@@ -64,7 +66,7 @@ from state.schema import (
 )
 from state.transaction import Transaction
 
-__all__ = ["Clock", "ReadOnlyStore", "Store"]
+__all__ = ["Clock", "ReadOnlyStore", "Store", "probe_write"]
 
 Clock = Callable[[], datetime]
 
@@ -130,11 +132,49 @@ def _connect_writer(path: Path, busy_timeout: float) -> sqlite3.Connection:
         raw.close()
         if _not_a_database(exc):
             raise NotAStoreError(path, "is not a SQLite database") from None
+        if (reason := unwritable_reason(exc)) is not None:
+            raise StoreUnwritableError(path, reason) from exc
         raise StoreError(f"{path}: cannot open the store: {exc}") from exc
     except BaseException:
         raw.close()
         raise
     return raw
+
+
+def probe_write(path: Path | str, *, busy_timeout: float = 5.0) -> None:
+    """Raise ``StoreUnwritableError`` if the store at ``path`` cannot take a write.
+
+    For ``cmsync doctor``: nothing is kept and nothing is migrated (``Store.open`` would
+    migrate). A table is created in a transaction that is rolled back, so SQLite must take the
+    write lock and change a page, which a read-only file or directory refuses at once; a file
+    not there yet is probed by creating and removing a file beside it. ``StoreBusyError`` if
+    a writer held the lock past ``busy_timeout`` seconds. A full disk may still pass: the
+    caller checks the free space as well.
+    """
+    path = Path(path)
+    try:
+        if not path.exists():
+            probe = path.with_name(f".{path.name}.probe-{os.getpid()}")
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            probe.unlink()
+            return
+        raw = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("CREATE TABLE cmsync_write_probe (x INTEGER)")
+            raw.execute("ROLLBACK")
+        finally:
+            raw.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusyError(f"{path}: another connection held the write lock") from exc
+        if _not_a_database(exc):
+            raise NotAStoreError(path, "is not a SQLite database") from None
+        if (reason := unwritable_reason(exc)) is None:
+            raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        raise StoreUnwritableError(path, reason) from exc
+    except OSError as exc:
+        raise StoreUnwritableError(path, unwritable_reason(exc) or str(exc)) from exc
 
 
 def _busy(exc: OperationalError) -> bool:
@@ -180,6 +220,10 @@ class Store:
                 with contextlib.suppress(FileExistsError):  # created meanwhile: open theirs
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             raw = _connect_writer(path, busy_timeout)
+        except OSError as exc:
+            if (reason := unwritable_reason(exc)) is None:
+                raise
+            raise StoreUnwritableError(path, reason) from exc
         finally:
             # Restored before the migration, which may wait up to busy_timeout for the lock.
             os.umask(old_umask)
@@ -262,6 +306,15 @@ class Store:
                         raise
                     with begun:
                         yield conn, now
+            except StoreError:
+                raise
+            except Exception as exc:
+                # The one place a store that cannot take a write is recognised (a full disk,
+                # a read-only file, an I/O error, at BEGIN, in a statement or at COMMIT): the
+                # daemon treats it as a health state, not as a failure of the work.
+                if (reason := unwritable_reason(exc)) is None:
+                    raise
+                raise StoreUnwritableError(self.path, reason) from exc
             finally:
                 self._in_transaction = False
 

@@ -12,6 +12,10 @@ cheap with 100,000 accounts and a million outbox and audit rows.
 The version is taken before the snapshot: a commit landing in between is read now or on the
 next poll, never missed.
 
+A daemon whose store refuses writes commits nothing, so ``data_version`` stands still: the
+note it writes beside the store (``state.storehealth``) is read on every poll instead, a
+small file, and shown with the last data.
+
 A full read is a few tens of milliseconds on a big store, but counting a backlog of a million
 pending outbox rows takes several hundred, and a busy daemon commits every second. So after a
 read slower than ``SLOW_READ`` the timer's polls keep showing the last data for ``BACK_OFF``
@@ -24,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +49,7 @@ from state import (
     StageSummary,
     Store,
 )
+from state.storehealth import StoreHealthNote, read_note
 
 __all__ = [
     "BACK_OFF",
@@ -95,6 +100,7 @@ class DashboardData:
     quarantine: tuple[QuarantineEntry, ...] = ()  # open entries, newest first
     dead_letters: tuple[OutboxEntry, ...] = ()  # newest first
     commands: tuple[Command, ...] = ()  # newest first
+    store_note: StoreHealthNote | None = None  # the daemon cannot write the store: why
 
     @property
     def total_accounts(self) -> int:
@@ -175,23 +181,31 @@ class DataSource:
         ``data_version`` check.
         """
         with self._lock:
-            store = self._open()
-            version = store.data_version()
-            last = self._last
-            if last is not None and last.data_version == version:
-                return last
-            if last is not None and not eager and time.monotonic() < self._quiet_until:
-                return last
-            started = time.monotonic()
-            with store.snapshot() as queries:
-                data = read_dashboard(
-                    queries, now=self._clock(), data_version=version, limits=self._limits
-                )
-            took = time.monotonic() - started
-            self._quiet_until = started + self._back_off * took if took > self._slow_read else 0.0
-            self.reads += 1
-            self._last = data
+            data = self._poll(eager)
+            note = read_note(self.path)
+            if data.store_note != note:
+                data = replace(data, store_note=note)
+                self._last = data
             return data
+
+    def _poll(self, eager: bool) -> DashboardData:
+        store = self._open()
+        version = store.data_version()
+        last = self._last
+        if last is not None and last.data_version == version:
+            return last
+        if last is not None and not eager and time.monotonic() < self._quiet_until:
+            return last
+        started = time.monotonic()
+        with store.snapshot() as queries:
+            data = read_dashboard(
+                queries, now=self._clock(), data_version=version, limits=self._limits
+            )
+        took = time.monotonic() - started
+        self._quiet_until = started + self._back_off * took if took > self._slow_read else 0.0
+        self.reads += 1
+        self._last = data
+        return data
 
     def _open(self) -> ReadOnlyStore:
         if self._store is None:

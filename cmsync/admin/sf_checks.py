@@ -18,7 +18,7 @@ from cmsync.admin.findings import Finding
 from cmsync.admin.needs import ObjectNeed, needs
 from cmsync.admin.permissions import PERMISSION_SET
 from cmsync.admin.sf_schema import AREA, compare, missing_object
-from cmsync.admin.store_checks import store_finding
+from cmsync.admin.store_history import store_finding
 from cmsync.config import SalesforceSettings, Settings
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.audience import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE

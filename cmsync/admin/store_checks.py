@@ -1,98 +1,103 @@
-"""The doctor's store check: is the store as recent as what cmsync has written to Salesforce?
+"""The doctor's store checks: the store can be written, and its filesystem has room.
 
-A store restored from an old backup (or an old VM snapshot) has forgotten writes the org still
-holds: its cursors re-read what was already synced, and its links, alerts and imported deals
-stop at the backup's day. The signal is one cheap SOQL query: the newest Account carrying
-cmsync's customer UUID field that the integration user modified (``ORDER BY LastModifiedDate
-DESC LIMIT 1``; cmsync is that user's only writer of Accounts, and only cmsync sets the UUID),
-against the store's own newest write (its last audit entry, or its creation time when it has
-written nothing). A store that knows less than the org by more than ``TOLERANCE`` (room for
-the two clocks, which the login check measures separately) is a warning: cmsync still runs,
-but an operator should know the store went back in time.
+A store that refuses writes stops every job (the daemon then says "store unwritable"); before
+the first sync that is a finding with its fix, not "cmsync can sync". Writability is tested
+by a write SQLite must really attempt, rolled back (``state.store.probe_write``: nothing kept,
+nothing migrated), or by creating a file beside a store not made yet. Room is the free space
+of the store's filesystem: a warning below ``WARN_FREE`` or twice the store (a catch-up or a
+VACUUM can double it), an error below ``MIN_FREE``, where SQLite would soon say "database or
+disk is full".
 """
 
 from __future__ import annotations
 
-from contextlib import closing
-from datetime import datetime, timedelta
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
 
 from cmsync.admin.findings import Finding
-from cmsync.config import Settings
-from cmsync.salesforce.errors import SalesforceError
-from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.incremental import parse_datetime
-from cmsync.salesforce.soql import literal
-from cmsync.salesforce.users import find_user
-from state import ReadOnlyStore, SchemaTooOldError, StoreError
+from state import StoreBusyError, StoreError, StoreUnwritableError
+from state.store import probe_write
 
-__all__ = ["AREA", "TOLERANCE", "newest_cmsync_write", "store_finding"]
+__all__ = ["MIN_FREE", "WARN_FREE", "check_store"]
 
 AREA = "Store"
-TOLERANCE = timedelta(minutes=5)
+MB = 1024 * 1024
+WARN_FREE = 100 * MB
+MIN_FREE = 20 * MB
 
 
-async def newest_cmsync_write(
-    gateway: SalesforceGateway, settings: Settings, user_id: str
-) -> tuple[str, datetime] | None:
-    """The Account cmsync (``user_id``) modified last and when, or None if it wrote none."""
-    uuid_field = settings.fields.account.customer_uuid
-    soql = (
-        f"SELECT Id, LastModifiedDate FROM Account WHERE LastModifiedById = {literal(user_id)} "  # noqa: S608
-        f"AND {uuid_field} != null ORDER BY LastModifiedDate DESC LIMIT 1"
+class _Usage(NamedTuple):
+    total: int
+    used: int
+    free: int
+
+
+DiskUsage = Callable[[Path], _Usage]
+
+
+def _existing(path: Path) -> Path:
+    """The nearest directory of ``path`` that exists (the store's may not yet)."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.is_dir():
+            return parent
+    return Path("/")
+
+
+def _size(path: Path) -> int:
+    companions = (path, path.with_name(path.name + "-wal"))
+    return sum(p.stat().st_size for p in companions if p.is_file())
+
+
+def check_store(path: Path, *, disk_usage: DiskUsage | None = None) -> list[Finding]:
+    """Findings about the store at ``path``; ``disk_usage`` is ``shutil.disk_usage``'s shape
+    (tests pass a small disk)."""
+    return [_writable(path), _room(path, disk_usage or _disk_usage)]
+
+
+def _disk_usage(path: Path) -> _Usage:
+    return _Usage(*shutil.disk_usage(path))
+
+
+def _writable(path: Path) -> Finding:
+    fix = (
+        "make the file, its directory and the filesystem writable by the user cmsync runs as "
+        "(chmod/chown; a read-only mount: remount it read-write), then run the doctor again"
     )
-    records = (await gateway.query(soql)).get("records") or []
-    if not records:
-        return None
-    return str(records[0]["Id"]), parse_datetime(str(records[0]["LastModifiedDate"]))
-
-
-def _store_knows(settings: Settings) -> tuple[datetime | None, Finding | None]:
-    """The store's newest write (or creation) time, or a finding when it cannot be read."""
-    path = settings.store.path
     try:
-        with closing(ReadOnlyStore.open(path)) as store:
-            created = store.created_at()
-            with store.snapshot() as q:
-                newest = q.recent_audit(1)
-    except SchemaTooOldError as exc:
-        return None, Finding.warning(AREA, str(path), str(exc))
+        if not path.parent.is_dir():
+            return Finding.warning(
+                AREA, "writable", f"{path.parent} does not exist yet", f"create it: {fix}"
+            )
+        probe_write(path)
+    except StoreBusyError:
+        return Finding.ok(AREA, "writable", f"{path} is in use by a running writer")
+    except StoreUnwritableError as exc:
+        return Finding.error(AREA, "writable", f"{path} cannot be written: {exc.reason}", fix)
     except StoreError as exc:
-        return None, Finding.error(AREA, str(path), str(exc))
-    return (newest[0].at if newest else created), None
+        return Finding.error(AREA, "writable", str(exc), "point store.path at a cmsync store")
+    what = "takes writes" if path.exists() else "can be created"
+    return Finding.ok(AREA, "writable", f"{path} {what}")
 
 
-async def store_finding(gateway: SalesforceGateway, settings: Settings) -> Finding | None:
-    """A warning when the org holds cmsync writes newer than the store knows; None when there
-    is no store yet (the first `cmsync run` makes it) or nothing to compare."""
-    path = settings.store.path
-    if not path.exists():
-        return None
-    known, problem = _store_knows(settings)
-    if problem is not None or known is None:
-        return problem
-    username = settings.salesforce.username
-    if not username:  # the client credentials flow names no user to filter on
-        return None
+def _room(path: Path, disk_usage: DiskUsage) -> Finding:
     try:
-        user = await find_user(gateway, username)
-        newest = None if user is None else await newest_cmsync_write(gateway, settings, user.id)
-    except SalesforceError as exc:
-        return Finding.warning(AREA, str(path), f"cmsync's newest write not read: {exc}")
-    if newest is None:
-        return Finding.ok(AREA, str(path), "Salesforce holds no Account cmsync modified")
-    account_id, at = newest
-    if at <= known + TOLERANCE:
-        return Finding.ok(
-            AREA, str(path), f"knows cmsync's writes up to {known:%Y-%m-%d %H:%M} UTC, as recent "
-            "as the org's"
+        usage = disk_usage(_existing(path))
+        size = _size(path)
+    except OSError as exc:
+        return Finding.warning(AREA, "free space", f"could not measure it: {exc}")
+    free = f"{usage.free / MB:,.0f} MB free on the store's filesystem"
+    fix = "free space on that filesystem or move store.path to a bigger one"
+    if usage.free < MIN_FREE:
+        return Finding.error(
+            AREA, "free space", f"only {free}: SQLite will refuse writes (disk full)", fix
+        )
+    wanted = max(WARN_FREE, 2 * size)
+    if usage.free < wanted:
+        return Finding.warning(
+            AREA, "free space",
+            f"{free}, under {wanted / MB:,.0f} MB (100 MB, or twice the store's "
+            f"{size / MB:,.0f} MB): a catch-up or a purge could fill it", fix,
         )  # fmt: skip
-    return Finding.warning(
-        AREA,
-        str(path),
-        f"Salesforce holds a cmsync write newer than the store knows: Account {account_id} "
-        f"modified by {username} at {at:%Y-%m-%d %H:%M:%S} UTC, while the store's newest write "
-        f"dates from {known:%Y-%m-%d %H:%M:%S} UTC: was it restored from an older backup?",
-        "if a newer copy of the store exists, stop cmsync and put that one back; otherwise "
-        "cmsync resumes from the backup's cursors and re-reads what came since: run `cmsync "
-        "once` and check `cmsync problems list` for what it could not match again",
-    )
+    return Finding.ok(AREA, "free space", free)

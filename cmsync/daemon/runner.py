@@ -50,6 +50,7 @@ from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import run_new_commands
 from cmsync.daemon.health import JobHealth, record_level
+from cmsync.daemon.store_health import StoreHealth
 from cmsync.daemon.timing import StepWatch, check_armed, rearm, report_missed
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
@@ -60,9 +61,10 @@ from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
-from state import Store, Transaction
+from state import Store, StoreUnwritableError, Transaction
 from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
+from state.storehealth import clear_note
 
 __all__ = ["JOBS", "Daemon", "JobSpec"]
 
@@ -130,6 +132,7 @@ class Daemon:
         self.auth_backoff = auth_backoff  # how refused credentials are tried again
         self.beat_every = beat_every
         self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
+        self.store_health = StoreHealth(settings.store.path, clock=clock)
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -150,6 +153,7 @@ class Daemon:
             async with asyncio.timeout(self.settings.schedule.job_timeout):
                 steps = self._sync.run_steps(self._available(spec.steps))
                 results = [result async for result in steps]
+            self.store_health.wrote()
             failed = [r for r in results if not r.ok and not record_level(r.error)]
             if spec.name != "dispatch" and self._scheduler is not None:
                 # What this job queued goes out now, not at the dispatcher's next tick.
@@ -162,17 +166,20 @@ class Daemon:
             self.health[spec.name].failed(
                 f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s"
             )
+        except StoreUnwritableError as exc:  # the daemon's state, not this job's failure
+            self.store_health.failed(exc)
         finally:
             self._running.discard(task)
 
     async def _heartbeat(self) -> None:
         pid, started, target, here = os.getpid(), self.started_at, self.target, machine_clock()
-        await in_store(
-            self._store,
-            lambda tx: tx.daemon.beat(
-                pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id
-            ),
-        )
+        with self.store_health.watch():  # a store refusing writes is said once a minute
+            await in_store(
+                self._store,
+                lambda tx: tx.daemon.beat(
+                    pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id
+                ),
+            )
 
     async def _beat_and_watch(self) -> None:
         """Beat every few seconds by the monotonic clock; re-arm the jobs on a clock step."""
@@ -191,6 +198,9 @@ class Daemon:
                 await self._heartbeat()
             except Exception as exc:  # a beat that failed is tried again at the next one
                 log.warning("the heartbeat failed: %s: %s", type(exc).__name__, exc)
+        pid, started, target = os.getpid(), self.started_at, self.target
+        with self.store_health.watch():
+            await in_store(self._store, lambda tx: tx.daemon.beat(pid, started, target))
 
     def _reapply(self, tx: Transaction, payload: dict[str, object]) -> str:
         sync = self._sync
@@ -205,9 +215,11 @@ class Daemon:
 
     async def _commands(self) -> None:
         assert self._sync is not None
-        relinked, queued = await run_new_commands(
-            self._store, self._sync.chartmogul, self._reapply, self._sync.translator
-        )
+        relinked, queued = False, False
+        with self.store_health.watch(writes=False):  # most runs find no command: a read
+            relinked, queued = await run_new_commands(
+                self._store, self._sync.chartmogul, self._reapply, self._sync.translator
+            )
         if self._scheduler is not None:
             now = datetime.now(UTC)
             if queued:  # an unlink or relink wrote to an Account: send it now
@@ -253,15 +265,21 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; raises FatalError when the first refresh fails."""
-        with exclusive(self.settings.store.path):
-            self._store = Store.open(self.settings.store.path)
-            try:
-                await self._run(stop)
-            finally:
-                self._store.close()
+        try:
+            with exclusive(self.settings.store.path):
+                self._store = Store.open(self.settings.store.path)
+                try:
+                    await self._run(stop)
+                finally:
+                    self._store.close()
+        except StoreUnwritableError as exc:
+            # At start (a read-only file, a full disk), or in the first refresh: one line
+            # naming the file and the reason, exit 2, no traceback.
+            raise FatalError(f"{exc}: make room or make it writable, then start again") from None
 
     async def _run(self, stop: asyncio.Event) -> None:
         requeued = await in_store(self._store, lambda tx: tx.outbox.requeue_in_flight())
+        clear_note(self.settings.store.path)  # a note a killed daemon left is history now
         if requeued:
             log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
         # Each service's clock, measured from its answers against the daemon's local clock.
@@ -347,5 +365,6 @@ class Daemon:
                 await asyncio.wait(pending, timeout=5)
                 log.warning("cancelled %d jobs that outlived the grace period", len(pending))
         self._scheduler.shutdown(wait=False)
-        await in_store(self._store, lambda tx: tx.daemon.stopped())
+        with self.store_health.watch():  # refused: the stop goes unrecorded, said in the log
+            await in_store(self._store, lambda tx: tx.daemon.stopped())
         log.info("cmsync daemon stopped")

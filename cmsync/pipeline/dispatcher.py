@@ -34,9 +34,14 @@ A Task or Case refused for an inactive owner (``INACTIVE_OWNER_OR_USER``) is re-
 A whole call refused as wrong (``PermanentError``) only kills its own batch: the next one may
 be fine. On every stop the rows not sent go back to pending unchanged (``release``: no
 attempt counted, since they were never tried), so nothing is left in flight when ``drain``
-returns; the same happens on an unexpected error before it propagates. Only a killed process
-leaves rows in flight, and the daemon requeues those at start (safe: every write is an update
-or an upsert on an External ID, so a repeat cannot duplicate anything).
+returns; the same happens on an unexpected error before it propagates. When the store itself
+refuses that hand-back (a full disk, a read-only file: ``StoreUnwritableError``, usually the
+very error that stopped the settlement), the dispatcher keeps the ids of the rows it held and
+hands them back at the start of the next drain whose store write succeeds, so they are sent
+again without a restart; it hands back only its own rows, never another drain's. Only a
+killed process leaves rows in flight for good, and the daemon requeues those at start (safe:
+every write is an update or an upsert on an External ID, so a repeat cannot duplicate
+anything, a row sent but not settled included).
 
 One drain runs at a time per dispatcher. Retry times are taken from the injected clock, but
 never earlier than the store's own time, so a retried row cannot be claimed again at once.
@@ -77,7 +82,16 @@ from cmsync.salesforce.budget import ApiBudget, Pace
 from cmsync.salesforce.collections import CollectionsWriter, RecordResult
 from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError
 from cmsync.storeio import in_store
-from state import AuditItem, BudgetSnapshot, OutboxDead, OutboxEntry, Store, System, Transaction
+from state import (
+    AuditItem,
+    BudgetSnapshot,
+    OutboxDead,
+    OutboxEntry,
+    Store,
+    StoreUnwritableError,
+    System,
+    Transaction,
+)
 from state.fieldfit import LimitsBook
 from state.owners import INACTIVE_OWNER, OWNER_FIELD, reassign
 from state.vanished import Repoint
@@ -181,6 +195,7 @@ class Dispatcher:
         self.limits: LimitsBook = CATALOGUE_LIMITS
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._stranded: set[int] = set()  # rows held when the store refused their hand-back
 
     def request_stop(self) -> None:
         """Finish the batch in flight, hand the rest back, and send nothing more (shutdown)."""
@@ -191,6 +206,8 @@ class Dispatcher:
         if max_rows is not None and max_rows < 1:
             raise ValueError("max_rows must be at least 1")
         async with self._lock:
+            if self._stranded:
+                await self._reclaim()
             tally = _Tally()
             taken = 0
             while (max_rows is None or taken < max_rows) and not self._stopping:
@@ -224,6 +241,17 @@ class Dispatcher:
                 log.info("dispatch: %s", report)
             return report
 
+    async def _reclaim(self) -> None:
+        """The rows a failed drain still holds in flight, pending again (see the module doc)."""
+        ids = sorted(self._stranded)
+        moved = await in_store(self.store, lambda tx: tx.outbox.release(ids))
+        self._stranded.clear()
+        log.warning(
+            "handed back %d outbox rows held in flight since the store refused their "
+            "settlement; they are sent again now",
+            moved,
+        )
+
     # --- one window ---------------------------------------------------------------------
 
     async def _send(self, window: Window, tally: _Tally) -> bool:
@@ -243,10 +271,13 @@ class Dispatcher:
             return False
         except BaseException:
             # Unexpected (a bug, the store, a cancellation): nothing may stay in flight. If
-            # even this fails, the next start's requeue puts the rows back.
+            # even this fails, the rows are handed back by the next drain that can write.
             try:
                 await self._hand_back(unsent, tally)
+            except StoreUnwritableError:  # said once by the daemon's store health
+                self._stranded.update(outbox_ids(unsent))
             except Exception:
+                self._stranded.update(outbox_ids(unsent))
                 log.exception("could not hand back %d unsent batches", len(unsent))
             raise
 

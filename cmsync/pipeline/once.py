@@ -16,12 +16,13 @@ from pathlib import Path
 
 from cmsync.chartmogul import connect
 from cmsync.config import Settings
+from cmsync.errors import FatalError
 from cmsync.lock import exclusive
 from cmsync.pipeline.sync_pass import PassReport, SyncPass
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
-from state import Store
+from state import Store, StoreUnwritableError
 from state.serverclock import ServerClock
 
 __all__ = ["run_once"]
@@ -51,12 +52,15 @@ async def run_once(
             finally:
                 store.close()
     with exclusive(settings.store.path):
-        store = Store.open(settings.store.path)
         try:
-            await in_store(store, lambda tx: tx.outbox.requeue_in_flight())
-            return await _pass(settings, store, clock, dry_run=False)
-        finally:
-            store.close()
+            store = Store.open(settings.store.path)
+            try:
+                await in_store(store, lambda tx: tx.outbox.requeue_in_flight())
+                return await _pass(settings, store, clock, dry_run=False)
+            finally:
+                store.close()
+        except StoreUnwritableError as exc:  # one line and exit 2, as `cmsync run` says it
+            raise FatalError(f"{exc}: make room or make it writable, then run again") from None
 
 
 def _copy_store(source: Path, target: Path) -> None:

@@ -50,7 +50,7 @@ from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.field_limits import read_limits
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
-from state import JobResult, Store
+from state import JobResult, Store, StoreUnwritableError
 from state.serverclock import NOTABLE_SKEW, ServerClock
 
 __all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "StepResult", "SyncPass"]
@@ -190,6 +190,8 @@ class SyncPass:
             if name == "activities" and "payments" in then:
                 await self._read_invoices_ahead()
             outcome = await work()
+        except StoreUnwritableError:
+            raise  # not this step's failure but the store's, which the caller holds as a state
         except Exception as exc:
             # The one place a step's failure stops: classified errors are expected and said
             # in a line; anything else is a bug, logged with its traceback, and the daemon

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cmsync.admin.doctor import Severity, diagnose
-from cmsync.admin.store_checks import AREA
+from cmsync.admin.store_history import AREA
 from cmsync.cli import app
 from cmsync.lock import exclusive
 from cmsync.pipeline.once import run_once

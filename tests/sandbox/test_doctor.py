@@ -291,3 +291,25 @@ async def test_a_clock_off_by_more_than_a_minute_is_a_warning_per_service(
         assert "systemd-timesyncd" in finding.fix
     assert "JWT assertion" in clocks[1].message  # the sandbox logs in with the JWT flow
     assert "behind ChartMogul's" in report.render()
+
+
+async def test_a_store_that_cannot_be_written_is_an_error_not_cmsync_can_sync(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from state import Store
+    from tests.support.diskfaults import immutable, store_files
+
+    path = tmp_path / "cmsync.db"
+    Store.open(path).close()
+    stored = settings.model_copy(update={"store": settings.store.model_copy(update={"path": path})})
+    healthy = await diagnose(stored)
+    assert [f.severity for f in healthy.findings if f.area == "Store"] == [Severity.OK] * 2
+    with immutable(store_files(path)):
+        report = await diagnose(stored)
+    [error] = report.errors
+    assert (error.area, error.subject) == ("Store", "writable")
+    assert error.message == (
+        f"{path} cannot be written: attempt to write a readonly database (SQLITE_READONLY)"
+    )
+    assert error.fix is not None and "remount it read-write" in error.fix
+    assert "cmsync can sync" not in report.render()

@@ -38,7 +38,9 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 ## Panels
 
 - **Header**: the target the configuration points at, and the daemon's heartbeat:
-  *running*, *stale* (no beat for a while and no clean stop: look at the VM), or *stopped*.
+  *running*, *stale* (no beat for a while and no clean stop: look at the VM), or *stopped*;
+  *store unwritable* in red, with the reason, when the daemon cannot write its store (a full
+  disk, a read-only file): make room, and it goes on by itself.
 - **Jobs**: each job's last run, result, duration, and next run when the schedule is known.
 - **Sync lag**: per cursor, how old the newest record read from that feed is, and when the
   cursor last moved.

@@ -2,7 +2,9 @@
 
 Running while the heartbeat is recent; stopped once the daemon recorded a clean shutdown;
 stale when it neither beats nor said goodbye (hung, killed, or the VM went away), which is the
-state an operator must notice first, so it is shown in red.
+state an operator must notice first, so it is shown in red. A daemon whose store refuses writes
+(a full disk, a read-only file) beats no more either: the note it writes beside the store says
+so, and the line shows "store unwritable" and the reason, in red, instead of a bare "stale".
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ class DaemonBar(Static):
             "  │  daemon: ",
             (f" {state.value} ", _STYLES[state]),
         )
-        if beat is not None:
+        note = view.data.store_note
+        if note is not None and note.fresh(view.now) and state is not DaemonLiveness.STOPPED:
+            text.append("  ")
+            text.append(f" store unwritable: {note.reason} ", "bold white on red")
+            text.append(f" since {ago(note.since, view.now)}")
+        elif beat is not None:
             if state is DaemonLiveness.STOPPED and beat.stopped_at is not None:
                 text.append(f"  pid {beat.pid} · stopped {ago(beat.stopped_at, view.now)}")
             else:
