@@ -27,7 +27,7 @@ from state import ReadOnlyStore, SchemaTooOldError, StoreError
 
 __all__ = ["AREA", "TOLERANCE", "newest_cmsync_write", "store_finding"]
 
-AREA = "Store"
+AREA = "Store history"
 TOLERANCE = timedelta(minutes=5)
 
 
