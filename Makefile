@@ -24,10 +24,10 @@ demo: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/cmsync sandbox --dir $(DEMO_DIR)
 
-## make test: the test suite (unit, sandbox, integration), a test module per worker on two workers:
-## the suite mostly waits on sockets and subprocesses, so two workers halve its wall time
+## make test: the test suite (unit, sandbox, integration), a test module per worker on four workers:
+## the suite mostly waits on sockets and subprocesses, so four workers fit even on two cores
 test: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile
 
 ## make lint: ruff (lint + format), mypy strict, and the layer contracts
 lint: $(STAMP)
