@@ -16,18 +16,29 @@ from pathlib import Path
 
 from cmsync.errors import FatalError
 
-__all__ = ["StoreLockedError", "exclusive"]
+__all__ = ["LockUnavailableError", "StoreLockedError", "exclusive"]
 
 
 class StoreLockedError(FatalError):
     """Another cmsync process is already working on this store."""
 
 
+class LockUnavailableError(FatalError):
+    """The lock file cannot be made: a read-only or missing directory, a full disk. Said in
+    one line naming the file, as the store's own refusals are, never as a traceback."""
+
+
 @contextmanager
 def exclusive(store_path: Path) -> Iterator[None]:
     path = store_path.with_name(store_path.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise LockUnavailableError(
+            f"cannot create the lock file {path}: {exc.strerror or exc}; make its directory "
+            "writable by the user cmsync runs as (or point store.path at one that is)"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
