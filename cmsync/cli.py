@@ -234,6 +234,9 @@ def sandbox(
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run local ChartMogul and Salesforce emulators until interrupted."""
+    from cmsync.sandbox_extra import exit_unless_sandbox_extra
+
+    exit_unless_sandbox_extra()
     from cmsync.sandbox.faults import PROFILES
     from cmsync.sandbox.runner import SandboxOptions
 

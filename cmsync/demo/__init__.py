@@ -45,6 +45,9 @@ def demo(
     """Run the sandbox, a simulated business, the daemon and the dashboard together."""
     import logging
 
+    from cmsync.sandbox_extra import exit_unless_sandbox_extra
+
+    exit_unless_sandbox_extra()
     from cmsync.demo.session import DemoOptions, configure_logging
     from cmsync.errors import FatalError
 
