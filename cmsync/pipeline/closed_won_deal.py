@@ -28,8 +28,8 @@ from typing import Any
 
 from cmsync.chartmogul.writes import NewCustomer, NewInvoice, NewLineItem, NewTransaction
 from cmsync.config import ClosedWonSettings
-from cmsync.salesforce.incremental import parse_datetime
 from state import periods
+from state.sftime import parse_datetime
 from state.weburl import web_url
 
 __all__ = [
