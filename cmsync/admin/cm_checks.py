@@ -16,13 +16,13 @@ from cmsync.chartmogul import (
     connect,
 )
 from cmsync.config import ChartMogulSettings
-from cmsync.retry import RetryPolicy
+from cmsync.retry import QUICK_CHECKS
 from state.serverclock import ServerClock
 
 __all__ = ["check_chartmogul"]
 
 AREA = "ChartMogul"
-QUICK = TransportPolicy(retry=RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0))
+QUICK = TransportPolicy(retry=QUICK_CHECKS)
 # Deals can be imported only into a source made for the Import API ("Import API" in older
 # accounts), not into one a billing system (Stripe, Recurly...) feeds.
 _IMPORTABLE = frozenset({"custom", "import api"})

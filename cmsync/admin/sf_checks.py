@@ -20,7 +20,7 @@ from cmsync.admin.permissions import PERMISSION_SET
 from cmsync.admin.sf_schema import AREA, compare, missing_object
 from cmsync.admin.store_history import store_finding
 from cmsync.config import SalesforceSettings, Settings
-from cmsync.retry import RetryPolicy
+from cmsync.retry import QUICK_CHECKS
 from cmsync.salesforce.audience import PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE
 from cmsync.salesforce.auth import jwt_audience
 from cmsync.salesforce.budget import ApiBudget
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 BUDGET_AREA = "Salesforce API budget"
-QUICK = RetryPolicy(max_attempts=2, initial_backoff=0.2, max_backoff=1.0)
+QUICK = QUICK_CHECKS
 SLOW_MARGIN = 0.05  # as ApiBudget: within 5% of the share, cmsync slows down
 
 _LOGIN_FIXES = {

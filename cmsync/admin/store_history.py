@@ -20,10 +20,10 @@ from cmsync.admin.findings import Finding
 from cmsync.config import Settings
 from cmsync.salesforce.errors import SalesforceError
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.incremental import parse_datetime
 from cmsync.salesforce.soql import literal
 from cmsync.salesforce.users import find_user
 from state import ReadOnlyStore, SchemaTooOldError, StoreError
+from state.sftime import parse_datetime
 
 __all__ = ["AREA", "TOLERANCE", "newest_cmsync_write", "store_finding"]
 

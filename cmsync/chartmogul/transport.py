@@ -29,7 +29,7 @@ import asyncio
 import json as jsonlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -46,7 +46,7 @@ from cmsync.chartmogul.errors import (
     ChartMogulRetriableError,
     api_message,
 )
-from cmsync.retry import RetryPolicy, retrying
+from cmsync.retry import CHARTMOGUL_REQUESTS, RetryPolicy, pacer, retrying
 from state.authgate import AuthBackoff
 from state.serverclock import ServerClock
 
@@ -66,7 +66,7 @@ class TransportPolicy:
     max_rate: float = 30.0  # requests per second; ChartMogul allows 40
     max_in_flight: int = 10  # ChartMogul answers 503 above 20
     timeout_seconds: float = 30.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = CHARTMOGUL_REQUESTS
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -103,15 +103,19 @@ class Transport:
         self.policy = policy or TransportPolicy()
         # A small bucket refilled often: ChartMogul counts requests in a sliding second, so
         # a full second's burst on top of the steady rate would overshoot its 40.
-        self._limiter = AsyncLimiter(
-            self.policy.max_rate / _BUCKETS_PER_SECOND, 1 / _BUCKETS_PER_SECOND
-        )
+        self._limiter = pacer(self.policy.max_rate, slices_per_second=_BUCKETS_PER_SECOND)
         self._in_flight = asyncio.Semaphore(self.policy.max_in_flight)
         self._sleep = sleep
         self.requests_sent = 0
 
     def __repr__(self) -> str:
         return f"Transport({self._root!r})"
+
+    def share(self, fraction: float) -> AsyncLimiter:
+        """A limiter at ``fraction`` of this transport's rate, one request at a time: for a
+        reader in the background that must leave the rest to the step it runs beside."""
+        rate = self.policy.max_rate * fraction
+        return pacer(rate, slices_per_second=rate)
 
     async def request(
         self,

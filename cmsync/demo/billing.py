@@ -19,7 +19,6 @@ None when no customer qualifies (the simulator then picks another kind of event)
 
 from __future__ import annotations
 
-import calendar
 import itertools
 import random
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from cmsync.sandbox.chartmogul.store import Store
 from cmsync.sandbox.chartmogul.timefmt import from_ts, iso_millis, to_ts
 from cmsync.sandbox.clock import SandboxClock
 from cmsync.sandbox.scenario.generate import PLANS
+from state.periods import add_months, period_end
 
 __all__ = ["RECOVER_AFTER", "Billing", "Person", "add_months"]
 
@@ -41,20 +41,8 @@ RECOVER_AFTER = timedelta(seconds=8)  # a failed payment stays open at least thi
 BACKFILL_DAYS = (20, 70)  # how far back a backfilled invoice is dated
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day ``months`` later, clamped to the month's last day (Jan 31 -> Feb 28)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
 def _period_end(start: int, plan: Plan) -> int:
-    moment = from_ts(start)
-    if plan.interval_unit == "day":
-        return to_ts(moment + timedelta(days=plan.interval_count))
-    months = plan.interval_count * (12 if plan.interval_unit == "year" else 1)
-    return to_ts(add_months(moment, months))
+    return to_ts(period_end(from_ts(start), plan.interval_unit, plan.interval_count))
 
 
 def _account_external_id(customer: Customer) -> str:

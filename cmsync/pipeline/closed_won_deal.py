@@ -18,7 +18,6 @@ Everything here is a function of the Opportunity row and the settings: no I/O, n
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,7 +28,8 @@ from typing import Any
 
 from cmsync.chartmogul.writes import NewCustomer, NewInvoice, NewLineItem, NewTransaction
 from cmsync.config import ClosedWonSettings
-from cmsync.salesforce.incremental import parse_datetime
+from state import periods
+from state.sftime import parse_datetime
 from state.weburl import web_url
 
 __all__ = [
@@ -193,14 +193,8 @@ def line_amount_cents(amount: Decimal, interval: Interval, term_months: int) -> 
 
 
 def period_end(start: datetime, interval: Interval) -> datetime:
-    """The end of one billing interval from ``start``; month ends clamp (Jan 31 -> Feb 28)."""
-    if interval.unit == "day":
-        return start + timedelta(days=interval.count)
-    months = interval.count * (12 if interval.unit == "year" else 1)
-    index = start.month - 1 + months
-    year, month = start.year + index // 12, index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return start.replace(year=year, month=month, day=day)
+    """The end of one billing interval from ``start``; month ends clamp (``state.periods``)."""
+    return periods.period_end(start, interval.unit, interval.count)
 
 
 def _country(value: str | None) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import FieldSettings
@@ -20,6 +20,7 @@ from cmsync.pipeline.org import OrgSnapshot
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import distinct_fields, identifier
 from state.matching import AccountFacts
+from state.periods import period_end
 
 __all__ = ["PlanInfo", "SyncContext", "load_context", "load_plans"]
 
@@ -31,16 +32,8 @@ class PlanInfo:
     interval_unit: str
 
     def after(self, start: datetime) -> datetime:
-        """The end of one billing period that starts at ``start``."""
-        match self.interval_unit:
-            case "day":
-                return start + timedelta(days=self.interval_count)
-            case "year":
-                return start.replace(year=start.year + self.interval_count)
-            case _:
-                index = start.month - 1 + self.interval_count
-                day = min(start.day, 28)
-                return start.replace(year=start.year + index // 12, month=index % 12 + 1, day=day)
+        """The end of one billing period that starts at ``start`` (``state.periods``)."""
+        return period_end(start, self.interval_unit, self.interval_count)
 
 
 @dataclass(frozen=True)

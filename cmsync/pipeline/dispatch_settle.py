@@ -28,11 +28,11 @@ a batch's rows, audit entries and last-written values commit together or not at 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from cmsync.retry import row_backoff_seconds
 from cmsync.salesforce.collections import CHUNK_SIZE, RecordResult
 from state import (
     AuditItem,
@@ -90,16 +90,12 @@ class DispatchPolicy:
             raise ValueError("max_attempts >= 1 and 0 < backoff_base <= backoff_cap")
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> timedelta:
-        """The wait after a row's ``attempts + 1``-th failure.
-
-        Equal jitter (between half and all of the exponential ceiling) rather than full
-        jitter: rows that failed together spread out, yet none comes back at once and burns
-        its next attempt against the same locked row or struggling server. A server's
-        ``Retry-After`` is a floor.
-        """
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** min(attempts, 32))
-        seconds = random.uniform(ceiling / 2, ceiling)
-        return timedelta(seconds=max(seconds, retry_after or 0.0))
+        """The wait after a row's ``attempts + 1``-th failure (``cmsync.retry``: equal jitter,
+        a server's ``Retry-After`` as a floor)."""
+        seconds = row_backoff_seconds(
+            self.backoff_base, self.backoff_cap, attempts + 1, retry_after
+        )
+        return timedelta(seconds=seconds)
 
 
 @dataclass

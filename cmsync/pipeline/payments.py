@@ -24,8 +24,6 @@ from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aiolimiter import AsyncLimiter
-
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.records import Invoice, Page, Rejected, record_key
@@ -172,7 +170,7 @@ class InvoicesAhead:
         self.head = head
         self._pages: asyncio.Queue[InvoicePage | Exception | None] = asyncio.Queue()
         self._wanted = asyncio.Event()
-        self._pace = AsyncLimiter(1, 1 / (chartmogul.transport.policy.max_rate * self.SHARE))
+        self._pace = chartmogul.transport.share(self.SHARE)
         self._task = asyncio.create_task(self._read(chartmogul), name="invoices ahead")
 
     async def _read(self, chartmogul: ChartMogulClient) -> None:

@@ -17,11 +17,9 @@ would take the URL past Salesforce's 16,384 bytes: ``in_chunks``), fields named 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from cmsync.pipeline.dispatch_plan import CATALOGUE_LIMITS, KINDS, plan_pending, to_pending
@@ -30,6 +28,7 @@ from cmsync.salesforce.soql import distinct_fields, identifier, in_chunks
 from cmsync.storeio import in_store
 from state import Store, System, Transaction
 from state.fieldfit import LimitsBook
+from state.samevalue import same
 from state.writeplan import Batch, Operation, RecordWrite
 
 __all__ = ["Planned", "Preview", "build_preview"]
@@ -74,27 +73,6 @@ class Preview:
         if len(shown) > limit:
             lines.append(f"  ... and {len(shown) - limit} more")
         return "\n".join(lines)
-
-
-def _same(old: Any, new: Any) -> bool:
-    """Equal as Salesforce means it: numbers by value, datetimes by instant."""
-    if old == new:
-        return True
-    if isinstance(old, int | float) and isinstance(new, int | float):
-        return math.isclose(old, new, abs_tol=0.005)
-    if isinstance(old, str) and isinstance(new, str):
-        try:
-            return _instant(old) == _instant(new)
-        except ValueError:
-            return False
-    return False
-
-
-def _instant(text: str) -> datetime:
-    cleaned = text.replace("Z", "+00:00")
-    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-3] != ":":  # +0000 -> +00:00
-        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
-    return datetime.fromisoformat(cleaned)
 
 
 async def _fields(gateway: SalesforceGateway, sobject: str) -> dict[str, Mapping[str, Any]]:
@@ -191,7 +169,7 @@ def _classify(
         changes = {
             name: (row.get(name), value)
             for name, value in record.fields.items()
-            if not _same(row.get(name), value)
+            if not same(value, row.get(name))  # as reconciliation judges drift
         }
         action = "update" if changes else "unchanged"
         out.append(Planned(record.sobject, record.key, action, changes))

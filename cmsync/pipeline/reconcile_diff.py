@@ -2,15 +2,9 @@
 
 Theory of operation. Values are compared in the form the dispatcher would send them (the wire
 form: ``Translator.account_fields`` and ``wire``) against what a SOQL query answers. The two
-sides spell some values differently, so both are first brought to one form per kind, and a
-field drifts only when Salesforce would show another value:
-
-- numbers (currency, percent): equal to within half a cent. Currency fields keep two decimals,
-  and Salesforce may answer ``12`` for ``12.0``;
-- text: an empty string is null, as Salesforce stores it;
-- ISO dates and datetimes, from either side, are parsed; datetimes compare as instants
-  (Salesforce answers ``...000+0000``, cmsync sends ``...000Z``);
-- a checkbox equals only a boolean; anything else compares with ``==``.
+sides spell some values differently; a field drifts only when Salesforce would show another
+value, by the rule the dry run's preview uses too (``state.samevalue``: numbers within half a
+cent, an empty text is null, date-times as instants, a checkbox only as a boolean).
 
 What a record should hold comes from the ChartMogul customer record alone, so the comparison
 costs no call per customer: for an Account, the customer sweep's ``figures``; for an enriched
@@ -20,10 +14,8 @@ and subscription start need more calls, and stay with the enrichment job.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 from cmsync.chartmogul.records import Customer
@@ -31,6 +23,7 @@ from cmsync.config import PersonFieldMap
 from cmsync.pipeline.customers import figures
 from cmsync.pipeline.translate import Translator, wire
 from state.effects import AccountField, FieldValue, Money
+from state.samevalue import same
 
 __all__ = [
     "FIGURE_FIELDS",
@@ -52,9 +45,6 @@ FIGURE_FIELDS = (
     AccountField.URL,
 )
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-_HALF_CENT = 0.005
 _STATUS_LIMIT = 40  # the people's status field is a Text(40)
 
 
@@ -86,39 +76,6 @@ class RecordDrift:
         changes = ", ".join(f"{f.field}: {f.held!r} -> {f.want!r}" for f in self.fields)
         label = f" ({self.name})" if self.name else ""
         return f"{self.sobject} {self.record_id}{label}: {changes}"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _canonical(value: Any) -> Any:
-    """One spelling per value: see the module doc."""
-    if isinstance(value, str):
-        if not value:
-            return None
-        if _DATETIME.match(value):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                return value
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            return moment.astimezone(UTC)
-        if _DATE.fullmatch(value):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                return value
-    return value
-
-
-def same(want: Any, held: Any) -> bool:
-    """Whether Salesforce holding ``held`` already shows ``want`` (wire form)."""
-    if _number(want) and _number(held):
-        return bool(abs(float(want) - float(held)) < _HALF_CENT)
-    if isinstance(want, bool) or isinstance(held, bool):  # True == 1 in Python, not in a field
-        return type(want) is type(held) and want == held
-    return bool(_canonical(want) == _canonical(held))
 
 
 def diff_fields(want: Mapping[str, Any], held: Mapping[str, Any]) -> tuple[FieldDrift, ...]:

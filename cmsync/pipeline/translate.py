@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cmsync.config import FieldSettings, SyncSettings
@@ -30,6 +30,7 @@ from state.effects import (
     WithdrawAlert,
 )
 from state.lifecycle import Stage
+from state.sftime import format_datetime
 from state.writeplan import Operation
 
 __all__ = ["STAGE_LABELS", "AccountTarget", "Translator", "wire"]
@@ -53,7 +54,7 @@ def wire(value: FieldValue) -> Any:
         case Money(cents=cents):
             return cents / 100  # int / int is correctly rounded, as Decimal then float was
         case datetime():
-            return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            return format_datetime(value)
         case date():
             return value.isoformat()
         case _:

@@ -34,7 +34,7 @@ from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceErro
 
 from cmsync.authgate import CredentialGate
 from cmsync.config import SalesforceSettings
-from cmsync.retry import RetryPolicy, retrying
+from cmsync.retry import SALESFORCE_REQUESTS, RetryPolicy, retrying
 from cmsync.salesforce.auth import Token, fetch_token, new_http_session
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.credentials import credential_advice
@@ -114,7 +114,7 @@ class SalesforceGateway:
         self.auth_gate = CredentialGate("Salesforce", auth_backoff)
         self.server_clock = server_clock or ServerClock()
         self.budget = budget or ApiBudget()
-        self.policy = policy or RetryPolicy(max_attempts=6)
+        self.policy = policy or SALESFORCE_REQUESTS
         self._sleep = sleep
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="salesforce")
         self._http = new_http_session(settings)

@@ -10,20 +10,15 @@ caller can commit both together.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import distinct_fields, identifier, soql
 from state.incremental import Stamped, Watermark
+from state.sftime import parse_datetime
 
-__all__ = ["build_query", "changed_records", "parse_datetime"]
-
-
-def parse_datetime(value: str) -> datetime:
-    """A Salesforce datetime (``2026-11-24T10:00:00.000+0000``) as an aware datetime."""
-    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-    return moment.astimezone(UTC)
+__all__ = ["build_query", "changed_records"]
 
 
 def build_query(
