@@ -31,6 +31,7 @@ the listed plans (names, uuids or external ids), re-typing the movements at that
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -41,7 +42,6 @@ from cmsync.sandbox.chartmogul.errors import bad_parameter, missing_parameter
 from cmsync.sandbox.chartmogul.records import Activity, Plan
 from cmsync.sandbox.chartmogul.registry import Registry
 from cmsync.sandbox.chartmogul.timefmt import DAY, day_start, from_ts, parse_date
-from state.periods import add_months
 
 __all__ = ["ENDPOINTS", "Totals", "metrics_report", "totals_at"]
 
@@ -218,6 +218,15 @@ def _change(value: float, previous: float | None) -> float:
     return round((value - previous) / abs(previous) * 100, 2)
 
 
+def _add_months(day: date, months: int) -> date:
+    # The sandbox keeps its own model of ChartMogul's month steps (clamped to the month's
+    # last day), apart from cmsync's ``state.periods``: a model that shared cmsync's code
+    # would agree with cmsync by construction and prove nothing.
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
 def _period_start(day: date, interval: str) -> date:
     if interval == "week":
         return day - timedelta(days=day.weekday())
@@ -233,7 +242,7 @@ def _period_start(day: date, interval: str) -> date:
 def _step(day: date, interval: str) -> date:
     months = {"month": 1, "quarter": 3, "year": 12}.get(interval)
     if months is not None:
-        return add_months(day, months)
+        return _add_months(day, months)
     return day + timedelta(days=7 if interval == "week" else 1)
 
 
@@ -288,8 +297,8 @@ def metrics_report(registry: Registry, endpoint: str, query: Mapping[str, str]) 
         earlier, earliest = now - back * DAY, now - 2 * back * DAY
     else:
         months = {"month": 1, "quarter": 3, "year": 12}[interval]
-        shift = day_start(today) - day_start(add_months(today, -months))
-        shift2 = day_start(today) - day_start(add_months(today, -2 * months))
+        shift = day_start(today) - day_start(_add_months(today, -months))
+        shift2 = day_start(today) - day_start(_add_months(today, -2 * months))
         earlier, earliest = now - shift, now - shift2
     boundaries = {now + 1, earlier + 1, earliest + 1}
     for first, last in periods:

@@ -32,7 +32,6 @@ from cmsync.sandbox.scenario.model import (
     Scenario,
     UserPlan,
 )
-from state.periods import add_months
 
 __all__ = ["FREE_PLAN", "PLANS", "add_months", "generate"]
 
@@ -60,6 +59,12 @@ _LINK_WEIGHTS: tuple[tuple[LinkKind | None, int], ...] = (
     (LinkKind.FREEMAIL, 6),
     (None, 15),
 )
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Same day-of-month ``months`` later (days are kept at or below 28 by construction)."""
+    index = moment.month - 1 + months
+    return moment.replace(year=moment.year + index // 12, month=index % 12 + 1)
 
 
 def _ascii_slug(text: str) -> str:
