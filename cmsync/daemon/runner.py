@@ -188,10 +188,12 @@ class Daemon:
 
     async def _heartbeat(self) -> None:
         pid, started, target, here = os.getpid(), self.started_at, self.target, machine_clock()
-        records = [h.record for h in self.health.values()]
 
         def beat(tx: Transaction) -> None:
             tx.daemon.beat(pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id)
+            # Read inside the transaction (the store's write lock): a run that ended while this
+            # beat waited for it is not overwritten by its record from before the run.
+            records = [h.record for h in self.health.values()]
             tx.daemon.put_health(records, complete=True)  # the table holds exactly JOBS
 
         with self.store_health.watch():  # a store refusing writes is said once a minute
