@@ -17,16 +17,20 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from cmsync.config import Settings, load_settings
 from cmsync.daemon import Daemon
+from cmsync.errors import FatalError
 from cmsync.sandbox.faults import Fault, FaultInjector
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
+from state import JobHealthRecord, Store
 
 FAST = {
     "chartmogul_poll": 0.2,
@@ -142,3 +146,24 @@ async def test_a_failing_job_counts_its_failures_and_the_other_jobs_of_its_sourc
     assert datetime.fromisoformat(record["last_success_at"]) >= back_at
     assert record["last_error"] == cut  # what went wrong stays readable after the recovery
     assert daemon.health["customers"].record.last_error is None
+
+
+async def test_a_restarted_daemon_carries_on_each_jobs_record(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """Last success and failures outlive a restart: the daemon reads them back at its start,
+    before its first refresh (which fails here, on an API key ChartMogul refuses)."""
+    settings = _settings(sandbox)
+    path = tmp_path / "cmsync.db"
+    before = JobHealthRecord("chartmogul", 4, datetime(2026, 3, 1, tzinfo=UTC), "payments: 503")
+    with Store.open(path) as store, store.transaction() as tx:
+        tx.daemon.put_health([before, JobHealthRecord("retired job")])
+    refused = settings.chartmogul.model_copy(update={"api_key": SecretStr("revoked")})
+    store = settings.store.model_copy(update={"path": path})
+    restarted = settings.model_copy(update={"chartmogul": refused, "store": store})
+    daemon = Daemon(restarted, target_label="sandbox", first_refresh_delays=())
+    with pytest.raises(FatalError, match="the first refresh failed"):
+        await daemon.run(asyncio.Event())
+    assert daemon.health["chartmogul"].record == before
+    assert daemon.health["customers"].record == JobHealthRecord("customers")
+    assert "retired job" not in daemon.health  # a job no longer in JOBS is not taken back
