@@ -1,12 +1,14 @@
 """``cmsync status``: what the daemon is doing, read from the store (read-only, any time).
 
 Heartbeat (running, stale or stopped), the store (its schema revision and when it was
-created), each job's latest run, the cursors and how far behind
-they are, the outbox, the API budgets, and the open problems (quarantine, dead letters,
-customers still unmatched) grouped by cause (``state.problems``): each group with its count, a
-few of its records, the reason in words and the fix; the newest dead letters with Salesforce's
-reason for each, and every unwound Closed-Won deal with its invoice, amount and the actions it
-waits for. ``--json`` prints the same as one JSON object for scripts and monitoring.
+created), each scheduled job's health as the daemon last stored it (up or failing, how many
+runs in a row failed, its last success and its last error), each step's latest run, the
+cursors and how far behind they are, the outbox, the API budgets, and the open problems
+(quarantine, dead letters, customers still unmatched) grouped by cause (``state.problems``):
+each group with its count, a few of its records, the reason in words and the fix; the newest
+dead letters with Salesforce's reason for each, and every unwound Closed-Won deal with its
+invoice, amount and the actions it waits for. ``--json`` prints the same as one JSON object
+for scripts and monitoring.
 
 A daemon whose store refuses writes (a full disk, a read-only file) cannot beat: the note it
 writes beside the store (``state.storehealth``) makes the state "store unwritable", with the
@@ -26,7 +28,7 @@ from state.liveness import MachineClock, beat_age
 from state.problems import group_problems
 from state.storehealth import read_note
 
-__all__ = ["STALE_AFTER", "collect", "render"]
+__all__ = ["STALE_AFTER", "collect", "render", "render_health"]
 
 STALE_AFTER = timedelta(seconds=30)
 DEAD_SHOWN = 10  # dead letters listed with their reasons (the dashboard lists them all)
@@ -54,6 +56,7 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
         with store.snapshot() as q:
             beat = q.heartbeat()
             jobs = q.latest_job_runs()
+            health = q.job_health()
             cursors = q.cursors()
             counts = q.outbox_counts()
             budgets = q.budgets()
@@ -97,6 +100,8 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
         # None: the store takes writes (or no daemon said otherwise); an old note (its daemon
         # gone) is still shown, for the reason, with "fresh": false.
         "store_health": None if note is None else {**note.as_json(), "fresh": note.fresh(now)},
+        # Per scheduled job (``cmsync.daemon.JOBS``), never per source: see state.jobhealth.
+        "health": {record.job: record.as_json() for record in health},
         "jobs": {
             run.job: {
                 "started_at": run.started_at.isoformat(),
@@ -162,6 +167,8 @@ def render(status: dict[str, Any]) -> str:
             f"store     unwritable: {health['reason']} (since {health['since']}, last said "
             f"{health['written_at']} by pid {health['pid']})"
         )
+    for name, record in sorted(status.get("health", {}).items()):
+        lines.append(render_health(name, record))
     for name, job in sorted(status["jobs"].items()):
         seconds = f"{job['seconds']:.1f}s" if job["seconds"] is not None else "-"
         lines.append(f"job       {name:<13} {job['result']:<8} {seconds:>7}  {job['started_at']}")
@@ -192,6 +199,18 @@ def render(status: dict[str, Any]) -> str:
             f"{deal['invoice']}, {deal['amount']}: {' or '.join(deal['actions'])} it"
         )
     return "\n".join(lines)
+
+
+def render_health(name: str, record: dict[str, Any]) -> str:
+    """One job's health for a terminal: up, or failing with its count and last error."""
+    success = record["last_success_at"] or "never"
+    if record["up"]:
+        return f"health    {name:<15} up, last success {success}"
+    error = (record["last_error"] or "no reason recorded")[:REASON_CHARS]
+    return (
+        f"health    {name:<15} FAILING x{record['consecutive_failures']} (last success "
+        f"{success}), last error at {record['last_error_at']}: {error}"
+    )
 
 
 def render_group(group: dict[str, Any]) -> list[str]:

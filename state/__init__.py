@@ -19,6 +19,7 @@ from state.errors import (
     StoreError,
     StoreUnwritableError,
 )
+from state.jobhealth import JobHealthRecord
 from state.queries import Queries
 from state.records import (
     AccountLink,
@@ -72,6 +73,7 @@ __all__ = [
     "FieldWrite",
     "Heartbeat",
     "ImportedDeal",
+    "JobHealthRecord",
     "JobResult",
     "JobRun",
     "LinkConflictError",

@@ -1,4 +1,5 @@
-"""Cursors, the last value written per field, and the daemon's heartbeat and API budgets.
+"""Cursors, the last value written per field, and the daemon's heartbeat, jobs' health and
+API budgets.
 
 Last written: the dispatcher merges a record's pending field updates, asks ``get_many`` what
 each field last held, and sends only the fields whose value differs; after a successful write
@@ -14,13 +15,21 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextualSelect, select, text, update
+from sqlalchemy import TextualSelect, delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
+from state.jobhealth import JobHealthRecord
 from state.records import BudgetSnapshot, FieldWrite, Heartbeat, RecordRef, System
 from state.sql import PAIRS, Part, chunks, pair_params, pairs_where, unique
-from state.tables import ApiBudgetRow, CursorRow, HeartbeatRow, LastWrittenRow, table_of
+from state.tables import (
+    ApiBudgetRow,
+    CursorRow,
+    HeartbeatRow,
+    JobHealthRow,
+    LastWrittenRow,
+    table_of,
+)
 
 __all__ = ["Cursors", "DaemonStatus", "LastWritten"]
 
@@ -28,6 +37,7 @@ _CURSOR = table_of(CursorRow)
 _LAST = table_of(LastWrittenRow)
 _BEAT = table_of(HeartbeatRow)
 _BUDGET = table_of(ApiBudgetRow)
+_HEALTH = table_of(JobHealthRow)
 
 
 class Cursors(Part):
@@ -50,6 +60,15 @@ _SET_CURSOR = _UPSERT_CURSOR.on_conflict_do_update(
     set_={"value": _UPSERT_CURSOR.excluded.value, "updated_at": _UPSERT_CURSOR.excluded.updated_at},
 )
 
+
+_UPSERT_HEALTH = upsert(_HEALTH)
+_PUT_HEALTH = _UPSERT_HEALTH.on_conflict_do_update(
+    index_elements=[_HEALTH.c.job],
+    set_={
+        name: _UPSERT_HEALTH.excluded[name]
+        for name in ("failures", "last_success_at", "last_error", "last_error_at", "updated_at")
+    },
+)
 
 _UPSERT_LAST = upsert(_LAST)
 _PUT_LAST = _UPSERT_LAST.on_conflict_do_update(
@@ -143,6 +162,31 @@ class DaemonStatus(Part):
     def heartbeat(self) -> Heartbeat | None:
         row = self._conn.execute(select(_BEAT)).first()
         return None if row is None else convert.heartbeat(row)
+
+    def put_health(self, records: Iterable[JobHealthRecord], *, complete: bool = False) -> None:
+        """Jobs' health as the daemon holds it now. ``complete``: these are all its jobs, and a
+        job it no longer runs is dropped (a renamed or removed job must not stay on the
+        dashboard as failing forever)."""
+        rows = [
+            {
+                "job": r.job,
+                "failures": r.failures,
+                "last_success_at": r.last_success_at,
+                "last_error": r.last_error,
+                "last_error_at": r.last_error_at,
+                "updated_at": self._now,
+            }
+            for r in records
+        ]
+        if complete:
+            jobs = [row["job"] for row in rows]
+            self._conn.execute(delete(_HEALTH).where(_HEALTH.c.job.not_in(jobs)))
+        if rows:
+            self._conn.execute(_PUT_HEALTH, rows)
+
+    def health(self) -> list[JobHealthRecord]:
+        rows = self._conn.execute(select(_HEALTH).order_by(_HEALTH.c.job))
+        return [convert.job_health(row) for row in rows]
 
     def put_budget(self, snapshot: BudgetSnapshot) -> None:
         values = {

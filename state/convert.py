@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from state.columns import utc_datetime
+from state.jobhealth import JobHealthRecord
 from state.records import (
     AccountLink,
     AccountState,
@@ -41,6 +42,7 @@ __all__ = [
     "budget",
     "command",
     "heartbeat",
+    "job_health",
     "job_run",
     "link",
     "outbox_entry",
@@ -197,6 +199,16 @@ def heartbeat(row: Row[Any]) -> Heartbeat:
         stopped_at=row.stopped_at,
         monotonic=row.beat_monotonic,
         boot_id=row.boot_id,
+    )
+
+
+def job_health(row: Row[Any]) -> JobHealthRecord:
+    return JobHealthRecord(
+        job=row.job,
+        failures=int(row.failures),
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        last_error_at=row.last_error_at,
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from state import convert
+from state.jobhealth import JobHealthRecord
 from state.outbox import count_outbox
 from state.records import (
     AuditEntry,
@@ -37,6 +38,7 @@ from state.tables import (
     CommandRow,
     CursorRow,
     HeartbeatRow,
+    JobHealthRow,
     JobRunRow,
     OutboxRow,
     PendingMatchRow,
@@ -55,6 +57,7 @@ _CURSOR = table_of(CursorRow)
 _RUN = table_of(JobRunRow)
 _CMD = table_of(CommandRow)
 _BEAT = table_of(HeartbeatRow)
+_HEALTH = table_of(JobHealthRow)
 _BUDGET = table_of(ApiBudgetRow)
 _PENDING = table_of(PendingMatchRow)
 
@@ -168,6 +171,11 @@ class Queries:
     def heartbeat(self) -> Heartbeat | None:
         row = self._conn.execute(select(_BEAT)).first()
         return None if row is None else convert.heartbeat(row)
+
+    def job_health(self) -> list[JobHealthRecord]:
+        """Each scheduled job's health as the daemon last wrote it, by job name."""
+        rows = self._conn.execute(select(_HEALTH).order_by(_HEALTH.c.job))
+        return [convert.job_health(row) for row in rows]
 
     def budgets(self) -> list[BudgetSnapshot]:
         rows = self._conn.execute(select(_BUDGET).order_by(_BUDGET.c.system))

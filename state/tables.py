@@ -41,6 +41,7 @@ __all__ = [
     "CursorRow",
     "HeartbeatRow",
     "ImportedDealRow",
+    "JobHealthRow",
     "JobRunRow",
     "LastWrittenRow",
     "MergedKeyRow",
@@ -340,6 +341,19 @@ class HeartbeatRow(SQLModel, table=True):
     boot_id: str | None = Field(default=None, nullable=True)  # revision 0002
 
 
+class JobHealthRow(SQLModel, table=True):
+    """Each scheduled job's health (``state.jobhealth``), written with the heartbeat; revision
+    0004. Per job, not per source: jobs sharing a service fail and recover on their own."""
+
+    __tablename__ = "job_health"
+    job: str = Field(primary_key=True)
+    failures: int = 0  # consecutive failed runs
+    last_success_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = None
+    last_error_at: datetime | None = _ts(nullable=True)
+    updated_at: datetime = _ts()
+
+
 class ApiBudgetRow(SQLModel, table=True):
     __tablename__ = "api_budget"
     system: str = Field(primary_key=True)
@@ -378,5 +392,6 @@ ALL_TABLES: tuple[Table, ...] = tuple(
         HeartbeatRow,
         ApiBudgetRow,
         StoreInfoRow,
+        JobHealthRow,
     )
 )

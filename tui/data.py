@@ -39,6 +39,7 @@ from state import (
     Command,
     CursorValue,
     Heartbeat,
+    JobHealthRecord,
     JobRun,
     MinuteCount,
     OutboxCounts,
@@ -90,6 +91,7 @@ class DashboardData:
     data_version: int
     heartbeat: Heartbeat | None = None
     jobs: tuple[JobRun, ...] = ()
+    health: tuple[JobHealthRecord, ...] = ()  # per scheduled job, as the daemon last beat
     cursors: tuple[CursorValue, ...] = ()
     outbox: OutboxCounts = field(default_factory=OutboxCounts)
     writes_per_minute: tuple[MinuteCount, ...] = ()
@@ -120,6 +122,7 @@ def read_dashboard(
         data_version=data_version,
         heartbeat=queries.heartbeat(),
         jobs=tuple(queries.latest_job_runs()),
+        health=tuple(queries.job_health()),
         cursors=tuple(queries.cursors()),
         outbox=queries.outbox_counts(),
         writes_per_minute=tuple(queries.writes_per_minute(spark_start(now))),

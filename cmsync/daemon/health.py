@@ -6,14 +6,20 @@ Health follows the job, not the service behind it: one job failing says nothing 
 others, and a record refused by Salesforce (a validation rule, a value too long) or
 quarantined is a problem of that record, shown by ``cmsync problems list``, never a failed run:
 the job that met it did its work (``record_level`` tells the two apart), so it stays up.
+
+The record itself (consecutive failures, last success, last error and when) is
+``state.jobhealth``'s, which the daemon stores with its heartbeat for ``cmsync status`` and
+the dashboard; this wrapper adds the log lines and the clock.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from datetime import datetime
 
 from cmsync.pipeline.sync_pass import DispatchIncompleteError
+from state.jobhealth import JobHealthRecord
 
 __all__ = ["JobHealth", "record_level"]
 
@@ -26,21 +32,39 @@ def record_level(error: BaseException | None) -> bool:
     return isinstance(error, DispatchIncompleteError) and error.report.stopped is None
 
 
-@dataclass
 class JobHealth:
-    name: str  # the job
-    source: str  # the service its steps mostly read or write (a failure may be cmsync's own)
-    up: bool = True
-    reason: str = ""
-    failures: int = field(default=0)
+    """One job's health in the daemon; ``record`` is what gets stored."""
+
+    def __init__(
+        self, name: str, clock: Callable[[], datetime], record: JobHealthRecord | None = None
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.record = record or JobHealthRecord(name)
+        # Said in this process's log: a job still failing when the daemon restarted is said
+        # again by the new process, once.
+        self._said_failing = False
+
+    @property
+    def up(self) -> bool:
+        return self.record.up
+
+    @property
+    def failures(self) -> int:
+        return self.record.failures
+
+    @property
+    def reason(self) -> str:
+        return "" if self.up else self.record.last_error or ""
 
     def failed(self, reason: str) -> None:
-        self.failures += 1
-        if self.up:
+        self.record = self.record.failed(reason, self.clock())
+        if not self._said_failing:
             log.warning("job %s is failing: %s", self.name, reason)
-        self.up, self.reason = False, reason
+            self._said_failing = True
 
     def succeeded(self) -> None:
-        if not self.up:
+        if self._said_failing:
             log.warning("job %s runs again after %d failed runs", self.name, self.failures)
-        self.up, self.reason, self.failures = True, "", 0
+            self._said_failing = False
+        self.record = self.record.succeeded(self.clock())

@@ -9,22 +9,26 @@ Theory of operation.
   session that expired again right after its renewal) is tried again twice, a few seconds
   apart, as Home Assistant retries a first refresh; anything else, or a third failure, and
   the daemon exits with the reason instead of limping along.
-- Jobs (``JOBS``): each runs some sync steps (``SyncPass.run_step``, which records the run in
-  the store), inside a timeout so a hung call cannot block its job forever. APScheduler's
-  defaults are wrong for this: one second of misfire grace silently skips runs after any
-  stall, so each job gets a grace near its interval; coalescing and one instance per job keep
-  a slow job from piling up; jitter spreads the calls. Pollers run at once on start, and the
-  report job too when a fire time of its cron passed since its last run. Every job's next run
-  is logged at start, and a job the scheduler would hold paused stops the start (``timing``).
+- Jobs (``JOBS``): each runs some sync steps, named by ``Step`` (a job naming an unknown step
+  fails at import, not by leaving the step out), through ``SyncPass.run_steps``, which
+  records each run in the store, inside a timeout so a hung call cannot block its job
+  forever. APScheduler's defaults are wrong for this: one second of misfire grace silently
+  skips runs after any stall, so each job gets a grace near its interval; coalescing and one
+  instance per job keep a slow job from piling up; jitter spreads the calls. Pollers run at
+  once on start, and the report job too when a fire time of its cron passed since its last
+  run. Every job's next run is logged at start, and a job the scheduler would hold paused
+  stops the start (``timing``).
 - Time: the heartbeat runs from a loop on the monotonic clock, outside the scheduler, and
   looks for wall-clock steps at each beat; a step is logged once with its size and every job
   is re-armed from the new "now" (``timing``), so a clock stepped back does not stall the jobs
   until the old time comes back.
 - Health: per job, one log line when it starts failing, one when it runs clean again; a
   record refused or quarantined is that record's problem (``cmsync problems list``), never a
-  failed job (see ``health``). A heartbeat row every few seconds, with the monotonic clock and
-  the boot id, lets ``status`` and the dashboard tell running from stale by the beat's true
-  age (``state.liveness``).
+  failed job (see ``health``). Each job's record (consecutive failures, last success, last
+  error) is stored when a run ends and with every beat, for ``status`` and the dashboard.
+  A heartbeat row every few seconds, with the monotonic clock and the boot id, lets
+  ``status`` and the dashboard tell running from stale by the beat's true age
+  (``state.liveness``).
 - Stop (SIGTERM/SIGINT): pause the scheduler (no new runs), ask the dispatcher to finish the
   batch in flight and hand the rest back, wait for running jobs up to ``grace`` seconds, then
   cancel what is left (the outbox rows it held go back on the next start), record a clean stop
@@ -56,7 +60,7 @@ from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
 from cmsync.machineclock import machine_clock
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
-from cmsync.pipeline.sync_pass import SyncPass
+from cmsync.pipeline.sync_pass import Step, SyncPass
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -76,28 +80,41 @@ FIRST_REFRESH_DELAYS = (2.0, 5.0)  # seconds before the second and the third att
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A scheduled job: the steps it runs, in order, and which source they depend on."""
+    """A scheduled job: the steps it runs, in order, and which source they mostly read.
+
+    ``source`` is for the reader; health is kept per job (``health``), never per source.
+    A step that is not a ``Step`` (a name with a typo, say) is refused here, at import.
+    """
 
     name: str
-    steps: tuple[str, ...]
-    source: str  # "ChartMogul" or "Salesforce": whose health a failure reflects
+    steps: tuple[Step, ...]
+    source: str  # "ChartMogul" or "Salesforce"
     every: Callable[[Settings], float] | None = None  # seconds; None: cron
     cron: Callable[[Settings], str] | None = None
 
+    def __post_init__(self) -> None:
+        odd = [step for step in self.steps if not isinstance(step, Step)]
+        if odd or not self.steps:
+            raise TypeError(f"job {self.name}: its steps must be Steps, not {odd or 'none'}")
+        if (self.every is None) == (self.cron is None):
+            raise TypeError(f"job {self.name}: give it an interval or a cron, one of them")
+
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("customers", ("load_context", "customers"), "ChartMogul",
+    JobSpec("customers", (Step.LOAD_CONTEXT, Step.CUSTOMERS), "ChartMogul",
             every=lambda s: s.schedule.customers),
-    JobSpec("chartmogul", ("activities", "payments", "first_cycles"), "ChartMogul",
+    JobSpec("chartmogul", (Step.ACTIVITIES, Step.PAYMENTS, Step.FIRST_CYCLES), "ChartMogul",
             every=lambda s: s.schedule.chartmogul_poll),
-    JobSpec("late_activities", ("late_activities",), "ChartMogul",
+    JobSpec("late_activities", (Step.LATE_ACTIVITIES,), "ChartMogul",
             every=lambda s: s.schedule.late_activities),
-    JobSpec("salesforce", ("closed_won", "enrichment"), "Salesforce",
+    JobSpec("salesforce", (Step.CLOSED_WON, Step.ENRICHMENT), "Salesforce",
             every=lambda s: s.schedule.salesforce_poll),
-    JobSpec("dispatch", ("dispatch",), "Salesforce", every=lambda s: s.schedule.dispatch),
-    JobSpec("reconcile", ("reconcile",), "ChartMogul", every=lambda s: s.schedule.reconcile),
-    JobSpec("reports", ("reports",), "ChartMogul", cron=lambda s: s.schedule.report_cron),
+    JobSpec("dispatch", (Step.DISPATCH,), "Salesforce", every=lambda s: s.schedule.dispatch),
+    JobSpec("reconcile", (Step.RECONCILE,), "ChartMogul", every=lambda s: s.schedule.reconcile),
+    JobSpec("reports", (Step.REPORTS,), "ChartMogul", cron=lambda s: s.schedule.report_cron),
 )  # fmt: skip
+if len({spec.name for spec in JOBS}) != len(JOBS):  # a job id the scheduler would refuse
+    raise TypeError("two jobs share a name")
 
 
 def _transient(error: Exception) -> bool:
@@ -131,7 +148,7 @@ class Daemon:
         self.first_refresh_delays = first_refresh_delays
         self.auth_backoff = auth_backoff  # how refused credentials are tried again
         self.beat_every = beat_every
-        self.health = {spec.name: JobHealth(spec.name, spec.source) for spec in JOBS}
+        self.health = {spec.name: JobHealth(spec.name, clock) for spec in JOBS}
         self.store_health = StoreHealth(settings.store.path, clock=clock)
         self._running: set[asyncio.Task[object]] = set()
         self._sync: SyncPass | None = None
@@ -141,31 +158,29 @@ class Daemon:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def _available(self, steps: tuple[str, ...]) -> tuple[str, ...]:
-        assert self._sync is not None
-        return tuple(step for step in steps if hasattr(self._sync, step))
-
     async def _job(self, spec: JobSpec) -> None:
         task = asyncio.current_task()
         assert task is not None and self._sync is not None
         self._running.add(task)
+        health = self.health[spec.name]
         try:
-            async with asyncio.timeout(self.settings.schedule.job_timeout):
-                steps = self._sync.run_steps(self._available(spec.steps))
-                results = [result async for result in steps]
-            self.store_health.wrote()
-            failed = [r for r in results if not r.ok and not record_level(r.error)]
-            if spec.name != "dispatch" and self._scheduler is not None:
-                # What this job queued goes out now, not at the dispatcher's next tick.
-                self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
-            if failed:
-                self.health[spec.name].failed(f"{failed[0].name}: {failed[0].detail}")
-            else:
-                self.health[spec.name].succeeded()
-        except TimeoutError:
-            self.health[spec.name].failed(
-                f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s"
-            )
+            try:
+                async with asyncio.timeout(self.settings.schedule.job_timeout):
+                    results = [result async for result in self._sync.run_steps(spec.steps)]
+                self.store_health.wrote()
+                failed = [r for r in results if not r.ok and not record_level(r.error)]
+                if spec.name != "dispatch" and self._scheduler is not None:
+                    # What this job queued goes out now, not at the dispatcher's next tick.
+                    self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+                if failed:
+                    health.failed(f"{failed[0].name}: {failed[0].detail}")
+                else:
+                    health.succeeded()
+            except TimeoutError:
+                health.failed(f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s")
+            # Stored as the run ends: a status read between two beats sees this run's outcome.
+            record = health.record
+            await in_store(self._store, lambda tx: tx.daemon.put_health([record]))
         except StoreUnwritableError as exc:  # the daemon's state, not this job's failure
             self.store_health.failed(exc)
         finally:
@@ -173,13 +188,16 @@ class Daemon:
 
     async def _heartbeat(self) -> None:
         pid, started, target, here = os.getpid(), self.started_at, self.target, machine_clock()
+
+        def beat(tx: Transaction) -> None:
+            tx.daemon.beat(pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id)
+            # Read inside the transaction (the store's write lock): a run that ended while this
+            # beat waited for it is not overwritten by its record from before the run.
+            records = [h.record for h in self.health.values()]
+            tx.daemon.put_health(records, complete=True)  # the table holds exactly JOBS
+
         with self.store_health.watch():  # a store refusing writes is said once a minute
-            await in_store(
-                self._store,
-                lambda tx: tx.daemon.beat(
-                    pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id
-                ),
-            )
+            await in_store(self._store, beat)
 
     async def _beat_and_watch(self) -> None:
         """Beat every few seconds by the monotonic clock; re-arm the jobs on a clock step."""
@@ -236,8 +254,6 @@ class Daemon:
         )
         now = datetime.now(UTC)
         for spec in JOBS:
-            if not self._available(spec.steps):
-                continue
             if spec.every is not None:
                 seconds = spec.every(self.settings)
                 trigger: IntervalTrigger | CronTrigger = IntervalTrigger(
@@ -279,6 +295,10 @@ class Daemon:
 
     async def _run(self, stop: asyncio.Event) -> None:
         requeued = await in_store(self._store, lambda tx: tx.outbox.requeue_in_flight())
+        # A job's last success and failures outlive a restart (an upgrade, a reboot).
+        for record in await in_store(self._store, lambda tx: tx.daemon.health()):
+            if record.job in self.health:
+                self.health[record.job] = JobHealth(record.job, self.clock, record)
         clear_note(self.settings.store.path)  # a note a killed daemon left is history now
         if requeued:
             log.warning("requeued %d outbox rows a stopped process left in flight", requeued)
@@ -348,7 +368,7 @@ class Daemon:
             return exc
         if refused is not None:
             return refused
-        first = await self._sync.run_step("load_context")
+        first = await self._sync.run_step(Step.LOAD_CONTEXT)
         return None if first.ok else first.error or RuntimeError(first.detail)
 
     async def _shutdown(self) -> None:

@@ -27,7 +27,6 @@ from cmsync.demo.runtime import DaemonThread, demo_settings
 from cmsync.demo.simulator import Simulator
 from cmsync.errors import FatalError
 from cmsync.lock import exclusive
-from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from state import JobRun, Queries, ReadOnlyStore, Store, StoreError
@@ -81,7 +80,6 @@ def polled_steps() -> tuple[str, ...]:
         for spec in JOBS
         if spec.name not in ("dispatch", "reconcile", "reports")
         for step in spec.steps
-        if hasattr(SyncPass, step)
     )
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from cmsync.chartmogul.client import ChartMogulClient
@@ -53,7 +54,7 @@ from cmsync.storeio import in_store
 from state import JobResult, Store, StoreUnwritableError
 from state.serverclock import NOTABLE_SKEW, ServerClock
 
-__all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "StepResult", "SyncPass"]
+__all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "Step", "StepResult", "SyncPass"]
 
 log = logging.getLogger("cmsync.pass")
 
@@ -112,22 +113,42 @@ class DispatchIncompleteError(SyncError):
         self.report = report
 
 
+class Step(StrEnum):
+    """The steps a pass (and the daemon's jobs) can run. The value is the name a run is
+    recorded under (``job_run.job``), so the store and the dashboard see what they saw before;
+    a caller with a name (the CLI, the benchmarks) gets ``Step(name)``, and an unknown name is
+    a ``ValueError`` there, not a step silently left out."""
+
+    LOAD_CONTEXT = "load_context"
+    CUSTOMERS = "customers"
+    CLOSED_WON = "closed_won"
+    ENRICHMENT = "enrichment"
+    ACTIVITIES = "activities"
+    LATE_ACTIVITIES = "late_activities"
+    PAYMENTS = "payments"
+    FIRST_CYCLES = "first_cycles"
+    DISPATCH = "dispatch"
+    RECONCILE = "reconcile"
+    REPORTS = "reports"
+    PREVIEW = "preview"
+
+
 # Dependency order: what each step reads, an earlier one wrote or loaded. Reconciliation
 # compares with what Salesforce holds, so it comes after a dispatch, and a last dispatch
 # sends what it and the reports queued.
-STEPS = (
-    "load_context",
-    "customers",
-    "closed_won",
-    "enrichment",
-    "activities",
-    "late_activities",
-    "payments",
-    "first_cycles",
-    "dispatch",
-    "reconcile",
-    "reports",
-    "dispatch",
+STEPS: tuple[Step, ...] = (
+    Step.LOAD_CONTEXT,
+    Step.CUSTOMERS,
+    Step.CLOSED_WON,
+    Step.ENRICHMENT,
+    Step.ACTIVITIES,
+    Step.LATE_ACTIVITIES,
+    Step.PAYMENTS,
+    Step.FIRST_CYCLES,
+    Step.DISPATCH,
+    Step.RECONCILE,
+    Step.REPORTS,
+    Step.DISPATCH,
 )
 
 
@@ -168,8 +189,25 @@ class SyncPass:
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
+        # Each step's work, by reference: a step without one fails here, at construction.
+        self._work: dict[Step, Callable[[], Awaitable[Any]]] = {
+            Step.LOAD_CONTEXT: self.load_context,
+            Step.CUSTOMERS: self.customers,
+            Step.CLOSED_WON: self.closed_won,
+            Step.ENRICHMENT: self.enrichment,
+            Step.ACTIVITIES: self.activities,
+            Step.LATE_ACTIVITIES: self.late_activities,
+            Step.PAYMENTS: self.payments,
+            Step.FIRST_CYCLES: self.first_cycles,
+            Step.DISPATCH: self.dispatch,
+            Step.RECONCILE: self.reconcile,
+            Step.REPORTS: self.reports,
+            Step.PREVIEW: self.preview,
+        }
+        if missing := set(Step) - self._work.keys():
+            raise TypeError(f"steps without their work: {sorted(missing)}")
 
-    async def run_steps(self, names: Sequence[str]) -> AsyncIterator[StepResult]:
+    async def run_steps(self, names: Sequence[Step | str]) -> AsyncIterator[StepResult]:
         """Run steps in order, yielding each one's result as it ends (see ``run_step``).
 
         Knowing what comes next, the activities step followed by the payments step reads the
@@ -178,16 +216,19 @@ class SyncPass:
         for index, name in enumerate(names):
             yield await self.run_step(name, then=names[index + 1 :])
 
-    async def run_step(self, name: str, *, then: Sequence[str] = ()) -> StepResult:
-        """Run one step by name, recorded as a job run; never raises for a failed step.
+    async def run_step(self, name: Step | str, *, then: Sequence[Step | str] = ()) -> StepResult:
+        """Run one step, recorded as a job run; never raises for a failed step (an unknown
+        step name is a ``ValueError``: a caller's mistake, not a step's failure).
 
         ``then``: the steps the caller runs next (``run_steps`` passes them).
         """
-        work: Callable[[], Awaitable[Any]] = getattr(self, name)
+        step = Step(name)
+        work = self._work[step]
+        name = step.value
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
         started = time.perf_counter()
         try:
-            if name == "activities" and "payments" in then:
+            if step is Step.ACTIVITIES and Step.PAYMENTS in then:
                 await self._read_invoices_ahead()
             outcome = await work()
         except StoreUnwritableError:
@@ -390,11 +431,11 @@ class SyncPass:
     async def run(self) -> PassReport:
         """Every step once, in dependency order (``STEPS``); no context, only the dispatch."""
         report = PassReport()
-        first = await self.run_step("load_context")
+        first = await self.run_step(Step.LOAD_CONTEXT)
         report.steps.append(first)
-        steps: tuple[str, ...] = STEPS[1:] if first.ok else ("dispatch",)
+        steps: tuple[Step, ...] = STEPS[1:] if first.ok else (Step.DISPATCH,)
         if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
-            steps = (*(name for name in steps if name != "dispatch"), "preview")
+            steps = (*(step for step in steps if step is not Step.DISPATCH), Step.PREVIEW)
         try:
             report.steps.extend([result async for result in self.run_steps(steps)])
         finally:

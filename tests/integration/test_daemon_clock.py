@@ -107,7 +107,7 @@ async def _until(what: str, seconds: float, check: Callable[[], bool]) -> None:
 
 
 def _every_step(daemon: Daemon) -> set[str]:
-    return {step for spec in JOBS for step in daemon._available(spec.steps)}
+    return {step for spec in JOBS for step in spec.steps}
 
 
 def _step(run: Running, by: timedelta) -> None:

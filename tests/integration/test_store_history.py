@@ -81,6 +81,7 @@ def _pre_alembic(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
+        conn.execute("DROP TABLE job_health")
         conn.execute("UPDATE schema_version SET version = 2")
 
 

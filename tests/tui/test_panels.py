@@ -9,7 +9,14 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Sparkline
 
-from state import BudgetSnapshot, QuarantineItem, QuarantineKind, Store, System
+from state import (
+    BudgetSnapshot,
+    JobHealthRecord,
+    QuarantineItem,
+    QuarantineKind,
+    Store,
+    System,
+)
 from tests.tui.storefill import EXPECTED, NOW
 from tui import Dashboard, DataSource
 from tui.format import count, money
@@ -176,6 +183,33 @@ async def test_a_refresh_picks_up_what_another_connection_committed(
         assert selected is not None and selected.key == "outbox:12"  # still the operator's row
         assert "share 49,000 / 50,000 98%" in words(app.query_one(BudgetsPanel).shown)
         assert "dead      1" in app.query_one(OutboxPanel).shown
+
+
+async def test_the_jobs_panel_says_how_many_jobs_are_up_and_which_one_fails(
+    daemon: Store, make_app: Callable[..., Dashboard]
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await refreshed(app, pilot)
+        jobs = app.query_one(JobsPanel)
+        assert jobs.border_title == "Jobs"  # a store the daemon never stored health in
+        with daemon.transaction() as tx:  # two jobs of one source: one fails, one is up
+            tx.daemon.put_health(
+                [
+                    JobHealthRecord("chartmogul", 3, NOW, "payments: ServerError: 503", NOW),
+                    JobHealthRecord("customers").succeeded(NOW),
+                ],
+                complete=True,
+            )
+        await refreshed(app, pilot)
+        assert jobs.border_title == "Jobs · 1/2 up"
+        assert jobs.border_subtitle == "chartmogul failing x3: payments: ServerError: 503"
+        with daemon.transaction() as tx:
+            tx.daemon.put_health([JobHealthRecord("chartmogul").succeeded(NOW)])
+        await refreshed(app, pilot)
+        assert jobs.border_title == "Jobs · 2/2 up"
+        # No failing job: the subtitle falls back to the newest failed step run, as before.
+        assert "UNABLE_TO_LOCK_ROW on Opportunity" in str(jobs.border_subtitle)
 
 
 async def test_nothing_is_re_read_until_someone_commits(

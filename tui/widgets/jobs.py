@@ -3,6 +3,11 @@
 The next run is the last start plus the job's interval, when the dashboard was told the
 schedule (``View.schedules``); the store records runs, not plans, so otherwise it shows a dash.
 A run without a result is still going, or was cut short by a daemon that died mid-run.
+
+The rows are steps (what a run is recorded under); the daemon's jobs each run one or more of
+them, and their health (``state.jobhealth``, stored with the heartbeat) is the title: how
+many jobs are up, and the first failing job with its count of failed runs in a row and its
+last error as the subtitle. A store the daemon never beat in shows the plain title.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from state import JobResult, JobRun
+from state import JobHealthRecord, JobResult, JobRun
 from tui.format import ago, clip, duration, span
 from tui.view import View
 from tui.widgets.keyed_table import Cell, Column, KeyedTable, Row
@@ -61,5 +66,23 @@ class JobsPanel(KeyedTable):
             for run in view.data.jobs
         ]
         self.sync(rows)
+        health = view.data.health
+        self.border_title = _title(health)
+        failing = [record for record in health if not record.up]
         failed = [run for run in view.data.jobs if run.result is JobResult.ERROR]
-        self.border_subtitle = clip(f"{failed[0].job}: {failed[0].detail}", 60) if failed else ""
+        if failing:
+            job = failing[0]
+            self.border_subtitle = clip(
+                f"{job.job} failing x{job.failures}: {job.last_error or ''}", 60
+            )
+        else:
+            self.border_subtitle = (
+                clip(f"{failed[0].job}: {failed[0].detail}", 60) if failed else ""
+            )
+
+
+def _title(health: tuple[JobHealthRecord, ...]) -> str:
+    if not health:
+        return "Jobs"
+    up = sum(record.up for record in health)
+    return f"Jobs · {up}/{len(health)} up"
