@@ -10,7 +10,8 @@ Theory of operation.
   apart, as Home Assistant retries a first refresh; anything else, or a third failure, and
   the daemon exits with the reason instead of limping along.
 - Jobs (``JOBS``): each runs some sync steps (``SyncPass.run_step``, which records the run in
-  the store), inside a timeout so a hung call cannot block its job forever. APScheduler's
+  the store), inside a timeout so a hung call cannot block its job forever (the step it
+  cuts short ends its run as failed, "timed out after Ns"). APScheduler's
   defaults are wrong for this: one second of misfire grace silently skips runs after any
   stall, so each job gets a grace near its interval; coalescing and one instance per job keep
   a slow job from piling up; jitter spreads the calls. Pollers run at once on start, and the
@@ -149,9 +150,16 @@ class Daemon:
         task = asyncio.current_task()
         assert task is not None and self._sync is not None
         self._running.add(task)
+        limit = self.settings.schedule.job_timeout
         try:
-            async with asyncio.timeout(self.settings.schedule.job_timeout):
-                steps = self._sync.run_steps(self._available(spec.steps))
+            async with asyncio.timeout(limit) as deadline:
+
+                def why_cancelled() -> str:  # the step's run says it, not only the log
+                    return f"timed out after {limit:g}s" if deadline.expired() else "cancelled"
+
+                steps = self._sync.run_steps(
+                    self._available(spec.steps), why_cancelled=why_cancelled
+                )
                 results = [result async for result in steps]
             self.store_health.wrote()
             failed = [r for r in results if not r.ok and not record_level(r.error)]

@@ -103,6 +103,10 @@ def _describe(outcome: Any) -> str:
     return str(outcome)
 
 
+def _cancelled() -> str:
+    return "cancelled"
+
+
 class DispatchIncompleteError(SyncError):
     """The outbox could not be drained: paused, refused, or rows dead-lettered."""
 
@@ -169,19 +173,30 @@ class SyncPass:
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
 
-    async def run_steps(self, names: Sequence[str]) -> AsyncIterator[StepResult]:
+    async def run_steps(
+        self, names: Sequence[str], *, why_cancelled: Callable[[], str] = _cancelled
+    ) -> AsyncIterator[StepResult]:
         """Run steps in order, yielding each one's result as it ends (see ``run_step``).
 
         Knowing what comes next, the activities step followed by the payments step reads the
         invoice listing for it meanwhile (``InvoicesAhead``).
         """
         for index, name in enumerate(names):
-            yield await self.run_step(name, then=names[index + 1 :])
+            yield await self.run_step(name, then=names[index + 1 :], why_cancelled=why_cancelled)
 
-    async def run_step(self, name: str, *, then: Sequence[str] = ()) -> StepResult:
+    async def run_step(
+        self,
+        name: str,
+        *,
+        then: Sequence[str] = (),
+        why_cancelled: Callable[[], str] = _cancelled,
+    ) -> StepResult:
         """Run one step by name, recorded as a job run; never raises for a failed step.
 
-        ``then``: the steps the caller runs next (``run_steps`` passes them).
+        ``then``: the steps the caller runs next (``run_steps`` passes them). A step
+        cancelled from outside (the daemon's job timeout, its stop) ends its run as failed
+        with ``why_cancelled()`` before the cancellation goes on, so no run stays "running"
+        in ``status`` and the dashboard until the job's next run.
         """
         work: Callable[[], Awaitable[Any]] = getattr(self, name)
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
@@ -190,6 +205,13 @@ class SyncPass:
             if name == "activities" and "payments" in then:
                 await self._read_invoices_ahead()
             outcome = await work()
+        except asyncio.CancelledError:
+            detail = why_cancelled()
+            log.warning("%s cancelled: %s", name, detail)
+            await in_store(
+                self.store, lambda tx: tx.jobs.finish(run_id, JobResult.ERROR, detail[:2000])
+            )
+            raise
         except StoreUnwritableError:
             raise  # not this step's failure but the store's, which the caller holds as a state
         except Exception as exc:
