@@ -224,7 +224,9 @@ class Daemon:
     async def _commands(self) -> None:
         assert self._sync is not None
         relinked, queued = False, False
-        with self.store_health.watch(writes=False):  # most runs find no command: a read
+        # Most runs find no command (a read); a retry re-applies with the org's snapshot,
+        # held as a step holds it (``holding``).
+        with self.store_health.watch(writes=False), self._sync.holding():
             relinked, queued = await run_new_commands(
                 self._store, self._sync.chartmogul, self._reapply, self._sync.translator
             )

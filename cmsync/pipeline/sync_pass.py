@@ -18,9 +18,10 @@ local clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.departed import follow_departed
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.org import OrgSnapshot
 from cmsync.pipeline.owners import resolve_fallback_owner
 from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
 from cmsync.pipeline.preview import Preview, build_preview
@@ -172,6 +174,10 @@ class SyncPass:
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
+        # Snapshots of the org a newer ``load_context`` replaced, closed (their scratch files
+        # removed) once no step runs that may still read one (``holding``).
+        self._retired: list[OrgSnapshot] = []
+        self._holders = 0
 
     async def run_steps(
         self, names: Sequence[str], *, why_cancelled: Callable[[], str] = _cancelled
@@ -198,6 +204,27 @@ class SyncPass:
         with ``why_cancelled()`` before the cancellation goes on, so no run stays "running"
         in ``status`` and the dashboard until the job's next run.
         """
+        with self.holding():
+            return await self._run_step(name, then, why_cancelled)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """While a step (or anything else reading ``context``) runs: the daemon's jobs run
+        side by side, so an org snapshot a ``load_context`` replaced may still be read by
+        another step; it is closed when the last holder ends."""
+        self._holders += 1
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if not self._holders:
+                retired, self._retired = self._retired, []
+                for org in retired:
+                    org.close()
+
+    async def _run_step(
+        self, name: str, then: Sequence[str], why_cancelled: Callable[[], str]
+    ) -> StepResult:
         work: Callable[[], Awaitable[Any]] = getattr(self, name)
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
         started = time.perf_counter()
@@ -269,6 +296,8 @@ class SyncPass:
         )  # fmt: skip
 
     def _set_context(self, context: SyncContext) -> None:
+        if self.context is not None and self.context.org is not context.org:
+            self._retired.append(self.context.org)
         self.context = context
         self.translator = Translator(
             self.settings.fields, self.settings.sync, context.plan_names,
@@ -346,14 +375,24 @@ class SyncPass:
         )  # fmt: skip
 
     async def _read_invoices_ahead(self) -> None:
-        await self.close()  # a listing a step before left unused (say, a job that timed out)
+        await self._drop_invoices()  # a listing a step before left unused (a job timed out)
         self._invoices = InvoicesAhead(self.chartmogul, await read_head(self.store))
 
-    async def close(self) -> None:
-        """Stop background reading (an invoice listing no payments step took); idempotent."""
+    async def _drop_invoices(self) -> None:
         ahead, self._invoices = self._invoices, None
         if ahead is not None:
             await ahead.cancel()
+
+    async def close(self) -> None:
+        """Stop background reading (an invoice listing no payments step took) and close the
+        org's snapshots, removing their scratch files; idempotent. The end of a pass
+        (``run``) and of the daemon."""
+        await self._drop_invoices()
+        retired, self._retired = self._retired, []
+        if self.context is not None:
+            retired.append(self.context.org)
+        for org in retired:
+            org.close()
 
     async def first_cycles(self) -> Any:
         await self._linked_first()
@@ -412,13 +451,13 @@ class SyncPass:
     async def run(self) -> PassReport:
         """Every step once, in dependency order (``STEPS``); no context, only the dispatch."""
         report = PassReport()
-        first = await self.run_step("load_context")
-        report.steps.append(first)
-        steps: tuple[str, ...] = STEPS[1:] if first.ok else ("dispatch",)
-        if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
-            steps = (*(name for name in steps if name != "dispatch"), "preview")
         try:
+            first = await self.run_step("load_context")
+            report.steps.append(first)
+            steps: tuple[str, ...] = STEPS[1:] if first.ok else ("dispatch",)
+            if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
+                steps = (*(name for name in steps if name != "dispatch"), "preview")
             report.steps.extend([result async for result in self.run_steps(steps)])
         finally:
-            await self.close()
+            await self.close()  # the org's snapshot and its scratch file too
         return report
