@@ -189,6 +189,10 @@ class LifecyclePolicy:
 class Transition:
     account: Account
     effects: tuple[Effect, ...]
+    # Said by ``decide``: the keys that count as applied from now on (the signal's, and a
+    # movement's slot the first time it is seen), and whether the movement was a retyped one.
+    applied: tuple[str, ...] = ()
+    retyped: bool = False
 
 
 # --- the machine: a legality table -------------------------------------------------------
@@ -755,10 +759,18 @@ def decide(
     applied: Container[str],
     now: datetime,
     policy: LifecyclePolicy,
+    *,
+    today: date | None = None,
 ) -> Transition | None:
     """``apply`` unless the signal's key was applied before (a replay): then None. A movement
-    whose ``slot`` was applied under another key is a retyped one (see ``apply``)."""
+    whose ``slot`` was applied under another key is a retyped one (see ``apply``). The
+    transition names the keys its caller remembers as applied (``Transition.applied``): the
+    signal's, and a movement's slot unless it was applied already."""
     if signal.key in applied:
         return None
     retyped = isinstance(signal, MrrMovement) and signal.slot in applied
-    return apply(account, signal, now, policy, retyped=retyped)
+    done = apply(account, signal, now, policy, retyped=retyped, today=today)
+    keys: tuple[str, ...] = (signal.key,)
+    if isinstance(signal, MrrMovement) and not retyped:
+        keys = (signal.key, signal.slot)
+    return Transition(done.account, done.effects, keys, retyped)
