@@ -1,11 +1,21 @@
-"""One sync pass: every step once, in dependency order, each recorded as a job run.
+"""The sync steps over one store and both clients, and a pass: every step once, in order.
 
-The steps are the daemon's jobs: ``context`` (what both systems look like), ``customers``
-(match, figures), ``activities``, ``payments``, ``first_cycles`` (the lifecycle's inputs) and
-``dispatch`` (the outbox to Salesforce). Without a context nothing else can run; any other
-step may fail and the rest still run (the outbox is drained whatever happened before it).
-A step fails by raising; the failure is recorded with its reason, not re-raised, so the pass
-always ends with a complete report.
+A step is a method of ``SyncPass`` run by name (``run_step``), recorded as a job run under
+that name: ``load_context`` (the org's Accounts and Contact emails, on disk, and the plans),
+``customers`` (match, figures; merged and deleted customers followed), ``closed_won`` and
+``enrichment`` (the Salesforce pollers), ``activities``, ``late_activities``, ``payments`` and
+``first_cycles`` (the lifecycle's inputs), ``dispatch`` (the outbox to Salesforce),
+``reconcile`` (drift) and ``reports`` (the KPI rows); a dry run ends with ``preview``
+instead of a dispatch. ``cmsync once`` runs them all in dependency order (``STEPS``,
+``run``); the daemon runs them in its jobs (``cmsync.daemon.runner.JOBS``), side by side.
+Without a context only the dispatch runs; any other step may fail and the rest still run. A
+step fails by raising; the failure is recorded with its reason, not re-raised, so a pass
+always ends with a complete report. A step cancelled from outside (the daemon's job
+timeout) ends its run as failed too, saying why.
+
+What a pass holds open (the org's snapshot, its scratch file, an invoice listing read ahead)
+``close`` releases at its end; in the daemon a snapshot a newer ``load_context`` replaced is
+closed once no step may still read it (``holding``).
 
 Each source's reads end at that source's "now": local time plus the offset its ``Date``
 headers show (``state.serverclock``, measured by each client's funnel). The stamps a window is
