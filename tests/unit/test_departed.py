@@ -44,7 +44,7 @@ def test_a_mass_disappearance_is_held_back_not_acted_on() -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(NOW)  # the store's clock (the shared ``store`` fixture), at this module's time
+    return FakeClock(NOW)  # the clock of the ``store`` fixture (tests/conftest.py), at NOW
 
 
 def test_a_merge_moves_link_state_and_applied_signals(store: Store) -> None:

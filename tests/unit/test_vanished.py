@@ -97,7 +97,7 @@ def test_an_inactive_owner_gives_way_to_the_fallback_then_to_none() -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(NOW)  # the store's clock (the shared ``store`` fixture), at this module's time
+    return FakeClock(NOW)  # the clock of the ``store`` fixture (tests/conftest.py), at NOW
 
 
 def test_a_link_moves_to_the_winner_unless_the_winner_is_taken(store: Store) -> None:

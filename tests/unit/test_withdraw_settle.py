@@ -31,7 +31,7 @@ TARGET = AccountTarget("001000000000001AAA", "005000000000001AAA", "Acme")
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(NOW)  # the store's clock (the shared ``store`` fixture), at this module's time
+    return FakeClock(NOW)  # the clock of the ``store`` fixture (tests/conftest.py), at NOW
 
 
 def _translator() -> Translator:
