@@ -178,7 +178,13 @@ def tui(config: ConfigOption = None) -> None:
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_dashboard(settings.store.path, target_label=_target_label(settings))
+    from cmsync.daemon.schedules import job_schedules
+
+    run_dashboard(
+        settings.store.path,
+        target_label=_target_label(settings),
+        schedules=job_schedules(settings),  # the daemon's, from the same configuration
+    )
 
 
 def _target_label(settings: Settings) -> str:

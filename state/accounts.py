@@ -1,11 +1,26 @@
 """Account links, customers still unmatched, account states, and the signals already applied.
 
-Account states use optimistic revisions: a state carries the revision it was read at, and
-``put_many`` writes it only if the stored revision is still that one (one upsert with a
-``WHERE`` on its conflict branch; ``RETURNING`` names the rows it did write). The daemon has
-one writer thread, but its jobs interleave: the reconciler can read a state, wait on the
-network while the poller commits a newer one, then write; the revision check turns that lost
-update into a ``StaleStateError`` and a rolled-back transaction instead.
+``Links``: a ChartMogul customer and its Salesforce Account, one partner each (a link that
+would take either side from another raises ``LinkConflictError``), moved when Salesforce
+merges the Account away and re-keyed when ChartMogul merges the customer. ``PendingMatches``:
+the customers no Account matched yet, retried least recently tried first.
+
+``AccountStates`` use optimistic revisions: a state carries the revision it was read at, and
+``put_many`` writes it only if the stored revision is still that one. The revisions this unit
+of work read or wrote itself are known and not read again; the others are read in the same
+transaction (which holds SQLite's write lock, so nothing changes in between), then the batch
+goes in one upsert whose conflict branch keeps the revision in its ``WHERE`` as a guard. The
+daemon's jobs interleave: a customer sweep can read a state, wait on the network while the
+activities poller commits a newer one, then write; the revision check turns that lost update
+into a ``StaleStateError`` and a rolled-back transaction instead.
+
+``AppliedSignals``: the natural keys of the signals applied (and each movement's slot), so a
+replay changes nothing; a merge in ChartMogul carries them to the surviving customer.
+
+Every page of the feed reads and writes its ~200 states and marks its signals, so those
+statements are plain SQL on tuples, converted as the column types convert them
+(``state.convert``, ``utc_text``, ``dump_json``): SQLAlchemy's per-value processing was the
+largest cost of an activities page (``make bench``).
 """
 
 from __future__ import annotations

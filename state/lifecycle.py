@@ -1,18 +1,23 @@
-"""The account lifecycle: one static ``transitions`` machine and a pure ``apply``.
+"""The account lifecycle: a pure ``decide`` and ``apply`` over one static ``transitions`` table.
 
 Theory of operation. An account (one ChartMogul customer) is in one ``Stage``: lead, trial,
 new (its first paid period), active, at_risk, churned. Signals (``state.signals``) move it:
 
-1. ``apply(account, signal, now, policy)`` first folds the signal into the account's facts
-   (MRR, plan, open failed invoices, downgrade/contraction flags, first cycle done), then asks
-   the machine whether the signal is legal from the current stage and which stage follows.
-   Where several stages may follow (``_settle``), the first whose condition holds wins: at_risk
-   when a risk is open, new while in the first cycle, else active.
-2. The machine is ONE module-level ``transitions.Machine`` with no registered models; its
-   events are triggered on a throwaway plain object carrying the stage and the conditions.
-   Registering 100,000 accounts would make ``transitions`` quadratic, and SQLModel rows cannot
-   be models at all (see the reference notes), so the machine is the legality table, nothing
-   more.
+1. ``decide(account, signal, applied, now, policy)`` is what the pipeline runs every signal
+   of a page through (``cmsync.pipeline.apply``): a signal whose key was applied before is a
+   replay and changes nothing (None); a movement whose slot (customer, subscription, moment)
+   was applied under another key is a retyped one (point 6); the transition it returns names
+   the keys to remember as applied. ``apply`` folds the signal into the account's facts (MRR,
+   plan, open failed invoices, downgrade/contraction flags, first cycle done), then asks the
+   table which stage follows from the current one. Where several stages may follow
+   (``_settle``), the first whose condition holds wins: at_risk when a risk is open, new while
+   in the first cycle, else active. A signal the table does not foresee converges (point 5);
+   a movement that leaves no MRR does not start an account that was not paying.
+2. The table is ONE module-level ``transitions.Machine`` with no registered models; its
+   events are triggered on a throwaway plain object carrying the stage and the conditions,
+   and each answer is kept (``_destination``: it depends on those four values alone).
+   Registering 100,000 accounts would make ``transitions`` quadratic, and the store's rows
+   cannot be its models, so the machine is the legality table, nothing more.
 3. Effects are planned from (before, after, signal): field updates for what changed, and, for
    signals within ``policy.alert_horizon`` of ``now``, a churn-risk Task/Case, an expansion
    Opportunity or a milestone note. A first sync over two years of history thus sets every
@@ -189,6 +194,10 @@ class LifecyclePolicy:
 class Transition:
     account: Account
     effects: tuple[Effect, ...]
+    # Said by ``decide``: the keys that count as applied from now on (the signal's, and a
+    # movement's slot the first time it is seen), and whether the movement was a retyped one.
+    applied: tuple[str, ...] = ()
+    retyped: bool = False
 
 
 # --- the machine: a legality table -------------------------------------------------------
@@ -755,10 +764,18 @@ def decide(
     applied: Container[str],
     now: datetime,
     policy: LifecyclePolicy,
+    *,
+    today: date | None = None,
 ) -> Transition | None:
     """``apply`` unless the signal's key was applied before (a replay): then None. A movement
-    whose ``slot`` was applied under another key is a retyped one (see ``apply``)."""
+    whose ``slot`` was applied under another key is a retyped one (see ``apply``). The
+    transition names the keys its caller remembers as applied (``Transition.applied``): the
+    signal's, and a movement's slot unless it was applied already."""
     if signal.key in applied:
         return None
     retyped = isinstance(signal, MrrMovement) and signal.slot in applied
-    return apply(account, signal, now, policy, retyped=retyped)
+    done = apply(account, signal, now, policy, retyped=retyped, today=today)
+    keys: tuple[str, ...] = (signal.key,)
+    if isinstance(signal, MrrMovement) and not retyped:
+        keys = (signal.key, signal.slot)
+    return Transition(done.account, done.effects, keys, retyped)

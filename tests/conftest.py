@@ -9,9 +9,28 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.clock import FakeClock
+
 if TYPE_CHECKING:
     from cmsync.sandbox.runner import RunningSandbox
     from cmsync.sandbox.serve import LoopThread
+    from state import Store
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The store's clock (``store``), at ``tests.support.clock.START``; a module that needs
+    another time overrides this fixture."""
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """A new store in the test's directory, on ``clock``."""
+    from state import Store
+
+    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ daemon; it never talks to ChartMogul or Salesforce.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 from tui.app import Dashboard
 from tui.commands import CommandWriter
 from tui.data import DashboardData, DataSource
+from tui.view import Schedule
 
 __all__ = ["Dashboard", "DashboardData", "DataSource", "run_dashboard"]
 
@@ -22,13 +22,13 @@ def run_dashboard(
     db_path: Path,
     *,
     target_label: str,
-    schedules: Mapping[str, timedelta] | None = None,
+    schedules: Mapping[str, Schedule] | None = None,
 ) -> None:
     """Run the dashboard over the store at ``db_path`` until the operator quits.
 
     ``target_label`` names what the configuration points at ("sandbox", "production"), shown
-    in the header. ``schedules`` (job name -> interval), if given, lets the jobs panel say
-    when each job runs next.
+    in the header. ``schedules`` (job name -> interval, or the next run after a start for a
+    cron), if given, lets the jobs panel say when each job runs next.
     """
     source = DataSource(db_path)
     writer = CommandWriter(db_path)

@@ -43,7 +43,7 @@ from tui.palette import ActionsProvider
 from tui.problems import Problem, ProblemKind
 from tui.screens import AccountIdScreen, ConfirmScreen, HelpScreen, ResolveScreen
 from tui.styles import DASHBOARD_CSS
-from tui.view import Panel, View
+from tui.view import Panel, Schedule, View
 from tui.widgets import (
     AlertLine,
     BudgetsPanel,
@@ -101,7 +101,7 @@ class Dashboard(App[None]):
         commands: CommandSink | None = None,
         clock: Callable[[], datetime] = _utc_now,
         refresh_every: float | None = 1.0,
-        schedules: Mapping[str, timedelta] | None = None,
+        schedules: Mapping[str, Schedule] | None = None,
         stale_after: timedelta = timedelta(seconds=30),
     ) -> None:
         super().__init__()

@@ -6,14 +6,17 @@ when the store has not changed, and a test or a snapshot can fix it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from tui.data import DashboardData
 
-__all__ = ["Panel", "View"]
+__all__ = ["Panel", "Schedule", "View"]
+
+# A job's schedule: its interval, or when it runs next after a run that started then (a cron).
+Schedule = timedelta | Callable[[datetime], datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,7 @@ class View:
     data: DashboardData
     now: datetime
     target_label: str  # what the config points at: "sandbox", "production", ...
-    schedules: Mapping[str, timedelta] = field(default_factory=dict)  # job -> interval
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)  # job -> its schedule
     stale_after: timedelta = timedelta(seconds=30)  # no beat for this long: "stale"
 
 

@@ -12,9 +12,10 @@ Theory of operation.
 - Jobs (``JOBS``): each runs some sync steps, named by ``Step`` (a job naming an unknown step
   fails at import, not by leaving the step out), through ``SyncPass.run_steps``, which
   records each run in the store, inside a timeout so a hung call cannot block its job
-  forever. APScheduler's defaults are wrong for this: one second of misfire grace silently
-  skips runs after any stall, so each job gets a grace near its interval; coalescing and one
-  instance per job keep a slow job from piling up; jitter spreads the calls. Pollers run at
+  forever (the step it cuts short ends its run as failed, "timed out after Ns").
+  APScheduler's defaults are wrong for this: one second of misfire grace silently skips runs
+  after any stall, so each job gets a grace near its interval; coalescing and one instance per
+  job keep a slow job from piling up; jitter spreads the calls. Pollers run at
   once on start, and the report job too when a fire time of its cron passed since its last
   run. Every job's next run is logged at start, and a job the scheduler would hold paused
   stops the start (``timing``).
@@ -163,10 +164,16 @@ class Daemon:
         assert task is not None and self._sync is not None
         self._running.add(task)
         health = self.health[spec.name]
+        limit = self.settings.schedule.job_timeout
         try:
             try:
-                async with asyncio.timeout(self.settings.schedule.job_timeout):
-                    results = [result async for result in self._sync.run_steps(spec.steps)]
+                async with asyncio.timeout(limit) as deadline:
+
+                    def why_cancelled() -> str:  # the step's run says it, not only the log
+                        return f"timed out after {limit:g}s" if deadline.expired() else "cancelled"
+
+                    steps = self._sync.run_steps(spec.steps, why_cancelled=why_cancelled)
+                    results = [result async for result in steps]
                 self.store_health.wrote()
                 failed = [r for r in results if not r.ok and not record_level(r.error)]
                 if spec.name != "dispatch" and self._scheduler is not None:
@@ -177,7 +184,7 @@ class Daemon:
                 else:
                     health.succeeded()
             except TimeoutError:
-                health.failed(f"job {spec.name} ran past {self.settings.schedule.job_timeout:.0f}s")
+                health.failed(f"job {spec.name} ran past {limit:.0f}s")
             # Stored as the run ends: a status read between two beats sees this run's outcome.
             record = health.record
             await in_store(self._store, lambda tx: tx.daemon.put_health([record]))
@@ -234,7 +241,9 @@ class Daemon:
     async def _commands(self) -> None:
         assert self._sync is not None
         relinked, queued = False, False
-        with self.store_health.watch(writes=False):  # most runs find no command: a read
+        # Most runs find no command (a read); a retry re-applies with the org's snapshot,
+        # held as a step holds it (``holding``).
+        with self.store_health.watch(writes=False), self._sync.holding():
             relinked, queued = await run_new_commands(
                 self._store, self._sync.chartmogul, self._reapply, self._sync.translator
             )

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from cmsync.demo.runtime import TARGET, job_intervals
+from cmsync.daemon.schedules import job_schedules
+from cmsync.demo.runtime import TARGET
 from cmsync.demo.session import DemoError, DemoOptions, DemoSession
 from tui import Dashboard, DataSource
 from tui.commands import CommandWriter
@@ -45,7 +46,7 @@ def run_dashboard_demo(
             source,
             target_label=TARGET,
             commands=writer,
-            schedules=job_intervals(session.settings),
+            schedules=job_schedules(session.settings),
         )
 
         async def autopilot(pilot: Pilot[object]) -> None:

@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cmsync.config import Settings, load_settings
-from cmsync.daemon import JOBS, Daemon
+from cmsync.daemon import Daemon
 
-__all__ = ["FAST_SCHEDULE", "DaemonThread", "demo_settings", "job_intervals"]
+__all__ = ["FAST_SCHEDULE", "DaemonThread", "demo_settings"]
 
 FAST_SCHEDULE: dict[str, Any] = {
     "chartmogul_poll": 2.0,
@@ -41,16 +41,6 @@ def demo_settings(config_file: Path) -> Settings:
     settings = load_settings(config_file)
     schedule = settings.schedule.model_copy(update=FAST_SCHEDULE)
     return settings.model_copy(update={"schedule": schedule})
-
-
-def job_intervals(settings: Settings) -> dict[str, timedelta]:
-    """Each step's interval, by the name its runs are recorded under (for the dashboard)."""
-    out: dict[str, timedelta] = {}
-    for spec in JOBS:
-        if spec.every is not None:
-            for step in spec.steps:
-                out.setdefault(step, timedelta(seconds=spec.every(settings)))
-    return out
 
 
 class DaemonThread:

@@ -32,7 +32,7 @@ from cmsync.pipeline.translate import Translator
 from cmsync.pipeline.withdraw import settle_withdrawals
 from state import OutboxItem, SignalRef, Transaction
 from state.effects import Effect
-from state.lifecycle import Account, LifecyclePolicy, apply, withdraw_vanished
+from state.lifecycle import Account, LifecyclePolicy, decide, withdraw_vanished
 from state.signals import (
     FailureExpired,
     FirstCycleEnded,
@@ -153,18 +153,14 @@ def _apply(
     newly: list[SignalRef] = []
     for signal in signals:
         uuid = signal.customer_uuid
-        if signal.key in applied:
+        account, revision = accounts[uuid]
+        transition = decide(account, signal, applied, now, policy, today=today)
+        if transition is None:  # a replay
             stats.replays += 1
             continue
-        account, revision = accounts[uuid]
-        retyped = isinstance(signal, MrrMovement) and signal.slot in applied
-        stats.retyped += retyped
-        transition = apply(account, signal, now, policy, retyped=retyped, today=today)
-        applied.add(signal.key)
-        newly.append(SignalRef(uuid, signal.key))
-        if isinstance(signal, MrrMovement) and not retyped:
-            applied.add(signal.slot)
-            newly.append(SignalRef(uuid, signal.slot))
+        stats.retyped += transition.retyped
+        applied.update(transition.applied)
+        newly.extend(SignalRef(uuid, key) for key in transition.applied)
         if transition.account != account:
             accounts[uuid] = (transition.account, revision)
             changed.add(uuid)

@@ -60,20 +60,24 @@ async def load_context(
     columns = distinct_fields(["Id", "Name", "Website", "OwnerId", owner_field, uuid_field])
     # Pages go straight into the snapshot on disk, never a list of every Account and Contact.
     org = OrgSnapshot(uuid_field)
-    query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
-    async for page in gateway.query_pages(query):
-        org.add_accounts(
-            (
-                AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)),
-                row.get(owner_field) or row.get("OwnerId") or None,
-                row.get("Name"),
+    try:
+        query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
+        async for page in gateway.query_pages(query):
+            org.add_accounts(
+                (
+                    AccountFacts(row["Id"], row.get("Website"), row.get(uuid_field)),
+                    row.get(owner_field) or row.get("OwnerId") or None,
+                    row.get("Name"),
+                )
+                for row in page
             )
-            for row in page
-        )
-    emails = "SELECT AccountId, Email FROM Contact WHERE Email != null AND AccountId != null"
-    async for page in gateway.query_pages(emails):
-        org.add_contacts((row["AccountId"], row.get("Email")) for row in page)
-    plans = await load_plans(chartmogul)
+        emails = "SELECT AccountId, Email FROM Contact WHERE Email != null AND AccountId != null"
+        async for page in gateway.query_pages(emails):
+            org.add_contacts((row["AccountId"], row.get("Email")) for row in page)
+        plans = await load_plans(chartmogul)
+    except BaseException:  # a read that failed (or was cancelled) leaves no scratch file behind
+        org.close()
+        raise
     return SyncContext(org.seal(), plans)
 
 

@@ -125,6 +125,9 @@ class _Columns:
         rows = self._db.select("SELECT id, row FROM held WHERE id IN ({marks})", account_ids)
         return {a: dict(zip(self._columns, json.loads(row), strict=True)) for a, row in rows}
 
+    def close(self) -> None:
+        self._db.close()
+
 
 @dataclass(frozen=True)
 class _Held:
@@ -145,28 +148,32 @@ async def _read_salesforce(
     columns = distinct_fields(["Id", "Name", *(getattr(names, f.value) for f in FIGURE_FIELDS)])
     query = f"SELECT {', '.join(columns)} FROM Account"  # noqa: S608 (identifier() checked each)
     accounts = _Columns(tuple(columns))
-    async for page in gateway.query_pages(query):
-        accounts.add(page)
-    people: dict[str, list[_Person]] = {}
-    if settings.enrichment.enabled:
-        fields = settings.fields
-        # Converted Leads are left out: Salesforce refuses their updates
-        # (CANNOT_UPDATE_CONVERTED_LEAD), and their figures live on the Contact they became,
-        # compared as a Contact. Only a Lead still open (and enriched by an older version)
-        # is compared as a Lead.
-        kinds = (
-            ("Contact", fields.contact, ""),
-            ("Lead", fields.lead, " AND IsConverted = false"),
-        )
-        for sobject, mapped, only in kinds:
-            uuid = identifier(mapped.customer_uuid)
-            wanted = distinct_fields(["Id", uuid, mapped.mrr, mapped.status])
-            where = f"{uuid} != null{only}"
-            query = f"SELECT {', '.join(wanted)} FROM {sobject} WHERE {where}"  # noqa: S608
-            for row in await _rows(gateway, query):
-                person = _Person(sobject, row["Id"], mapped, row)
-                people.setdefault(row[uuid], []).append(person)
-    return _Held(accounts, people)
+    try:
+        async for page in gateway.query_pages(query):
+            accounts.add(page)
+        people: dict[str, list[_Person]] = {}
+        if settings.enrichment.enabled:
+            fields = settings.fields
+            # Converted Leads are left out: Salesforce refuses their updates
+            # (CANNOT_UPDATE_CONVERTED_LEAD), and their figures live on the Contact they became,
+            # compared as a Contact. Only a Lead still open (and enriched by an older version)
+            # is compared as a Lead.
+            kinds = (
+                ("Contact", fields.contact, ""),
+                ("Lead", fields.lead, " AND IsConverted = false"),
+            )
+            for sobject, mapped, only in kinds:
+                uuid = identifier(mapped.customer_uuid)
+                wanted = distinct_fields(["Id", uuid, mapped.mrr, mapped.status])
+                where = f"{uuid} != null{only}"
+                query = f"SELECT {', '.join(wanted)} FROM {sobject} WHERE {where}"  # noqa: S608
+                for row in await _rows(gateway, query):
+                    person = _Person(sobject, row["Id"], mapped, row)
+                    people.setdefault(row[uuid], []).append(person)
+        return _Held(accounts, people)
+    except BaseException:  # a read that failed (or was cancelled) leaves no scratch file
+        accounts.close()
+        raise
 
 
 def _account_row(
@@ -275,13 +282,18 @@ async def reconcile(
     run); returns what was compared and found, record by record in ``drift``.
     """
     held = await _read_salesforce(gateway, translator, settings)
-    total = ReconcileStats(dry_run=dry_run)
-    run_id = now.isoformat()  # a later pass repairs the same record again if it drifts again
-    async for page in chartmogul.customer_pages():
+    try:
+        total = ReconcileStats(dry_run=dry_run)
+        run_id = now.isoformat()  # a later pass repairs the same record again if it drifts again
+        async for page in chartmogul.customer_pages():
 
-        def work(tx: Transaction, entries: tuple[Customer, ...] = page.entries) -> ReconcileStats:
-            return _page(tx, entries, held, context, translator, run_id, dry_run)
+            def work(
+                tx: Transaction, entries: tuple[Customer, ...] = page.entries
+            ) -> ReconcileStats:
+                return _page(tx, entries, held, context, translator, run_id, dry_run)
 
-        total.add(await in_store(store, work))
-        total.rejected += len(page.rejected)
-    return total
+            total.add(await in_store(store, work))
+            total.rejected += len(page.rejected)
+        return total
+    finally:
+        held.accounts.close()  # its scratch file goes now, not whenever it is collected

@@ -1,11 +1,22 @@
-"""One sync pass: every step once, in dependency order, each recorded as a job run.
+"""The sync steps over one store and both clients, and a pass: every step once, in order.
 
-The steps are the daemon's jobs: ``context`` (what both systems look like), ``customers``
-(match, figures), ``activities``, ``payments``, ``first_cycles`` (the lifecycle's inputs) and
-``dispatch`` (the outbox to Salesforce). Without a context nothing else can run; any other
-step may fail and the rest still run (the outbox is drained whatever happened before it).
-A step fails by raising; the failure is recorded with its reason, not re-raised, so the pass
-always ends with a complete report.
+A step is a ``Step``, bound to its method of ``SyncPass`` when the pass is built (a step
+without one fails there), run by ``run_step`` and recorded as a job run under its value:
+``load_context`` (the org's Accounts and Contact emails, on disk, and the plans),
+``customers`` (match, figures; merged and deleted customers followed), ``closed_won`` and
+``enrichment`` (the Salesforce pollers), ``activities``, ``late_activities``, ``payments`` and
+``first_cycles`` (the lifecycle's inputs), ``dispatch`` (the outbox to Salesforce),
+``reconcile`` (drift) and ``reports`` (the KPI rows); a dry run ends with ``preview``
+instead of a dispatch. ``cmsync once`` runs them all in dependency order (``STEPS``,
+``run``); the daemon runs them in its jobs (``cmsync.daemon.runner.JOBS``), side by side.
+Without a context only the dispatch runs; any other step may fail and the rest still run. A
+step fails by raising; the failure is recorded with its reason, not re-raised, so a pass
+always ends with a complete report. A step cancelled from outside (the daemon's job
+timeout) ends its run as failed too, saying why.
+
+What a pass holds open (the org's snapshot, its scratch file, an invoice listing read ahead)
+``close`` releases at its end; in the daemon a snapshot a newer ``load_context`` replaced is
+closed once no step may still read it (``holding``).
 
 Each source's reads end at that source's "now": local time plus the offset its ``Date``
 headers show (``state.serverclock``, measured by each client's funnel). The stamps a window is
@@ -18,9 +29,10 @@ local clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -40,6 +52,7 @@ from cmsync.pipeline.cycles import sweep_first_cycles
 from cmsync.pipeline.departed import follow_departed
 from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.org import OrgSnapshot
 from cmsync.pipeline.owners import resolve_fallback_owner
 from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
 from cmsync.pipeline.preview import Preview, build_preview
@@ -102,6 +115,10 @@ def _describe(outcome: Any) -> str:
             parts.append(f"{name}={value}")
         return " ".join(parts)
     return str(outcome)
+
+
+def _cancelled() -> str:
+    return "cancelled"
 
 
 class DispatchIncompleteError(SyncError):
@@ -206,23 +223,59 @@ class SyncPass:
         }
         if missing := set(Step) - self._work.keys():
             raise TypeError(f"steps without their work: {sorted(missing)}")
+        # Snapshots of the org a newer ``load_context`` replaced, closed (their scratch files
+        # removed) once no step runs that may still read one (``holding``).
+        self._retired: list[OrgSnapshot] = []
+        self._holders = 0
 
-    async def run_steps(self, names: Sequence[Step | str]) -> AsyncIterator[StepResult]:
+    async def run_steps(
+        self, names: Sequence[Step | str], *, why_cancelled: Callable[[], str] = _cancelled
+    ) -> AsyncIterator[StepResult]:
         """Run steps in order, yielding each one's result as it ends (see ``run_step``).
 
         Knowing what comes next, the activities step followed by the payments step reads the
         invoice listing for it meanwhile (``InvoicesAhead``).
         """
         for index, name in enumerate(names):
-            yield await self.run_step(name, then=names[index + 1 :])
+            yield await self.run_step(name, then=names[index + 1 :], why_cancelled=why_cancelled)
 
-    async def run_step(self, name: Step | str, *, then: Sequence[Step | str] = ()) -> StepResult:
+    async def run_step(
+        self,
+        name: Step | str,
+        *,
+        then: Sequence[Step | str] = (),
+        why_cancelled: Callable[[], str] = _cancelled,
+    ) -> StepResult:
         """Run one step, recorded as a job run; never raises for a failed step (an unknown
         step name is a ``ValueError``: a caller's mistake, not a step's failure).
 
-        ``then``: the steps the caller runs next (``run_steps`` passes them).
+        ``then``: the steps the caller runs next (``run_steps`` passes them). A step
+        cancelled from outside (the daemon's job timeout, its stop) ends its run as failed
+        with ``why_cancelled()`` before the cancellation goes on, so no run stays "running"
+        in ``status`` and the dashboard until the job's next run.
         """
         step = Step(name)
+        with self.holding():
+            return await self._run_step(step, then, why_cancelled)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """While a step (or anything else reading ``context``) runs: the daemon's jobs run
+        side by side, so an org snapshot a ``load_context`` replaced may still be read by
+        another step; it is closed when the last holder ends."""
+        self._holders += 1
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if not self._holders:
+                retired, self._retired = self._retired, []
+                for org in retired:
+                    org.close()
+
+    async def _run_step(
+        self, step: Step, then: Sequence[Step | str], why_cancelled: Callable[[], str]
+    ) -> StepResult:
         work = self._work[step]
         name = step.value
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
@@ -231,6 +284,13 @@ class SyncPass:
             if step is Step.ACTIVITIES and Step.PAYMENTS in then:
                 await self._read_invoices_ahead()
             outcome = await work()
+        except asyncio.CancelledError:
+            detail = why_cancelled()
+            log.warning("%s cancelled: %s", name, detail)
+            await in_store(
+                self.store, lambda tx: tx.jobs.finish(run_id, JobResult.ERROR, detail[:2000])
+            )
+            raise
         except StoreUnwritableError:
             raise  # not this step's failure but the store's, which the caller holds as a state
         except Exception as exc:
@@ -288,6 +348,8 @@ class SyncPass:
         )  # fmt: skip
 
     def _set_context(self, context: SyncContext) -> None:
+        if self.context is not None and self.context.org is not context.org:
+            self._retired.append(self.context.org)
         self.context = context
         self.translator = Translator(
             self.settings.fields, self.settings.sync, context.plan_names,
@@ -365,14 +427,24 @@ class SyncPass:
         )  # fmt: skip
 
     async def _read_invoices_ahead(self) -> None:
-        await self.close()  # a listing a step before left unused (say, a job that timed out)
+        await self._drop_invoices()  # a listing a step before left unused (a job timed out)
         self._invoices = InvoicesAhead(self.chartmogul, await read_head(self.store))
 
-    async def close(self) -> None:
-        """Stop background reading (an invoice listing no payments step took); idempotent."""
+    async def _drop_invoices(self) -> None:
         ahead, self._invoices = self._invoices, None
         if ahead is not None:
             await ahead.cancel()
+
+    async def close(self) -> None:
+        """Stop background reading (an invoice listing no payments step took) and close the
+        org's snapshots, removing their scratch files; idempotent. The end of a pass
+        (``run``) and of the daemon."""
+        await self._drop_invoices()
+        retired, self._retired = self._retired, []
+        if self.context is not None:
+            retired.append(self.context.org)
+        for org in retired:
+            org.close()
 
     async def first_cycles(self) -> Any:
         await self._linked_first()
@@ -431,13 +503,13 @@ class SyncPass:
     async def run(self) -> PassReport:
         """Every step once, in dependency order (``STEPS``); no context, only the dispatch."""
         report = PassReport()
-        first = await self.run_step(Step.LOAD_CONTEXT)
-        report.steps.append(first)
-        steps: tuple[Step, ...] = STEPS[1:] if first.ok else (Step.DISPATCH,)
-        if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
-            steps = (*(step for step in steps if step is not Step.DISPATCH), Step.PREVIEW)
         try:
+            first = await self.run_step(Step.LOAD_CONTEXT)
+            report.steps.append(first)
+            steps: tuple[Step, ...] = STEPS[1:] if first.ok else (Step.DISPATCH,)
+            if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
+                steps = (*(step for step in steps if step is not Step.DISPATCH), Step.PREVIEW)
             report.steps.extend([result async for result in self.run_steps(steps)])
         finally:
-            await self.close()
+            await self.close()  # the org's snapshot and its scratch file too
         return report

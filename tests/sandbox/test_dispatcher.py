@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,38 +24,16 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql
 from cmsync.sandbox.faults import FaultProfile
 from state import OutboxItem, OutboxStatus, RecordRef, Store, System
+from tests.support.clock import START, FakeClock
 
 if TYPE_CHECKING:
     from cmsync.sandbox.runner import RunningSandbox
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
 QUICK = DispatchPolicy(backoff_base=10, backoff_cap=60, max_attempts=10)
-START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 COLLECTIONS = "PATCH /services/data/v{version}/composite/sobjects"
 UPDATE_CALLS = COLLECTIONS + "{slash}"
 UPSERT_CALLS = COLLECTIONS + "/{sobject}/{field}{slash}"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
-        yield opened
 
 
 def _gateway(sandbox: RunningSandbox, budget: ApiBudget | None = None) -> SalesforceGateway:

@@ -27,21 +27,12 @@ from state import (
     System,
 )
 from state.incremental import Watermark
+from tests.support.clock import FakeClock
 
-__all__ = ["EXPECTED", "NOW", "START", "Clock", "fill_store"]
+__all__ = ["EXPECTED", "NOW", "START", "fill_store"]
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)  # the daemon started
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # the dashboard's clock
-
-
-class Clock:
-    """The store's clock: tests set ``now`` before each transaction."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # (stage, MRR in cents of each account in it)
@@ -89,7 +80,7 @@ def _item(n: int, kind: str = "update_account") -> OutboxItem:
 
 def fill_store(path: Path) -> Store:
     """Create and fill the store at ``path``; returns it open (the caller closes it)."""
-    clock = Clock()
+    clock = FakeClock(START)  # tests set ``now`` before each transaction
     store = Store.open(path, clock=clock)
     uuids = list(_ids("cus_", sum(len(m) for _, m in STAGES)))
     accounts = list(_ids("001", len(uuids)))

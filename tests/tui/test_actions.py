@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import AnyHttpUrl, SecretStr
 from rich.text import Text
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
@@ -50,19 +51,26 @@ def new_commands(store: Store) -> list[Command]:
         return tx.commands.new()
 
 
-def carry_out(store: Store) -> None:
-    """What the daemon does with new commands: its own command handling."""
-    from cmsync.config import FieldSettings, SyncSettings
-    from cmsync.daemon.commands import carry_out as daemon_carry_out
+async def carry_out(store: Store) -> None:
+    """The daemon's commands job over the new commands: ``run_new_commands``, as ``cmsync
+    run`` calls it. Its ChartMogul client is only called for a void (none here), so it points
+    at a port where nothing answers; no signal is applied again either."""
+    from cmsync.chartmogul import connect
+    from cmsync.config import ChartMogulSettings, FieldSettings, SyncSettings
+    from cmsync.daemon.commands import run_new_commands
     from cmsync.pipeline.translate import Translator
 
     def reapply(tx: Transaction, payload: dict[str, object]) -> str:
-        raise AssertionError("no illegal transition here")
+        raise AssertionError("no quarantined signal here")
 
+    nowhere = ChartMogulSettings(base_url=AnyHttpUrl("https://127.0.0.1:9"), api_key=SecretStr("-"))
     translator = Translator(FieldSettings(), SyncSettings())
+    async with connect(nowhere) as chartmogul:
+        await run_new_commands(store, chartmogul, reapply, translator)
     with store.transaction() as tx:
-        for command in tx.commands.new():
-            assert daemon_carry_out(tx, command, reapply, translator).ok
+        assert tx.commands.new() == []
+        done = tx.queries.recent_commands()
+    assert {c.status for c in done} == {CommandStatus.DONE}, [(c.target, c.result) for c in done]
 
 
 async def test_retry_skip_and_resolve_write_commands_the_daemon_carries_out(
@@ -99,7 +107,7 @@ async def test_retry_skip_and_resolve_write_commands_the_daemon_carries_out(
         waiting = table.get_row("outbox:12")[-1]
         assert isinstance(waiting, Text) and waiting.plain == "retry asked…"
 
-        carry_out(daemon)
+        await carry_out(daemon)
         await app.refresh_now().wait()
         await pilot.pause()
         assert table.keys == ["outbox:11"]

@@ -6,11 +6,7 @@ one with what became of the record and touches nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import timedelta
 
 from cmsync.config import FieldSettings, SyncSettings
 from cmsync.daemon.commands import carry_out
@@ -29,27 +25,7 @@ from state import (
     Transaction,
 )
 from state.journal import ALREADY_HANDLED
-
-START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
-        yield opened
+from tests.support.clock import START, FakeClock
 
 
 def _reapply(tx: Transaction, payload: dict[str, object]) -> str:
@@ -94,7 +70,7 @@ def test_handled_finds_the_newest_done_command_before_the_late_one(store: Store)
 
 
 def test_a_second_skip_of_a_dead_letter_says_who_skipped_it_and_when(
-    store: Store, clock: Clock
+    store: Store, clock: FakeClock
 ) -> None:
     row = _dead_letter(store)
     clock.now = START + timedelta(minutes=5)
@@ -152,7 +128,7 @@ def test_a_quarantine_entry_resolved_or_closed_first_says_how(store: Store) -> N
 
 
 def test_a_second_unlink_says_when_the_first_unlinked_the_customer(
-    store: Store, clock: Clock
+    store: Store, clock: FakeClock
 ) -> None:
     with store.transaction() as tx:
         tx.links.put("cus_1", "001A", MatchMethod.UUID_FIELD)

@@ -25,20 +25,13 @@ from cmsync.sandbox.faults import FaultInjector
 from cmsync.sandbox.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
 from cmsync.sandbox.scenario.generate import generate
 from cmsync.sandbox.scenario.seed import seed
+from tests.support.clock import FakeClock
 
 START = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def _world(seed_value: int) -> tuple[Simulator, _Clock, ChartMogulEmulator, SalesforceEmulator]:
-    fake = _Clock()
+def _world(seed_value: int) -> tuple[Simulator, FakeClock, ChartMogulEmulator, SalesforceEmulator]:
+    fake = FakeClock(START)
     ctx = SandboxContext(clock=SandboxClock(fake), faults=FaultInjector("none", seed=seed_value))
     cm = ChartMogulEmulator(ctx, "key")
     sf = SalesforceEmulator(ctx, SalesforceEmulatorConfig())
@@ -49,7 +42,7 @@ def _world(seed_value: int) -> tuple[Simulator, _Clock, ChartMogulEmulator, Sale
     return Simulator(billing, crm, seed=seed_value), fake, cm, sf
 
 
-def _run(simulator: Simulator, clock: _Clock, events: int) -> list[tuple[str, str, str]]:
+def _run(simulator: Simulator, clock: FakeClock, events: int) -> list[tuple[str, str, str]]:
     out = []
     for _ in range(events):
         clock.now += timedelta(seconds=1)

@@ -4,15 +4,14 @@ signals carried over, or dropped)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from cmsync.pipeline.departed import drop_link, follow_merge
 from state import AccountState, MatchMethod, SignalRef, Store
 from state.departed import DropLink, FollowMerge, Gone, decide, held_back
+from tests.support.clock import FakeClock
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ACCOUNT, OTHER = "001A00000000001AAA", "001A00000000002AAA"
@@ -44,9 +43,8 @@ def test_a_mass_disappearance_is_held_back_not_acted_on() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=lambda: NOW) as opened:
-        yield opened
+def clock() -> FakeClock:
+    return FakeClock(NOW)  # the clock of the ``store`` fixture (tests/conftest.py), at NOW
 
 
 def test_a_merge_moves_link_state_and_applied_signals(store: Store) -> None:

@@ -12,25 +12,18 @@ from cmsync.sandbox.salesforce.errors import RecordError
 from cmsync.sandbox.salesforce.ids import to18
 from cmsync.sandbox.salesforce.store import MultipleMatchError, RecordStore
 from cmsync.sandbox.salesforce.values import JsonTypeError
+from tests.support.clock import FakeClock
 
 T0 = datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(clock: Clock) -> RecordStore:
+def store(clock: FakeClock) -> RecordStore:
     store = RecordStore(DEFAULT_CATALOGUE, clock)
     store.user_id = store.insert(
         "User", {"LastName": "Integration", "Email": "i@x.example", "Username": "i@x.example"}
@@ -45,7 +38,7 @@ def refused(call: Any, *args: Any, **kwargs: Any) -> RecordError:
 
 
 def test_system_fields_come_from_the_clock_to_the_millisecond(
-    store: RecordStore, clock: Clock
+    store: RecordStore, clock: FakeClock
 ) -> None:
     record_id = store.insert("Account", {"Name": "Acme"})
     created = store.get("Account", record_id)

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,12 +78,6 @@ def _child(script: str, *args: str) -> subprocess.Popen[str]:
 def _integrity(path: Path) -> str:
     with sqlite3.connect(path) as conn:
         return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db") as opened:
-        yield opened
 
 
 def _nothing_written(store: Store) -> None:

@@ -8,36 +8,14 @@ what kept every page of a catch-up as fast as the first.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from state import FieldWrite, OutboxItem, OutboxRetry, RecordRef, SignalRef, Store, System
 from state.sql import PAIRS, pair_params, pairs_where
-
-START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
-        yield opened
+from tests.support.clock import START, FakeClock
 
 
 def row(record: str, n: int, system: System = System.SALESFORCE) -> OutboxItem:
@@ -73,7 +51,7 @@ def test_a_record_is_claimed_with_all_its_due_rows_in_the_order_records_fell_due
     assert claimed_records(store, 5) == ([], False)
 
 
-def test_rows_waiting_for_a_retry_stay_behind(store: Store, clock: Clock) -> None:
+def test_rows_waiting_for_a_retry_stay_behind(store: Store, clock: FakeClock) -> None:
     enqueue(store, [row("a", 0)])
     with store.transaction() as tx:
         (first,) = tx.outbox.claim_due(1)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,6 +20,7 @@ from state import (
     Store,
     Transaction,
 )
+from tests.support.clock import FakeClock
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 DEAL = ImportedDeal("006A", "001A", "cus_1", "inv_1", 100_000, "USD")
@@ -29,15 +28,8 @@ LOST = {"Id": "006A", "Name": "Big deal", "StageName": "Closed Lost", "IsWon": F
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    now = [START]
-
-    def clock() -> datetime:
-        now[0] += timedelta(seconds=1)
-        return now[0]
-
-    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
-        yield opened
+def clock() -> FakeClock:
+    return FakeClock(START, tick=1)  # each of the store's writes a second after the last
 
 
 def _never(tx: Transaction, payload: dict[str, object]) -> str:

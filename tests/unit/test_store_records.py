@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -33,30 +32,7 @@ from state import (
     System,
 )
 from state.tables import STAGE_TOTAL_TRIGGERS
-
-START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=clock) as opened:
-        yield opened
+from tests.support.clock import START, FakeClock
 
 
 def test_links_tie_one_customer_to_one_account(store: Store) -> None:

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from state import MatchMethod, OutboxEntry, OutboxItem, OutboxStatus, Store, System
 from state.owners import reassign
 from state.vanished import AccountFate, Repoint, accounts_named, follow, winner_of
+from tests.support.clock import FakeClock
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 LOSER, WINNER, OTHER, GONE = (f"001{c * 12}AAA" for c in "LWOG")
@@ -97,9 +96,8 @@ def test_an_inactive_owner_gives_way_to_the_fallback_then_to_none() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=lambda: NOW) as opened:
-        yield opened
+def clock() -> FakeClock:
+    return FakeClock(NOW)  # the clock of the ``store`` fixture (tests/conftest.py), at NOW
 
 
 def test_a_link_moves_to_the_winner_unless_the_winner_is_taken(store: Store) -> None:

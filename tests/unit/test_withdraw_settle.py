@@ -3,9 +3,7 @@ its rows are dropped with an audit line; sent or tried, a closing upsert follows
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +19,7 @@ from state.effects import (
     Priority,
     WithdrawAlert,
 )
+from tests.support.clock import FakeClock
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 ALERT = ChurnRiskAlert("cus_1", "cmsync:churn:abc", AlertKind.CHURN, AlertRecord.TASK,
@@ -31,9 +30,8 @@ TARGET = AccountTarget("001000000000001AAA", "005000000000001AAA", "Acme")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "cmsync.db", clock=lambda: NOW) as opened:
-        yield opened
+def clock() -> FakeClock:
+    return FakeClock(NOW)  # the clock of the ``store`` fixture (tests/conftest.py), at NOW
 
 
 def _translator() -> Translator:

@@ -1,7 +1,9 @@
 """Jobs: each scheduled job's last run, its result, how long it took, and when it runs next.
 
-The next run is the last start plus the job's interval, when the dashboard was told the
-schedule (``View.schedules``); the store records runs, not plans, so otherwise it shows a dash.
+The next run is the last start plus the job's interval, or its cron's next fire time after
+that start, when the dashboard was told the schedule (``View.schedules``: ``cmsync tui``
+derives it from the configuration the daemon runs with); the store records runs, not plans,
+so otherwise it shows a dash.
 A run without a result is still going, or was cut short by a daemon that died mid-run.
 
 The rows are steps (what a run is recorded under); the daemon's jobs each run one or more of
@@ -12,7 +14,7 @@ last error as the subtitle. A store the daemon never beat in shows the plain tit
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 
 from rich.text import Text
 
@@ -33,10 +35,12 @@ def _result(run: JobRun) -> Cell:
 
 
 def _next(run: JobRun, view: View) -> str:
-    interval = view.schedules.get(run.job)
-    if interval is None or run.result is None:
+    schedule = view.schedules.get(run.job)
+    if schedule is None or run.result is None:
         return "—"
-    due: datetime = run.started_at + interval
+    due = run.started_at + schedule if isinstance(schedule, timedelta) else schedule(run.started_at)
+    if due is None:  # a cron that never fires again
+        return "—"
     return "due" if due <= view.now else f"in {span(due - view.now)}"
 
 
