@@ -100,7 +100,7 @@ async def test_the_selection_follows_its_record_when_rows_move_and_the_action_ac
         await settle(app, pilot)
         assert [(c.kind, c.target) for c in new_commands(daemon)] == [(CommandKind.SKIP, CHOSEN)]
 
-        carry_out(daemon)
+        await carry_out(daemon)
         await app.refresh_now().wait()
         await pilot.pause()
         assert outbox_status(daemon, CHOSEN) is OutboxStatus.SKIPPED
