@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 ## make mutation: mutmut over the pure core's lifecycle, matching and incremental reads, then
-## the score per module (README: Tests); about four minutes, not part of test
+## the score per module (README: Tests); three to five minutes, not part of test
 mutation: $(STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run
