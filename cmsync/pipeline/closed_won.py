@@ -3,9 +3,11 @@
 Theory of operation. The poller reads won Opportunities changed since its watermark
 (``changed_records`` over SystemModstamp, filter ``IsWon = true`` and no ``CM_Sync_Key__c``:
 the expansion Opportunities cmsync itself writes come from ChartMogul already; cursor
-``salesforce.closed_won``) and, per page, does the ChartMogul work of each deal, then commits
-the page's links, outbox rows, quarantine entries and the advanced watermark in one store
-transaction. For each deal, in order:
+``salesforce.closed_won``) and, per page, decides each deal, then commits the page's links,
+outbox rows, quarantine entries and the advanced watermark in one store transaction. The poll
+reads ChartMogul but writes nothing there: a deal to import becomes one outbox effect
+(``closed_won_effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
+(``closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
 
 1. its era (``closed_won_deal.Horizon``): a deal closed before the backfill window is history
    and costs no call at all;
@@ -21,17 +23,19 @@ transaction. For each deal, in order:
    ``external_ids``, or is replaced), else the customer its ``CM_Customer_UUID__c``
    names, else the customer whose external id is the Account Id in the data source, else the
    one customer with the email of the Account's first Contact (if no other Account matches
-   it; several, or one matching elsewhere, is for an operator: quarantined), else a new one.
+   it; several, or one matching elsewhere, is for an operator: quarantined), else a new one
+   (made by the effect).
    A backfill deal whose Account already has a paying customer is history: that customer's
    billing is in ChartMogul already, from wherever it comes;
-5. the plan (``plan_key``): found in the customer's data source, else created from
-   ``create_plans``, else the deal is quarantined saying which plan is missing; then, if the
-   Account has none, a new customer (after the plan, so a missing plan creates no customer);
-6. the import: one invoice, one subscription line item, one successful payment. ChartMogul
-   has no dry run, so a refused invoice (4xx) is known only now: the customer this deal
-   created is deleted again if it holds no invoice, and the deal is quarantined with
-   ChartMogul's reason (nothing is left that nothing uses). Then the imported deal is
-   recorded (``tx.deals``; also when step 2 finds it imported) and the link
+5. the plan (``plan_key``): found in the customer's data source, else one ``create_plans``
+   defines (the effect creates it), else the deal is quarantined saying which plan is missing
+   (before any customer is made);
+6. the effect, enqueued with the watermark. When it is sent: the plan and the customer made if
+   needed, then the import: one invoice, one subscription line item, one successful payment.
+   ChartMogul has no dry run, so a refused invoice (4xx) is known only then: the customer this
+   deal created is deleted again if it holds no invoice, and the deal is quarantined with
+   ChartMogul's reason (nothing is left that nothing uses). Then, with the row's fate, the
+   imported deal is recorded (``tx.deals``; also when step 2 finds it imported) and the link
    (Account <-> customer) and an outbox update of the Account with the customer's UUID and its
    ChartMogul URL, nothing more. The figures (MRR, ARR, status, since) are not read back:
    ChartMogul processes an import "within a few minutes" (help article 360002155580), so a
@@ -45,9 +49,11 @@ were deleted): each becomes a problem an operator voids or keeps (``closed_won_u
 
 Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
 transaction with the same external id, and the client's creates look up what a lost attempt
-created. A crash at any point replays the page from its watermark, and step 2 or the external
-ids turn the replay into lookups. A ChartMogul refusal (4xx) quarantines its deal and the
-cursor moves on; a transient failure or an outage fails the step and the page is replayed.
+created. A crash before the page's commit replays the page from its watermark (step 2 or the
+external ids turn the replay into lookups); a crash while an effect is sent leaves its row in
+flight, requeued at the next start and sent again, finding what the cut-short send made. A
+transient failure of a read fails the step and the page is replayed; of a send, the row is
+retried with the outbox's backoff, and dead-lettered after ``max_attempts``.
 
 ``dry_run`` reads both systems the same way and writes nothing anywhere (no ChartMogul create,
 no store write, not even the cursor); ``stats.planned`` lists what would be done.
