@@ -39,6 +39,7 @@ write. Fates:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -125,6 +126,7 @@ class ChartMogulExecutor:
         self.policy = policy or DispatchPolicy()
         self._clock = clock
         self._stopping = False
+        self._lock = asyncio.Lock()  # one drain at a time (the dispatch job's, the step's)
 
     def request_stop(self) -> None:
         """Finish the row in flight, hand the rest back (shutdown)."""
@@ -132,6 +134,10 @@ class ChartMogulExecutor:
 
     async def drain(self) -> ChartMogulReport:
         """Send every due ChartMogul row; see the module doc."""
+        async with self._lock:
+            return await self._drain()
+
+    async def _drain(self) -> ChartMogulReport:
         report = ChartMogulReport()
         while not self._stopping and report.stopped is None:
             rows = await in_store(

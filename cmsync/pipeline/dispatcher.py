@@ -225,11 +225,13 @@ class Dispatcher:
             self.chartmogul.request_stop()
 
     async def send_chartmogul(self) -> ChartMogulReport | None:
-        """Only the due ChartMogul rows (the Closed-Won step's, at once); None: no executor."""
+        """Only the due ChartMogul rows (the Closed-Won step's, at once); None: no executor.
+
+        Not behind the Salesforce drain: the executor takes its own lock, so a long Salesforce
+        drain does not hold the Closed-Won step up."""
         if self.chartmogul is None:
             return None
-        async with self._lock:
-            return await self.chartmogul.drain()
+        return await self.chartmogul.drain()
 
     async def drain(self, *, max_rows: int | None = None) -> DispatchReport:
         """Send every due row (at most ``max_rows`` claimed); see the module doc."""
