@@ -91,6 +91,15 @@ class ChartMogulReport:
     def stopped(self) -> str | None:
         return self.outage or self.auth_failure
 
+    def describe(self) -> str:
+        """One line for the job's detail (the dispatch step's, the Closed-Won step's log)."""
+        line = (
+            f"(done={self.done} imported={self.imported} "
+            f"customers_created={self.customers_created} plans_created={self.plans_created} "
+            f"quarantined={self.quarantined} retried={self.retried} dead={self.dead})"
+        )
+        return line if self.stopped is None else f"{line[:-1]} stopped: {self.stopped})"
+
 
 @dataclass(frozen=True)
 class _Made:
@@ -160,7 +169,7 @@ class ChartMogulExecutor:
                 if unsent:
                     report.deferred += await self._release([row.id for row in unsent])
         if report.done or report.stopped:
-            log.info("chartmogul dispatch: %s", report)
+            log.info("chartmogul dispatch: %s", report.describe())
         return report
 
     async def _release(self, ids: list[int]) -> int:

@@ -262,3 +262,22 @@ async def test_a_chartmogul_outage_makes_a_dead_letter_an_operator_retries(
     assert len(await _invoices(cm, opportunity)) == 1
     assert world.read(lambda tx: tx.outbox.get(dead.id)).status is OutboxStatus.DONE
     assert world.read(lambda tx: tx.links.by_account(account)).customer_uuid == customer.uuid
+
+
+async def test_a_refused_import_settles_its_row_with_an_audit_line_and_no_dead_letter(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    won = world.settings.closed_won.model_copy(update={"currency": "ZZZ"})  # no ISO 4217 code
+    settings = world.settings.model_copy(update={"closed_won": won})
+    account, opportunity = await _won_deal(gateway, "Refused Again BV", 1_800.0)
+    assert (await _poll_only(settings)).queued == 1
+    [queued] = _rows(world, opportunity)
+
+    stats = await _pass(settings)  # sent with the same (wrong) settings: ChartMogul refuses
+    assert (stats.imported, stats.customers_discarded, stats.quarantined) == (0, 1, 1)
+    assert await _customers(cm, account, world.ds) == []  # the customer made for it went again
+    assert world.read(lambda tx: tx.outbox.get(queued.id)).status is OutboxStatus.DONE
+    [refused] = world.read(lambda tx: tx.queries.record_history("Invoice", opportunity))
+    assert (refused.system, refused.action) == (System.CHARTMOGUL, "refused")
+    assert "currency" in refused.fields["reason"]
+    assert _rows(world, opportunity) == []  # not pending, not a dead letter: a quarantine entry
