@@ -4,6 +4,8 @@ Theory of operation. ``drain`` claims the due ChartMogul rows (``import_deal``, 
 first: a deal's effect waits behind an older one of the same Account, whose customer it then
 finds) and sends each through the ChartMogul client's one request funnel, in order:
 
+0. already imported? An invoice with the Opportunity Id means a second row of the same deal
+   (edited while its first row waited): nothing is created, the row settles with the link;
 1. the plan: found in the customer's data source, else created from ``create_plans`` (a plan
    dropped from the configuration since the poll refuses the deal);
 2. the customer, if the poll found none: created with the Account Id as its external id;
@@ -79,6 +81,7 @@ class ChartMogulReport:
     customers_created: int = 0
     plans_created: int = 0
     customers_discarded: int = 0  # created for a deal whose invoice was refused, deleted again
+    already_imported: int = 0  # a deal's invoice found in ChartMogul when its row was sent
     quarantined: int = 0  # deals refused when sent
     enqueued: int = 0  # Account updates enqueued (the customer's UUID and URL)
     retried: int = 0
@@ -104,7 +107,6 @@ class ChartMogulReport:
 @dataclass(frozen=True)
 class _Made:
     holder: Holder
-    plan: PlanRef
     invoice: Invoice | None
     audit: list[AuditItem]
 
@@ -217,6 +219,10 @@ class ChartMogulExecutor:
         ds = holder.data_source_uuid if holder is not None else decided.data_source_uuid
         audit: list[AuditItem] = []
         why = f"Closed-Won Opportunity {deal.opportunity_id}"
+        done = await self._imported_already(decided, ds)
+        if done is not None:  # a second row of the deal (edited while the first waited)
+            report.already_imported += 1
+            return done
         plan = await self._plan(decided, ds, audit, report)
         created = holder is None
         if holder is None:
@@ -265,7 +271,23 @@ class ChartMogulExecutor:
                       why)
         )  # fmt: skip
         ours = next((i for i in made if i.external_id == invoice.external_id), None)
-        return _Made(holder, plan, ours, audit)
+        return _Made(holder, ours, audit)
+
+    async def _imported_already(self, decided: DealImport, ds: str) -> _Made | None:
+        """The deal's invoice if ChartMogul has it already, with the customer it went to."""
+        deal = decided.deal
+        assert deal.account_id is not None
+        async for page in self.chartmogul.invoice_pages(external_id=deal.opportunity_id):
+            for invoice in page.entries:
+                if invoice.external_id != deal.opportunity_id or invoice.customer_uuid is None:
+                    continue
+                if decided.holder is not None and decided.holder.uuid == invoice.customer_uuid:
+                    return _Made(decided.holder, invoice, [])
+                customer = await self.chartmogul.get_customer(invoice.customer_uuid)
+                ours = deal.account_id in (customer.external_id, *customer.external_ids)
+                how = MatchMethod.EXTERNAL_ID if ours else MatchMethod.CONTACT_EMAIL
+                return _Made(Holder.of(customer, ds, how), invoice, [])
+        return None
 
     async def _plan(
         self, decided: DealImport, ds: str, audit: list[AuditItem], report: ChartMogulReport

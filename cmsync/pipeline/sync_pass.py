@@ -110,6 +110,7 @@ def _fold(stats: ClosedWonStats, sent: ChartMogulReport) -> None:
     stats.customers_created += sent.customers_created
     stats.plans_created += sent.plans_created
     stats.customers_discarded += sent.customers_discarded
+    stats.already_imported += sent.already_imported
     stats.quarantined += sent.quarantined
     stats.enqueued += sent.enqueued
 

@@ -1,14 +1,14 @@
 """The dispatcher's ChartMogul executor against the ChartMogul emulator, over real sockets.
 
-A Closed-Won deal's effect sent twice (a row sent, then sent again as after a lost settlement
-or a requeue) must not double anything: the real API refuses a second customer or invoice with
-an external id it holds, ``422`` with ``{"errors": {"external_id": "The external ID for this
-customer already exists in our system."}}`` (the message the official Go client, chartmogul-go,
-names ``ErrKeyExternalIDExists``) and, for an invoice import, the invoice's entry in the
-``invoices`` list with ``"The external ID for this invoice already exists in our system."``
-(chartmogul-go's ``ErrKeyExternalIDExists`` family; the recorded bodies are pinned in
-``test_chartmogul_emulator``). The executor's client turns that refusal into the record the
-first send made.
+A Closed-Won deal's effect sent again (after a send cut short between the customer and the
+invoice, or as a second row for the same deal) must not double anything: the real API refuses
+a second customer or invoice with an external id it holds, ``422`` with ``{"errors":
+{"external_id": "The external ID for this customer already exists in our system."}}`` (the
+message the official Go client, chartmogul-go, names ``ErrKeyExternalIDExists``) and, for an
+invoice import, the invoice's entry in the ``invoices`` list with ``"The external ID for this
+invoice already exists in our system."`` (the recorded bodies are pinned in
+``test_chartmogul_emulator``). The executor's client turns a refused create into the record the
+first send made, and a deal whose invoice ChartMogul holds is not sent again.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.transport import Transport
 from cmsync.config import load_settings
-from cmsync.pipeline.closed_won_deal import Deal
+from cmsync.pipeline.closed_won_deal import Deal, new_customer
 from cmsync.pipeline.closed_won_effect import DealImport, import_row
 from cmsync.pipeline.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.translate import Translator
@@ -72,6 +72,8 @@ async def test_a_deal_sent_twice_makes_one_customer_and_one_invoice(
         _deal(opportunity, account), settings.closed_won.default_plan, "the default plan",
         None, ds, "billing@twice.example", None,
     )  # fmt: skip
+    # A send cut short after the customer (as a killed process leaves it): the customer exists.
+    made = await client.create_customer(new_customer(decided.deal, decided.email, ds))
     # Two rows for the one deal (the Opportunity edited while its first row waited).
     with store.transaction() as tx:
         tx.outbox.enqueue([import_row(decided, "v1"), import_row(decided, "v2")])
@@ -84,11 +86,13 @@ async def test_a_deal_sent_twice_makes_one_customer_and_one_invoice(
 
     sent = await executor.drain()
 
-    assert (sent.done, sent.dead, sent.imported) == (2, 0, 2)
-    assert statuses[422] - refused_before == 2  # the second customer, the second invoice
+    assert (sent.done, sent.dead, sent.imported, sent.already_imported) == (2, 0, 1, 1)
+    # The first row's customer create refused as a duplicate (then found); the second row
+    # found the invoice and created nothing.
+    assert statuses[422] - refused_before == 1
     customers = [c async for p in client.customer_pages(external_id=account) for c in p.entries]
     invoices = [i async for p in client.invoice_pages(external_id=opportunity) for i in p.entries]
-    assert len(customers) == 1 and len(invoices) == 1
+    assert [c.uuid for c in customers] == [made.uuid] and len(invoices) == 1
     with store.transaction() as tx:
         assert tx.outbox.pending(target_system=System.CHARTMOGUL) == []
         link = tx.links.by_account(account)
