@@ -3,9 +3,11 @@
 Theory of operation. The poller reads won Opportunities changed since its watermark
 (``changed_records`` over SystemModstamp, filter ``IsWon = true`` and no ``CM_Sync_Key__c``:
 the expansion Opportunities cmsync itself writes come from ChartMogul already; cursor
-``salesforce.closed_won``) and, per page, does the ChartMogul work of each deal, then commits
-the page's links, outbox rows, quarantine entries and the advanced watermark in one store
-transaction. For each deal, in order:
+``salesforce.closed_won``) and, per page, decides each deal, then commits the page's links,
+outbox rows, quarantine entries and the advanced watermark in one store transaction. The poll
+reads ChartMogul but writes nothing there: a deal to import becomes one outbox effect
+(``closed_won_effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
+(``closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
 
 1. its era (``closed_won_deal.Horizon``): a deal closed before the backfill window is history
    and costs no call at all;
@@ -21,17 +23,19 @@ transaction. For each deal, in order:
    ``external_ids``, or is replaced), else the customer its ``CM_Customer_UUID__c``
    names, else the customer whose external id is the Account Id in the data source, else the
    one customer with the email of the Account's first Contact (if no other Account matches
-   it; several, or one matching elsewhere, is for an operator: quarantined), else a new one.
+   it; several, or one matching elsewhere, is for an operator: quarantined), else a new one
+   (made by the effect).
    A backfill deal whose Account already has a paying customer is history: that customer's
    billing is in ChartMogul already, from wherever it comes;
-5. the plan (``plan_key``): found in the customer's data source, else created from
-   ``create_plans``, else the deal is quarantined saying which plan is missing; then, if the
-   Account has none, a new customer (after the plan, so a missing plan creates no customer);
-6. the import: one invoice, one subscription line item, one successful payment. ChartMogul
-   has no dry run, so a refused invoice (4xx) is known only now: the customer this deal
-   created is deleted again if it holds no invoice, and the deal is quarantined with
-   ChartMogul's reason (nothing is left that nothing uses). Then the imported deal is
-   recorded (``tx.deals``; also when step 2 finds it imported) and the link
+5. the plan (``plan_key``): found in the customer's data source, else one ``create_plans``
+   defines (the effect creates it), else the deal is quarantined saying which plan is missing
+   (before any customer is made);
+6. the effect, enqueued with the watermark. When it is sent: the plan and the customer made if
+   needed, then the import: one invoice, one subscription line item, one successful payment.
+   ChartMogul has no dry run, so a refused invoice (4xx) is known only then: the customer this
+   deal created is deleted again if it holds no invoice, and the deal is quarantined with
+   ChartMogul's reason (nothing is left that nothing uses). Then, with the row's fate, the
+   imported deal is recorded (``tx.deals``; also when step 2 finds it imported) and the link
    (Account <-> customer) and an outbox update of the Account with the customer's UUID and its
    ChartMogul URL, nothing more. The figures (MRR, ARR, status, since) are not read back:
    ChartMogul processes an import "within a few minutes" (help article 360002155580), so a
@@ -45,9 +49,11 @@ were deleted): each becomes a problem an operator voids or keeps (``closed_won_u
 
 Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
 transaction with the same external id, and the client's creates look up what a lost attempt
-created. A crash at any point replays the page from its watermark, and step 2 or the external
-ids turn the replay into lookups. A ChartMogul refusal (4xx) quarantines its deal and the
-cursor moves on; a transient failure or an outage fails the step and the page is replayed.
+created. A crash before the page's commit replays the page from its watermark (step 2 or the
+external ids turn the replay into lookups); a crash while an effect is sent leaves its row in
+flight, requeued at the next start and sent again, finding what the cut-short send made. A
+transient failure of a read fails the step and the page is replayed; of a send, the row is
+retried with the outbox's backoff, and dead-lettered after ``max_attempts``.
 
 ``dry_run`` reads both systems the same way and writes nothing anywhere (no ChartMogul create,
 no store write, not even the cursor); ``stats.planned`` lists what would be done.
@@ -75,6 +81,7 @@ from cmsync.pipeline.closed_won_deal import (
     plan_key,
     refusal,
 )
+from cmsync.pipeline.closed_won_effect import DealImport, import_row
 from cmsync.pipeline.closed_won_steps import (
     ChartMogulSide,
     ClosedWonStats,
@@ -85,7 +92,7 @@ from cmsync.pipeline.closed_won_steps import (
 from cmsync.pipeline.closed_won_unwound import watch_unwound
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.departed import drop_link, follow_merge
-from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
@@ -109,9 +116,14 @@ __all__ = [
     "BACKFILL_DAYS",
     "CURSOR",
     "ClosedWonStats",
+    "DealWrites",
+    "commit_writes",
     "dump_cursor",
+    "link",
     "load_cursor",
     "poll_closed_won",
+    "quarantine",
+    "remember",
 ]
 
 log = logging.getLogger("cmsync.closed_won")
@@ -135,8 +147,9 @@ def dump_cursor(watermark: Watermark, since: date) -> str:
 
 
 @dataclass
-class _Writes:
-    """A page's store effects, committed with its watermark."""
+class DealWrites:
+    """A page's store effects, committed with its watermark (or one import's, with its
+    outbox row's fate: ``closed_won_send``)."""
 
     links: list[tuple[str, str, MatchMethod]] = field(default_factory=list)
     rows: list[OutboxItem] = field(default_factory=list)
@@ -144,6 +157,7 @@ class _Writes:
     # (gone customer, its Account, the survivor the link follows or None to replace it)
     stale: list[tuple[str, str, str | None]] = field(default_factory=list)
     deals: list[ImportedDeal] = field(default_factory=list)
+    imports: list[OutboxItem] = field(default_factory=list)  # the deals' ChartMogul effects
 
 
 class _Run:
@@ -169,15 +183,15 @@ class _Run:
 
     # --- one deal -----------------------------------------------------------------------
 
-    async def deal(self, deal: Deal, writes: _Writes) -> None:
+    async def deal(self, deal: Deal, writes: DealWrites, version: str) -> None:
         try:
-            await self._deal(deal, writes)
+            await self._deal(deal, writes, version)
         except DealRefused as exc:
             self._quarantine(deal, str(exc), writes)
         except ChartMogulClientError as exc:  # a 4xx: this deal's request is wrong as sent
             self._quarantine(deal, f"ChartMogul refused it: {exc}", writes)
 
-    async def _deal(self, deal: Deal, writes: _Writes) -> None:
+    async def _deal(self, deal: Deal, writes: DealWrites, version: str) -> None:
         era = self.horizon.era(deal.close_date) if deal.close_date else None
         if era is Era.HISTORY:
             self.stats.history += 1
@@ -201,63 +215,35 @@ class _Run:
         key, chosen_by = plan_key(deal, self.won)
         ds = holder.data_source_uuid if holder is not None else self.side.data_source_uuid
         plan = await self.side.plan(key, chosen_by, ds)
-        created = holder is None
+        if not self.dry_run:
+            # Decided: the ChartMogul writes are an effect the dispatcher sends
+            # (``closed_won_send``), enqueued with the page's watermark.
+            account_id = deal.account_id
+            assert account_id is not None
+            email = None if holder is not None else await self.side.primary_email(account_id)
+            stale = self.side.stale.get(account_id)
+            decided = DealImport(deal, key, chosen_by, holder, ds, email, stale)
+            writes.imports.append(import_row(decided, version))
+            self.stats.queued += 1
+            return
         if holder is None:
             holder = await self.side.create_customer(deal)
-        try:
-            invoice = await self.side.import_deal(deal, holder, plan)
-        except ChartMogulClientError:
-            # ChartMogul has no dry run: a refused invoice is known only once the customer
-            # exists. The customer made for it goes again, so nothing uses an empty one.
-            if created and not self.dry_run:
-                await self.side.discard_customer(deal, holder)
-            raise
-        # No read-back of the customer's figures here (see the module doc, step 6).
+        await self.side.import_deal(deal, holder, plan)
         self._link(deal, holder, writes)
-        if invoice is not None:
-            self._remember(deal, invoice, holder.uuid, writes)
 
-    def _quarantine(self, deal: Deal, reason: str, writes: _Writes) -> None:
+    def _quarantine(self, deal: Deal, reason: str, writes: DealWrites) -> None:
         self.stats.quarantined += 1
         self.plan_line(f"quarantine Opportunity {deal.opportunity_id}: {reason}")
-        writes.quarantine.append(
-            QuarantineItem(
-                kind=QuarantineKind.BAD_RECORD,
-                source=System.SALESFORCE,
-                record_key=deal.opportunity_id,
-                reason=f"Closed-Won Opportunity {deal.name!r}: {reason}",
-                payload={
-                    "object": "Opportunity",
-                    "id": deal.opportunity_id,
-                    "name": deal.name,
-                    "account_id": deal.account_id,
-                    "amount": None if deal.amount is None else str(deal.amount),
-                    "close_date": deal.close_date.isoformat() if deal.close_date else None,
-                    "type": deal.type,
-                },
-            )
-        )
+        quarantine(deal, reason, writes)
 
     def _remember(
-        self, deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: _Writes
+        self, deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: DealWrites
     ) -> None:
         """Record the imported deal, so that its unwinding is noticed (``closed_won_unwound``)."""
-        customer_uuid = customer_uuid or invoice.customer_uuid  # an import's answer has none
-        if deal.account_id is None or customer_uuid is None or self.dry_run:
-            return
-        ours = [i for i in invoice.line_items if i.subscription_external_id == deal.opportunity_id]
-        writes.deals.append(
-            ImportedDeal(
-                opportunity_id=deal.opportunity_id,
-                account_id=deal.account_id,
-                customer_uuid=customer_uuid,
-                invoice_uuid=invoice.uuid,
-                amount_in_cents=sum(i.amount_in_cents for i in ours or invoice.line_items),
-                currency=invoice.currency,
-            )
-        )
+        if not self.dry_run:
+            remember(deal, invoice, customer_uuid, writes)
 
-    def _link(self, deal: Deal, holder: Holder, writes: _Writes) -> None:
+    def _link(self, deal: Deal, holder: Holder, writes: DealWrites) -> None:
         """Link the Account to its customer; write its UUID and URL on the Account (never
         figures: see the module doc, step 6)."""
         account_id = deal.account_id
@@ -270,25 +256,9 @@ class _Run:
             self.plan_line(f"update Account {account_id}: {uuid_field} = {holder.uuid}")
         if self.dry_run:
             return
-        if holder.stale is not None:
-            survivor = holder.uuid if holder.survives else None
-            writes.stale.append((holder.stale, account_id, survivor))
-        if holder.link_by is not None:
-            writes.links.append((holder.uuid, account_id, holder.link_by))
-        values: dict[AccountField, FieldValue] = {AccountField.CUSTOMER_UUID: holder.uuid}
-        if holder.url:
-            values[AccountField.URL] = holder.url
-        target = self.context.org.target(account_id)
-        writes.rows.append(
-            self.translator.update_row(
-                target,
-                values,
-                key=f"closed_won|{deal.opportunity_id}|{holder.uuid}",
-                reason=f"Closed-Won Opportunity {deal.opportunity_id} is {holder.label}'s",
-            )
-        )
+        link(deal, holder, self.translator, self.context.org.target(account_id), writes)
 
-    async def _already_imported(self, deal: Deal, invoice: Invoice, writes: _Writes) -> None:
+    async def _already_imported(self, deal: Deal, invoice: Invoice, writes: DealWrites) -> None:
         self.stats.already_imported += 1
         item = next(
             (i for i in invoice.line_items if i.subscription_external_id == deal.opportunity_id),
@@ -328,7 +298,82 @@ class _Run:
         self._link(deal, Holder.of(customer, self.side.data_source_uuid, how), writes)
 
 
-def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
+def quarantine(deal: Deal, reason: str, writes: DealWrites) -> None:
+    """The deal set aside with ``reason``, and what it was, for the operator."""
+    writes.quarantine.append(
+        QuarantineItem(
+            kind=QuarantineKind.BAD_RECORD,
+            source=System.SALESFORCE,
+            record_key=deal.opportunity_id,
+            reason=f"Closed-Won Opportunity {deal.name!r}: {reason}",
+            payload={
+                "object": "Opportunity",
+                "id": deal.opportunity_id,
+                "name": deal.name,
+                "account_id": deal.account_id,
+                "amount": None if deal.amount is None else str(deal.amount),
+                "close_date": deal.close_date.isoformat() if deal.close_date else None,
+                "type": deal.type,
+            },
+        )
+    )
+
+
+def remember(deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: DealWrites) -> None:
+    """The imported deal, recorded with the page (or the send) so that its unwinding is
+    noticed (``closed_won_unwound``)."""
+    customer_uuid = customer_uuid or invoice.customer_uuid  # an import's answer has none
+    if deal.account_id is None or customer_uuid is None:
+        return
+    ours = [i for i in invoice.line_items if i.subscription_external_id == deal.opportunity_id]
+    writes.deals.append(
+        ImportedDeal(
+            opportunity_id=deal.opportunity_id,
+            account_id=deal.account_id,
+            customer_uuid=customer_uuid,
+            invoice_uuid=invoice.uuid,
+            amount_in_cents=sum(i.amount_in_cents for i in ours or invoice.line_items),
+            currency=invoice.currency,
+        )
+    )
+
+
+def link(
+    deal: Deal, holder: Holder, translator: Translator, target: AccountTarget, writes: DealWrites
+) -> None:
+    """The Account's link to its customer, and an update of its UUID and URL (never figures:
+    see the module doc, step 6)."""
+    account_id = deal.account_id
+    assert account_id is not None and holder.uuid is not None
+    if holder.stale is not None:
+        survivor = holder.uuid if holder.survives else None
+        writes.stale.append((holder.stale, account_id, survivor))
+    if holder.link_by is not None:
+        writes.links.append((holder.uuid, account_id, holder.link_by))
+    values: dict[AccountField, FieldValue] = {AccountField.CUSTOMER_UUID: holder.uuid}
+    if holder.url:
+        values[AccountField.URL] = holder.url
+    writes.rows.append(
+        translator.update_row(
+            target,
+            values,
+            key=f"closed_won|{deal.opportunity_id}|{holder.uuid}",
+            reason=f"Closed-Won Opportunity {deal.opportunity_id} is {holder.label}'s",
+        )
+    )
+
+
+def _commit(tx: Transaction, writes: DealWrites, cursor: str) -> int:
+    """A page's writes with its watermark: the deals' import effects, and what the deals
+    found imported already or refused leave in the store."""
+    enqueued = commit_writes(tx, writes)
+    tx.outbox.enqueue(writes.imports)
+    tx.cursors.set(CURSOR, cursor)
+    return enqueued
+
+
+def commit_writes(tx: Transaction, writes: DealWrites) -> int:
+    """Links, quarantine entries, imported deals and Account updates; the updates enqueued."""
     refused: set[str] = set()
     for stale, _, survivor in writes.stale:  # the Account's customer is gone from ChartMogul
         if survivor is None or not follow_merge(tx, stale, survivor):
@@ -356,9 +401,7 @@ def _commit(tx: Transaction, writes: _Writes, cursor: str) -> int:
             tx.quarantine.resolve_open(
                 deal.opportunity_id, QuarantineKind.DEAL_UNWOUND, "won again: nothing to do"
             )
-    enqueued = tx.outbox.enqueue(r for r in writes.rows if r.target_key not in refused)
-    tx.cursors.set(CURSOR, cursor)
-    return enqueued
+    return tx.outbox.enqueue(r for r in writes.rows if r.target_key not in refused)
 
 
 def _won(settings: Settings) -> str:
@@ -418,11 +461,11 @@ async def poll_closed_won(
         lookback=timedelta(seconds=settings.sync.lookback_seconds), now=now,
     )  # fmt: skip
     async for records, after in pages:
-        writes = _Writes()
+        writes = DealWrites()
         for row in records:
             stats.read += 1
             deal = Deal.from_row(row, plan_field=plan_field, uuid_field=uuid_field)
-            await run.deal(deal, writes)
+            await run.deal(deal, writes, str(row.get("SystemModstamp") or ""))
         if not dry_run:
             work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
             stats.enqueued += await in_store(store, work)

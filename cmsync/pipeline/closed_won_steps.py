@@ -1,10 +1,9 @@
 """The ChartMogul side of a Closed-Won import: the deal's customer, its plan, its invoice.
 
-``ChartMogulSide`` does the lookups and creates of one poll and remembers what it found, so a
-page of deals for one Account or one plan asks ChartMogul once. Every create is safe to repeat
-(external ids; the client looks up what a lost attempt created). In a dry run it asks the same
-questions, creates nothing, and says what it would create in ``stats.planned``; a customer or
-plan it would create has no uuid then (``None``).
+``ChartMogulSide`` does the lookups of one poll and remembers what it found, so a page of
+deals for one Account or one plan asks ChartMogul once. It creates nothing: a customer or plan
+still to make has no uuid (``None``), and the deal's effect makes it when the dispatcher sends
+it (``closed_won_send``). In a dry run it says what would be created in ``stats.planned``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from decimal import Decimal
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
 from cmsync.chartmogul.records import Customer, Invoice
-from cmsync.chartmogul.writes import NewPlan
 from cmsync.config import Settings
 from cmsync.pipeline.closed_won_deal import Deal, Interval, new_customer, new_invoice
 from cmsync.pipeline.org import OrgSnapshot, page_index
@@ -47,6 +45,7 @@ class ClosedWonStats:
     customers_discarded: int = 0  # created for a deal whose invoice was refused, deleted again
     unwound: int = 0  # imported deals seen leaving Closed Won (or deleted): a problem each
     enqueued: int = 0  # Account updates enqueued
+    queued: int = 0  # deals decided for import: their ChartMogul writes enqueued as effects
     dry_run: bool = False
     disabled: bool = False
     planned: list[str] = field(default_factory=list)  # dry run: each effect, one line
@@ -62,6 +61,8 @@ class ClosedWonStats:
             f"history={self.history} quarantined={self.quarantined} enqueued={self.enqueued}"
             f" unwound={self.unwound}"
         )
+        if self.queued:
+            line += f" queued={self.queued}"
         if self.dry_run:
             return f"dry run, nothing written: {line} planned={len(self.planned)}"
         return line
@@ -219,7 +220,7 @@ class ChartMogulSide:
         one. One customer that matches no other Account is this Account's; anything else is
         for an operator to decide.
         """
-        email = await self._primary_email(account_id)
+        email = await self.primary_email(account_id)
         found = await self.chartmogul.search_customers(email) if email else []
         if not found:
             return None
@@ -240,7 +241,7 @@ class ChartMogulSide:
             "Opportunity"
         )
 
-    async def _primary_email(self, account_id: str) -> str | None:
+    async def primary_email(self, account_id: str) -> str | None:
         """The email of the Account's first Contact that has one (oldest, then lowest Id)."""
         if account_id not in self.emails:
             query = soql(
@@ -255,24 +256,20 @@ class ChartMogulSide:
     # --- creates ------------------------------------------------------------------------
 
     async def create_customer(self, deal: Deal) -> Holder:
-        assert deal.account_id is not None
+        """A dry run's new customer: what it would be (the effect creates it for real)."""
+        assert deal.account_id is not None and self.dry_run
         ds = self.data_source_uuid
-        body = new_customer(deal, await self._primary_email(deal.account_id), ds)
+        body = new_customer(deal, await self.primary_email(deal.account_id), ds)
         dropped = web_url(deal.website)[1]
         if dropped:  # the customer is created without it
             log.warning("Account %s: its Website is not copied to ChartMogul: %s",
                         deal.account_id, dropped)  # fmt: skip
         self.stats.customers_created += 1
-        if self.dry_run:
-            self.plan_line(
-                f"create customer {body.name!r} (external id {body.external_id}, email "
-                f"{body.email or 'none'}, country {body.country or 'none'}) in {ds}"
-            )
-            holder = Holder(None, f"new customer {body.name!r}", ds, body.external_id)
-        else:
-            customer = await self.chartmogul.create_customer(body)
-            log.info("created ChartMogul customer %s for Account %s", customer.uuid, body.name)
-            holder = Holder.of(customer, ds, MatchMethod.EXTERNAL_ID)
+        self.plan_line(
+            f"create customer {body.name!r} (external id {body.external_id}, email "
+            f"{body.email or 'none'}, country {body.country or 'none'}) in {ds}"
+        )
+        holder = Holder(None, f"new customer {body.name!r}", ds, body.external_id)
         holder = replace(holder, stale=self.stale.get(deal.account_id))
         self.holders[deal.account_id] = holder
         return holder
@@ -295,46 +292,22 @@ class ChartMogulSide:
                     "ChartMogul or add it to create_plans, then edit the Opportunity"
                 )
             interval = Interval(definition.interval_count, definition.interval_unit)
-            self.stats.plans_created += 1
+            # Created by the deal's effect when it is sent (``closed_won_send``), not here.
             if self.dry_run:
+                self.stats.plans_created += 1
                 self.plan_line(
                     f"create plan {key!r} ({definition.name!r}, billed every "
                     f"{interval.describe()}) in {ds}"
                 )
-                ref = PlanRef(None, key, definition.name, interval)
-            else:
-                created = await self.chartmogul.create_plan(
-                    NewPlan(data_source_uuid=ds, name=definition.name, external_id=key,
-                            interval_count=interval.count, interval_unit=definition.interval_unit)
-                )  # fmt: skip
-                log.info("created ChartMogul plan %s (%s)", key, created.uuid)
-                ref = PlanRef(created.uuid, key, created.name, interval)
+            ref = PlanRef(None, key, definition.name, interval)
         self.plans[(ds, key)] = ref
         if ref.uuid is not None:
             self.intervals[ref.uuid] = ref.interval
         return ref
 
-    async def discard_customer(self, deal: Deal, holder: Holder) -> bool:
-        """Delete the customer this deal created once ChartMogul refused the deal's invoice,
-        unless it holds an invoice after all (another deal of the page went to it): a
-        refused deal leaves no empty customer behind. True if it was deleted."""
-        assert deal.account_id is not None and holder.uuid is not None
-        async for page in self.chartmogul.invoice_pages(customer_uuid=holder.uuid):
-            if page.entries:
-                return False
-        await self.chartmogul.delete_customer(holder.uuid)
-        self.holders.pop(deal.account_id, None)
-        self.stats.customers_created -= 1
-        self.stats.customers_discarded += 1
-        log.info(
-            "deleted ChartMogul customer %s again: the invoice of Opportunity %s was refused",
-            holder.uuid, deal.opportunity_id,
-        )  # fmt: skip
-        return True
-
-    async def import_deal(self, deal: Deal, holder: Holder, plan: PlanRef) -> Invoice | None:
-        """Import the deal's invoice; the invoice ChartMogul made (None in a dry run)."""
-        assert deal.account_id is not None
+    async def import_deal(self, deal: Deal, holder: Holder, plan: PlanRef) -> None:
+        """A dry run's import: the invoice it would be, said in ``stats.planned``."""
+        assert deal.account_id is not None and self.dry_run
         invoice = new_invoice(
             deal,
             plan_uuid=plan.uuid or "(created by this run)",
@@ -344,22 +317,11 @@ class ChartMogulSide:
             data_source_uuid=holder.data_source_uuid,
         )
         item = invoice.line_items[0]
-        if self.dry_run:
-            self.stats.imported += 1
-            assert item.service_period_end is not None
-            self.plan_line(
-                f"import invoice {invoice.external_id} into {holder.label}: "
-                f"{money(item.amount_in_cents, invoice.currency)} for "
-                f"{deal.close_date} to {item.service_period_end.date()}, plan {plan.external_id!r} "
-                f"(subscription {deal.opportunity_id}, paid)"
-            )
-            return None
-        assert holder.uuid is not None
-        made = await self.chartmogul.import_invoices(holder.uuid, [invoice])
-        self.stats.imported += 1  # counted once ChartMogul took it: a refusal is no import
-        log.info(
-            "imported Opportunity %s into customer %s: %s per %s",
-            deal.opportunity_id, holder.uuid, money(item.amount_in_cents, invoice.currency),
-            plan.interval.describe(),
-        )  # fmt: skip
-        return next((i for i in made if i.external_id == invoice.external_id), None)
+        self.stats.imported += 1
+        assert item.service_period_end is not None
+        self.plan_line(
+            f"import invoice {invoice.external_id} into {holder.label}: "
+            f"{money(item.amount_in_cents, invoice.currency)} for "
+            f"{deal.close_date} to {item.service_period_end.date()}, plan {plan.external_id!r} "
+            f"(subscription {deal.opportunity_id}, paid)"
+        )

@@ -1,4 +1,10 @@
-"""The outbox dispatcher: pending Salesforce writes out in few calls, each row settled.
+"""The outbox dispatcher: pending writes out in few calls, each row settled.
+
+Every write is an outbox row with its target system, and one dispatcher sends them through an
+executor per system: the Salesforce rows as below, the ChartMogul rows (a Closed-Won deal's
+customer, plan and invoice) through ``closed_won_send.ChartMogulExecutor``, first in each
+drain, so the Account updates their imports enqueue go out in the same drain. Both share the
+outbox's idempotency keys, backoff (``DispatchPolicy``), dead letters and audit trail.
 
 Theory of operation. ``drain`` works in windows. Each window claims the due Salesforce rows
 in one transaction and plans them there (``dispatch_plan``: merge per record, drop what was
@@ -59,6 +65,7 @@ from enum import Enum
 from functools import partial
 
 from cmsync.errors import AuthError, AuthFailingError, PermanentError, RetriableError
+from cmsync.pipeline.closed_won_send import ChartMogulExecutor, ChartMogulReport
 from cmsync.pipeline.dispatch_plan import (
     CATALOGUE_LIMITS,
     KINDS,
@@ -128,11 +135,14 @@ class DispatchReport:
     repointed: int = 0  # rows re-aimed at the Account theirs was merged into, sent again
     dropped: int = 0  # rows for an Account deleted in Salesforce, done with an audit line
     reassigned: int = 0  # Tasks and Cases re-planned past an inactive owner, sent again
+    # The ChartMogul rows' drain (None: no executor); its rows are in the counts above too.
+    chartmogul: ChartMogulReport | None = None
 
     @property
     def stopped(self) -> str | None:
         """Why the drain ended before the outbox did (None: it drained everything due)."""
-        return self.paused or self.auth_failure or self.outage
+        cm = self.chartmogul.stopped if self.chartmogul is not None else None
+        return self.paused or self.auth_failure or self.outage or (cm and f"ChartMogul: {cm}")
 
 
 @dataclass
@@ -150,13 +160,21 @@ class _Tally:
     repointed: int = 0
     dropped: int = 0
     reassigned: int = 0
+    chartmogul: ChartMogulReport | None = None
 
     def report(self, next_due_at: datetime | None) -> DispatchReport:
         return DispatchReport(
             self.calls, dict(self.sent), self.done, self.unchanged, self.retried, self.dead,
             self.deferred, self.paused, self.auth_failure, self.outage, next_due_at,
-            self.repointed, self.dropped, self.reassigned,
+            self.repointed, self.dropped, self.reassigned, self.chartmogul,
         )  # fmt: skip
+
+    def add(self, sent: ChartMogulReport) -> None:
+        self.chartmogul = sent
+        self.done += sent.done
+        self.retried += sent.retried
+        self.dead += sent.dead
+        self.deferred += sent.deferred
 
 
 class _Sent(Enum):
@@ -166,7 +184,8 @@ class _Sent(Enum):
 
 
 class Dispatcher:
-    """Drains the Salesforce rows of the outbox through one ``CollectionsWriter``."""
+    """Drains the outbox: the Salesforce rows through one ``CollectionsWriter``, the
+    ChartMogul rows through ``chartmogul`` (None: they wait)."""
 
     def __init__(
         self,
@@ -178,8 +197,10 @@ class Dispatcher:
         policy: DispatchPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         vanished: VanishedAccounts | None = None,
+        chartmogul: ChartMogulExecutor | None = None,
     ) -> None:
         self.store = store
+        self.chartmogul = chartmogul
         self.writer = writer
         self.budget = budget
         self.policy = policy or DispatchPolicy()
@@ -200,6 +221,17 @@ class Dispatcher:
     def request_stop(self) -> None:
         """Finish the batch in flight, hand the rest back, and send nothing more (shutdown)."""
         self._stopping = True
+        if self.chartmogul is not None:
+            self.chartmogul.request_stop()
+
+    async def send_chartmogul(self) -> ChartMogulReport | None:
+        """Only the due ChartMogul rows (the Closed-Won step's, at once); None: no executor.
+
+        Not behind the Salesforce drain: the executor takes its own lock, so a long Salesforce
+        drain does not hold the Closed-Won step up."""
+        if self.chartmogul is None:
+            return None
+        return await self.chartmogul.drain()
 
     async def drain(self, *, max_rows: int | None = None) -> DispatchReport:
         """Send every due row (at most ``max_rows`` claimed); see the module doc."""
@@ -209,6 +241,8 @@ class Dispatcher:
             if self._stranded:
                 await self._reclaim()
             tally = _Tally()
+            if self.chartmogul is not None and not self._stopping:
+                tally.add(await self.chartmogul.drain())
             taken = 0
             while (max_rows is None or taken < max_rows) and not self._stopping:
                 if not self.budget.fits(1):  # claiming now would only hand the rows back

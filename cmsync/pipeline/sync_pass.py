@@ -45,6 +45,7 @@ from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.activities import poll_activities, reread_activities
 from cmsync.pipeline.closed_won import poll_closed_won
+from cmsync.pipeline.closed_won_send import ChartMogulExecutor, ChartMogulReport
 from cmsync.pipeline.closed_won_steps import ClosedWonStats
 from cmsync.pipeline.context import SyncContext, load_context, load_plans
 from cmsync.pipeline.customers import Listing, sweep_customers
@@ -119,6 +120,17 @@ def _describe(outcome: Any) -> str:
 
 def _cancelled() -> str:
     return "cancelled"
+
+
+def _fold(stats: ClosedWonStats, sent: ChartMogulReport) -> None:
+    """What sending the deals' effects did, in the Closed-Won step's stats."""
+    stats.imported += sent.imported
+    stats.customers_created += sent.customers_created
+    stats.plans_created += sent.plans_created
+    stats.customers_discarded += sent.customers_discarded
+    stats.already_imported += sent.already_imported
+    stats.quarantined += sent.quarantined
+    stats.enqueued += sent.enqueued
 
 
 class DispatchIncompleteError(SyncError):
@@ -201,6 +213,9 @@ class SyncPass:
             gateway.budget,
             clock=clock,
             vanished=self.vanished,
+            chartmogul=ChartMogulExecutor(
+                store, chartmogul, settings, self.translator, clock=clock
+            ),
         )
         self._owner_resolved = False
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
@@ -355,6 +370,8 @@ class SyncPass:
             self.settings.fields, self.settings.sync, context.plan_names,
             today=self._salesforce_today,
         )  # fmt: skip
+        if self.dispatcher.chartmogul is not None:
+            self.dispatcher.chartmogul.translator = self.translator
 
     def _salesforce_today(self) -> date:
         """The org's date, as its ``Date`` headers show it: what a Task's due date counts from."""
@@ -460,6 +477,10 @@ class SyncPass:
             self.settings, now=self.salesforce_now(), dry_run=self.dry_run,
             backfill_days=self.settings.closed_won.backfill_days,
         )  # fmt: skip
+        if not self.dry_run:  # the deals' effects go out now, not at the next dispatch
+            sent = await self.dispatcher.send_chartmogul()
+            if sent is not None:
+                _fold(stats, sent)
         if stats.plans_created:  # later steps must write the new plan's name, not its id
             self._set_context(replace(self._context(), plans=await load_plans(self.chartmogul)))
         return stats

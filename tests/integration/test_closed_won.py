@@ -26,6 +26,7 @@ from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
 from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import ClosedWonSettings, PlanDefinition, Settings, load_settings
 from cmsync.pipeline.closed_won import ClosedWonStats, poll_closed_won
+from cmsync.pipeline.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.context import load_context
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -56,17 +57,26 @@ class World:
 
 
 async def _poll(settings: Settings, *, dry_run: bool = False) -> ClosedWonStats:
-    """The Closed-Won step with the objects a SyncPass builds for it."""
+    """The Closed-Won step with the objects a SyncPass builds for it: the poll, then the
+    dispatcher's ChartMogul executor sending the deals' effects it enqueued."""
     store = Store.open(settings.store.path)
     gateway = SalesforceGateway(settings.salesforce)
     try:
         async with connect(settings.chartmogul) as chartmogul:
             context = await load_context(gateway, chartmogul, settings.fields)
             translator = Translator(settings.fields, settings.sync, context.plan_names)
-            return await poll_closed_won(
+            stats = await poll_closed_won(
                 chartmogul, gateway, store, context, translator, settings,
                 now=datetime.now(UTC), dry_run=dry_run,
             )  # fmt: skip
+            if not dry_run:
+                executor = ChartMogulExecutor(
+                    store, chartmogul, settings, translator, clock=lambda: datetime.now(UTC)
+                )
+                sent = await executor.drain()
+                stats.imported += sent.imported
+                stats.customers_created += sent.customers_created
+            return stats
     finally:
         await gateway.close()
         store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,9 @@ from cmsync.pipeline.closed_won_deal import (
     plan_key,
     refusal,
 )
+from cmsync.pipeline.closed_won_effect import IMPORT_DEAL, DealImport, import_row
+from cmsync.pipeline.closed_won_steps import Holder
+from state import MatchMethod, System
 from state.incremental import Stamped, Watermark
 
 MONTH = Interval(1, "month")
@@ -215,3 +219,29 @@ def test_the_cursor_keeps_its_watermark_and_start_date() -> None:
     assert load_cursor(text) == (watermark, date(2026, 11, 20))
     assert Watermark.loads(text) == watermark  # readers of plain watermarks still read it
     assert load_cursor(None) == (Watermark(), None)
+
+
+def test_a_decided_deal_survives_its_outbox_payload() -> None:
+    """The import effect is stored as JSON and read back by the executor, field for field."""
+    deal = Deal(
+        opportunity_id="006Dn00000PAYLOAD", name="Round Trip deal", account_id="001Dn00000PAYLOAD",
+        amount=Decimal("1234.50"), close_date=date(2024, 2, 29), type="New Customer",
+        plan_value="Gold", account_name="Round Trip Ltd", country="Deutschland",
+        account_created=datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC), website="https://rt.example",
+        uuid_field=None,
+    )  # fmt: skip
+    holder = Holder(
+        "cus_1", "customer cus_1", "ds_1", "001Dn00000PAYLOAD", "https://app.example/cus_1",
+        pays=True, link_by=MatchMethod.CONTACT_EMAIL, stale="cus_0", survives=True,
+        external_ids=("001Dn00000PAYLOAD", "other"),
+    )  # fmt: skip
+    for decided in (
+        DealImport(deal, "gold", "plan_field Gold", holder, "ds_1", None, None),
+        DealImport(deal, "gold", "the default plan", None, "ds_1", "a@rt.example", "cus_0"),
+    ):
+        row = import_row(decided, "2024-02-29T10:00:00.000+0000")
+        stored = json.loads(json.dumps(row.payload))
+        assert DealImport.of(stored) == decided
+        assert (row.target_system, row.kind, row.target_key) == (
+            System.CHARTMOGUL, IMPORT_DEAL, deal.opportunity_id,
+        )  # fmt: skip
