@@ -16,22 +16,23 @@ Every action is a row in the store's command table, carried out by
   within a few seconds; the command waits for its answer (``--wait`` seconds).
 - With no cmsync process on the store, the command takes the lock itself (so no daemon or
   ``once`` starts meanwhile) and carries its rows out in one transaction, through the same
-  function. Retrying an illegal transition needs the lifecycle's view of Salesforce: that
-  one is left in the table for the daemon, which carries it out when it next starts. A void
-  deletes the deal's invoice in ChartMogul first (``voids``: the daemon's own
-  ``deal_commands.void_invoices``), between the transaction that adds the commands and the
-  one that carries them out; a delete ChartMogul did not answer leaves its command queued.
+  function. Retrying an illegal transition (an entry of earlier versions) needs the
+  lifecycle's view of Salesforce: that one is left in the table for the daemon, which carries
+  it out when it next starts. A void queues its effect as the daemon's command does, then the
+  command sends it itself (``voids``: the dispatcher's own ChartMogul executor, for the void
+  rows only), after the transaction that queued it, and says what ChartMogul answered; a
+  delete ChartMogul did not answer stays queued for the daemon.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cmsync.daemon.commands import carry_out
-from cmsync.daemon.deal_commands import VoidAnswer
+from cmsync.daemon.deal_commands import void_fate
 from cmsync.lock import StoreLockedError, exclusive
 from cmsync.pipeline.translate import Translator
 from state import (
@@ -46,8 +47,8 @@ from state.problems import ProblemGroup, group_problems
 
 __all__ = ["Asked", "Outcome", "Voids", "ask", "read_groups"]
 
-# Deletes the invoices of the store's new void commands in ChartMogul: answers by command id.
-Voids = Callable[[Store], Mapping[int, VoidAnswer]]
+# Sends the store's queued voids (the ChartMogul executor's drain of the void rows).
+Voids = Callable[[Store], None]
 
 GROUPED = 10_000
 
@@ -94,19 +95,6 @@ def _for_the_daemon(tx: Transaction, asked: Asked) -> bool:
     return entry is not None and entry.kind is QuarantineKind.ILLEGAL_TRANSITION
 
 
-def _open_deal(tx: Transaction, asked: Asked) -> bool:
-    """A void of an open unwound deal: only ChartMogul's answer to its delete can finish it."""
-    kind, _, raw = asked.target.partition(":")
-    if asked.kind is not CommandKind.VOID or kind != "quarantine" or not raw.isdigit():
-        return False
-    entry = tx.quarantine.get(int(raw))
-    return (
-        entry is not None
-        and entry.kind is QuarantineKind.DEAL_UNWOUND
-        and entry.status is QuarantineStatus.OPEN
-    )
-
-
 def _no_reapply(tx: Transaction, payload: dict[str, object]) -> str:  # pragma: no cover
     raise AssertionError("illegal transitions are left for the daemon")
 
@@ -121,33 +109,33 @@ def _directly(
         try:
             with store.transaction() as tx:
                 ids = [tx.commands.add(one.kind, one.target, one.args) for one in asked]
-            voiding = voids is not None and any(a.kind is CommandKind.VOID for a in asked)
-            answers = voids(store) if voids is not None and voiding else {}
+            voiding: list[int] = []  # the outcomes whose command queued a void
             with store.transaction() as tx:
                 for one, command_id in zip(asked, ids, strict=True):
                     command = tx.commands.get(command_id)
                     assert command is not None
-                    waits = _for_the_daemon(tx, one) or (
-                        _open_deal(tx, one) and command_id not in answers
-                    )
-                    if waits:
-                        outcomes.append(
-                            Outcome(one, command_id, CommandStatus.NEW, _LEFT[one.kind])
-                        )
+                    if _for_the_daemon(tx, one):
+                        outcomes.append(Outcome(one, command_id, CommandStatus.NEW, _LEFT))
                         continue
-                    done = carry_out(tx, command, _no_reapply, translator, answers)
+                    done = carry_out(tx, command, _no_reapply, translator)
                     status = CommandStatus.DONE if done.ok else CommandStatus.FAILED
+                    if done.voiding:
+                        voiding.append(len(outcomes))
                     outcomes.append(Outcome(one, command_id, status, done.result))
+            if voiding and voids is not None:
+                voids(store)
+                with store.transaction() as tx:
+                    for at in voiding:
+                        command = tx.commands.get(outcomes[at].command_id)
+                        fate = None if command is None else void_fate(tx, command)
+                        if fate is not None:
+                            outcomes[at] = replace(outcomes[at], status=fate[0], result=fate[1])
         finally:
             store.close()
     return outcomes
 
 
-_LEFT = {
-    CommandKind.RETRY: "left for the daemon: it applies it when it next runs",
-    CommandKind.VOID: "ChartMogul did not answer the delete: it stays queued; the daemon tries "
-    "it again when it runs, or run this again",
-}
+_LEFT = "left for the daemon: it applies it when it next runs"
 
 
 def _through_the_daemon(

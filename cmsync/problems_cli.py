@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +14,7 @@ import typer
 from cmsync.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from cmsync.daemon.deal_commands import VoidAnswer
+    from cmsync.pipeline.translate import Translator
     from cmsync.problems import Asked, Voids
     from state import Store
 
@@ -50,17 +50,24 @@ def _settings(config: Path | None) -> Settings:
     return settings
 
 
-def _voids(settings: Settings) -> Voids:
-    """The invoice deletes of void commands, through a ChartMogul client of its own."""
+def _voids(settings: Settings, translator: Translator) -> Voids:
+    """The queued voids sent as the daemon's dispatcher sends them (its ChartMogul executor,
+    the void rows only), through a ChartMogul client of its own."""
+    from datetime import UTC, datetime
+
     from cmsync.chartmogul import connect
-    from cmsync.daemon.deal_commands import void_invoices
+    from cmsync.pipeline.closed_won_effect import VOID_DEAL
+    from cmsync.pipeline.closed_won_send import ChartMogulExecutor
 
-    def run(store: Store) -> Mapping[int, VoidAnswer]:
-        async def delete() -> Mapping[int, VoidAnswer]:
+    def run(store: Store) -> None:
+        async def send() -> None:
             async with connect(settings.chartmogul) as chartmogul:
-                return await void_invoices(store, chartmogul)
+                executor = ChartMogulExecutor(
+                    store, chartmogul, settings, translator, clock=lambda: datetime.now(UTC)
+                )
+                await executor.drain(kinds=(VOID_DEAL,))
 
-        return asyncio.run(delete())
+        asyncio.run(send())
 
     return run
 
@@ -71,7 +78,8 @@ def _act(settings: Settings, asked: Sequence[Asked], wait: float) -> None:
     from state import CommandStatus
 
     translator = Translator(settings.fields, settings.sync)
-    outcomes = ask(settings.store.path, asked, translator, voids=_voids(settings), wait=wait)
+    voids = _voids(settings, translator)
+    outcomes = ask(settings.store.path, asked, translator, voids=voids, wait=wait)
     for outcome in outcomes:
         mark = {CommandStatus.DONE: "ok", CommandStatus.FAILED: "FAILED"}.get(
             outcome.status, "queued"

@@ -10,12 +10,14 @@ each means:
 - ``quarantine:<id>`` ambiguous match: resolve links the customer to the chosen Account
   (refused if that Account is already linked to another customer); retry closes the entry so
   the next customer sweep matches the customer again; skip closes it without linking.
-- ``quarantine:<id>`` bad record or illegal transition: retry and skip close the entry; a
-  retried illegal transition is applied again at once (its signal is in the payload), and
-  quarantined again if it still cannot apply.
-- ``quarantine:<id>`` unwound Closed-Won deal: void deletes its invoice in ChartMogul (done
-  before the transaction by ``deal_commands.void_invoices``), keep leaves it; both close the
-  entry for good (``cmsync.daemon.deal_commands``). Skip closes it too; retry means nothing.
+- ``quarantine:<id>`` bad record: retry and skip close the entry. An illegal transition
+  (an entry of earlier versions only: the lifecycle now converges on what ChartMogul reports,
+  the kind stays for old stores) is closed the same way, and a retried one is applied again at
+  once (its signal is in the payload).
+- ``quarantine:<id>`` unwound Closed-Won deal: void queues the delete of its invoice in
+  ChartMogul, an outbox effect the ChartMogul executor sends and which then closes the entry
+  for good; keep leaves the invoice and closes the entry at once
+  (``cmsync.daemon.deal_commands``). Skip closes it too; retry means nothing.
 - ``link:<customer uuid>``: unlink drops the customer's link and clears the ChartMogul fields
   on its Account (UUID, URL, figures, through the outbox, as for a customer ChartMogul no
   longer has), so the next customer sweep matches it afresh or leaves it pending; relink
@@ -33,12 +35,13 @@ skipped) says "already handled: " and what became of it, when and by which comma
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.daemon.deal_commands import DEAL_COMMANDS, VoidAnswer, deal_command, void_invoices
+from cmsync.daemon.deal_commands import DEAL_COMMANDS, deal_command
 from cmsync.daemon.handled import already_closed, already_handled, already_unlinked
+from cmsync.pipeline.closed_won_effect import VOID_DEAL
+from cmsync.pipeline.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.departed import CLEARED
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
@@ -71,7 +74,8 @@ class CommandOutcome:
     # A match was resolved, or an invoice voided: the customer sweep should run soon (to
     # write the newly linked Account's figures, or the voided customer's new ones).
     relinked: bool = False
-    queued: bool = False  # Salesforce writes were queued: the dispatcher should run soon
+    queued: bool = False  # writes were queued: the dispatcher should run soon
+    voiding: bool = False  # a void of an invoice was queued (a ChartMogul effect)
 
 
 def _target(command: Command) -> tuple[str, int]:
@@ -175,15 +179,15 @@ def _quarantine(
     command: Command,
     entry_id: int,
     reapply: Callable[[Transaction, dict[str, object]], str],
-    voids: Mapping[int, VoidAnswer],
 ) -> CommandOutcome:
     entry = tx.quarantine.get(entry_id)
     if entry is None or entry.status is not QuarantineStatus.OPEN:
         closed = None if entry is None else already_closed(tx, command, entry)
         return CommandOutcome(command, False, closed or f"quarantine entry {entry_id} is not open")
     if command.kind in DEAL_COMMANDS:
-        ok, result = deal_command(tx, command, entry, voids)
-        return CommandOutcome(command, ok, result, relinked=ok and command.kind is CommandKind.VOID)
+        ok, result = deal_command(tx, command, entry)
+        voiding = ok and command.kind is CommandKind.VOID
+        return CommandOutcome(command, ok, result, queued=voiding, voiding=voiding)
     if command.kind is CommandKind.SKIP:
         tx.quarantine.skip(entry_id)
         return CommandOutcome(command, True, f"entry {entry_id} closed without action")
@@ -224,28 +228,31 @@ def _quarantine(
 
 async def run_new_commands(
     store: Store,
-    chartmogul: ChartMogulClient,
     reapply: Callable[[Transaction, dict[str, object]], str],
     translator: Translator | None = None,
+    *,
+    chartmogul: ChartMogulExecutor | None = None,
 ) -> tuple[bool, bool]:
     """Carry out the new commands (the daemon's commands job): (the customer sweep should run
-    soon, Salesforce writes were queued). The ChartMogul deletes of void commands come first,
-    outside the store transaction; a void ChartMogul did not answer stays new for the next
-    run."""
-    voids = await void_invoices(store, chartmogul)
+    soon, writes were queued). The voids queued are sent at once through ``chartmogul``, the
+    dispatcher's ChartMogul executor (None: they wait for the next dispatch), so the sweep
+    that follows reads the customer's figures without the voided invoice."""
 
-    def work(tx: Transaction) -> tuple[bool, bool]:
-        relinked = queued = False
+    def work(tx: Transaction) -> tuple[bool, bool, bool]:
+        relinked = queued = voiding = False
         for command in tx.commands.new(limit=50):
-            if command.kind is CommandKind.VOID and command.id not in voids:
-                continue
-            outcome = carry_out(tx, command, reapply, translator, voids)
+            outcome = carry_out(tx, command, reapply, translator)
             log.info("command %s %s: %s", command.kind, command.target, outcome.result)
             relinked = relinked or outcome.relinked
             queued = queued or outcome.queued
-        return relinked, queued
+            voiding = voiding or outcome.voiding
+        return relinked, queued, voiding
 
-    return await in_store(store, work)
+    relinked, queued, voiding = await in_store(store, work)
+    if voiding and chartmogul is not None:
+        sent = await chartmogul.drain(kinds=(VOID_DEAL,))
+        relinked = relinked or sent.voided > 0
+    return relinked, queued
 
 
 def carry_out(
@@ -253,13 +260,10 @@ def carry_out(
     command: Command,
     reapply: Callable[[Transaction, dict[str, object]], str],
     translator: Translator | None = None,
-    voids: Mapping[int, VoidAnswer] | None = None,
 ) -> CommandOutcome:
     """Do ``command`` and record its outcome, all within ``tx``.
 
-    ``translator``: the configured field names, for the Account writes of unlink and relink;
-    ``voids``: what ChartMogul answered to the invoice deletes of void commands
-    (``deal_commands.void_invoices``).
+    ``translator``: the configured field names, for the Account writes of unlink and relink.
     """
     if command.target.startswith("link:"):
         outcome = _link(tx, command, translator)
@@ -274,7 +278,7 @@ def carry_out(
         if kind == "outbox":
             outcome = _outbox(tx, command, row_id)
         else:
-            outcome = _quarantine(tx, command, row_id, reapply, voids or {})
+            outcome = _quarantine(tx, command, row_id, reapply)
     status = CommandStatus.DONE if outcome.ok else CommandStatus.FAILED
     tx.commands.finish(command.id, status, outcome.result)
     return outcome

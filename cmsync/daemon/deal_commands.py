@@ -1,110 +1,83 @@
 """The two actions on an unwound Closed-Won deal: void its invoice, or keep it.
 
 A ``deal_unwound`` quarantine entry (``cmsync.pipeline.closed_won_unwound``) names the invoice
-ChartMogul still counts. ``void`` deletes it (``DELETE /v1/invoices/{uuid}``; ChartMogul
-recalculates the customer's metrics), ``keep`` leaves it; either closes the entry and settles
-the deal (voided or kept), so it is never raised again.
+ChartMogul still counts. ``keep`` leaves it: the entry closes and the deal is settled as kept,
+so it is never raised again. ``void`` deletes it (``DELETE /v1/invoices/{uuid}``; ChartMogul
+recalculates the customer's metrics), and like every write it is an outbox effect
+(``void_deal``, ``closed_won_effect``): the command enqueues it in its own transaction and
+reports the void queued; the dispatcher's ChartMogul executor (``closed_won_send``) deletes
+the invoice, a 404 counting as done, then marks the deal voided, closes the entry and writes
+the audit entry, in one transaction. So a void gets the retries, dead letters and audit of
+any write, and a crash anywhere leaves it queued, never half done.
 
-The delete is a ChartMogul write and cannot happen inside the store transaction that finishes
-the command, so ``void_invoices`` does it first, for every new void command, and hands its
-answers to ``carry_out`` (``cmsync.daemon.commands``), which finishes each command in one
-transaction. A command whose delete got no answer (ChartMogul down) is left new and tried on
-the next tick; a crash between the delete and the commit leaves it new too, and the repeated
-delete answers 404, which counts as done: voiding is idempotent.
+While a void is queued, the entry stays open: a second void or a keep is refused with the
+row to look at; a void dead-lettered (ChartMogul refused the delete) is retried or skipped
+as any dead letter, and once skipped the deal can be voided again or kept.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.errors import ChartMogulClientError, ChartMogulError
-from cmsync.storeio import in_store
+from cmsync.pipeline.closed_won_effect import VOID_DEAL, VoidDeal, void_row
 from state import (
     Command,
     CommandKind,
+    CommandStatus,
     DealStatus,
+    OutboxEntry,
+    OutboxStatus,
     QuarantineEntry,
     QuarantineKind,
-    QuarantineStatus,
-    Store,
     Transaction,
 )
 
-__all__ = ["VoidAnswer", "deal_command", "void_invoices"]
-
-log = logging.getLogger("cmsync.daemon")
+__all__ = ["DEAL_COMMANDS", "deal_command", "void_fate"]
 
 DEAL_COMMANDS = (CommandKind.VOID, CommandKind.KEEP)
+_OPEN_ROW = (OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT, OutboxStatus.DEAD)
 
 
-@dataclass(frozen=True)
-class VoidAnswer:
-    """What ChartMogul answered to the delete of one void command's invoice."""
-
-    ok: bool
-    detail: str
+def _voids_of(tx: Transaction, invoice: str) -> list[OutboxEntry]:
+    return [r for r in tx.outbox.of_records("Invoice", [invoice]) if r.kind == VOID_DEAL]
 
 
-def _entry_of(tx: Transaction, command: Command) -> QuarantineEntry | None:
-    kind, _, raw = command.target.partition(":")
-    if kind != "quarantine" or not raw.isdigit():
-        return None
-    entry = tx.quarantine.get(int(raw))
-    if entry is None or entry.status is not QuarantineStatus.OPEN:
-        return None
-    return entry if entry.kind is QuarantineKind.DEAL_UNWOUND else None
-
-
-async def void_invoices(store: Store, chartmogul: ChartMogulClient) -> dict[int, VoidAnswer]:
-    """Delete the invoice of every new void command's unwound deal; answers by command id.
-
-    Commands that name no open unwound deal get no answer here: ``carry_out`` fails them
-    with the reason. Those ChartMogul did not answer are left out: they stay new.
-    """
-
-    def wanted(tx: Transaction) -> list[tuple[int, str]]:
-        found: list[tuple[int, str]] = []
-        for command in tx.commands.new(limit=50):
-            entry = _entry_of(tx, command) if command.kind is CommandKind.VOID else None
-            invoice = entry.payload.get("invoice_uuid") if entry is not None else None
-            if isinstance(invoice, str) and invoice:
-                found.append((command.id, invoice))
-        return found
-
-    answers: dict[int, VoidAnswer] = {}
-    for command_id, invoice in await in_store(store, wanted):
-        try:
-            deleted = await chartmogul.delete_invoice(invoice)
-        except ChartMogulClientError as exc:  # refused as sent: the operator reads why
-            answers[command_id] = VoidAnswer(False, f"ChartMogul refused the delete: {exc}")
-        except ChartMogulError as exc:
-            log.warning("void of invoice %s not done yet (%s); trying again", invoice, exc)
-        else:
-            detail = "deleted" if deleted else "already gone"
-            answers[command_id] = VoidAnswer(True, f"invoice {invoice} {detail} in ChartMogul")
-    return answers
-
-
-def deal_command(
-    tx: Transaction, command: Command, entry: QuarantineEntry, voids: Mapping[int, VoidAnswer]
-) -> tuple[bool, str]:
-    """Finish a void or keep on an open quarantine entry: (ok, what the operator reads)."""
+def deal_command(tx: Transaction, command: Command, entry: QuarantineEntry) -> tuple[bool, str]:
+    """Keep, or queue the void of, an open quarantine entry: (ok, what the operator reads)."""
     if entry.kind is not QuarantineKind.DEAL_UNWOUND:
         return False, "only an unwound Closed-Won deal can be voided or kept"
     opportunity = entry.record_key
-    invoice = entry.payload.get("invoice_uuid")
+    invoice = str(entry.payload.get("invoice_uuid") or "")
+    waiting = next((r for r in _voids_of(tx, invoice) if r.status in _OPEN_ROW), None)
+    if waiting is not None:
+        dead = waiting.status is OutboxStatus.DEAD
+        how = "a dead letter: retry or skip it" if dead else "the daemon sends it"
+        return False, f"a void of invoice {invoice} is queued already (outbox:{waiting.id}: {how})"
     if command.kind is CommandKind.KEEP:
         tx.deals.mark(opportunity, DealStatus.KEPT, was=DealStatus.UNWOUND)
         tx.quarantine.resolve(entry.id, f"kept by an operator: invoice {invoice} stays")
         return True, f"invoice {invoice} kept; Opportunity {opportunity} is not raised again"
-    answer = voids.get(command.id)
-    if answer is None:
-        return False, f"invoice {invoice} was not deleted: ChartMogul was not asked"
-    if not answer.ok:
-        return False, answer.detail
-    tx.deals.mark(opportunity, DealStatus.VOIDED, was=DealStatus.UNWOUND)
-    tx.quarantine.resolve(entry.id, f"voided by an operator: {answer.detail}")
-    return True, answer.detail
+    if not invoice:
+        return False, f"Opportunity {opportunity}'s problem names no invoice to void"
+    tx.outbox.enqueue([void_row(VoidDeal(opportunity, invoice, entry.id, command.id))])
+    return True, f"void queued: invoice {invoice} of Opportunity {opportunity} is deleted next"
+
+
+def void_fate(tx: Transaction, command: Command) -> tuple[CommandStatus, str] | None:
+    """What became of the void ``command`` queued (None: it queued none): done, with what
+    ChartMogul answered; failed, with why (a dead letter); or still new, waiting to be sent."""
+    kind, _, raw = command.target.partition(":")
+    entry = tx.quarantine.get(int(raw)) if kind == "quarantine" and raw.isdigit() else None
+    invoice = entry.payload.get("invoice_uuid") if entry is not None else None
+    if entry is None or not isinstance(invoice, str):
+        return None
+    mine = [r for r in _voids_of(tx, invoice) if r.payload.get("command_id") == command.id]
+    if not mine:
+        return None
+    row = mine[-1]
+    if row.status is OutboxStatus.DONE:
+        return CommandStatus.DONE, entry.resolution or f"invoice {invoice} voided"
+    if row.status is OutboxStatus.DEAD:
+        return CommandStatus.FAILED, f"{row.last_error} (outbox:{row.id}: retry or skip it)"
+    return CommandStatus.NEW, (
+        f"void queued (outbox:{row.id}), ChartMogul did not answer the delete yet: the daemon "
+        "sends it when it runs"
+    )

@@ -245,11 +245,12 @@ class Daemon:
         # held as a step holds it (``holding``).
         with self.store_health.watch(writes=False), self._sync.holding():
             relinked, queued = await run_new_commands(
-                self._store, self._sync.chartmogul, self._reapply, self._sync.translator
-            )
+                self._store, self._reapply, self._sync.translator,
+                chartmogul=self._sync.dispatcher.chartmogul,
+            )  # fmt: skip
         if self._scheduler is not None:
             now = datetime.now(UTC)
-            if queued:  # an unlink or relink wrote to an Account: send it now
+            if queued:  # an unlink, relink or void queued a write: send it now
                 self._scheduler.modify_job("dispatch", next_run_time=now)
             if relinked:  # a match resolved or an invoice voided: write the figures soon
                 self._scheduler.modify_job("customers", next_run_time=now)

@@ -9,6 +9,9 @@ the invoice's external id is the Opportunity Id. Each of those external ids is u
 ChartMogul, so a send repeated after a crash finds what the lost attempt made instead of
 doubling it.
 
+An operator's void of an unwound deal (``void_deal``) is an effect too: the command enqueues
+it, the same executor deletes the invoice and settles the deal's problem.
+
 The payload is plain JSON (the outbox column), written and read here only.
 """
 
@@ -23,7 +26,7 @@ from cmsync.pipeline.closed_won_deal import Deal
 from cmsync.pipeline.closed_won_steps import Holder
 from state import MatchMethod, OutboxItem, System
 
-__all__ = ["IMPORT_DEAL", "DealImport", "import_row"]
+__all__ = ["IMPORT_DEAL", "VOID_DEAL", "DealImport", "VoidDeal", "import_row", "void_row"]
 
 IMPORT_DEAL = "import_deal"  # the outbox kind: customer if new, plan if missing, invoice
 
@@ -141,4 +144,52 @@ def import_row(decided: DealImport, version: str) -> OutboxItem:
         key_field="external_id",
         payload=decided.payload(),
         reason=f"Closed-Won Opportunity {opportunity} ({decided.deal.name})",
+    )
+
+
+VOID_DEAL = "void_deal"  # the outbox kind: an operator's void of an unwound deal's invoice
+
+
+@dataclass(frozen=True)
+class VoidDeal:
+    """An operator's void: delete the invoice ChartMogul still counts for an unwound deal,
+    then close its problem (the quarantine entry) and mark the deal voided."""
+
+    opportunity_id: str
+    invoice_uuid: str
+    entry_id: int  # the ``deal_unwound`` quarantine entry the void settles
+    command_id: int  # the operator's command that asked for it
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "opportunity_id": self.opportunity_id,
+            "invoice_uuid": self.invoice_uuid,
+            "entry_id": self.entry_id,
+            "command_id": self.command_id,
+        }
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> VoidDeal:
+        return cls(
+            opportunity_id=str(payload["opportunity_id"]),
+            invoice_uuid=str(payload["invoice_uuid"]),
+            entry_id=int(payload["entry_id"]),
+            command_id=int(payload["command_id"]),
+        )
+
+
+def void_row(void: VoidDeal) -> OutboxItem:
+    """The outbox row of an operator's void. Keyed by the deal, its invoice and the command:
+    the command's transaction enqueues it once; a void asked again after this one was skipped
+    as a dead letter gets a row of its own. The delete itself is idempotent (a second one
+    answers 404, counted as done)."""
+    return OutboxItem(
+        idempotency_key=f"void_deal|{void.opportunity_id}|{void.invoice_uuid}|{void.command_id}",
+        kind=VOID_DEAL,
+        target_system=System.CHARTMOGUL,
+        target_object="Invoice",
+        target_key=void.invoice_uuid,
+        key_field="uuid",
+        payload=void.payload(),
+        reason=f"void of unwound Opportunity {void.opportunity_id} (command {void.command_id})",
     )

@@ -37,13 +37,20 @@ write. Fates:
   row would meet the same outage;
 - ChartMogul refusing the credentials: handed back unsent, and the drain stops;
 - a payload this version cannot read: dead, with the reason.
+
+An operator's void of an unwound deal (``void_deal``, enqueued by the command,
+``cmsync.daemon.deal_commands``) is one call: ``DELETE /v1/invoices/{uuid}``, where a 404
+(deleted already, by a send whose answer was lost or by someone in ChartMogul) counts as done.
+Done, it marks the deal voided, closes its problem and writes an audit entry, in one
+transaction; refused (4xx), it is dead with ChartMogul's reason and the problem stays open;
+transient failures and refused credentials fare as above.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
@@ -57,18 +64,27 @@ from cmsync.config import Settings
 from cmsync.errors import AuthError, PermanentError, RetriableError
 from cmsync.pipeline.closed_won import DealWrites, commit_writes, link, quarantine, remember
 from cmsync.pipeline.closed_won_deal import Interval, new_customer, new_invoice
-from cmsync.pipeline.closed_won_effect import IMPORT_DEAL, DealImport
+from cmsync.pipeline.closed_won_effect import IMPORT_DEAL, VOID_DEAL, DealImport, VoidDeal
 from cmsync.pipeline.closed_won_steps import DealRefused, Holder, PlanRef, money
 from cmsync.pipeline.dispatch_settle import DispatchPolicy, settle_retry
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
-from state import AuditItem, MatchMethod, OutboxDead, OutboxEntry, Store, System, Transaction
+from state import (
+    AuditItem,
+    DealStatus,
+    MatchMethod,
+    OutboxDead,
+    OutboxEntry,
+    Store,
+    System,
+    Transaction,
+)
 
 __all__ = ["KINDS", "ChartMogulExecutor", "ChartMogulReport"]
 
 log = logging.getLogger("cmsync.dispatch.chartmogul")
 
-KINDS = (IMPORT_DEAL,)
+KINDS = (IMPORT_DEAL, VOID_DEAL)
 _WINDOW = 50  # rows claimed at a time: each is a few calls, sent one after another
 
 
@@ -83,6 +99,7 @@ class ChartMogulReport:
     customers_discarded: int = 0  # created for a deal whose invoice was refused, deleted again
     already_imported: int = 0  # a deal's invoice found in ChartMogul when its row was sent
     quarantined: int = 0  # deals refused when sent
+    voided: int = 0  # unwound deals' invoices voided (deleted, or found gone)
     enqueued: int = 0  # Account updates enqueued (the customer's UUID and URL)
     retried: int = 0
     dead: int = 0
@@ -101,6 +118,8 @@ class ChartMogulReport:
             f"customers_created={self.customers_created} plans_created={self.plans_created} "
             f"quarantined={self.quarantined} retried={self.retried} dead={self.dead})"
         )
+        if self.voided:
+            line = f"{line[:-1]} voided={self.voided})"
         return line if self.stopped is None else f"{line[:-1]} stopped: {self.stopped})"
 
 
@@ -143,18 +162,18 @@ class ChartMogulExecutor:
         """Finish the row in flight, hand the rest back (shutdown)."""
         self._stopping = True
 
-    async def drain(self) -> ChartMogulReport:
-        """Send every due ChartMogul row; see the module doc."""
+    async def drain(self, kinds: Collection[str] = KINDS) -> ChartMogulReport:
+        """Send every due ChartMogul row (of ``kinds``); see the module doc."""
         async with self._lock:
-            return await self._drain()
+            return await self._drain(kinds)
 
-    async def _drain(self) -> ChartMogulReport:
+    async def _drain(self, kinds: Collection[str]) -> ChartMogulReport:
         report = ChartMogulReport()
         while not self._stopping and report.stopped is None:
             rows = await in_store(
                 self.store,
                 lambda tx: tx.outbox.claim_due(
-                    _WINDOW, target_system=System.CHARTMOGUL, kinds=KINDS
+                    _WINDOW, target_system=System.CHARTMOGUL, kinds=kinds
                 ),
             )
             if not rows:
@@ -178,6 +197,8 @@ class ChartMogulExecutor:
         return await in_store(self.store, lambda tx: tx.outbox.release(ids))
 
     async def _send(self, row: OutboxEntry, report: ChartMogulReport) -> _Fate:
+        if row.kind == VOID_DEAL:
+            return await self._void(row, report)
         try:
             decided = DealImport.of(dict(row.payload))
         except (KeyError, TypeError, ValueError) as exc:
@@ -328,6 +349,45 @@ class ChartMogulExecutor:
         await self.chartmogul.delete_customer(customer_uuid)
         return True
 
+    async def _void(self, row: OutboxEntry, report: ChartMogulReport) -> _Fate:
+        try:
+            void = VoidDeal.of(dict(row.payload))
+        except (KeyError, TypeError, ValueError) as exc:
+            return await self._dead(row, f"malformed {row.kind} effect ({exc!r})", report)
+        try:
+            deleted = await self.chartmogul.delete_invoice(void.invoice_uuid)
+        except ChartMogulClientError as exc:  # refused as sent: the operator reads why
+            reason = f"ChartMogul refused the delete of invoice {void.invoice_uuid}: {exc}"
+            return await self._dead(row, reason, report)
+        except AuthError as exc:
+            report.auth_failure = str(exc)
+            log.warning("chartmogul dispatch stopped, ChartMogul refused the credentials: %s", exc)
+            return _Fate.UNSENT_STOP
+        except RetriableError as exc:
+            report.outage = str(exc)
+            log.warning("chartmogul dispatch stopped, a call kept failing: %s", exc)
+            await self._settle_retry(row, str(exc), report)
+            return _Fate.SETTLED_STOP
+        except PermanentError as exc:
+            return await self._dead(row, str(exc), report)
+        detail = f"invoice {void.invoice_uuid} {'deleted' if deleted else 'already gone'}"
+        audit = AuditItem(
+            System.CHARTMOGUL, "Invoice", void.invoice_uuid, "delete",
+            {"opportunity_id": void.opportunity_id, "deleted": deleted}, row.reason,
+        )  # fmt: skip
+
+        def work(tx: Transaction) -> None:
+            tx.outbox.mark_done([row.id])
+            tx.deals.mark(void.opportunity_id, DealStatus.VOIDED, was=DealStatus.UNWOUND)
+            tx.quarantine.resolve(void.entry_id, f"voided by an operator: {detail} in ChartMogul")
+            tx.audit.append([audit])
+
+        await in_store(self.store, work)
+        log.info("voided Opportunity %s: %s in ChartMogul", void.opportunity_id, detail)
+        report.voided += 1
+        report.done += 1
+        return _Fate.SETTLED
+
     # --- fates --------------------------------------------------------------------------
 
     async def _done(
@@ -369,6 +429,12 @@ class ChartMogulExecutor:
         await in_store(self.store, work)
         report.quarantined += 1
         report.done += 1
+
+    async def _dead(self, row: OutboxEntry, reason: str, report: ChartMogulReport) -> _Fate:
+        dead = OutboxDead(row.id, reason)
+        await in_store(self.store, lambda tx: tx.outbox.mark_dead([dead]))
+        report.dead += 1
+        return _Fate.SETTLED
 
     async def _settle_retry(self, row: OutboxEntry, error: str, report: ChartMogulReport) -> None:
         def work(tx: Transaction) -> tuple[int, int]:

@@ -252,7 +252,7 @@ async def test_a_chartmogul_outage_makes_a_dead_letter_an_operator_retries(
     command = world.read(lambda tx: tx.commands.add(CommandKind.RETRY, f"outbox:{dead.id}"))
     store = Store.open(world.settings.store.path)
     try:
-        await run_new_commands(store, cm, lambda tx, payload: "")
+        await run_new_commands(store, lambda tx, payload: "")
     finally:
         store.close()
     assert world.read(lambda tx: tx.commands.get(command)).status is CommandStatus.DONE

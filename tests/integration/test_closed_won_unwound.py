@@ -4,8 +4,10 @@ sandbox, real sockets.
 A deal is won and imported by a real pass; then a rep moves it out of Closed Won or deletes it
 through the REST API. The next pass must raise one ``deal_unwound`` problem naming the
 Opportunity, the invoice and the amount; the operator's void (through the daemon's command
-path, ``run_new_commands``) deletes the invoice in ChartMogul, and keep closes the problem for
-good. A deal whose invoice ChartMogul refuses leaves no customer behind.
+path, ``run_new_commands``) queues an outbox effect that the dispatcher's ChartMogul executor
+sends: it deletes the invoice in ChartMogul, with the retries, dead letters and audit of any
+write; keep closes the problem for good. A deal whose invoice ChartMogul refuses leaves no
+customer behind.
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ from typer.testing import CliRunner
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, Invoice
+from cmsync.chartmogul.transport import TransportPolicy
 from cmsync.cli import app
 from cmsync.config import Settings, load_settings
 from cmsync.daemon.commands import run_new_commands
 from cmsync.pipeline.closed_won import ClosedWonStats
+from cmsync.pipeline.closed_won_effect import VOID_DEAL
+from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.dispatch_settle import DispatchPolicy
+from cmsync.pipeline.translate import Translator
+from cmsync.retry import RetryPolicy
 from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.sandbox.faults import FaultProfile
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
@@ -36,6 +45,8 @@ from state import (
     CommandKind,
     CommandStatus,
     DealStatus,
+    OutboxEntry,
+    OutboxStatus,
     QuarantineEntry,
     QuarantineKind,
     QuarantineStatus,
@@ -142,8 +153,21 @@ def _problem(world: World, opportunity: str) -> QuarantineEntry | None:
     return result
 
 
-async def _act(world: World, cm: ChartMogulClient, kind: CommandKind, entry_id: int) -> str:
-    """The operator's command, carried out as the daemon does; its result."""
+def _executor(
+    world: World, store: Store, cm: ChartMogulClient, **policy: Any
+) -> ChartMogulExecutor:
+    translator = Translator(world.settings.fields, world.settings.sync)
+    return ChartMogulExecutor(
+        store, cm, world.settings, translator, clock=lambda: datetime.now(UTC),
+        policy=DispatchPolicy(**policy),
+    )  # fmt: skip
+
+
+async def _act(
+    world: World, cm: ChartMogulClient, kind: CommandKind, entry_id: int, **policy: Any
+) -> str:
+    """The operator's command, carried out as the daemon does (a void's effect sent at once by
+    the dispatcher's ChartMogul executor); the command's result."""
     command = world.read(lambda tx: tx.commands.add(kind, f"quarantine:{entry_id}"))
 
     def unused(tx: Transaction, payload: dict[str, object]) -> str:
@@ -151,12 +175,17 @@ async def _act(world: World, cm: ChartMogulClient, kind: CommandKind, entry_id: 
 
     store = Store.open(world.settings.store.path)
     try:
-        await run_new_commands(store, cm, unused)
+        await run_new_commands(store, unused, chartmogul=_executor(world, store, cm, **policy))
     finally:
         store.close()
     done = world.read(lambda tx: tx.commands.get(command))
     assert done.status is CommandStatus.DONE, done.result
     return str(done.result)
+
+
+def _voids(world: World, invoice: str) -> list[OutboxEntry]:
+    rows: list[OutboxEntry] = world.read(lambda tx: tx.outbox.of_records("Invoice", [invoice]))
+    return [r for r in rows if r.kind == VOID_DEAL]
 
 
 async def _unwound_then_problem(
@@ -195,7 +224,14 @@ async def test_a_deal_moved_out_of_closed_won_is_a_problem_and_void_takes_the_re
     assert (await cm.get_customer(customer.uuid)).mrr == 100_000  # nothing changed silently
 
     result = await _act(world, cm, CommandKind.VOID, entry.id)
-    assert f"invoice {invoice.uuid} deleted" in result
+    assert result.startswith(f"void queued: invoice {invoice.uuid}")
+    [row] = _voids(world, invoice.uuid)  # the write went through the outbox, target ChartMogul
+    assert (row.status, row.target_system.value) == (OutboxStatus.DONE, "chartmogul")
+    [audit] = [
+        a for a in world.read(lambda tx: tx.queries.audit_after(0, limit=10_000))
+        if (a.object, a.record_id, a.action) == ("Invoice", invoice.uuid, "delete")
+    ]  # fmt: skip
+    assert audit.system.value == "chartmogul" and audit.fields["deleted"] is True
     assert await _invoices(cm, opportunity) == []
     assert (await cm.get_customer(customer.uuid)).mrr == 0
     assert _problem(world, opportunity) is None
@@ -233,16 +269,20 @@ async def test_a_deleted_opportunity_is_the_same_problem_and_a_second_void_is_do
     assert entry.payload["deleted"] is True
 
     assert await cm.delete_invoice(invoice.uuid)  # someone voided it in ChartMogul already
-    result = await _act(world, cm, CommandKind.VOID, entry.id)  # the 404 counts as done
-    assert "already gone" in result
+    await _act(world, cm, CommandKind.VOID, entry.id)  # the 404 counts as done
+    [row] = _voids(world, invoice.uuid)
+    assert row.status is OutboxStatus.DONE
+    resolution = world.read(lambda tx: tx.quarantine.get(entry.id)).resolution
+    assert resolution == f"voided by an operator: invoice {invoice.uuid} already gone in ChartMogul"
     assert _problem(world, opportunity) is None
 
 
 async def test_the_problems_command_voids_and_keeps_without_a_daemon(
     world: World, gateway: SalesforceGateway, cm: ChartMogulClient
 ) -> None:
-    """``cmsync problems void|keep`` with no daemon: the CLI deletes the invoice itself, through
-    the daemon's own void path, and closes the problem; keep just closes it."""
+    """``cmsync problems void|keep`` with no daemon: the CLI queues the void's effect and sends
+    it itself, through the dispatcher's own ChartMogul executor, which closes the problem;
+    keep just closes it."""
     config = world.sandbox.options.directory / "cmsync.toml"
     runner = CliRunner()
 
@@ -313,3 +353,62 @@ async def test_a_refused_deal_leaves_no_customer_and_is_quarantined_with_the_rea
     assert entry.kind is QuarantineKind.BAD_RECORD
     assert "ChartMogul refused it" in entry.reason and "currency" in entry.reason
     assert json.dumps(entry.payload)  # the deal, for the operator
+
+
+async def test_a_void_chartmogul_does_not_answer_stays_queued_then_is_a_dead_letter_retried(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    """A void is a write like any other: ChartMogul down, the problem stays open and the void
+    waits in the outbox; given up on, it is a dead letter an operator retries, and sent then."""
+    _, opportunity, invoice = await _unwound_then_problem(world, gateway, cm, "Outage Void AS")
+    await _stage(gateway, opportunity, "Closed Lost")
+    assert (await _pass(world.settings)).unwound == 1
+    entry = _problem(world, opportunity)
+    assert entry is not None
+
+    world.sandbox.ctx.faults.set_profile(FaultProfile("down", server_error=1.0))
+    try:
+        no_retry = TransportPolicy(retry=RetryPolicy(max_attempts=1))
+        async with connect(world.settings.chartmogul, no_retry) as down:
+            result = await _act(world, down, CommandKind.VOID, entry.id, max_attempts=1)
+    finally:
+        world.sandbox.ctx.faults.set_profile("none")
+    assert result.startswith("void queued")
+    [row] = _voids(world, invoice.uuid)
+    assert row.status is OutboxStatus.DEAD and row.last_error is not None
+    assert _problem(world, opportunity) is not None  # nothing settled before ChartMogul answers
+    assert [i.uuid for i in await _invoices(cm, opportunity)] == [invoice.uuid]
+    again = world.read(lambda tx: tx.commands.add(CommandKind.KEEP, f"quarantine:{entry.id}"))
+    store = Store.open(world.settings.store.path)
+    try:
+        await run_new_commands(store, lambda tx, payload: "")  # the keep: refused, the void waits
+    finally:
+        store.close()
+    refused = world.read(lambda tx: tx.commands.get(again))
+    assert refused.status is CommandStatus.FAILED
+    assert f"outbox:{row.id}: a dead letter: retry or skip it" in str(refused.result)
+
+    # The operator's retry of the dead letter; the next dispatch sends it.
+    retried = await _act_on_row(world, CommandKind.RETRY, row.id)
+    assert retried == f"outbox row {row.id} queued again"
+    store = Store.open(world.settings.store.path)
+    try:
+        sent = await _executor(world, store, cm).drain()
+    finally:
+        store.close()
+    assert sent.voided == 1
+    assert await _invoices(cm, opportunity) == []
+    assert _problem(world, opportunity) is None
+    assert world.read(lambda tx: tx.deals.get(opportunity)).status is DealStatus.VOIDED
+
+
+async def _act_on_row(world: World, kind: CommandKind, row_id: int) -> str:
+    command = world.read(lambda tx: tx.commands.add(kind, f"outbox:{row_id}"))
+    store = Store.open(world.settings.store.path)
+    try:
+        await run_new_commands(store, lambda tx, payload: "")
+    finally:
+        store.close()
+    done = world.read(lambda tx: tx.commands.get(command))
+    assert done.status is CommandStatus.DONE, done.result
+    return str(done.result)

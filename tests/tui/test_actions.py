@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pydantic import AnyHttpUrl, SecretStr
 from rich.text import Text
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
@@ -53,20 +52,17 @@ def new_commands(store: Store) -> list[Command]:
 
 async def carry_out(store: Store) -> None:
     """The daemon's commands job over the new commands: ``run_new_commands``, as ``cmsync
-    run`` calls it. Its ChartMogul client is only called for a void (none here), so it points
-    at a port where nothing answers; no signal is applied again either."""
-    from cmsync.chartmogul import connect
-    from cmsync.config import ChartMogulSettings, FieldSettings, SyncSettings
+    run`` calls it. No void is asked here, so no ChartMogul executor is needed; no signal is
+    applied again either."""
+    from cmsync.config import FieldSettings, SyncSettings
     from cmsync.daemon.commands import run_new_commands
     from cmsync.pipeline.translate import Translator
 
     def reapply(tx: Transaction, payload: dict[str, object]) -> str:
         raise AssertionError("no quarantined signal here")
 
-    nowhere = ChartMogulSettings(base_url=AnyHttpUrl("https://127.0.0.1:9"), api_key=SecretStr("-"))
     translator = Translator(FieldSettings(), SyncSettings())
-    async with connect(nowhere) as chartmogul:
-        await run_new_commands(store, chartmogul, reapply, translator)
+    await run_new_commands(store, reapply, translator)
     with store.transaction() as tx:
         assert tx.commands.new() == []
         done = tx.queries.recent_commands()

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 import pytest
 
 from cmsync.daemon.commands import carry_out
-from cmsync.daemon.deal_commands import VoidAnswer
+from cmsync.pipeline.closed_won_effect import VOID_DEAL
 from cmsync.pipeline.closed_won_unwound import unwound_problem
 from state import (
     CommandKind,
     CommandStatus,
     DealStatus,
     ImportedDeal,
+    OutboxStatus,
     QuarantineKind,
     QuarantineStatus,
     Store,
@@ -68,34 +69,69 @@ def _unwound(store: Store) -> int:
         return tx.quarantine.add(unwound_problem(DEAL, LOST))
 
 
-@pytest.mark.parametrize(
-    ("kind", "answer", "status", "ok"),
-    [
-        (CommandKind.VOID, VoidAnswer(True, "invoice inv_1 deleted"), DealStatus.VOIDED, True),
-        (CommandKind.VOID, VoidAnswer(False, "ChartMogul refused"), DealStatus.UNWOUND, False),
-        (CommandKind.KEEP, None, DealStatus.KEPT, True),
-        (CommandKind.RETRY, None, DealStatus.UNWOUND, False),
-    ],
-)
-def test_void_and_keep_settle_the_deal_and_close_the_problem(
-    store: Store, kind: CommandKind, answer: VoidAnswer | None, status: DealStatus, ok: bool
-) -> None:
+def test_keep_settles_the_deal_and_closes_the_problem_at_once(store: Store) -> None:
     entry_id = _unwound(store)
     with store.transaction() as tx:
-        command_id = tx.commands.add(kind, f"quarantine:{entry_id}")
-        command = tx.commands.get(command_id)
+        command = tx.commands.get(tx.commands.add(CommandKind.KEEP, f"quarantine:{entry_id}"))
         assert command is not None
-        voids = {command_id: answer} if answer is not None else {}
-        outcome = carry_out(tx, command, _never, voids=voids)
-        assert outcome.ok is ok, outcome.result
-        deal = tx.deals.get("006A")
+        outcome = carry_out(tx, command, _never)
+        assert outcome.ok and not outcome.queued, outcome.result
+        deal, entry = tx.deals.get("006A"), tx.quarantine.get(entry_id)
+        assert tx.outbox.of_records("Invoice", ["inv_1"]) == []
+    assert deal is not None and deal.status is DealStatus.KEPT
+    assert entry is not None and entry.status is QuarantineStatus.RESOLVED
+
+
+def test_a_void_is_an_outbox_effect_the_problem_stays_open_until_it_is_sent(
+    store: Store,
+) -> None:
+    """The command only queues the delete (target ChartMogul, the invoice); the executor
+    settles the deal and the problem when ChartMogul has answered."""
+    entry_id = _unwound(store)
+    with store.transaction() as tx:
+        command = tx.commands.get(tx.commands.add(CommandKind.VOID, f"quarantine:{entry_id}"))
+        assert command is not None
+        outcome = carry_out(tx, command, _never)
+        assert outcome.ok and outcome.queued and outcome.voiding, outcome.result
+        assert outcome.result.startswith("void queued: invoice inv_1 of Opportunity 006A")
+        [row] = tx.outbox.of_records("Invoice", ["inv_1"])
+        deal, entry = tx.deals.get("006A"), tx.quarantine.get(entry_id)
+        done = tx.commands.get(command.id)
+    assert (row.kind, row.target_system.value, row.status) == (
+        VOID_DEAL,
+        "chartmogul",
+        OutboxStatus.PENDING,
+    )
+    assert row.payload == {
+        "opportunity_id": "006A", "invoice_uuid": "inv_1", "entry_id": entry_id,
+        "command_id": command.id,
+    }  # fmt: skip
+    assert deal is not None and deal.status is DealStatus.UNWOUND
+    assert entry is not None and entry.status is QuarantineStatus.OPEN
+    assert done is not None and done.status is CommandStatus.DONE
+
+
+@pytest.mark.parametrize("second", [CommandKind.VOID, CommandKind.KEEP])
+def test_a_queued_void_refuses_a_second_void_or_a_keep(store: Store, second: CommandKind) -> None:
+    entry_id = _unwound(store)
+    with store.transaction() as tx:
+        for kind in (CommandKind.VOID, second):
+            command = tx.commands.get(tx.commands.add(kind, f"quarantine:{entry_id}"))
+            assert command is not None
+            outcome = carry_out(tx, command, _never)
+        assert len(tx.outbox.of_records("Invoice", ["inv_1"])) == 1
         entry = tx.quarantine.get(entry_id)
-        done = tx.commands.get(command_id)
-    assert deal is not None and deal.status is status
-    assert entry is not None
-    assert entry.status is (QuarantineStatus.RESOLVED if ok else QuarantineStatus.OPEN)
-    assert done is not None
-    assert done.status is (CommandStatus.DONE if ok else CommandStatus.FAILED)
+    assert not outcome.ok and "a void of invoice inv_1 is queued already" in outcome.result
+    assert entry is not None and entry.status is QuarantineStatus.OPEN
+
+
+def test_an_unwound_deal_is_not_retried(store: Store) -> None:
+    entry_id = _unwound(store)
+    with store.transaction() as tx:
+        command = tx.commands.get(tx.commands.add(CommandKind.RETRY, f"quarantine:{entry_id}"))
+        assert command is not None
+        outcome = carry_out(tx, command, _never)
+    assert not outcome.ok and "voided or kept, not retried" in outcome.result
 
 
 def test_void_and_keep_are_refused_for_other_problems(store: Store) -> None:
