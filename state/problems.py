@@ -8,6 +8,10 @@ entries by kind, source and their reason with the record's own identifiers taken
 group carries its count, the first few record keys (the command targets ``outbox:<id>`` and
 ``quarantine:<id>``, and the record they are about), the reason in words and the fix.
 
+A dead letter's cause and fix name the system its write was for: a Salesforce row's cause is
+about the object ("STRING_TOO_LONG on Account"), a ChartMogul row's (a Closed-Won deal's
+import, an operator's void) about "ChartMogul Invoice", and its fix speaks of ChartMogul.
+
 Every fix names an action that exists: ``cmsync problems retry|skip|unlink|relink`` and the
 dashboard's keys (r, s, m, u, l), or a step in Salesforce or ChartMogul. Unknown causes get a
 generic fix with the same actions.
@@ -28,6 +32,8 @@ from dataclasses import dataclass, field
 from state.records import OutboxEntry, QuarantineEntry, QuarantineKind, System
 
 __all__ = [
+    "CHARTMOGUL_FIXES",
+    "CHARTMOGUL_GENERIC_FIX",
     "FIELD_CODES",
     "FIXES",
     "GENERIC_FIX",
@@ -125,6 +131,19 @@ FIXES: dict[str, str] = {
         "timeout, an outage). Once it answers again, " + _RETRY + "."
     ),
 }
+
+# A ChartMogul row's fixes: ChartMogul gives no error codes of Salesforce's kind, so its dead
+# letters are either transient (given up after retries) or refused as sent ("ERROR").
+CHARTMOGUL_FIXES: dict[str, str] = {
+    "TRANSIENT": (
+        "ChartMogul kept failing on these writes for a while (a transient error: a timeout, "
+        "rate limiting, an outage). Once it answers again, " + _RETRY + "."
+    ),
+}
+CHARTMOGUL_GENERIC_FIX = (
+    "ChartMogul refused these writes as sent; the reason says why. Fix what it names in "
+    "ChartMogul (or the deal in Salesforce), " + _RETRY + "; or give up on a write: " + _SKIP + "."
+)
 
 GENERIC_FIX = (
     "Read the reason; fix the record in Salesforce or at its source, " + _RETRY + "; or give "
@@ -257,7 +276,10 @@ def cause_of_dead_letter(entry: OutboxEntry) -> Cause:
             subject = " ".join(message.split())[:_SUBJECT_CHARS]  # the rule's own words
         else:
             subject = _normalised(message)
-    return Cause("dead letter", entry.target_object, code, subject)
+    scope = entry.target_object
+    if entry.target_system is System.CHARTMOGUL:  # its own words, never Salesforce's
+        scope = f"ChartMogul {scope}"
+    return Cause("dead letter", scope, code, subject)
 
 
 def cause_of_quarantine(entry: QuarantineEntry) -> Cause:
@@ -281,9 +303,16 @@ def customer_of(entry: QuarantineEntry) -> str:
     return found.group(0) if found else ""
 
 
-def _fix(cause: Cause, kind: QuarantineKind | None, source: System | None) -> str:
+def _fix(
+    cause: Cause,
+    kind: QuarantineKind | None,
+    source: System | None,
+    target: System = System.SALESFORCE,
+) -> str:
     if kind is not None and source is not None:
         text = _QUARANTINE_FIXES.get((kind, source), GENERIC_FIX)
+    elif target is System.CHARTMOGUL:
+        text = CHARTMOGUL_FIXES.get(cause.code, CHARTMOGUL_GENERIC_FIX)
     else:
         text = FIXES.get(cause.code, GENERIC_FIX)
     return text.format(cause=cause.id)
@@ -293,7 +322,7 @@ def explain(entry: OutboxEntry | QuarantineEntry) -> tuple[Cause, str]:
     """One problem's cause and fix, as its group in ``group_problems`` has them."""
     if isinstance(entry, OutboxEntry):
         cause = cause_of_dead_letter(entry)
-        return cause, _fix(cause, None, None)
+        return cause, _fix(cause, None, None, entry.target_system)
     cause = cause_of_quarantine(entry)
     return cause, _fix(cause, entry.kind, entry.source)
 
@@ -311,7 +340,7 @@ def group_problems(
         cause = cause_of_dead_letter(d)
         record = f"{d.target_object} {d.target_key}"
         found.setdefault(cause, []).append((f"outbox:{d.id}", record, d.last_error or ""))
-        fixes.setdefault(cause, _fix(cause, None, None))
+        fixes.setdefault(cause, _fix(cause, None, None, d.target_system))
     for q in quarantine:
         cause = cause_of_quarantine(q)
         record = f"{q.source.value} {q.record_key}"

@@ -35,6 +35,7 @@ from cmsync.pipeline.closed_won_effect import VOID_DEAL
 from cmsync.pipeline.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.dispatch_settle import DispatchPolicy
 from cmsync.pipeline.translate import Translator
+from cmsync.problems import read_groups
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.faults import FaultProfile
@@ -377,6 +378,9 @@ async def test_a_void_chartmogul_does_not_answer_stays_queued_then_is_a_dead_let
     [row] = _voids(world, invoice.uuid)
     assert row.status is OutboxStatus.DEAD and row.last_error is not None
     assert _problem(world, opportunity) is not None  # nothing settled before ChartMogul answers
+    [group] = [g for g in read_groups(world.settings.store.path) if f"outbox:{row.id}" in g.keys]
+    assert group.cause.text.startswith("TRANSIENT on ChartMogul Invoice")  # not Salesforce's
+    assert group.fix.startswith("ChartMogul kept failing on these writes")
     assert [i.uuid for i in await _invoices(cm, opportunity)] == [invoice.uuid]
     again = world.read(lambda tx: tx.commands.add(CommandKind.KEEP, f"quarantine:{entry.id}"))
     store = Store.open(world.settings.store.path)

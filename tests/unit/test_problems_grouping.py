@@ -21,6 +21,7 @@ from state import (
     System,
 )
 from state.problems import (
+    CHARTMOGUL_FIXES,
     FIXES,
     GENERIC_FIX,
     cause_of_dead_letter,
@@ -95,6 +96,33 @@ def test_transient_give_ups_unknown_codes_and_codeless_failures() -> None:
     assert unknown[0].fix == GENERIC_FIX.format(cause=unknown[0].cause.id)
     bare = group_problems([dead(3, None)], [])  # type: ignore[arg-type]
     assert bare[0].cause.code == "ERROR" and bare[0].reason == ""
+
+
+def test_a_chartmogul_dead_letter_names_chartmogul_in_its_cause_and_fix() -> None:
+    """A Closed-Won import or an operator's void that kept failing is ChartMogul's failure: its
+    group is apart from Salesforce's, and its fix never sends the operator to Salesforce."""
+    outage = "gave up after 10 attempts: ChartMogul answered 503 on POST /v1/import/invoices"
+
+    def cm(n: int, error: str) -> OutboxEntry:
+        return replace(dead(n, error, "Invoice"), target_system=System.CHARTMOGUL,
+                       kind="import_deal", target_key=f"006Dn00000000{n:02d}IAA")  # fmt: skip
+
+    groups = group_problems(
+        [cm(1, outage), cm(2, outage), dead(3, "gave up after 10 attempts: timed out")], []
+    )
+    [chartmogul] = [g for g in groups if g.count == 2]
+    [salesforce] = [g for g in groups if g.count == 1]
+    assert chartmogul.cause.text.startswith("TRANSIENT on ChartMogul Invoice: ChartMogul ")
+    assert chartmogul.fix.startswith("ChartMogul kept failing on these writes")
+    assert "Salesforce" not in chartmogul.fix
+    assert chartmogul.fix == CHARTMOGUL_FIXES["TRANSIENT"].format(cause=chartmogul.cause.id)
+    assert salesforce.fix.startswith("Salesforce kept failing on these writes")
+    assert salesforce.cause.text.startswith("TRANSIENT on Account")
+
+    refused = cm(4, "ChartMogul refused the delete of invoice inv_0123abcd-99: 422 invalid")
+    [group] = group_problems([refused], [])
+    assert (group.cause.code, group.cause.scope) == ("ERROR", "ChartMogul Invoice")
+    assert group.fix.startswith("ChartMogul refused these writes as sent")
 
 
 def test_quarantine_groups_by_kind_and_reason_without_the_records_identifiers() -> None:
