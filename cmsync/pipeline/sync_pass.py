@@ -507,7 +507,10 @@ class SyncPass:
 
     async def preview(self) -> Preview:
         """The dry run's dispatch: what would be written, read against Salesforce."""
-        return await build_preview(self.store, self.gateway, self.dispatcher.limits)
+        return await build_preview(
+            self.store, self.gateway, self.dispatcher.limits,
+            currency=self.settings.closed_won.currency,
+        )  # fmt: skip
 
     async def dispatch(self) -> Any:
         if self.dry_run:

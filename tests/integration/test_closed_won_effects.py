@@ -31,6 +31,8 @@ from cmsync.pipeline.closed_won_effect import IMPORT_DEAL
 from cmsync.pipeline.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.context import load_context
 from cmsync.pipeline.dispatch_settle import DispatchPolicy
+from cmsync.pipeline.once import run_once
+from cmsync.pipeline.preview import Preview
 from cmsync.pipeline.translate import Translator
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -281,3 +283,31 @@ async def test_a_refused_import_settles_its_row_with_an_audit_line_and_no_dead_l
     assert (refused.system, refused.action) == (System.CHARTMOGUL, "refused")
     assert "currency" in refused.fields["reason"]
     assert _rows(world, opportunity) == []  # not pending, not a dead letter: a quarantine entry
+
+
+async def test_the_dry_run_preview_lists_the_pending_chartmogul_rows_and_sends_none(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    """``cmsync once --dry-run`` shows what the pending ChartMogul rows would import (the deal,
+    the customer it makes, the amount), beside the Salesforce writes, and sends nothing."""
+    account, opportunity = await _won_deal(gateway, "Dry Run Oy", 3_600.0)
+    assert (await _poll_only(world.settings)).queued == 1
+    creates = world.creates()
+
+    report = await run_once(world.settings, dry_run=True)
+    preview = report.step("preview")
+    assert preview is not None and isinstance(preview.outcome, Preview)
+    [planned] = [p for p in preview.outcome.chartmogul if p.key == opportunity]
+    currency = world.settings.closed_won.currency
+    assert planned.action == "import"
+    assert planned.detail.startswith(
+        f"'Dry Run Oy deal' into a new customer (external id {account}), "
+        f"amount 3600.00 {currency}, plan "
+    )
+    shown = preview.outcome.render(limit=500)
+    assert "would send to ChartMogul: import=" in shown
+    assert f"  import  Opportunity {opportunity}: 'Dry Run Oy deal' into a new customer" in shown
+    assert world.creates() == creates  # nothing sent
+    [row] = [r for r in _rows(world, opportunity) if r.kind == IMPORT_DEAL]
+    assert row.status is OutboxStatus.PENDING
+    assert (await _pass(world.settings)).imported == 1  # and the real pass sends it
