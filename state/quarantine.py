@@ -1,4 +1,7 @@
-"""Records an operator must look at: ambiguous matches, bad records, illegal transitions.
+"""Records an operator must look at: ambiguous matches, bad records, unwound Closed-Won deals,
+values a Salesforce field cannot hold. (Illegal transitions are entries of earlier versions
+only: the lifecycle now converges on what ChartMogul reports and opens none; the kind stays so
+that an old store's entries can still be read, retried and skipped.)
 
 At most one entry per (record key, kind, source) is open at a time (a partial unique index).
 Adding it again while it is open refreshes the reason, candidates and payload with the latest

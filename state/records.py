@@ -71,6 +71,8 @@ class MatchMethod(StrEnum):
 class QuarantineKind(StrEnum):
     AMBIGUOUS_MATCH = "ambiguous_match"
     BAD_RECORD = "bad_record"
+    # Opened by earlier versions only (the lifecycle now converges on what ChartMogul reports):
+    # kept so that an old store's entries are still read, retried and skipped.
     ILLEGAL_TRANSITION = "illegal_transition"
     # A Closed-Won deal that was imported, then left Closed Won or was deleted: its invoice
     # still counts in ChartMogul until an operator voids it or keeps it.

@@ -11,9 +11,12 @@ the chosen Account Id as ``{"account": "<Id>"}``. What each command means for ea
 - dead letter: retry sends it again (attempts reset), skip gives up on it;
 - ambiguous match: resolve links the customer to the chosen Account, retry matches it again
   (after someone fixed the data in Salesforce), skip closes the entry without linking;
-- bad record / illegal transition: retry reprocesses the record, skip closes the entry;
+- bad record: retry reprocesses the record, skip closes the entry; an illegal transition
+  (an entry of earlier versions only: none is opened now, the kind stays for old stores)
+  likewise, its retry applying the movement again;
 - unwound deal (a Closed-Won deal imported, then moved out of Closed Won or deleted): void
-  deletes its invoice in ChartMogul, keep leaves it; both close the entry for good.
+  queues the delete of its invoice in ChartMogul (an outbox effect, which closes the entry
+  when sent), keep leaves the invoice; either way the entry closes for good.
 - unlink and relink act on the ChartMogul customer a row is about (``link:<uuid>``; a relink
   carries ``{"account": "<Id>"}``, any Account, not only a candidate): unlink drops its link,
   relink links it to that Account.
