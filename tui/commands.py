@@ -135,7 +135,7 @@ def plan_command(kind: CommandKind, problem: Problem, account: str | None = None
 
 
 _CONSEQUENCES = {
-    (CommandKind.RETRY, ProblemKind.DEAD_LETTER): "It is sent to Salesforce again, attempts reset.",
+    (CommandKind.RETRY, ProblemKind.DEAD_LETTER): "It is sent to {target} again, attempts reset.",
     (CommandKind.SKIP, ProblemKind.DEAD_LETTER): "cmsync gives up on this write for good.",
     (CommandKind.RETRY, ProblemKind.AMBIGUOUS_MATCH): (
         "The entry closes and the next customer sweep matches the customer again."
@@ -163,7 +163,9 @@ def confirmation(request: CommandRequest, problem: Problem) -> tuple[str, str]:
         if request.kind is CommandKind.SKIP
         else "The entry closes; the record is read again when its source changes it."
     )
-    then = _CONSEQUENCES.get((request.kind, problem.kind), default)
+    then = _CONSEQUENCES.get((request.kind, problem.kind), default).format(
+        target=problem.target or "Salesforce"
+    )
     body = (
         f"{problem.kind}: {reason}\n{then}\nThe command names {request.target}: if someone "
         "handled that record meanwhile, the daemon says so and acts on nothing else."

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, QuarantineKind
+from state import Command, CommandStatus, OutboxEntry, QuarantineEntry, QuarantineKind, System
 from state.problems import customer_of, explain
 from tui.data import DashboardData
 
@@ -67,6 +67,7 @@ class Problem:
     customer: str = ""  # the ChartMogul customer's name and email, where known
     customer_uuid: str = ""  # the ChartMogul customer it is about (unlink, relink), if any
     cause: str = ""  # its cause in words, as ``cmsync problems list`` groups it
+    target: str = ""  # the system a dead letter's write is for ("Salesforce", "ChartMogul")
     fix: str = ""  # what to do about it
     command: Command | None = None  # the newest command sent about this row
 
@@ -95,6 +96,7 @@ def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
         detail=f"{entry.attempts} attempt{'s' if entry.attempts != 1 else ''}",
         since=entry.updated_at,
         cause=cause.text,
+        target="ChartMogul" if entry.target_system is System.CHARTMOGUL else "Salesforce",
         fix=fix,
         command=command,
     )
