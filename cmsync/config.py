@@ -405,6 +405,12 @@ class ScheduleSettings(_Section):
     reconcile: float = Field(default=21600.0, gt=0, description="Full reconciliation.")
     commands: float = Field(default=2.0, gt=0, description="Dashboard commands.")
     report_cron: str = Field(default="15 0 * * *", description="KPI report, crontab syntax (UTC).")
+    report_retry: float = Field(
+        default=300.0,
+        gt=0,
+        description="A KPI report run that failed (an outage, refused credentials) is tried "
+        "again after this many seconds until one succeeds, not only at the next cron time.",
+    )
     job_timeout: float = Field(
         default=900.0, gt=0, description="A job running longer is cancelled."
     )

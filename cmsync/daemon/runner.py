@@ -185,6 +185,11 @@ class Daemon:
                     health.succeeded()
             except TimeoutError:
                 health.failed(f"job {spec.name} ran past {limit:.0f}s")
+            if spec.cron is not None and not health.up and self._scheduler is not None:
+                # A cron job's next fire may be a day away: a report lost to an outage or to
+                # refused credentials is tried again soon, until one run succeeds.
+                retry = timedelta(seconds=self.settings.schedule.report_retry)
+                self._scheduler.modify_job(spec.name, next_run_time=datetime.now(UTC) + retry)
             # Stored as the run ends: a status read between two beats sees this run's outcome.
             record = health.record
             await in_store(self._store, lambda tx: tx.daemon.put_health([record]))

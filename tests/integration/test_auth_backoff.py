@@ -35,6 +35,7 @@ FAST = {
     "customers": 2.0,
     "late_activities": 2.0,
     "commands": 0.5,
+    "report_retry": 1.0,  # a report refused meanwhile is tried again, not tomorrow
     "jitter": 0.0,
 }
 

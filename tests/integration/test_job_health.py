@@ -167,3 +167,46 @@ async def test_a_restarted_daemon_carries_on_each_jobs_record(
     assert daemon.health["chartmogul"].record == before
     assert daemon.health["customers"].record == JobHealthRecord("customers")
     assert "retired job" not in daemon.health  # a job no longer in JOBS is not taken back
+
+
+class MetricsDown(FaultInjector):
+    """While ``down``, ChartMogul's metrics (what the KPI report reads) answer 503."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def request_fault(self, key: str, applicable: frozenset[Fault]) -> Fault | None:
+        return Fault.SERVER_ERROR if self.down and key.startswith("GET /v1/metrics") else None
+
+    def server_error_status(self, key: str) -> int:
+        return 503
+
+
+async def test_a_failed_report_is_tried_again_soon_not_at_the_next_cron_time(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """The report job's cron fires once a day: a run lost to an outage is tried again every
+    ``schedule.report_retry`` seconds until one succeeds, so the day's KPI rows still land."""
+    settings = _settings(sandbox)
+    schedule = settings.schedule.model_copy(update={"report_retry": 0.5, "job_timeout": 3.0})
+    store = settings.store.model_copy(update={"path": tmp_path / "cmsync.db"})  # never reported
+    settings = settings.model_copy(update={"schedule": schedule, "store": store})
+    outage, usual = MetricsDown(), sandbox.ctx.faults
+    sandbox.ctx.faults = outage
+    daemon = Daemon(settings, target_label="sandbox", grace=5)
+    stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(stop))
+    try:
+        # The report runs at start (its fire time passed since its last run) and fails.
+        await _until(lambda: daemon.health["reports"].failures >= 1, 30, "a failed report run")
+        outage.down = False
+        await _until(lambda: daemon.health["reports"].up, 15, "the report tried again")
+        with Store.open_readonly(settings.store.path) as store, store.snapshot() as q:
+            runs = [run for run in q.latest_job_runs() if run.job == "reports"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        sandbox.ctx.faults = usual
+    assert daemon.settings.schedule.report_cron == "15 0 * * *"  # tomorrow, without the retry
+    assert [run.result.value if run.result else None for run in runs] == ["ok"]
