@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.daemon.deal_commands import DEAL_COMMANDS, VoidAnswer, deal_command, void_invoices
 from cmsync.daemon.handled import already_closed, already_handled, already_unlinked
-from cmsync.pipeline.departed import CLEARED
+from cmsync.pipeline.streams.departed import CLEARED
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
 from state import (

@@ -1,6 +1,6 @@
 """The two actions on an unwound Closed-Won deal: void its invoice, or keep it.
 
-A ``deal_unwound`` quarantine entry (``cmsync.pipeline.closed_won_unwound``) names the invoice
+A ``deal_unwound`` quarantine entry (``cmsync.pipeline.closed_won.unwound``) names the invoice
 ChartMogul still counts. ``void`` deletes it (``DELETE /v1/invoices/{uuid}``; ChartMogul
 recalculates the customer's metrics), ``keep`` leaves it; either closes the entry and settles
 the deal (voided or kept), so it is never raised again.

@@ -43,24 +43,24 @@ from cmsync.config import Settings
 from cmsync.errors import AuthFailingError, SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
-from cmsync.pipeline.activities import poll_activities, reread_activities
-from cmsync.pipeline.closed_won import poll_closed_won
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor, ChartMogulReport
-from cmsync.pipeline.closed_won_steps import ClosedWonStats
+from cmsync.pipeline.closed_won.poll import poll_closed_won
+from cmsync.pipeline.closed_won.steps import ClosedWonStats
 from cmsync.pipeline.context import SyncContext, load_context, load_plans
-from cmsync.pipeline.customers import Listing, sweep_customers
-from cmsync.pipeline.cycles import sweep_first_cycles
-from cmsync.pipeline.departed import follow_departed
-from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
-from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor, ChartMogulReport
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.dispatch.preview import Preview, build_preview
+from cmsync.pipeline.dispatch.vanished import VanishedAccounts
 from cmsync.pipeline.org import OrgSnapshot
 from cmsync.pipeline.owners import resolve_fallback_owner
-from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
-from cmsync.pipeline.preview import Preview, build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
-from cmsync.pipeline.reports import ReportStats, write_reports
+from cmsync.pipeline.streams.activities import poll_activities, reread_activities
+from cmsync.pipeline.streams.customers import Listing, sweep_customers
+from cmsync.pipeline.streams.cycles import sweep_first_cycles
+from cmsync.pipeline.streams.departed import follow_departed
+from cmsync.pipeline.streams.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.streams.payments import InvoicesAhead, poll_payments, read_head
+from cmsync.pipeline.streams.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
-from cmsync.pipeline.vanished import VanishedAccounts
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.field_limits import read_limits
 from cmsync.salesforce.gateway import SalesforceGateway

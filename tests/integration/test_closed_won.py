@@ -25,9 +25,9 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
 from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import ClosedWonSettings, PlanDefinition, Settings, load_settings
-from cmsync.pipeline.closed_won import ClosedWonStats, poll_closed_won
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.closed_won.poll import ClosedWonStats, poll_closed_won
 from cmsync.pipeline.context import load_context
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql

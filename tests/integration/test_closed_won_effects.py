@@ -26,11 +26,11 @@ from cmsync.chartmogul.records import Customer, Invoice
 from cmsync.chartmogul.transport import TransportPolicy
 from cmsync.config import Settings, load_settings
 from cmsync.daemon.commands import run_new_commands
-from cmsync.pipeline.closed_won import ClosedWonStats, poll_closed_won
-from cmsync.pipeline.closed_won_effect import IMPORT_DEAL
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.closed_won.effect import IMPORT_DEAL
+from cmsync.pipeline.closed_won.poll import ClosedWonStats, poll_closed_won
 from cmsync.pipeline.context import load_context
-from cmsync.pipeline.dispatch_settle import DispatchPolicy
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.dispatch.settle import DispatchPolicy
 from cmsync.pipeline.translate import Translator
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.gateway import SalesforceGateway

@@ -27,7 +27,7 @@ from cmsync.chartmogul.records import Customer, Invoice
 from cmsync.cli import app
 from cmsync.config import Settings, load_settings
 from cmsync.daemon.commands import run_new_commands
-from cmsync.pipeline.closed_won import ClosedWonStats
+from cmsync.pipeline.closed_won.poll import ClosedWonStats
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread

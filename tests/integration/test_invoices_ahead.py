@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.errors import AuthError
-from cmsync.pipeline.payments import CURSOR, InvoicesAhead, PaymentStats, poll_payments
+from cmsync.pipeline.streams.payments import CURSOR, InvoicesAhead, PaymentStats, poll_payments
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.serve import LoopThread

@@ -24,10 +24,10 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.config import Settings, load_settings
 from cmsync.pipeline.context import load_context
-from cmsync.pipeline.customers import sweep_customers
-from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.once import run_once
 from cmsync.pipeline.reconcile import ReconcileStats, reconcile
+from cmsync.pipeline.streams.customers import sweep_customers
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway

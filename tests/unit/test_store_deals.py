@@ -9,7 +9,7 @@ import pytest
 
 from cmsync.daemon.commands import carry_out
 from cmsync.daemon.deal_commands import VoidAnswer
-from cmsync.pipeline.closed_won_unwound import unwound_problem
+from cmsync.pipeline.closed_won.unwound import unwound_problem
 from state import (
     CommandKind,
     CommandStatus,

@@ -29,7 +29,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, Rejected
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.org import page_index
-from cmsync.pipeline.readahead import read_ahead
+from cmsync.pipeline.streams.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import (

@@ -29,8 +29,8 @@ from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.records import Invoice, Page, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import quarantine_rejected
-from cmsync.pipeline.readahead import read_ahead
+from cmsync.pipeline.streams.customers import quarantine_rejected
+from cmsync.pipeline.streams.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import QuarantineItem, QuarantineKind, Store, System, Transaction

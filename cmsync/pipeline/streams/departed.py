@@ -23,7 +23,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
 from cmsync.chartmogul.records import Customer
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import figures, lifecycle_fields
+from cmsync.pipeline.streams.customers import figures, lifecycle_fields
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import OutboxItem, Store, Transaction

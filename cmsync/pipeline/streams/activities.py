@@ -37,8 +37,8 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Activity, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals, withdraw_vanished_alerts
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import quarantine_rejected
-from cmsync.pipeline.readahead import read_ahead
+from cmsync.pipeline.streams.customers import quarantine_rejected
+from cmsync.pipeline.streams.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import QuarantineItem, QuarantineKind, Store, System, Transaction
