@@ -67,7 +67,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
-from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.records import Invoice
 from cmsync.config import Settings
@@ -91,9 +90,9 @@ from cmsync.pipeline.closed_won.steps import (
 )
 from cmsync.pipeline.closed_won.unwound import watch_unwound
 from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.departed import drop_link, follow_merge
 from cmsync.pipeline.translate import AccountTarget, Translator
-from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
@@ -105,7 +104,6 @@ from state import (
     OutboxItem,
     QuarantineItem,
     QuarantineKind,
-    Store,
     System,
     Transaction,
 )
@@ -421,18 +419,16 @@ def _fields(settings: Settings) -> list[str]:
 
 
 async def poll_closed_won(
-    chartmogul: ChartMogulClient,
-    gateway: SalesforceGateway,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    settings: Settings,
+    poll: PollContext,
     *,
     now: datetime,
-    dry_run: bool = False,
     backfill_days: int = BACKFILL_DAYS,
 ) -> ClosedWonStats:
     """Import the won Opportunities changed since the cursor; see the module doc."""
+    chartmogul, gateway, store, context, translator, settings, dry_run = (
+        poll.chartmogul, poll.gateway, poll.store, poll.context, poll.translator,
+        poll.settings, poll.dry_run,
+    )  # fmt: skip
     stats = ClosedWonStats(dry_run=dry_run)
     if not settings.closed_won.enabled:
         stats.disabled = True
