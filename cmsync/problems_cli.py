@@ -56,8 +56,8 @@ def _voids(settings: Settings, translator: Translator) -> Voids:
     from datetime import UTC, datetime
 
     from cmsync.chartmogul import connect
-    from cmsync.pipeline.closed_won_effect import VOID_DEAL
-    from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+    from cmsync.pipeline.closed_won.effect import VOID_DEAL
+    from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
 
     def run(store: Store) -> None:
         async def send() -> None:

@@ -5,7 +5,14 @@ decided. Many rows often touch the same record (ten activities for one Account s
 times), so before anything is sent:
 
 1. rows are grouped by target record (object, operation, External ID field, key) and their
-   fields merged, the newest row winning per field;
+   fields merged, the newest row winning per field. ``Outbox.enqueue`` merges too, and both
+   are needed. This one keeps a record to one write per call: upserts, updates due later,
+   and updates added behind a row in flight or waiting on a retry stay rows of their own,
+   a window claims a record's rows together, and Salesforce refuses an Id twice in one
+   call. The enqueue's merge of waiting updates only keeps a catch-up's outbox to about one
+   row per record instead of five, which the dispatcher claims and settles at a fraction of
+   the cost (without it the calls are the same and the dispatch step takes several times
+   as long);
 2. fields whose value equals what cmsync last wrote to that record are dropped (like the best
    reverse-ETL tools: send only what changed); a record left with nothing to send is not sent,
    and its rows are done;

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 from cmsync.daemon.deal_commands import DEAL_COMMANDS, deal_command
 from cmsync.daemon.handled import already_closed, already_handled, already_unlinked
-from cmsync.pipeline.closed_won_effect import VOID_DEAL
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
-from cmsync.pipeline.departed import CLEARED
+from cmsync.pipeline.closed_won.effect import VOID_DEAL
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.streams.departed import CLEARED
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
 from state import (

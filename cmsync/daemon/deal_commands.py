@@ -1,11 +1,11 @@
 """The two actions on an unwound Closed-Won deal: void its invoice, or keep it.
 
-A ``deal_unwound`` quarantine entry (``cmsync.pipeline.closed_won_unwound``) names the invoice
+A ``deal_unwound`` quarantine entry (``cmsync.pipeline.closed_won.unwound``) names the invoice
 ChartMogul still counts. ``keep`` leaves it: the entry closes and the deal is settled as kept,
 so it is never raised again. ``void`` deletes it (``DELETE /v1/invoices/{uuid}``; ChartMogul
 recalculates the customer's metrics), and like every write it is an outbox effect
-(``void_deal``, ``closed_won_effect``): the command enqueues it in its own transaction and
-reports the void queued; the dispatcher's ChartMogul executor (``closed_won_send``) deletes
+(``void_deal``, ``closed_won.effect``): the command enqueues it in its own transaction and
+reports the void queued; the dispatcher's ChartMogul executor (``dispatch.closed_won_send``) deletes
 the invoice, a 404 counting as done, then marks the deal voided, closes the entry and writes
 the audit entry, in one transaction. So a void gets the retries, dead letters and audit of
 any write, and a crash anywhere leaves it queued, never half done.
@@ -17,7 +17,7 @@ as any dead letter, and once skipped the deal can be voided again or kept.
 
 from __future__ import annotations
 
-from cmsync.pipeline.closed_won_effect import VOID_DEAL, VoidDeal, void_row
+from cmsync.pipeline.closed_won.effect import VOID_DEAL, VoidDeal, void_row
 from state import (
     Command,
     CommandKind,

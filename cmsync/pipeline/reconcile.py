@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.config import PersonFieldMap, Settings
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.org import Scratch
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.reconcile_diff import (
     FIGURE_FIELDS,
     RecordDrift,
@@ -52,7 +52,7 @@ from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import distinct_fields, identifier
 from cmsync.storeio import in_store
-from state import FieldWrite, OutboxItem, Store, System, Transaction
+from state import FieldWrite, OutboxItem, System, Transaction
 from state.writeplan import Operation
 
 __all__ = ["ReconcileStats", "reconcile"]
@@ -266,21 +266,19 @@ def _reason(drift: RecordDrift) -> str:
 
 
 async def reconcile(
-    chartmogul: ChartMogulClient,
-    gateway: SalesforceGateway,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    settings: Settings,
+    poll: PollContext,
     *,
     now: datetime,
-    dry_run: bool = False,
 ) -> ReconcileStats:
     """Compare every linked Account (and enriched person) with ChartMogul and repair drift.
 
     Enqueues one update per drifting record with only its drifting fields (none in a dry
     run); returns what was compared and found, record by record in ``drift``.
     """
+    chartmogul, gateway, store, context, translator, settings, dry_run = (
+        poll.chartmogul, poll.gateway, poll.store, poll.context, poll.translator,
+        poll.settings, poll.dry_run,
+    )  # fmt: skip
     held = await _read_salesforce(gateway, translator, settings)
     try:
         total = ReconcileStats(dry_run=dry_run)

@@ -20,7 +20,7 @@ from typing import Any
 
 from cmsync.chartmogul.records import Customer
 from cmsync.config import PersonFieldMap
-from cmsync.pipeline.customers import figures
+from cmsync.pipeline.streams.customers import figures
 from cmsync.pipeline.translate import Translator, wire
 from state.effects import AccountField, FieldValue, Money
 from state.samevalue import same

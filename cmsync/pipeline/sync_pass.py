@@ -43,24 +43,25 @@ from cmsync.config import Settings
 from cmsync.errors import AuthFailingError, SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
-from cmsync.pipeline.activities import poll_activities, reread_activities
-from cmsync.pipeline.closed_won import poll_closed_won
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor, ChartMogulReport
-from cmsync.pipeline.closed_won_steps import ClosedWonStats
+from cmsync.pipeline.closed_won.poll import poll_closed_won
+from cmsync.pipeline.closed_won.steps import ClosedWonStats
 from cmsync.pipeline.context import SyncContext, load_context, load_plans
-from cmsync.pipeline.customers import Listing, sweep_customers
-from cmsync.pipeline.cycles import sweep_first_cycles
-from cmsync.pipeline.departed import follow_departed
-from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
-from cmsync.pipeline.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor, ChartMogulReport
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.dispatch.preview import Preview, build_preview
+from cmsync.pipeline.dispatch.vanished import VanishedAccounts
 from cmsync.pipeline.org import OrgSnapshot
 from cmsync.pipeline.owners import resolve_fallback_owner
-from cmsync.pipeline.payments import InvoicesAhead, poll_payments, read_head
-from cmsync.pipeline.preview import Preview, build_preview
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.reconcile import ReconcileStats
-from cmsync.pipeline.reports import ReportStats, write_reports
+from cmsync.pipeline.streams.activities import poll_activities, reread_activities
+from cmsync.pipeline.streams.customers import Listing, sweep_customers
+from cmsync.pipeline.streams.cycles import sweep_first_cycles
+from cmsync.pipeline.streams.departed import follow_departed
+from cmsync.pipeline.streams.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.streams.payments import InvoicesAhead, poll_payments, read_head
+from cmsync.pipeline.streams.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
-from cmsync.pipeline.vanished import VanishedAccounts
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.field_limits import read_limits
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -382,21 +383,23 @@ class SyncPass:
             raise RuntimeError("load_context() first")
         return self.context
 
+    def _poll(self) -> PollContext:
+        """What a poller is handed: made per step, with the org the pass holds at its start."""
+        return PollContext(
+            self.settings, self.store, self.chartmogul, self.gateway, self._context(),
+            self.translator, dry_run=self.dry_run,
+        )  # fmt: skip
+
     async def customers(self) -> Any:
         async with self._sweeping:
             return await self._sweep()
 
     async def _sweep(self) -> Any:
         listing = Listing()
-        stats = await sweep_customers(
-            self.chartmogul, self.store, self._context(), self.translator, now=self.clock(),
-            listing=listing,
-        )  # fmt: skip
+        poll = self._poll()
+        stats = await sweep_customers(poll, now=self.clock(), listing=listing)
         # Listed in full: linked customers it did not show were merged or deleted.
-        departed = await follow_departed(
-            self.chartmogul, self.store, self._context(), self.translator,
-            seen=listing.seen, carriers=listing.carriers,
-        )  # fmt: skip
+        departed = await follow_departed(poll, seen=listing.seen, carriers=listing.carriers)
         stats.gone, stats.followed, stats.dropped = (
             departed.gone, departed.followed, departed.dropped
         )  # fmt: skip
@@ -418,16 +421,13 @@ class SyncPass:
     async def activities(self) -> Any:
         await self._linked_first()
         lookback = timedelta(seconds=self.settings.sync.lookback_seconds)
-        return await poll_activities(
-            self.chartmogul, self.store, self._context(), self.translator, self.policy,
-            lookback=lookback, now=self.chartmogul_now(),
-        )  # fmt: skip
+        return await poll_activities(self._poll(), lookback=lookback, now=self.chartmogul_now())
 
     async def late_activities(self) -> Any:
         """Movements that showed up behind the activities poller (see ``reread_activities``)."""
         await self._linked_first()
         return await reread_activities(
-            self.chartmogul, self.store, self._context(), self.translator, self.policy,
+            self._poll(),
             lookback=timedelta(seconds=self.settings.sync.lookback_seconds),
             every=timedelta(seconds=self.settings.schedule.late_activities),
             now=self.chartmogul_now(),
@@ -437,7 +437,7 @@ class SyncPass:
         await self._linked_first()
         ahead, self._invoices = self._invoices, None
         return await poll_payments(
-            self.chartmogul, self.store, self._context(), self.translator, self.policy,
+            self._poll(),
             now=self.chartmogul_now(),
             failure_expiry=timedelta(days=self.settings.sync.failure_expiry_days),
             ahead=ahead,
@@ -465,16 +465,13 @@ class SyncPass:
 
     async def first_cycles(self) -> Any:
         await self._linked_first()
-        return await sweep_first_cycles(
-            self.store, self._context(), self.translator, self.policy, now=self.clock()
-        )
+        return await sweep_first_cycles(self._poll(), now=self.clock())
 
     async def closed_won(self) -> ClosedWonStats | None:
         if not self.settings.closed_won.enabled:
             return None
         stats = await poll_closed_won(
-            self.chartmogul, self.gateway, self.store, self._context(), self.translator,
-            self.settings, now=self.salesforce_now(), dry_run=self.dry_run,
+            self._poll(), now=self.salesforce_now(),
             backfill_days=self.settings.closed_won.backfill_days,
         )  # fmt: skip
         if not self.dry_run:  # the deals' effects go out now, not at the next dispatch
@@ -494,10 +491,7 @@ class SyncPass:
         )  # fmt: skip
 
     async def reconcile(self) -> ReconcileStats:
-        return await reconciliation.reconcile(
-            self.chartmogul, self.gateway, self.store, self._context(), self.translator,
-            self.settings, now=self.clock(), dry_run=self.dry_run,
-        )  # fmt: skip
+        return await reconciliation.reconcile(self._poll(), now=self.clock())
 
     async def reports(self) -> ReportStats:
         return await write_reports(

@@ -25,9 +25,10 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
 from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import ClosedWonSettings, PlanDefinition, Settings, load_settings
-from cmsync.pipeline.closed_won import ClosedWonStats, poll_closed_won
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.closed_won.poll import ClosedWonStats, poll_closed_won
 from cmsync.pipeline.context import load_context
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql
@@ -65,10 +66,10 @@ async def _poll(settings: Settings, *, dry_run: bool = False) -> ClosedWonStats:
         async with connect(settings.chartmogul) as chartmogul:
             context = await load_context(gateway, chartmogul, settings.fields)
             translator = Translator(settings.fields, settings.sync, context.plan_names)
-            stats = await poll_closed_won(
-                chartmogul, gateway, store, context, translator, settings,
-                now=datetime.now(UTC), dry_run=dry_run,
-            )  # fmt: skip
+            poll = PollContext(
+                settings, store, chartmogul, gateway, context, translator, dry_run=dry_run
+            )
+            stats = await poll_closed_won(poll, now=datetime.now(UTC))
             if not dry_run:
                 executor = ChartMogulExecutor(
                     store, chartmogul, settings, translator, clock=lambda: datetime.now(UTC)

@@ -26,13 +26,14 @@ from cmsync.chartmogul.records import Customer, Invoice
 from cmsync.chartmogul.transport import TransportPolicy
 from cmsync.config import Settings, load_settings
 from cmsync.daemon.commands import run_new_commands
-from cmsync.pipeline.closed_won import ClosedWonStats, poll_closed_won
-from cmsync.pipeline.closed_won_effect import IMPORT_DEAL
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.closed_won.effect import IMPORT_DEAL
+from cmsync.pipeline.closed_won.poll import ClosedWonStats, poll_closed_won
 from cmsync.pipeline.context import load_context
-from cmsync.pipeline.dispatch_settle import DispatchPolicy
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.dispatch.preview import Preview
+from cmsync.pipeline.dispatch.settle import DispatchPolicy
 from cmsync.pipeline.once import run_once
-from cmsync.pipeline.preview import Preview
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.translate import Translator
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -123,10 +124,8 @@ async def _poll_only(settings: Settings) -> ClosedWonStats:
         async with connect(settings.chartmogul) as chartmogul:
             context = await load_context(gateway, chartmogul, settings.fields)
             translator = Translator(settings.fields, settings.sync, context.plan_names)
-            return await poll_closed_won(
-                chartmogul, gateway, store, context, translator, settings,
-                now=datetime.now(UTC),
-            )  # fmt: skip
+            poll = PollContext(settings, store, chartmogul, gateway, context, translator)
+            return await poll_closed_won(poll, now=datetime.now(UTC))
     finally:
         await gateway.close()
         store.close()

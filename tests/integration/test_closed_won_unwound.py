@@ -30,10 +30,10 @@ from cmsync.chartmogul.transport import TransportPolicy
 from cmsync.cli import app
 from cmsync.config import Settings, load_settings
 from cmsync.daemon.commands import run_new_commands
-from cmsync.pipeline.closed_won import ClosedWonStats
-from cmsync.pipeline.closed_won_effect import VOID_DEAL
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
-from cmsync.pipeline.dispatch_settle import DispatchPolicy
+from cmsync.pipeline.closed_won.effect import VOID_DEAL
+from cmsync.pipeline.closed_won.poll import ClosedWonStats
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.dispatch.settle import DispatchPolicy
 from cmsync.pipeline.translate import Translator
 from cmsync.problems import read_groups
 from cmsync.retry import RetryPolicy

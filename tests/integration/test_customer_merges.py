@@ -25,10 +25,10 @@ from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import Settings, load_settings
-from cmsync.pipeline.activities import PollStats
-from cmsync.pipeline.closed_won import ClosedWonStats
-from cmsync.pipeline.customers import SweepStats
+from cmsync.pipeline.closed_won.poll import ClosedWonStats
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.streams.activities import PollStats
+from cmsync.pipeline.streams.customers import SweepStats
 from cmsync.pipeline.sync_pass import PassReport
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql

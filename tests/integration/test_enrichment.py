@@ -26,11 +26,11 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.chartmogul.writes import NewCustomer, NewInvoice, NewLineItem, NewPlan, NewTransaction
 from cmsync.config import Settings, load_settings
-from cmsync.pipeline.closed_won_deal import Interval, period_end
-from cmsync.pipeline.enrichment import DIRECTORY_AFTER, EnrichmentStats, poll_enrichment
+from cmsync.pipeline.closed_won.deal import Interval, period_end
+from cmsync.pipeline.dispatch.preview import build_preview
 from cmsync.pipeline.once import run_once
-from cmsync.pipeline.preview import build_preview
 from cmsync.pipeline.reconcile import ReconcileStats
+from cmsync.pipeline.streams.enrichment import DIRECTORY_AFTER, EnrichmentStats, poll_enrichment
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread

@@ -1,6 +1,6 @@
 """A yearly plan bought on 29 February ends its first cycle on 28 February a year on.
 
-The first-cycle sweep (``cmsync.pipeline.cycles``) takes an account from New to Active once
+The first-cycle sweep (``cmsync.pipeline.streams.cycles``) takes an account from New to Active once
 one billing period of its plan has passed since the customer's start. The period is
 ``state.periods``': before it, a yearly plan's period was ``replace(year=...)``, which raised
 on a leap day and failed the sweep for every account. A seeded sandbox, real sockets, the

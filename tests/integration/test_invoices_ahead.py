@@ -22,7 +22,8 @@ from pydantic import SecretStr
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.errors import AuthError
-from cmsync.pipeline.payments import CURSOR, InvoicesAhead, PaymentStats, poll_payments
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.payments import CURSOR, InvoicesAhead, PaymentStats, poll_payments
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.serve import LoopThread
@@ -54,10 +55,11 @@ class Synced:
     ) -> PaymentStats:
         context = self.sync.context
         assert context is not None
-        return await poll_payments(
-            self.chartmogul, self.store, context, self.sync.translator, self.sync.policy,
-            now=datetime.now(UTC), failure_expiry=expiry, ahead=ahead,
+        poll = PollContext(
+            self.sync.settings, self.store, self.chartmogul, self.sync.gateway, context,
+            self.sync.translator,
         )  # fmt: skip
+        return await poll_payments(poll, now=datetime.now(UTC), failure_expiry=expiry, ahead=ahead)
 
     def snapshot(self) -> tuple[list[Any], list[Any], str | None]:
         """Every account's lifecycle, the outbox's pending rows, the invoice cursor."""

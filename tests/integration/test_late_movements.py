@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from cmsync.chartmogul.records import Activity
-from cmsync.pipeline.activities import movement
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.streams.activities import movement
 from cmsync.sandbox.chartmogul.records import Customer, Subscription
 from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread

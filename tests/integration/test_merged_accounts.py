@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from cmsync.chartmogul import connect
-from cmsync.pipeline.dispatcher import DispatchReport
+from cmsync.pipeline.dispatch.dispatcher import DispatchReport
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.gateway import SalesforceGateway

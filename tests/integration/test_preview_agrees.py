@@ -18,7 +18,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from cmsync.pipeline.preview import build_preview
+from cmsync.pipeline.dispatch.preview import build_preview
 from cmsync.pipeline.reconcile_diff import diff_fields
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.budget import ApiBudget

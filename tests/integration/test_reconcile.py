@@ -24,10 +24,11 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.config import Settings, load_settings
 from cmsync.pipeline.context import load_context
-from cmsync.pipeline.customers import sweep_customers
-from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchReport
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.reconcile import ReconcileStats, reconcile
+from cmsync.pipeline.streams.customers import sweep_customers
 from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -95,10 +96,10 @@ async def services(world: World) -> AsyncIterator[Services]:
 async def _reconcile(world: World, s: Services, *, dry_run: bool = False) -> ReconcileStats:
     context = await load_context(s.gateway, s.chartmogul, world.settings.fields)
     translator = Translator(world.settings.fields, world.settings.sync, context.plan_names)
-    return await reconcile(
-        s.chartmogul, s.gateway, s.store, context, translator, world.settings,
-        now=world.clock(), dry_run=dry_run,
-    )  # fmt: skip
+    poll = PollContext(
+        world.settings, s.store, s.chartmogul, s.gateway, context, translator, dry_run=dry_run
+    )
+    return await reconcile(poll, now=world.clock())
 
 
 async def _drain(world: World, s: Services) -> DispatchReport:
@@ -302,9 +303,10 @@ async def test_repaired_fields_are_remembered_so_the_sweep_stays_quiet(
     whole records would make it rewrite them all)."""
     context = await load_context(services.gateway, services.chartmogul, world.settings.fields)
     translator = Translator(world.settings.fields, world.settings.sync, context.plan_names)
-    swept = await sweep_customers(
-        services.chartmogul, services.store, context, translator, now=world.clock()
+    poll = PollContext(
+        world.settings, services.store, services.chartmogul, services.gateway, context, translator
     )
+    swept = await sweep_customers(poll, now=world.clock())
     assert swept.enqueued == swept.linked == len(_links(services, await _customers(services)))
     calls = world.write_calls()
     report = await _drain(world, services)

@@ -17,9 +17,9 @@ import pytest
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import ReportSettings, Settings, load_settings
-from cmsync.pipeline.dispatcher import Dispatcher, DispatchReport
-from cmsync.pipeline.report_periods import Period, Span, recent_spans
-from cmsync.pipeline.reports import ReportStats, write_reports
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.streams.report_periods import Period, Span, recent_spans
+from cmsync.pipeline.streams.reports import ReportStats, write_reports
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox

@@ -23,9 +23,9 @@ import pytest
 
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.writes import NewCustomer
-from cmsync.pipeline.activities import PollStats
-from cmsync.pipeline.enrichment import EnrichmentStats
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.streams.activities import PollStats
+from cmsync.pipeline.streams.enrichment import EnrichmentStats
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread

@@ -31,9 +31,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 
 from cmsync.chartmogul.records import Activity, Customer, Invoice, RecordError, parse_record
-from cmsync.pipeline.activities import CURSOR
 from cmsync.pipeline.contain import INTERNAL_ERROR
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.streams.activities import CURSOR
 from cmsync.pipeline.sync_pass import PassReport
 from cmsync.sandbox.serve import LoopThread
 from state import QuarantineEntry, QuarantineKind, QuarantineStatus, Store

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cmsync.config import load_settings
-from cmsync.pipeline.dispatcher import Dispatcher, DispatchPolicy, preview
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchPolicy, preview
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.collections import CollectionsWriter, RecordResult

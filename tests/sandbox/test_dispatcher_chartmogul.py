@@ -26,9 +26,9 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.transport import Transport
 from cmsync.config import load_settings
-from cmsync.pipeline.closed_won_deal import Deal, new_customer
-from cmsync.pipeline.closed_won_effect import DealImport, import_row
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.closed_won.deal import Deal, new_customer
+from cmsync.pipeline.closed_won.effect import DealImport, import_row
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.translate import Translator
 from cmsync.sandbox.runner import RunningSandbox
 from state import AccountLink, OutboxStatus, Store, System

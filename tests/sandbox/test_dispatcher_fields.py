@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmsync.config import load_settings
-from cmsync.pipeline.dispatcher import Dispatcher
+from cmsync.pipeline.dispatch.dispatcher import Dispatcher
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway

@@ -27,8 +27,8 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
+from cmsync.pipeline.dispatch.preview import build_preview
 from cmsync.pipeline.once import run_once
-from cmsync.pipeline.preview import build_preview
 from cmsync.retry import RetryPolicy
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.gateway import SalesforceGateway

@@ -35,7 +35,7 @@ from typing import Any
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.records import Activity, Customer
 from cmsync.config import Settings, load_settings
-from cmsync.pipeline.activities import movement
+from cmsync.pipeline.streams.activities import movement
 from cmsync.pipeline.translate import STAGE_LABELS
 from cmsync.sandbox.runner import RunningSandbox
 from state import OutboxCounts, Store

@@ -20,7 +20,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Invoice
 from cmsync.chartmogul.writes import NewInvoice
 from cmsync.config import load_settings
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.translate import Translator
 from state import Store
 

@@ -12,8 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cmsync.config import ClosedWonSettings
-from cmsync.pipeline.closed_won import dump_cursor, load_cursor
-from cmsync.pipeline.closed_won_deal import (
+from cmsync.pipeline.closed_won.deal import (
     Deal,
     Era,
     Horizon,
@@ -25,8 +24,9 @@ from cmsync.pipeline.closed_won_deal import (
     plan_key,
     refusal,
 )
-from cmsync.pipeline.closed_won_effect import IMPORT_DEAL, DealImport, import_row
-from cmsync.pipeline.closed_won_steps import Holder
+from cmsync.pipeline.closed_won.effect import IMPORT_DEAL, DealImport, import_row
+from cmsync.pipeline.closed_won.poll import dump_cursor, load_cursor
+from cmsync.pipeline.closed_won.steps import Holder
 from state import MatchMethod, System
 from state.incremental import Stamped, Watermark
 

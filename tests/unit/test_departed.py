@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cmsync.pipeline.departed import drop_link, follow_merge
+from cmsync.pipeline.streams.departed import drop_link, follow_merge
 from state import AccountState, MatchMethod, SignalRef, Store
 from state.departed import DropLink, FollowMerge, Gone, decide, held_back
 from tests.support.clock import FakeClock

@@ -9,7 +9,7 @@ import pytest
 
 from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
 from cmsync.config import PersonFieldMap
-from cmsync.pipeline.enrich_figures import (
+from cmsync.pipeline.streams.enrich_figures import (
     lifetime_value,
     main_subscriptions,
     person_figures,

@@ -1,11 +1,11 @@
-"""The dry run's list of pending ChartMogul rows (``cmsync.pipeline.preview.chartmogul_sends``)."""
+"""The dry run's list of pending ChartMogul rows (``dispatch.preview.chartmogul_sends``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cmsync.pipeline.closed_won_effect import VoidDeal, void_row
-from cmsync.pipeline.preview import PlannedSend, Preview, chartmogul_sends
+from cmsync.pipeline.closed_won.effect import VoidDeal, void_row
+from cmsync.pipeline.dispatch.preview import PlannedSend, Preview, chartmogul_sends
 from state import OutboxEntry, OutboxStatus
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)

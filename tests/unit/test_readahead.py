@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 import pytest
 
-from cmsync.pipeline.readahead import read_ahead
+from cmsync.pipeline.streams.readahead import read_ahead
 
 
 class Pages:

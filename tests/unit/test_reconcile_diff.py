@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from cmsync.chartmogul.records import Customer
 from cmsync.config import FieldSettings, PersonFieldMap, SyncSettings
-from cmsync.pipeline.customers import figures
 from cmsync.pipeline.reconcile_diff import (
     FIGURE_FIELDS,
     FieldDrift,
@@ -21,6 +20,7 @@ from cmsync.pipeline.reconcile_diff import (
     person_wanted,
     same,
 )
+from cmsync.pipeline.streams.customers import figures
 from cmsync.pipeline.translate import Translator, wire
 from state.effects import AccountField, Money
 

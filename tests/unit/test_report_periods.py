@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cmsync.chartmogul.records import MetricsEntry
-from cmsync.pipeline.report_periods import (
+from cmsync.pipeline.streams.report_periods import (
     Period,
     digest,
     recent_spans,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from cmsync.chartmogul.transport import Transport, TransportPolicy
-from cmsync.pipeline.dispatch_settle import DispatchPolicy
+from cmsync.pipeline.dispatch.settle import DispatchPolicy
 from cmsync.retry import (
     CHARTMOGUL_REQUESTS,
     SALESFORCE_REQUESTS,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from cmsync.daemon.commands import carry_out
-from cmsync.pipeline.closed_won_effect import VOID_DEAL
-from cmsync.pipeline.closed_won_unwound import unwound_problem
+from cmsync.pipeline.closed_won.effect import VOID_DEAL
+from cmsync.pipeline.closed_won.unwound import unwound_problem
 from state import (
     CommandKind,
     CommandStatus,

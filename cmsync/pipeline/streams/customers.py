@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer, Rejected
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.org import page_index
-from cmsync.pipeline.readahead import read_ahead
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.readahead import read_ahead
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
 from state import (
@@ -39,7 +39,6 @@ from state import (
     OutboxItem,
     QuarantineItem,
     QuarantineKind,
-    Store,
     System,
     Transaction,
 )
@@ -271,16 +270,16 @@ def _record_statuses(tx: Transaction, customers: tuple[Customer, ...]) -> None:
 
 
 async def sweep_customers(
-    chartmogul: ChartMogulClient,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
+    poll: PollContext,
     *,
     now: datetime,
     listing: Listing | None = None,
 ) -> SweepStats:
     """Match and refresh every customer, one transaction per page of 200; ``listing``, if
     given, gets what was listed."""
+    chartmogul, store, context, translator = (
+        poll.chartmogul, poll.store, poll.context, poll.translator
+    )  # fmt: skip
     total = SweepStats()
     run_id = now.isoformat()  # figures rows are keyed per pass: A, B, then A again is a write
     claimed: dict[str, str] = {}

@@ -31,7 +31,7 @@ from typing import Any
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import ReportSettings
 from cmsync.pipeline.contain import contained
-from cmsync.pipeline.report_periods import SnapshotRow, recent_spans, snapshot_rows
+from cmsync.pipeline.streams.report_periods import SnapshotRow, recent_spans, snapshot_rows
 from cmsync.storeio import in_store
 from state import (
     OutboxItem,

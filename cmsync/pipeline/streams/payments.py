@@ -28,13 +28,12 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.records import Invoice, Page, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals
-from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import quarantine_rejected
-from cmsync.pipeline.readahead import read_ahead
-from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.customers import quarantine_rejected
+from cmsync.pipeline.streams.readahead import read_ahead
 from cmsync.storeio import in_store
 from state import QuarantineItem, QuarantineKind, Store, System, Transaction
-from state.lifecycle import LifecyclePolicy, Risk
+from state.lifecycle import Risk
 from state.signals import FailureExpired, PaymentFailed, PaymentRecovered
 
 __all__ = [
@@ -209,11 +208,7 @@ class InvoicesAhead:
 
 
 async def poll_payments(
-    chartmogul: ChartMogulClient,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    policy: LifecyclePolicy,
+    poll: PollContext,
     *,
     now: datetime,
     failure_expiry: timedelta,
@@ -221,6 +216,9 @@ async def poll_payments(
 ) -> PaymentStats:
     """Apply the payments of invoices new since the last run (from ``ahead``, if it read from
     the same head), then look up the open failures again."""
+    chartmogul, store, context, translator, policy = (
+        poll.chartmogul, poll.store, poll.context, poll.translator, poll.policy
+    )  # fmt: skip
     stats = PaymentStats()
     head = await read_head(store)
     newest: str | None = None

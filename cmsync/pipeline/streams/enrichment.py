@@ -48,7 +48,7 @@ from typing import Any
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Customer
 from cmsync.config import PersonFieldMap, Settings
-from cmsync.pipeline.enrich_figures import (
+from cmsync.pipeline.streams.enrich_figures import (
     PersonFigures,
     person_figures,
     person_payload,

@@ -33,17 +33,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.records import Activity, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals, withdraw_vanished_alerts
-from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import quarantine_rejected
-from cmsync.pipeline.readahead import read_ahead
-from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.customers import quarantine_rejected
+from cmsync.pipeline.streams.readahead import read_ahead
 from cmsync.storeio import in_store
-from state import QuarantineItem, QuarantineKind, Store, System, Transaction
+from state import QuarantineItem, QuarantineKind, System, Transaction
 from state.incremental import Stamped, Watermark
-from state.lifecycle import LifecyclePolicy
 from state.signals import MovementKind, MrrMovement
 
 __all__ = ["CURSOR", "LATE_CURSOR", "LateStats", "PollStats", "movement", "poll_activities",
@@ -106,16 +103,15 @@ def movement(activity: Activity) -> MrrMovement:
 
 
 async def poll_activities(
-    chartmogul: ChartMogulClient,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    policy: LifecyclePolicy,
+    poll: PollContext,
     *,
     lookback: timedelta,
     now: datetime,
 ) -> PollStats:
     """Read the feed after the watermark, up to ``now``; returns what was read and done."""
+    chartmogul, store, context, translator, policy = (
+        poll.chartmogul, poll.store, poll.context, poll.translator, poll.policy
+    )  # fmt: skip
     stats = PollStats()
     watermark = Watermark.loads(await in_store(store, lambda tx: tx.cursors.get(CURSOR)))
     window = watermark.window(lookback, now)
@@ -169,11 +165,7 @@ class LateStats:
 
 
 async def reread_activities(
-    chartmogul: ChartMogulClient,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    policy: LifecyclePolicy,
+    poll: PollContext,
     *,
     lookback: timedelta,
     every: timedelta,
@@ -187,6 +179,9 @@ async def reread_activities(
     the window was read less than half of ``every`` ago (the daemon's job runs every
     ``every``, give or take its jitter; a first full read of the feed counts as one).
     """
+    chartmogul, store, context, translator, policy = (
+        poll.chartmogul, poll.store, poll.context, poll.translator, poll.policy
+    )  # fmt: skip
     stats = LateStats()
 
     def read(tx: Transaction) -> tuple[str | None, str | None]:

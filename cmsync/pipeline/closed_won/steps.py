@@ -3,7 +3,7 @@
 ``ChartMogulSide`` does the lookups of one poll and remembers what it found, so a page of
 deals for one Account or one plan asks ChartMogul once. It creates nothing: a customer or plan
 still to make has no uuid (``None``), and the deal's effect makes it when the dispatcher sends
-it (``closed_won_send``). In a dry run it says what would be created in ``stats.planned``.
+it (``dispatch.closed_won_send``). In a dry run it says what would be created in ``stats.planned``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
 from cmsync.chartmogul.records import Customer, Invoice
 from cmsync.config import Settings
-from cmsync.pipeline.closed_won_deal import Deal, Interval, new_customer, new_invoice
+from cmsync.pipeline.closed_won.deal import Deal, Interval, new_customer, new_invoice
 from cmsync.pipeline.org import OrgSnapshot, page_index
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql
@@ -292,7 +292,7 @@ class ChartMogulSide:
                     "ChartMogul or add it to create_plans, then edit the Opportunity"
                 )
             interval = Interval(definition.interval_count, definition.interval_unit)
-            # Created by the deal's effect when it is sent (``closed_won_send``), not here.
+            # Created by the deal's effect when it is sent (``dispatch.closed_won_send``), not here.
             if self.dry_run:
                 self.stats.plans_created += 1
                 self.plan_line(

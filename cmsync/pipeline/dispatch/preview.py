@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmsync.pipeline.closed_won_effect import IMPORT_DEAL, VOID_DEAL, DealImport, VoidDeal
-from cmsync.pipeline.dispatch_plan import CATALOGUE_LIMITS, KINDS, plan_pending, to_pending
+from cmsync.pipeline.closed_won.effect import IMPORT_DEAL, VOID_DEAL, DealImport, VoidDeal
+from cmsync.pipeline.dispatch.plan import CATALOGUE_LIMITS, KINDS, plan_pending, to_pending
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import distinct_fields, identifier, in_chunks
 from cmsync.storeio import in_store

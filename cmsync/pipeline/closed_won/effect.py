@@ -2,7 +2,7 @@
 
 The Closed-Won poll decides (which customer, which plan, refused or not) and enqueues this
 effect in the transaction that advances its cursor; the dispatcher's ChartMogul executor
-(``closed_won_send``) carries it out. The effect names what the poll found and what is still
+(``dispatch.closed_won_send``) sends it. The effect names what the poll found and what is still
 to be made: the customer (its uuid, or ``None`` for one to create, external id = the Account
 Id) and the plan (its external id, created from ``closed_won.create_plans`` when missing);
 the invoice's external id is the Opportunity Id. Each of those external ids is unique in
@@ -22,8 +22,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from cmsync.pipeline.closed_won_deal import Deal
-from cmsync.pipeline.closed_won_steps import Holder
+from cmsync.pipeline.closed_won.deal import Deal
+from cmsync.pipeline.closed_won.steps import Holder
 from state import MatchMethod, OutboxItem, System
 
 __all__ = ["IMPORT_DEAL", "VOID_DEAL", "DealImport", "VoidDeal", "import_row", "void_row"]

@@ -19,7 +19,8 @@ updates, merged); a record is written as one, so its rows share its fate:
   Only rows queued before cmsync stopped writing converted Leads can meet this.
 - a record refused because an Account it writes or names is deleted (``ENTITY_IS_DELETED``,
   ``gone_targets``): left to the dispatcher, which follows the merge or drops the rows
-  (``cmsync.pipeline.vanished``) when it can ask Salesforce, and is otherwise dead as before.
+  (``cmsync.pipeline.dispatch.vanished``) when it can ask Salesforce, and is otherwise dead as
+  before.
 
 ``settle_results`` handles a call's per-record results, ``settle_failure`` a whole call that
 failed. Both return a ``Settlement``: plain data that ``apply`` writes in one transaction, so

@@ -17,9 +17,10 @@ from functools import partial
 
 from cmsync.pipeline.apply import ApplyStats, apply_signals
 from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.translate import Translator
 from cmsync.storeio import in_store
-from state import AccountState, Store, Transaction
+from state import AccountState, Transaction
 from state.lifecycle import LifecyclePolicy, Stage
 from state.signals import PAYING_STATUSES, FirstCycleEnded, StatusObserved
 
@@ -76,10 +77,7 @@ def _disagreements(states: list[AccountState], now: datetime) -> list[StatusObse
 
 
 async def sweep_first_cycles(
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    policy: LifecyclePolicy,
+    poll: PollContext,
     *,
     now: datetime,
 ) -> ApplyStats:
@@ -90,6 +88,7 @@ async def sweep_first_cycles(
     its own transaction; a later batch failing leaves the earlier ones applied, and the next
     sweep finds only what is left.
     """
+    store, context, translator, policy = poll.store, poll.context, poll.translator, poll.policy
     total = ApplyStats()
     after: str | None = None
     while True:

@@ -62,11 +62,11 @@ from cmsync.chartmogul.records import Invoice
 from cmsync.chartmogul.writes import NewPlan
 from cmsync.config import Settings
 from cmsync.errors import AuthError, PermanentError, RetriableError
-from cmsync.pipeline.closed_won import DealWrites, commit_writes, link, quarantine, remember
-from cmsync.pipeline.closed_won_deal import Interval, new_customer, new_invoice
-from cmsync.pipeline.closed_won_effect import IMPORT_DEAL, VOID_DEAL, DealImport, VoidDeal
-from cmsync.pipeline.closed_won_steps import DealRefused, Holder, PlanRef, money
-from cmsync.pipeline.dispatch_settle import DispatchPolicy, settle_retry
+from cmsync.pipeline.closed_won.deal import Interval, new_customer, new_invoice
+from cmsync.pipeline.closed_won.effect import IMPORT_DEAL, VOID_DEAL, DealImport, VoidDeal
+from cmsync.pipeline.closed_won.poll import DealWrites, commit_writes, link, quarantine, remember
+from cmsync.pipeline.closed_won.steps import DealRefused, Holder, PlanRef, money
+from cmsync.pipeline.dispatch.settle import DispatchPolicy, settle_retry
 from cmsync.pipeline.translate import AccountTarget, Translator
 from cmsync.storeio import in_store
 from state import (

@@ -22,11 +22,10 @@ from dataclasses import dataclass, replace
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
 from cmsync.chartmogul.records import Customer
-from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.customers import figures, lifecycle_fields
-from cmsync.pipeline.translate import Translator
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.customers import figures, lifecycle_fields
 from cmsync.storeio import in_store
-from state import OutboxItem, Store, Transaction
+from state import OutboxItem, Transaction
 from state.departed import DropLink, FollowMerge, Gone, decide, held_back
 from state.effects import AccountField, FieldValue
 
@@ -95,16 +94,16 @@ async def _survivors(chartmogul: ChartMogulClient, uuids: Iterable[str]) -> dict
 
 
 async def follow_departed(
-    chartmogul: ChartMogulClient,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
+    poll: PollContext,
     *,
     seen: set[str],
     carriers: dict[str, str],
 ) -> DepartedStats:
     """After a full sweep that listed ``seen``: follow or drop the links of linked customers
     ChartMogul no longer has. ``carriers``: each listed external id -> its customer."""
+    chartmogul, store, context, translator = (
+        poll.chartmogul, poll.store, poll.context, poll.translator
+    )  # fmt: skip
     stats = DepartedStats()
     links = await in_store(store, lambda tx: tx.links.pairs())
     missing = [Gone(uuid, account) for uuid, account in links.items() if uuid not in seen]

@@ -6,10 +6,10 @@ the expansion Opportunities cmsync itself writes come from ChartMogul already; c
 ``salesforce.closed_won``) and, per page, decides each deal, then commits the page's links,
 outbox rows, quarantine entries and the advanced watermark in one store transaction. The poll
 reads ChartMogul but writes nothing there: a deal to import becomes one outbox effect
-(``closed_won_effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
-(``closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
+(``effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
+(``dispatch.closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
 
-1. its era (``closed_won_deal.Horizon``): a deal closed before the backfill window is history
+1. its era (``deal.Horizon``): a deal closed before the backfill window is history
    and costs no call at all;
 2. already imported? An invoice whose external id is the Opportunity Id means yes: nothing is
    imported again, whatever was edited since. A changed Amount is reported (``amount_changed``,
@@ -45,7 +45,7 @@ reads ChartMogul but writes nothing there: a deal to import becomes one outbox e
    record through the customer sweep, once ChartMogul has processed it.
 
 After the won deals, the same poll looks for imported deals that unwound (left Closed Won, or
-were deleted): each becomes a problem an operator voids or keeps (``closed_won_unwound``).
+were deleted): each becomes a problem an operator voids or keeps (``unwound``).
 
 Nothing is ever created twice: ChartMogul refuses a second customer, invoice, line item or
 transaction with the same external id, and the client's creates look up what a lost attempt
@@ -67,12 +67,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
-from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
 from cmsync.chartmogul.records import Invoice
 from cmsync.config import Settings
 from cmsync.errors import FatalError
-from cmsync.pipeline.closed_won_deal import (
+from cmsync.pipeline.closed_won.deal import (
     Deal,
     Era,
     Horizon,
@@ -81,19 +80,19 @@ from cmsync.pipeline.closed_won_deal import (
     plan_key,
     refusal,
 )
-from cmsync.pipeline.closed_won_effect import DealImport, import_row
-from cmsync.pipeline.closed_won_steps import (
+from cmsync.pipeline.closed_won.effect import DealImport, import_row
+from cmsync.pipeline.closed_won.steps import (
     ChartMogulSide,
     ClosedWonStats,
     DealRefused,
     Holder,
     money,
 )
-from cmsync.pipeline.closed_won_unwound import watch_unwound
+from cmsync.pipeline.closed_won.unwound import watch_unwound
 from cmsync.pipeline.context import SyncContext
-from cmsync.pipeline.departed import drop_link, follow_merge
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.departed import drop_link, follow_merge
 from cmsync.pipeline.translate import AccountTarget, Translator
-from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier
 from cmsync.storeio import in_store
@@ -105,7 +104,6 @@ from state import (
     OutboxItem,
     QuarantineItem,
     QuarantineKind,
-    Store,
     System,
     Transaction,
 )
@@ -149,7 +147,7 @@ def dump_cursor(watermark: Watermark, since: date) -> str:
 @dataclass
 class DealWrites:
     """A page's store effects, committed with its watermark (or one import's, with its
-    outbox row's fate: ``closed_won_send``)."""
+    outbox row's fate: ``dispatch.closed_won_send``)."""
 
     links: list[tuple[str, str, MatchMethod]] = field(default_factory=list)
     rows: list[OutboxItem] = field(default_factory=list)
@@ -217,7 +215,7 @@ class _Run:
         plan = await self.side.plan(key, chosen_by, ds)
         if not self.dry_run:
             # Decided: the ChartMogul writes are an effect the dispatcher sends
-            # (``closed_won_send``), enqueued with the page's watermark.
+            # (``dispatch.closed_won_send``), enqueued with the page's watermark.
             account_id = deal.account_id
             assert account_id is not None
             email = None if holder is not None else await self.side.primary_email(account_id)
@@ -239,7 +237,7 @@ class _Run:
     def _remember(
         self, deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: DealWrites
     ) -> None:
-        """Record the imported deal, so that its unwinding is noticed (``closed_won_unwound``)."""
+        """Record the imported deal, so that its unwinding is noticed (``unwound``)."""
         if not self.dry_run:
             remember(deal, invoice, customer_uuid, writes)
 
@@ -321,7 +319,7 @@ def quarantine(deal: Deal, reason: str, writes: DealWrites) -> None:
 
 def remember(deal: Deal, invoice: Invoice, customer_uuid: str | None, writes: DealWrites) -> None:
     """The imported deal, recorded with the page (or the send) so that its unwinding is
-    noticed (``closed_won_unwound``)."""
+    noticed (``unwound``)."""
     customer_uuid = customer_uuid or invoice.customer_uuid  # an import's answer has none
     if deal.account_id is None or customer_uuid is None:
         return
@@ -421,18 +419,16 @@ def _fields(settings: Settings) -> list[str]:
 
 
 async def poll_closed_won(
-    chartmogul: ChartMogulClient,
-    gateway: SalesforceGateway,
-    store: Store,
-    context: SyncContext,
-    translator: Translator,
-    settings: Settings,
+    poll: PollContext,
     *,
     now: datetime,
-    dry_run: bool = False,
     backfill_days: int = BACKFILL_DAYS,
 ) -> ClosedWonStats:
     """Import the won Opportunities changed since the cursor; see the module doc."""
+    chartmogul, gateway, store, context, translator, settings, dry_run = (
+        poll.chartmogul, poll.gateway, poll.store, poll.context, poll.translator,
+        poll.settings, poll.dry_run,
+    )  # fmt: skip
     stats = ClosedWonStats(dry_run=dry_run)
     if not settings.closed_won.enabled:
         stats.disabled = True

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cmsync.config import Settings
-from cmsync.pipeline.closed_won_steps import ClosedWonStats, money
+from cmsync.pipeline.closed_won.steps import ClosedWonStats, money
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.storeio import in_store

@@ -7,10 +7,10 @@ drain, so the Account updates their imports enqueue go out in the same drain. Bo
 outbox's idempotency keys, backoff (``DispatchPolicy``), dead letters and audit trail.
 
 Theory of operation. ``drain`` works in windows. Each window claims the due Salesforce rows
-in one transaction and plans them there (``dispatch_plan``: merge per record, drop what was
+in one transaction and plans them there (``plan``: merge per record, drop what was
 last written, rows needing no call done at once); then it sends the batches one collections
 call each (at most 200 records), and settles each batch's rows, audit entries and
-last-written values in one transaction (``dispatch_settle``). Windows repeat until no row is
+last-written values in one transaction (``settle``). Windows repeat until no row is
 due, ``max_rows`` were taken, or something says stop:
 
 - the API budget: before each call ``fits(1)``; if not, the drain pauses. Near the share
@@ -65,8 +65,8 @@ from enum import Enum
 from functools import partial
 
 from cmsync.errors import AuthError, AuthFailingError, PermanentError, RetriableError
-from cmsync.pipeline.closed_won_send import ChartMogulExecutor, ChartMogulReport
-from cmsync.pipeline.dispatch_plan import (
+from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor, ChartMogulReport
+from cmsync.pipeline.dispatch.plan import (
     CATALOGUE_LIMITS,
     KINDS,
     Window,
@@ -75,7 +75,7 @@ from cmsync.pipeline.dispatch_plan import (
     plan_pending,
     preview,
 )
-from cmsync.pipeline.dispatch_settle import (
+from cmsync.pipeline.dispatch.settle import (
     DispatchPolicy,
     Settlement,
     gone_targets,
@@ -84,7 +84,7 @@ from cmsync.pipeline.dispatch_settle import (
     settle_results,
     settle_retry,
 )
-from cmsync.pipeline.vanished import FollowReport, VanishedAccounts
+from cmsync.pipeline.dispatch.vanished import FollowReport, VanishedAccounts
 from cmsync.salesforce.budget import ApiBudget, Pace
 from cmsync.salesforce.collections import CollectionsWriter, RecordResult
 from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cmsync.pipeline.field_problems import report_left_out
+from cmsync.pipeline.dispatch.field_problems import report_left_out
 from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.salesforce.collections import CHUNK_SIZE
 from cmsync.salesforce.field_limits import catalogue_limits
