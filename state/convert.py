@@ -6,12 +6,10 @@ whichever way it was read.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import Row
 
-from state.columns import utc_datetime
 from state.jobhealth import JobHealthRecord
 from state.records import (
     AccountLink,
@@ -33,11 +31,12 @@ from state.records import (
     QuarantineStatus,
     System,
 )
+from state.rowcodec import RowCodec
+from state.tables import AccountStateRow, table_of
 
 __all__ = [
-    "STATE_COLUMNS",
+    "STATE",
     "account_state",
-    "account_state_of_text",
     "audit_entry",
     "budget",
     "command",
@@ -86,50 +85,10 @@ def quarantine_entry(row: Row[Any]) -> QuarantineEntry:
     )
 
 
-STATE_COLUMNS = (  # account_state's columns in the order ``account_state_of_text`` takes
-    "customer_uuid, lifecycle_state, mrr_cents, arr_cents, currency, plan, status,"
-    " customer_since, churn_risk, last_activity_at, memo, revision, updated_at"
-)
-
-
-def account_state(row: Row[Any]) -> AccountState:
-    return AccountState(
-        customer_uuid=row.customer_uuid,
-        lifecycle_state=row.lifecycle_state,
-        mrr_cents=row.mrr_cents,
-        arr_cents=row.arr_cents,
-        currency=row.currency,
-        plan=row.plan,
-        status=row.status,
-        customer_since=row.customer_since,
-        churn_risk=row.churn_risk,
-        last_activity_at=row.last_activity_at,
-        memo=row.memo,
-        revision=row.revision,
-        updated_at=row.updated_at,
-    )
-
-
-def account_state_of_text(row: tuple[Any, ...]) -> AccountState:
-    """``account_state`` for a plain-SQL row of ``STATE_COLUMNS``, its values as stored
-    (text timestamps, JSON text): the hot per-page read skips SQLAlchemy's processing."""
-    (uuid, stage, mrr, arr, currency, plan, status, since, risk, activity, memo, revision,
-     updated) = row  # fmt: skip
-    return AccountState(
-        customer_uuid=uuid,
-        lifecycle_state=stage,
-        mrr_cents=mrr,
-        arr_cents=arr,
-        currency=currency,
-        plan=plan,
-        status=status,
-        customer_since=utc_datetime(since),
-        churn_risk=risk,
-        last_activity_at=utc_datetime(activity),
-        memo=json.loads(memo),  # NOT NULL
-        revision=revision,
-        updated_at=utc_datetime(updated),
-    )
+# account_state's one definition (``tables.AccountStateRow``) read into ``AccountState``: the
+# hot per-page read is plain SQL through ``STATE.read``, the typed reads ``account_state``.
+STATE: RowCodec[AccountState] = RowCodec(table_of(AccountStateRow), AccountState)
+account_state = STATE.read_typed
 
 
 def outbox_entry(row: Row[Any]) -> OutboxEntry:
