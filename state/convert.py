@@ -24,7 +24,6 @@ from state.records import (
     JobRun,
     MatchMethod,
     OutboxEntry,
-    OutboxStatus,
     PendingMatch,
     QuarantineEntry,
     QuarantineKind,
@@ -32,9 +31,10 @@ from state.records import (
     System,
 )
 from state.rowcodec import RowCodec
-from state.tables import AccountStateRow, table_of
+from state.tables import AccountStateRow, OutboxRow, table_of
 
 __all__ = [
+    "OUTBOX",
     "STATE",
     "account_state",
     "audit_entry",
@@ -91,24 +91,9 @@ STATE: RowCodec[AccountState] = RowCodec(table_of(AccountStateRow), AccountState
 account_state = STATE.read_typed
 
 
-def outbox_entry(row: Row[Any]) -> OutboxEntry:
-    return OutboxEntry(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        kind=row.kind,
-        target_system=System(row.target_system),
-        target_object=row.target_object,
-        target_key=row.target_key,
-        key_field=row.key_field,
-        payload=row.payload,
-        reason=row.reason,
-        status=OutboxStatus(row.status),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+# The outbox's rows as entries, from the one definition (``tables.OutboxRow``).
+OUTBOX: RowCodec[OutboxEntry] = RowCodec(table_of(OutboxRow), OutboxEntry)
+outbox_entry = OUTBOX.read_typed
 
 
 def job_run(row: Row[Any]) -> JobRun:

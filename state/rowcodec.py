@@ -27,13 +27,13 @@ import dataclasses
 import enum
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite
 
-__all__ = ["RowCodec", "RowWriter"]
+__all__ = ["ParamsWriter", "RowCodec", "RowWriter"]
 
 R = TypeVar("R")
 
@@ -161,40 +161,34 @@ def _one(getter: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
     return lambda record: (getter(record),)
 
 
-class RowWriter(Generic[R]):
-    """A record (and the values of the ``given`` columns) as the parameters of a write."""
+def _bind_steps(table: Table, columns: Sequence[str]) -> _Steps:
+    steps: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, column in enumerate(columns):
+        bind = table.c[column].type.bind_processor(_DIALECT)
+        if bind is not None:
+            steps.append((i, bind))
+    return tuple(steps)
 
-    __slots__ = ("_getter", "_steps", "columns", "table")
 
-    def __init__(self, codec: RowCodec[R], given: tuple[str, ...]) -> None:
-        table = codec.table
-        for column in given:
-            if column not in table.c:
-                raise ValueError(f"{column} is no column of {table.name}")
-        kept = [(f, c) for f, c in zip(codec.fields, codec.columns, strict=True) if c not in given]
+class _Statements:
+    """The write statements over ``columns`` of ``table``."""
+
+    __slots__ = ("columns", "table")
+
+    def __init__(self, table: Table, columns: tuple[str, ...]) -> None:
         self.table = table
-        self.columns: tuple[str, ...] = (*(c for _, c in kept), *given)
-        names = [f for f, _ in kept]
-        getter = attrgetter(*names) if len(names) > 1 else _one(attrgetter(*names))
-        self._getter: Callable[[Any], tuple[Any, ...]] = getter
-        steps: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, column in enumerate(self.columns):
-            bind = table.c[column].type.bind_processor(_DIALECT)
-            if bind is not None:
-                steps.append((i, bind))
-        self._steps: _Steps = tuple(steps)
+        self.columns = columns
 
-    def row(self, record: R, *given: Any) -> tuple[Any, ...]:
-        """``record``'s values, then ``given``'s, as stored (the columns' bind processing)."""
-        values: tuple[Any, ...] = self._getter(record)
-        return _convert(values + given if given else values, self._steps)
-
-    def insert_sql(self, *, or_ignore: bool = False) -> str:
-        """``INSERT`` of ``columns``; ``or_ignore``: a row whose key exists is left out."""
+    def insert_sql(self, *, or_ignore: Sequence[str] | bool = False) -> str:
+        """``INSERT`` of ``columns``; ``or_ignore``: a row whose key (any, or the unique
+        columns named) exists already is left out."""
         names = ", ".join(map(_quote, self.columns))
         marks = ", ".join("?" * len(self.columns))
         sql = f"INSERT INTO {_quote(self.table.name)} ({names}) VALUES ({marks})"  # noqa: S608 (names from the table definition)
-        return sql + " ON CONFLICT DO NOTHING" if or_ignore else sql
+        if or_ignore is False:
+            return sql
+        target = "" if or_ignore is True else f" ({', '.join(map(_quote, or_ignore))})"
+        return f"{sql} ON CONFLICT{target} DO NOTHING"
 
     def upsert_sql(self, *, keep: Sequence[str] = (), where: str = "") -> str:
         """``INSERT`` that updates, on a primary-key conflict, every column but the key and
@@ -206,3 +200,46 @@ class RowWriter(Generic[R]):
             f"{self.insert_sql()} ON CONFLICT ({', '.join(map(_quote, key))}) DO UPDATE SET {sets}"
         )
         return f"{sql} WHERE {where}" if where else sql
+
+
+class RowWriter(_Statements, Generic[R]):
+    """A record (and the values of the ``given`` columns) as the parameters of a write."""
+
+    __slots__ = ("_getter", "_steps")
+
+    def __init__(self, codec: RowCodec[R], given: tuple[str, ...]) -> None:
+        table = codec.table
+        for column in given:
+            if column not in table.c:
+                raise ValueError(f"{column} is no column of {table.name}")
+        kept = [(f, c) for f, c in zip(codec.fields, codec.columns, strict=True) if c not in given]
+        super().__init__(table, (*(c for _, c in kept), *given))
+        names = [f for f, _ in kept]
+        getter = attrgetter(*names) if len(names) > 1 else _one(attrgetter(*names))
+        self._getter: Callable[[Any], tuple[Any, ...]] = getter
+        self._steps = _bind_steps(table, self.columns)
+
+    def row(self, record: R, *given: Any) -> tuple[Any, ...]:
+        """``record``'s values, then ``given``'s, as stored (the columns' bind processing)."""
+        values: tuple[Any, ...] = self._getter(record)
+        return _convert(values + given if given else values, self._steps)
+
+
+class ParamsWriter(_Statements):
+    """Rows from parameters keyed by column name, for every column of ``table`` but ``omit``
+    (say an AUTOINCREMENT id), in the table's order: for rows assembled from several
+    sources before they are written (the outbox merges updates into its new rows)."""
+
+    __slots__ = ("_getter", "_steps")
+
+    def __init__(self, table: Table, *, omit: Sequence[str] = ()) -> None:
+        super().__init__(table, tuple(c.name for c in table.c if c.name not in omit))
+        getter = itemgetter(*self.columns)
+        self._getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            getter if len(self.columns) > 1 else _one(getter)
+        )
+        self._steps = _bind_steps(table, self.columns)
+
+    def row(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """``params`` in ``columns`` order, as stored (the columns' bind processing)."""
+        return _convert(self._getter(params), self._steps)
