@@ -35,7 +35,6 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
-from state.columns import utc_text
 from state.errors import LinkConflictError, StaleStateError
 from state.records import AccountLink, AccountState, MatchMethod, PendingMatch, SignalRef
 from state.sql import (
@@ -273,10 +272,8 @@ _PUT_STATES_SQL = _PUT_STATE.upsert_sql(
 # (``make bench``, a cProfile of the store's thread).
 _STATES_OF_SQL = convert.STATE.where('"customer_uuid" IN ({})')
 # Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page.
-_MARK_APPLIED_SQL = (
-    "INSERT INTO applied_signal (customer_uuid, signal_key, applied_at) VALUES (?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
+_MARK_APPLIED = convert.APPLIED.writer(given=("applied_at",))
+_MARK_APPLIED_SQL = _MARK_APPLIED.insert_sql(or_ignore=True)
 _REVISIONS = select(_STATE.c.customer_uuid, _STATE.c.revision).where(
     _STATE.c.customer_uuid.in_(bindparam("uuids", expanding=True))
 )
@@ -394,8 +391,7 @@ class AccountStates(Part):
 # text, so nothing needs SQLAlchemy's result processing).
 @lru_cache(maxsize=PAIRS)
 def _applied_query(count: int) -> str:
-    where = pairs_where("customer_uuid", "signal_key", count)
-    return f"SELECT customer_uuid, signal_key FROM {_SIGNAL.name} WHERE {where}"  # noqa: S608 (names only; values are bound)
+    return convert.APPLIED.where(pairs_where("customer_uuid", "signal_key", count))
 
 
 class AppliedSignals(Part):
@@ -409,7 +405,7 @@ class AppliedSignals(Part):
         found: set[SignalRef] = set()
         for part in chunks(unique((r.customer_uuid, r.key) for r in refs), PAIRS):
             rows = self._conn.exec_driver_sql(_applied_query(len(part)), pair_params(part))
-            found.update(SignalRef(uuid, key) for uuid, key in rows)
+            found.update(map(convert.APPLIED.read, rows))
         return found
 
     def carry(self, from_customer: str, to_customer: str) -> int:
@@ -428,8 +424,8 @@ class AppliedSignals(Part):
 
     def mark(self, refs: Iterable[SignalRef]) -> int:
         """Record ``refs`` as applied; returns how many were not already."""
-        now = utc_text(self._now)
-        rows = [(r.customer_uuid, r.key, now) for r in refs]
+        now = self._now
+        rows = [_MARK_APPLIED.row(r, now) for r in refs]
         if not rows:
             return 0
         before = total_changes(self._conn)

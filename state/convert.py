@@ -28,12 +28,14 @@ from state.records import (
     QuarantineEntry,
     QuarantineKind,
     QuarantineStatus,
+    SignalRef,
     System,
 )
 from state.rowcodec import RowCodec
-from state.tables import AccountStateRow, OutboxRow, table_of
+from state.tables import AccountStateRow, AppliedSignalRow, OutboxRow, table_of
 
 __all__ = [
+    "APPLIED",
     "OUTBOX",
     "STATE",
     "account_state",
@@ -90,6 +92,11 @@ def quarantine_entry(row: Row[Any]) -> QuarantineEntry:
 STATE: RowCodec[AccountState] = RowCodec(table_of(AccountStateRow), AccountState)
 account_state = STATE.read_typed
 
+
+# The signals applied, by natural key (``tables.AppliedSignalRow``).
+APPLIED: RowCodec[SignalRef] = RowCodec(
+    table_of(AppliedSignalRow), SignalRef, renames={"key": "signal_key"}
+)
 
 # The outbox's rows as entries, from the one definition (``tables.OutboxRow``).
 OUTBOX: RowCodec[OutboxEntry] = RowCodec(table_of(OutboxRow), OutboxEntry)
