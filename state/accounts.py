@@ -18,9 +18,9 @@ into a ``StaleStateError`` and a rolled-back transaction instead.
 replay changes nothing; a merge in ChartMogul carries them to the surviving customer.
 
 Every page of the feed reads and writes its ~200 states and marks its signals, so those
-statements are plain SQL on tuples, converted as the column types convert them
-(``state.convert``, ``utc_text``, ``dump_json``): SQLAlchemy's per-value processing was the
-largest cost of an activities page (``make bench``).
+statements are plain SQL on tuples, converted as the column types convert them, their
+columns, text and converters derived from the table's definition (``state.rowcodec``):
+SQLAlchemy's per-value processing was the largest cost of an activities page (``make bench``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
-from state.columns import dump_json, utc_text
 from state.errors import LinkConflictError, StaleStateError
 from state.records import AccountLink, AccountState, MatchMethod, PendingMatch, SignalRef
 from state.sql import (
@@ -62,20 +61,6 @@ _LINK = table_of(AccountLinkRow)
 _PENDING = table_of(PendingMatchRow)
 _STATE = table_of(AccountStateRow)
 _SIGNAL = table_of(AppliedSignalRow)
-
-_STATE_FIELDS = (
-    "lifecycle_state",
-    "mrr_cents",
-    "arr_cents",
-    "currency",
-    "plan",
-    "status",
-    "customer_since",
-    "churn_risk",
-    "last_activity_at",
-    "memo",
-)
-
 
 # The statements the sweep runs once per customer, built once: building a statement cost more
 # than SQLite running it (a third of a millisecond a customer, 20,000 customers a sweep).
@@ -271,45 +256,24 @@ class PendingMatches(Part):
         return int(self._conn.execute(select(func.count()).select_from(_PENDING)).scalar_one())
 
 
-# The state upsert as plain SQL, run with ``executemany`` on tuples the store converts itself:
-# through SQLAlchemy's per-parameter bind processing it was the largest cost of an activities
-# page (fourteen columns, two hundred states). The values are converted exactly as the column
-# types convert them (``utc_text``, ``dump_json``).
-_PUT_COLUMNS = ("customer_uuid", *_STATE_FIELDS, "revision", "created_at", "updated_at")
-_QUOTED = {c: '"' + c + '"' for c in _PUT_COLUMNS}  # "plan" and "status" are SQL words
-_PUT_STATES_SQL = (
-    "INSERT INTO account_state (" + ", ".join(_QUOTED.values()) + ") "
-    "VALUES (" + ", ".join("?" for _ in _PUT_COLUMNS) + ") "
-    'ON CONFLICT ("customer_uuid") DO UPDATE SET '
-    + ", ".join(
-        f"{_QUOTED[c]} = excluded.{_QUOTED[c]}" for c in (*_STATE_FIELDS, "revision", "updated_at")
-    )
-    + ' WHERE account_state."revision" = excluded."revision" - 1'
+# The state upsert as plain SQL, run with ``executemany`` on tuples converted as the column
+# types convert them: through SQLAlchemy's per-parameter bind processing it was the largest
+# cost of an activities page (fourteen columns, two hundred states). Its columns, text and
+# conversions come from the table's definition (``state.rowcodec``); the store sets the
+# revision (advanced) and the stamps.
+_PUT_STATE = convert.STATE.writer(given=("revision", "created_at", "updated_at"))
+_PUT_STATES_SQL = _PUT_STATE.upsert_sql(
+    keep=("created_at",), where='account_state."revision" = excluded."revision" - 1'
 )
-
-
-def _stamp(value: datetime | None) -> str | None:
-    return None if value is None else utc_text(value)
-
-
-def _state_row(s: AccountState, now: str) -> tuple[Any, ...]:
-    """``s`` as the upsert's parameters, revision advanced (``_PUT_COLUMNS`` order)."""
-    return (
-        s.customer_uuid, s.lifecycle_state, s.mrr_cents, s.arr_cents, s.currency, s.plan,
-        s.status, _stamp(s.customer_since), s.churn_risk, _stamp(s.last_activity_at),
-        dump_json(dict(s.memo)), s.revision + 1, now, now,
-    )  # fmt: skip
 
 
 # Plain SQL read into tuples, converted as the column types do: every page of the feed reads
 # its ~200 states, and SQLAlchemy's per-value result processing was a quarter of that read
 # (``make bench``, a cProfile of the store's thread).
-_STATES_OF_SQL = f"SELECT {convert.STATE_COLUMNS} FROM account_state WHERE customer_uuid IN ({{}})"  # noqa: S608 (constant columns, placeholders only)
+_STATES_OF_SQL = convert.STATE.where('"customer_uuid" IN ({})')
 # Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page.
-_MARK_APPLIED_SQL = (
-    "INSERT INTO applied_signal (customer_uuid, signal_key, applied_at) VALUES (?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
+_MARK_APPLIED = convert.APPLIED.writer(given=("applied_at",))
+_MARK_APPLIED_SQL = _MARK_APPLIED.insert_sql(or_ignore=True)
 _REVISIONS = select(_STATE.c.customer_uuid, _STATE.c.revision).where(
     _STATE.c.customer_uuid.in_(bindparam("uuids", expanding=True))
 )
@@ -339,7 +303,7 @@ class AccountStates(Part):
         for part in chunks(unique(customer_uuids)):
             sql = _STATES_OF_SQL.format(marks(len(part)))
             for row in self._conn.exec_driver_sql(sql, tuple(part)):
-                state = convert.account_state_of_text(row)
+                state = convert.STATE.read(row)
                 states[state.customer_uuid] = state
                 self._read[state.customer_uuid] = state.revision
         return states
@@ -388,8 +352,8 @@ class AccountStates(Part):
         repeated = [uuid for uuid, n in Counter(s.customer_uuid for s in batch).items() if n > 1]
         if repeated:
             raise ValueError(f"one state per customer per batch; repeated: {repeated[:5]}")
-        now = utc_text(self._now)
-        rows = [_state_row(s, now) for s in batch]
+        now = self._now
+        rows = [_PUT_STATE.row(s, s.revision + 1, now, now) for s in batch]
         # The revisions are checked first, in this same transaction (which holds the write
         # lock, so nothing can change in between), and then written without RETURNING: having
         # every row of the upsert named back cost a third of an activities page's time. The
@@ -427,8 +391,7 @@ class AccountStates(Part):
 # text, so nothing needs SQLAlchemy's result processing).
 @lru_cache(maxsize=PAIRS)
 def _applied_query(count: int) -> str:
-    where = pairs_where("customer_uuid", "signal_key", count)
-    return f"SELECT customer_uuid, signal_key FROM {_SIGNAL.name} WHERE {where}"  # noqa: S608 (names only; values are bound)
+    return convert.APPLIED.where(pairs_where("customer_uuid", "signal_key", count))
 
 
 class AppliedSignals(Part):
@@ -442,7 +405,7 @@ class AppliedSignals(Part):
         found: set[SignalRef] = set()
         for part in chunks(unique((r.customer_uuid, r.key) for r in refs), PAIRS):
             rows = self._conn.exec_driver_sql(_applied_query(len(part)), pair_params(part))
-            found.update(SignalRef(uuid, key) for uuid, key in rows)
+            found.update(map(convert.APPLIED.read, rows))
         return found
 
     def carry(self, from_customer: str, to_customer: str) -> int:
@@ -461,8 +424,8 @@ class AppliedSignals(Part):
 
     def mark(self, refs: Iterable[SignalRef]) -> int:
         """Record ``refs`` as applied; returns how many were not already."""
-        now = utc_text(self._now)
-        rows = [(r.customer_uuid, r.key, now) for r in refs]
+        now = self._now
+        rows = [_MARK_APPLIED.row(r, now) for r in refs]
         if not rows:
             return 0
         before = total_changes(self._conn)

@@ -14,6 +14,7 @@ value, not an absence.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -38,7 +39,17 @@ def utc_datetime(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _plain(value: object) -> object:
+    """A mapping that is not a dict (a record's read-only ``Mapping`` field) as a dict; the
+    encoder asks only for what it cannot encode itself, so dicts cost nothing."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+)
 
 
 def dump_json(value: object) -> str:

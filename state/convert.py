@@ -6,12 +6,10 @@ whichever way it was read.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import Row
 
-from state.columns import utc_datetime
 from state.jobhealth import JobHealthRecord
 from state.records import (
     AccountLink,
@@ -26,18 +24,21 @@ from state.records import (
     JobRun,
     MatchMethod,
     OutboxEntry,
-    OutboxStatus,
     PendingMatch,
     QuarantineEntry,
     QuarantineKind,
     QuarantineStatus,
+    SignalRef,
     System,
 )
+from state.rowcodec import RowCodec
+from state.tables import AccountStateRow, AppliedSignalRow, OutboxRow, table_of
 
 __all__ = [
-    "STATE_COLUMNS",
+    "APPLIED",
+    "OUTBOX",
+    "STATE",
     "account_state",
-    "account_state_of_text",
     "audit_entry",
     "budget",
     "command",
@@ -86,70 +87,20 @@ def quarantine_entry(row: Row[Any]) -> QuarantineEntry:
     )
 
 
-STATE_COLUMNS = (  # account_state's columns in the order ``account_state_of_text`` takes
-    "customer_uuid, lifecycle_state, mrr_cents, arr_cents, currency, plan, status,"
-    " customer_since, churn_risk, last_activity_at, memo, revision, updated_at"
+# account_state's one definition (``tables.AccountStateRow``) read into ``AccountState``: the
+# hot per-page read is plain SQL through ``STATE.read``, the typed reads ``account_state``.
+STATE: RowCodec[AccountState] = RowCodec(table_of(AccountStateRow), AccountState)
+account_state = STATE.read_typed
+
+
+# The signals applied, by natural key (``tables.AppliedSignalRow``).
+APPLIED: RowCodec[SignalRef] = RowCodec(
+    table_of(AppliedSignalRow), SignalRef, renames={"key": "signal_key"}
 )
 
-
-def account_state(row: Row[Any]) -> AccountState:
-    return AccountState(
-        customer_uuid=row.customer_uuid,
-        lifecycle_state=row.lifecycle_state,
-        mrr_cents=row.mrr_cents,
-        arr_cents=row.arr_cents,
-        currency=row.currency,
-        plan=row.plan,
-        status=row.status,
-        customer_since=row.customer_since,
-        churn_risk=row.churn_risk,
-        last_activity_at=row.last_activity_at,
-        memo=row.memo,
-        revision=row.revision,
-        updated_at=row.updated_at,
-    )
-
-
-def account_state_of_text(row: tuple[Any, ...]) -> AccountState:
-    """``account_state`` for a plain-SQL row of ``STATE_COLUMNS``, its values as stored
-    (text timestamps, JSON text): the hot per-page read skips SQLAlchemy's processing."""
-    (uuid, stage, mrr, arr, currency, plan, status, since, risk, activity, memo, revision,
-     updated) = row  # fmt: skip
-    return AccountState(
-        customer_uuid=uuid,
-        lifecycle_state=stage,
-        mrr_cents=mrr,
-        arr_cents=arr,
-        currency=currency,
-        plan=plan,
-        status=status,
-        customer_since=utc_datetime(since),
-        churn_risk=risk,
-        last_activity_at=utc_datetime(activity),
-        memo=json.loads(memo),  # NOT NULL
-        revision=revision,
-        updated_at=utc_datetime(updated),
-    )
-
-
-def outbox_entry(row: Row[Any]) -> OutboxEntry:
-    return OutboxEntry(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        kind=row.kind,
-        target_system=System(row.target_system),
-        target_object=row.target_object,
-        target_key=row.target_key,
-        key_field=row.key_field,
-        payload=row.payload,
-        reason=row.reason,
-        status=OutboxStatus(row.status),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+# The outbox's rows as entries, from the one definition (``tables.OutboxRow``).
+OUTBOX: RowCodec[OutboxEntry] = RowCodec(table_of(OutboxRow), OutboxEntry)
+outbox_entry = OUTBOX.read_typed
 
 
 def job_run(row: Row[Any]) -> JobRun:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -57,6 +57,7 @@ from state.records import (
     OutboxStatus,
     System,
 )
+from state.rowcodec import ParamsWriter
 from state.sql import CHUNK, Part, chunks, marks, unique
 from state.tables import MergedKeyRow, OutboxRow, table_of
 from state.vanished import Repoint
@@ -71,18 +72,11 @@ _IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 _DEAD = OutboxStatus.DEAD.value
 _SelectT = TypeVar("_SelectT", bound=Select[Any])
 # The enqueue's three writes as plain executemany on tuples, converted as the column types
-# would (``dump_json``, ``utc_text``): a page of a catch-up enqueues ~150 rows, and
-# SQLAlchemy's per-parameter processing of them was the largest part of ``enqueue``.
-_INSERT_COLUMNS = (
-    "idempotency_key", "kind", "target_system", "target_object", "target_key", "key_field",
-    "payload", "reason", "status", "attempts", "next_attempt_at", "last_error", "created_at",
-    "updated_at",
-)  # fmt: skip
-_ENQUEUE_SQL = (
-    f"INSERT INTO outbox ({', '.join(_INSERT_COLUMNS)}) "  # noqa: S608 (names only)
-    f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
-)
+# would: a page of a catch-up enqueues ~150 rows, and SQLAlchemy's per-parameter processing of
+# them was the largest part of ``enqueue``. The insert's columns, text and conversions come
+# from the table's definition (``state.rowcodec``).
+_ENQUEUE = ParamsWriter(_OUT, omit=("id",))
+_ENQUEUE_SQL = _ENQUEUE.insert_sql(or_ignore=("idempotency_key",))
 _JOIN_SQL = "UPDATE outbox SET payload = ?, reason = ?, updated_at = ? WHERE id = ?"
 _ADD_MERGED_KEYS_SQL = "INSERT INTO merged_key (idempotency_key, created_at) VALUES (?, ?)"
 _MERGED = Operation.UPDATE.value  # the kind whose rows merge: a set of field values
@@ -117,22 +111,6 @@ _KEYS_SEEN_SQL = (
     "SELECT idempotency_key FROM outbox WHERE idempotency_key IN ({0})"
     " UNION ALL SELECT idempotency_key FROM merged_key WHERE idempotency_key IN ({0})"
 )
-
-
-# The columns whose stored form is not the Python value (the rest go as they are).
-_STORED_AS: dict[str, Callable[[Any], str]] = {
-    "payload": dump_json,
-    "next_attempt_at": utc_text,
-    "created_at": utc_text,
-    "updated_at": utc_text,
-}
-
-
-def _insert_row(params: dict[str, Any]) -> tuple[Any, ...]:
-    """``_insert_params`` as the row ``_ENQUEUE_SQL`` takes."""
-    return tuple(
-        _STORED_AS[c](params[c]) if c in _STORED_AS else params[c] for c in _INSERT_COLUMNS
-    )
 
 
 def _merge(into: dict[str, Any], item: OutboxItem, payload: str, reason: str) -> None:
@@ -263,7 +241,7 @@ class Outbox(Part):
             ]
             self._conn.exec_driver_sql(_JOIN_SQL, joins)
         if inserts:
-            self._conn.exec_driver_sql(_ENQUEUE_SQL, [_insert_row(p) for p in inserts])
+            self._conn.exec_driver_sql(_ENQUEUE_SQL, [_ENQUEUE.row(p) for p in inserts])
         return len(fresh)
 
     def _new_keys(self, batch: list[OutboxItem]) -> list[OutboxItem]:

@@ -3,7 +3,9 @@
 The classes declare the schema (``create_all`` builds it, ``schema.py`` versions it); the store
 reads and writes through SQLAlchemy Core on their ``Table`` objects, because the hot paths are
 bulk ``executemany`` inserts and upserts (10,000 outbox rows in about 0.2 s) where the ORM
-would build, track and flush an object per row. Each index below names the query it serves; a
+would build, track and flush an object per row. The hottest of those statements are plain SQL
+on tuples, derived with their converters from these classes (``state.rowcodec``), so a column
+is declared here once and nowhere else. Each index below names the query it serves; a
 table without one is small or is only reached by primary key.
 
 Tables whose rows are ordered by id (``outbox``, ``audit``, ...) use AUTOINCREMENT so an id is
