@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect
 from state.authgate import AuthBackoff
+from tests.support.waiting import until
 
 TOKEN = "POST /services/oauth2/token"
 BACKOFF = AuthBackoff(initial=1.0, cap=2.0, jitter=0.1)
@@ -75,14 +76,6 @@ def _attempts_allowed(seconds: float) -> int:
         attempts += 1
 
 
-async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _said(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if text in r.getMessage()]
 
@@ -97,8 +90,8 @@ async def test_revoked_credentials_back_off_say_what_to_fix_and_recover(
     running = asyncio.create_task(daemon.run(stop))
     sf_stats = sandbox.salesforce.stats
     try:
-        await _until(lambda: daemon._scheduler is not None, 30, "the daemon's first refresh")
-        await _until(lambda: all(h.up for h in daemon.health.values()), 10, "clean runs")
+        await until(lambda: daemon._scheduler is not None, 30, "the daemon's first refresh")
+        await until(lambda: all(h.up for h in daemon.health.values()), 10, "clean runs")
         caplog.clear()
         tokens_before = sf_stats.by_endpoint[TOKEN]
         sf_before = sum(sf_stats.by_endpoint.values())
@@ -109,7 +102,7 @@ async def test_revoked_credentials_back_off_say_what_to_fix_and_recover(
         await asyncio.to_thread(_admin, sandbox, "POST", "salesforce", rotated)
         await asyncio.to_thread(_admin, sandbox, "POST", "chartmogul")
         revoked_at = time.monotonic()
-        await _until(
+        await until(
             lambda: len(_said(caplog, "refused cmsync's credentials")) == 2, 5, "both refusals"
         )
         first_refusal = time.monotonic()
@@ -123,11 +116,11 @@ async def test_revoked_credentials_back_off_say_what_to_fix_and_recover(
         health = {name: h.reason for name, h in daemon.health.items() if not h.up}
         await asyncio.to_thread(_admin, sandbox, "DELETE", "salesforce")
         await asyncio.to_thread(_admin, sandbox, "DELETE", "chartmogul")
-        await _until(
+        await until(
             lambda: len(_said(caplog, "accepts cmsync's credentials again")) == 2,
             BACKOFF.cap + 5, "both recoveries",
         )  # fmt: skip
-        await _until(lambda: all(h.up for h in daemon.health.values()), 10, "clean runs again")
+        await until(lambda: all(h.up for h in daemon.health.values()), 10, "clean runs again")
     finally:
         stop.set()
         await asyncio.wait_for(running, 30)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
 from state import JobHealthRecord, Store
+from tests.support.waiting import until
 
 FAST = {
     "chartmogul_poll": 0.2,
@@ -79,14 +79,6 @@ def _settings(sandbox: RunningSandbox) -> Settings:
     return settings.model_copy(update={"schedule": schedule})
 
 
-async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_a_failing_job_counts_its_failures_and_the_other_jobs_of_its_source_stay_up(
     sandbox: RunningSandbox,
 ) -> None:
@@ -112,11 +104,11 @@ async def test_a_failing_job_counts_its_failures_and_the_other_jobs_of_its_sourc
     stop = asyncio.Event()
     running = asyncio.create_task(daemon.run(stop))
     try:
-        await _until(lambda: failing(2), 30, "two failed runs of the chartmogul job")
+        await until(lambda: failing(2), 30, "two failed runs of the chartmogul job")
         during = collect(path, datetime.now(UTC))
         outage.down = False
         back_at = datetime.now(UTC)
-        await _until(recovered, 15, "the chartmogul job running clean again")
+        await until(recovered, 15, "the chartmogul job running clean again")
         after = collect(path, datetime.now(UTC))["health"]
     finally:
         stop.set()
@@ -199,9 +191,9 @@ async def test_a_failed_report_is_tried_again_soon_not_at_the_next_cron_time(
     running = asyncio.create_task(daemon.run(stop))
     try:
         # The report runs at start (its fire time passed since its last run) and fails.
-        await _until(lambda: daemon.health["reports"].failures >= 1, 30, "a failed report run")
+        await until(lambda: daemon.health["reports"].failures >= 1, 30, "a failed report run")
         outage.down = False
-        await _until(lambda: daemon.health["reports"].up, 15, "the report tried again")
+        await until(lambda: daemon.health["reports"].up, 15, "the report tried again")
         with Store.open_readonly(settings.store.path) as store, store.snapshot() as q:
             runs = [run for run in q.latest_job_runs() if run.job == "reports"]
     finally:

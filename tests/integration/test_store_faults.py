@@ -13,8 +13,7 @@ import gc
 import json
 import logging
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from cmsync.status import collect
 from state import OutboxItem, Store, System
 from tests.support.diskfaults import clear_immutable, immutable, set_immutable, store_files
 from tests.support.processes import run_cmsync
+from tests.support.waiting import until
 
 SLOW = 1.0  # seconds every Salesforce call takes while the fault comes on
 SLOW_SALESFORCE = FaultProfile("slow-sf", slow=1.0, slow_seconds=SLOW)
@@ -74,14 +74,6 @@ def _status(path: Path) -> dict[str, Any]:
     return collect(path, datetime.now(UTC))
 
 
-async def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _alert(account: str, key: str) -> OutboxItem:
     """A churn-risk Task, as the pipeline queues one (upserted on its sync key)."""
     payload = {"Subject": "Churn risk: store faults", "Status": "Not Started", "WhatId": account}
@@ -101,7 +93,7 @@ async def test_an_unwritable_store_is_one_state_and_the_rows_it_held_are_sent_af
     running = asyncio.create_task(daemon.run(stop))
     files: list[Path] = []
     try:
-        await _until(lambda: path.exists() and _status(path)["jobs"] != {}, 30, "the daemon")
+        await until(lambda: path.exists() and _status(path)["jobs"] != {}, 30, "the daemon")
         scenario = json.loads((sandbox.options.directory / "scenario.json").read_text())
         account = next(iter(scenario["accounts"].values()))["id"]
         key = "churn|store-faults"
@@ -109,12 +101,12 @@ async def test_an_unwritable_store_is_one_state_and_the_rows_it_held_are_sent_af
             tx.outbox.enqueue([_alert(account, key)])
         # Salesforce answers slowly: the store fails between the claim and the settlement.
         sandbox.ctx.faults.set_profile(SLOW_SALESFORCE)
-        await _until(lambda: _row(path, key) == "in_flight", 30, "the alert in flight")
+        await until(lambda: _row(path, key) == "in_flight", 30, "the alert in flight")
         files = store_files(path)
         set_immutable(files)
         faulty = len(caplog.records)
         await asyncio.sleep(SLOW + 0.5)  # the call in flight answered; its settlement refused
-        await _until(lambda: daemon.store_health.refused >= 6, 30, "jobs meeting the fault")
+        await until(lambda: daemon.store_health.refused >= 6, 30, "jobs meeting the fault")
         status = _status(path)
         assert status["daemon"]["state"] == "store unwritable"
         assert "disk I/O error" in status["store_health"]["reason"]
@@ -129,8 +121,8 @@ async def test_an_unwritable_store_is_one_state_and_the_rows_it_held_are_sent_af
     try:
         recovered = len(caplog.records)
         # No restart: the next dispatch hands the row back and sends it.
-        await _until(lambda: _row(path, key) == "done", 30, "the alert sent")
-        await _until(lambda: _status(path)["daemon"]["state"] == "running", 15, "a heartbeat")
+        await until(lambda: _row(path, key) == "done", 30, "the alert sent")
+        await until(lambda: _status(path)["daemon"]["state"] == "running", 15, "a heartbeat")
         assert _status(path)["store_health"] is None
         after = [r.getMessage() for r in caplog.records[recovered:]]
         assert any(m.startswith("store writable again") for m in after)
