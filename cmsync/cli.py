@@ -117,12 +117,17 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each job run.")] = False,
 ) -> None:
     """Run the sync daemon until SIGTERM or SIGINT (one per store)."""
+    import os
+
     from cmsync.daemon import Daemon
+    from cmsync.daemon.sdnotify import notifier_from_environment
     from cmsync.errors import FatalError
     from cmsync.logs import configure
     from state import SchemaTooNewError
 
     settings = _settings(config)
+    # Under systemd (Type=notify): readiness, watchdog pings and stopping, to $NOTIFY_SOCKET.
+    notifier = notifier_from_environment(os.environ)
     configure(json_lines=log_json, verbose=verbose)
     tune_collector()
 
@@ -131,7 +136,8 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await Daemon(settings, target_label=_target_label(settings)).run(stop)
+        daemon = Daemon(settings, target_label=_target_label(settings), notifier=notifier)
+        await daemon.run(stop)
 
     try:
         asyncio.run(main())
@@ -145,7 +151,10 @@ def status(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show the daemon's heartbeat, jobs, cursors, outbox, budgets and problems by cause."""
+    """Show the daemon's heartbeat, jobs, cursors, outbox, budgets and problems by cause.
+
+    Exits 0 when healthy, 1 when degraded (a job failing, dead letters, the API budget nearly
+    spent), 2 when the daemon is down (no live heartbeat) or there is no store."""
     from datetime import UTC, datetime
 
     from cmsync.status import collect, render
@@ -161,6 +170,8 @@ def status(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(report, indent=2) if as_json else render(report))
+    # 0 healthy, 1 degraded (a job failing, dead letters, the budget nearly spent), 2 down.
+    raise typer.Exit(report["verdict"]["exit_code"])
 
 
 @app.command()

@@ -8,7 +8,8 @@ cursors and how far behind they are, the outbox, the API budgets, and the open p
 each group with its count, a few of its records, the reason in words and the fix; the newest
 dead letters with Salesforce's reason for each, and every unwound Closed-Won deal with its
 invoice, amount and the actions it waits for. ``--json`` prints the same as one JSON object
-for scripts and monitoring.
+for scripts and monitoring. The command exits with the verdict (``state.verdict``): 0 healthy,
+1 degraded, 2 down, so cron and monitoring plugins need not parse anything.
 
 A daemon whose store refuses writes (a full disk, a read-only file) cannot beat: the note it
 writes beside the store (``state.storehealth``) makes the state "store unwritable", with the
@@ -27,8 +28,9 @@ from state import QuarantineKind, QuarantineStatus, Store
 from state.liveness import MachineClock, beat_age
 from state.problems import group_problems
 from state.storehealth import read_note
+from state.verdict import judge
 
-__all__ = ["STALE_AFTER", "collect", "render", "render_health"]
+__all__ = ["STALE_AFTER", "collect", "render", "render_health", "render_verdict"]
 
 STALE_AFTER = timedelta(seconds=30)
 DEAD_SHOWN = 10  # dead letters listed with their reasons (the dashboard lists them all)
@@ -81,7 +83,10 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
     note = read_note(path)
     if note is not None and note.fresh(now) and state != "stopped":
         state = "store unwritable"
+    # The exit code: 0 healthy, 1 degraded, 2 down (state.verdict), with its reasons in words.
+    verdict = judge(state, {r.job: r.failures for r in health}, dead, budgets)
     return {
+        "verdict": verdict.as_json(),
         "daemon": {
             "state": state,
             "pid": beat.pid if beat else None,
@@ -198,7 +203,17 @@ def render(status: dict[str, Any]) -> str:
             f"unwound   Opportunity {deal['opportunity']} ({deal['problem']}): invoice "
             f"{deal['invoice']}, {deal['amount']}: {' or '.join(deal['actions'])} it"
         )
+    if "verdict" in status:
+        lines.append(render_verdict(status["verdict"]))
     return "\n".join(lines)
+
+
+def render_verdict(verdict: dict[str, Any]) -> str:
+    """The verdict for a terminal: what ``cmsync status`` exits with, and why."""
+    why = "; ".join(verdict["reasons"])
+    return f"verdict   {verdict['verdict']} (exit {verdict['exit_code']})" + (
+        f": {why}" if why else ""
+    )
 
 
 def render_health(name: str, record: dict[str, Any]) -> str:

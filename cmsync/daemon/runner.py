@@ -30,6 +30,11 @@ Theory of operation.
   A heartbeat row every few seconds, with the monotonic clock and the boot id, lets
   ``status`` and the dashboard tell running from stale by the beat's true age
   (``state.liveness``).
+- systemd (``sdnotify``): ``READY=1`` once the first refresh succeeded and the jobs are
+  armed, ``WATCHDOG=1`` with each heartbeat the store took (or refused for want of room: the
+  loop is alive and says why, and a restart would not make room), so a hung loop stops
+  pinging and ``WatchdogSec`` restarts it; ``STOPPING=1`` when the stop begins; a short
+  ``STATUS=`` line with each. Nothing at all outside systemd.
 - Stop (SIGTERM/SIGINT): pause the scheduler (no new runs), ask the dispatcher to finish the
   batch in flight and hand the rest back, wait for running jobs up to ``grace`` seconds, then
   cancel what is left (the outbox rows it held go back on the next start), record a clean stop
@@ -55,6 +60,7 @@ from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.daemon.commands import run_new_commands
 from cmsync.daemon.health import JobHealth, record_level
+from cmsync.daemon.sdnotify import Notifier
 from cmsync.daemon.store_health import StoreHealth
 from cmsync.daemon.timing import StepWatch, check_armed, rearm, report_missed
 from cmsync.errors import FatalError, RetriableError, SyncError
@@ -141,6 +147,7 @@ class Daemon:
         first_refresh_delays: tuple[float, ...] = FIRST_REFRESH_DELAYS,
         auth_backoff: AuthBackoff | None = None,
         beat_every: float = HEARTBEAT_SECONDS,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.target = target_label
@@ -149,6 +156,7 @@ class Daemon:
         self.first_refresh_delays = first_refresh_delays
         self.auth_backoff = auth_backoff  # how refused credentials are tried again
         self.beat_every = beat_every
+        self.notifier = notifier or Notifier()  # systemd's notify socket, when it gave one
         self.health = {spec.name: JobHealth(spec.name, clock) for spec in JOBS}
         self.store_health = StoreHealth(settings.store.path, clock=clock)
         self._running: set[asyncio.Task[object]] = set()
@@ -198,7 +206,8 @@ class Daemon:
         finally:
             self._running.discard(task)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self) -> bool:
+        """Store a beat and every job's health; False if the store refused it."""
         pid, started, target, here = os.getpid(), self.started_at, self.target, machine_clock()
 
         def beat(tx: Transaction) -> None:
@@ -210,6 +219,16 @@ class Daemon:
 
         with self.store_health.watch():  # a store refusing writes is said once a minute
             await in_store(self._store, beat)
+            return True
+        return False
+
+    def _status_line(self) -> str:
+        """One short line for ``systemctl status``: the target and the jobs that are up."""
+        up = sum(1 for h in self.health.values() if h.up)
+        line = f"running against {self.target}; jobs {up}/{len(self.health)} up"
+        if not self.store_health.up:
+            line += f"; store unwritable: {self.store_health.reason}"
+        return line
 
     async def _beat_and_watch(self) -> None:
         """Beat every few seconds by the monotonic clock; re-arm the jobs on a clock step."""
@@ -225,9 +244,14 @@ class Daemon:
                     len(moved),
                 )  # fmt: skip
             try:
-                await self._heartbeat()
+                stored = await self._heartbeat()
             except Exception as exc:  # a beat that failed is tried again at the next one
                 log.warning("the heartbeat failed: %s: %s", type(exc).__name__, exc)
+                continue
+            # A store refusing writes for want of room is a state the daemon lives through
+            # and reports; restarting it would not make room, so the loop still pings.
+            if stored or not self.store_health.up:
+                self.notifier.watchdog(self._status_line())
         pid, started, target = os.getpid(), self.started_at, self.target
         with self.store_health.watch():
             await in_store(self._store, lambda tx: tx.daemon.beat(pid, started, target))
@@ -340,7 +364,9 @@ class Daemon:
                 beating = asyncio.create_task(self._beat_and_watch())
                 try:
                     log.info("cmsync daemon running against %s (pid %d)", self.target, os.getpid())
+                    self.notifier.ready(self._status_line())
                     await stop.wait()
+                    self.notifier.stopping("stopping: finishing the work in flight")
                 finally:
                     beating.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -56,9 +56,12 @@ def _env() -> dict[str, str]:
 def _status(sandbox: RunningSandbox) -> dict[str, Any]:
     done = subprocess.run(
         [*CMSYNC, "status", "--json", "--config", _config(sandbox)],
-        capture_output=True, text=True, env=_env(), timeout=30, check=True,
+        capture_output=True, text=True, env=_env(), timeout=30,
     )  # fmt: skip
+    if not done.stdout:  # exit 2 and no report: no store yet
+        raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
     result: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == result["verdict"]["exit_code"]  # 0, 1 or 2
     return result
 
 

@@ -24,9 +24,11 @@ from cmsync.admin.sf_checks import budget_finding
 from cmsync.admin.sf_schema import compare, missing_object
 from cmsync.admin.systemd import unit_text
 from cmsync.config import ChartMogulSettings, SalesforceSettings, Settings, load_settings
+from cmsync.daemon.runner import HEARTBEAT_SECONDS
 from cmsync.salesforce.catalogue import DEFAULT_CATALOGUE
 from cmsync.salesforce.schema import FieldType, PicklistValue
 from cmsync.sandbox.salesforce.describe import sobject_describe
+from cmsync.status import STALE_AFTER
 from tests.support.keys import RSA_PEM
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -173,12 +175,19 @@ def _unit() -> dict[str, list[str]]:
 def test_the_systemd_unit() -> None:
     unit = _unit()
     service = unit["Service"]
-    for setting in ("Type=simple", "User=cmsync", "Restart=on-failure", "NoNewPrivileges=yes",
+    for setting in ("Type=notify", "User=cmsync", "Restart=on-failure", "NoNewPrivileges=yes",
                     "ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=/var/lib/cmsync",
                     "ExecStart=/opt/cmsync/.venv/bin/cmsync run --config "
                     "/etc/cmsync/cmsync.toml"):  # fmt: skip
         assert setting in service
     assert "WantedBy=multi-user.target" in unit["Install"]
+    # The watchdog: several heartbeats, and no shorter than the age at which `cmsync status`
+    # calls a beat stale, so systemd restarts only a daemon that status shows as hung.
+    [watchdog] = [line for line in service if line.startswith("WatchdogSec=")]
+    seconds = float(watchdog.removeprefix("WatchdogSec=").removesuffix("s"))
+    assert seconds >= 5 * HEARTBEAT_SECONDS and seconds >= STALE_AFTER.total_seconds()
+    # The first refresh reads every Account: systemd's default 90 s start timeout is too short.
+    assert "TimeoutStartSec=15min" in service
     credentials = {
         line.split("=", 1)[1].split(":")[0]
         for line in service
