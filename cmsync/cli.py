@@ -58,8 +58,21 @@ def main(
 
 
 @app.command("config")
-def show_config(config: ConfigOption = None) -> None:
+def show_config(
+    config: ConfigOption = None,
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example", help="Print a commented starter cmsync.toml instead (no config needed)."
+        ),
+    ] = False,
+) -> None:
     """Check the configuration and print the effective settings, secrets masked."""
+    if example:  # before any configuration exists: nothing is loaded
+        from cmsync.admin.config_example import example_toml
+
+        typer.echo(example_toml(), nl=False)
+        return
     typer.echo(json.dumps(redacted(_settings(config)), indent=2))
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "ConfigError",
     "EnrichmentSettings",
     "FieldSettings",
+    "OfflineSettings",
     "PersonFieldMap",
     "PlanDefinition",
     "ReportSettings",
@@ -443,6 +444,44 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
 
 
+class _OfflineChartMogul(ChartMogulSettings):
+    """ChartMogul's section where nothing connects: its key is neither needed nor read."""
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Self:  # replaces the section's check of the same name
+        return self
+
+
+class _OfflineSalesforce(SalesforceSettings):
+    """Salesforce's section where nothing connects: no flow's credentials needed or read."""
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _pem_key_file(cls, value: Path | None) -> Path | None:
+        return value
+
+    @field_validator("private_key")
+    @classmethod
+    def _pem_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return value
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Self:
+        return self
+
+
+class OfflineSettings(Settings):
+    """The settings of the commands that never connect (``cmsync salesforce metadata``): an
+    admin runs them before any credential exists, from no file at all or from one holding
+    only the ``[fields]`` tables. Both services' sections are optional and their credentials
+    are not required, nor read where given (a key file only root can read, say); every other
+    setting is checked as for the daemon, and a secret written into the file is still refused.
+    """
+
+    chartmogul: _OfflineChartMogul = _OfflineChartMogul()
+    salesforce: _OfflineSalesforce = _OfflineSalesforce()
+
+
 def _problems(exc: ValidationError) -> Iterator[tuple[str, str]]:
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
@@ -488,8 +527,9 @@ def _config_error(source: str, problems: list[tuple[str, str]]) -> ConfigError:
     return ConfigError(text, tuple(problems))
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Settings from ``path`` (TOML) and the environment; ConfigError says what is wrong."""
+def load_settings(path: Path | None, *, offline: bool = False) -> Settings:
+    """Settings from ``path`` (TOML) and the environment; ConfigError says what is wrong.
+    ``offline``: for a command that never connects, ``OfflineSettings``."""
     problems: list[tuple[str, str]] = []
     if path is not None:
         if not path.is_file():
@@ -499,6 +539,15 @@ def load_settings(path: Path | None) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
         problems += _secrets_in_file(data)
+
+    def sources(
+        settings_cls: type[BaseSettings],
+        init: PydanticBaseSettingsSource,
+        env: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if path is None:
+            return init, env
+        return init, env, TomlConfigSettingsSource(settings_cls, toml_file=path)
 
     class _FromFile(Settings):
         @classmethod
@@ -510,14 +559,23 @@ def load_settings(path: Path | None) -> Settings:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-            if path is not None:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-            return tuple(sources)
+            return sources(settings_cls, init_settings, env_settings)
+
+    class _OfflineFromFile(OfflineSettings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return sources(settings_cls, init_settings, env_settings)
 
     source = str(path) if path is not None else "environment"
     try:
-        settings = _FromFile()
+        settings = _OfflineFromFile() if offline else _FromFile()
     except ValidationError as exc:
         named = {setting for setting, _ in problems}
         problems += [p for p in _problems(exc) if p[0] not in named]

@@ -1,6 +1,7 @@
 """The admin kit's commands, added to the ``cmsync`` CLI by ``register(app)``.
 
-``cmsync salesforce metadata --out DIR`` writes the SFDX project; ``cmsync doctor`` checks both
+``cmsync salesforce metadata --out DIR`` writes the SFDX project (no credentials needed, no
+config file either: an admin runs it first); ``cmsync doctor`` checks both
 services before a first sync (exit 1 on any error, 2 on an invalid configuration);
 ``cmsync systemd-unit`` prints the unit file shipped in the package. As in ``cmsync.cli``,
 settings are loaded once at the top of a command and heavy modules are imported inside it.
@@ -28,9 +29,9 @@ ConfigOption = Annotated[
 ]
 
 
-def _settings(config: Path | None) -> Settings:
+def _settings(config: Path | None, *, offline: bool = False) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, offline=offline)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -60,7 +61,10 @@ def metadata(
     ] = None,
 ) -> None:
     """Write the Salesforce metadata cmsync needs: custom fields, object, permission set,
-    and with --eca-contact-email the External Client App."""
+    and with --eca-contact-email the External Client App.
+
+    Needs no credentials: with no --config, the default field mapping; a file may hold only
+    the [fields] tables (and salesforce.api_version)."""
     from cmsync.admin.eca import EcaError, EcaOptions, read_certificate
     from cmsync.admin.mapping import MappingError
     from cmsync.admin.metadata import build_project, write_project
@@ -69,7 +73,8 @@ def metadata(
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(2)
 
-    settings = _settings(config)
+    # Run before any credential exists: only what is given is checked (OfflineSettings).
+    settings = _settings(config, offline=True)
     eca = None
     if certificate is not None and eca_contact_email is None:
         fail("--certificate goes into the External Client App: add --eca-contact-email")
