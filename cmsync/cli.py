@@ -76,9 +76,9 @@ def show_config(
     typer.echo(json.dumps(redacted(_settings(config)), indent=2))
 
 
-def _settings(config: Path | None) -> Settings:
+def _settings(config: Path | None, *, offline: bool = False) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, offline=offline)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -173,7 +173,8 @@ def status(
     from cmsync.status import collect, render
     from state import StoreError
 
-    settings = _settings(config)
+    # It reads the store alone: a monitoring check runs it without the daemon's credentials.
+    settings = _settings(config, offline=True)
     if not settings.store.path.exists():
         typer.echo(f"error: no store at {settings.store.path}; run the daemon first", err=True)
         raise typer.Exit(2)

@@ -15,6 +15,8 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from state import Store
 from tests.support.invariants import World
-from tests.support.processes import FAST
+from tests.support.processes import FAST, cmsync_env, start_daemon
 from tests.support.waiting import until
 
 BEAT = 0.2  # seconds between heartbeats in these tests (5 in the daemon)
@@ -133,6 +135,29 @@ async def test_ready_after_the_first_refresh_watchdog_at_each_beat_stopping_at_s
     stopping = systemd.said("STOPPING")
     assert len(stopping) == 1 and stopping[0]["STATUS"].startswith("stopping")
     assert systemd.drain()[-1] is stopping[0]  # no ping after it
+
+
+@pytest.mark.slow  # a real beat is 5 s apart
+def test_cmsync_run_notifies_the_socket_systemd_names(
+    world: World, systemd: FakeSystemd, tmp_path: Path
+) -> None:
+    """``cmsync run`` as systemd starts it: ``$NOTIFY_SOCKET`` set, stopped by SIGTERM."""
+    env = cmsync_env(NOTIFY_SOCKET=systemd.address, CMSYNC_STORE__PATH=str(tmp_path / "s.db"))
+    daemon = start_daemon(world.sandbox.config_file, tmp_path / "daemon.log", env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not systemd.said("WATCHDOG") and time.monotonic() < deadline:
+            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
+            time.sleep(0.1)
+        assert systemd.messages[0]["READY"] == "1" and systemd.said("WATCHDOG")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            assert daemon.wait(60) == 0
+        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck daemon fails the test
+            daemon.kill()
+            raise
+    assert "STOPPING" in systemd.drain()[-1]
 
 
 def test_an_abstract_socket_is_named_with_an_at_sign() -> None:

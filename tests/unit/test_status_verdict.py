@@ -17,7 +17,6 @@ from cmsync.machineclock import boot_id
 from state import JobHealthRecord, OutboxDead, OutboxItem, Store, System
 from state.records import BudgetSnapshot
 from state.verdict import Verdict, judge
-from tests.support.keys import RSA_PEM
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -76,17 +75,13 @@ def test_no_live_heartbeat_is_down_whatever_else_is_wrong(state: str) -> None:
 
 @pytest.fixture
 def store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The store's path and nothing else: a monitoring check holds none of the daemon's
+    credentials, and status reads the store alone."""
     path = tmp_path / "cmsync.db"
-    # The command loads the same settings as the daemon; credentials come from the environment.
-    monkeypatch.delenv("CMSYNC_CONFIG", raising=False)
-    for name, value in (
-        ("CMSYNC_CHARTMOGUL__API_KEY", "k"),
-        ("CMSYNC_SALESFORCE__CLIENT_ID", "c"),
-        ("CMSYNC_SALESFORCE__USERNAME", "u@example.com"),
-        ("CMSYNC_SALESFORCE__PRIVATE_KEY", RSA_PEM),
-        ("CMSYNC_STORE__PATH", str(path)),
-    ):
-        monkeypatch.setenv(name, value)
+    for name in list(os.environ):
+        if name.startswith("CMSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CMSYNC_STORE__PATH", str(path))
     return path
 
 
