@@ -105,14 +105,17 @@ class ListedCustomers:
         async for page in self.chartmogul.customer_pages():
             self.pages += 1
             for customer in page.entries:
-                if customer.uuid in want_uuid:
-                    self._uuids[customer.uuid] = customer
+                kept = customer.uuid in want_uuid
                 for external_id in dict.fromkeys((customer.external_id, *customer.external_ids)):
                     if external_id in want_external:
                         self._external.setdefault(external_id, []).append(customer)
+                        kept = True
                 email = (customer.email or "").lower()
                 if email and email in want_email:
                     self._emails.setdefault(email, []).append(customer)
+                    kept = True
+                if kept:  # also read by uuid later (the customer an invoice names)
+                    self._uuids[customer.uuid] = customer
 
     def has(self, uuid: str | None) -> bool:
         """Whether the listing showed the customer with this uuid."""

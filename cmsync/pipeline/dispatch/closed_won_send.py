@@ -175,6 +175,10 @@ class ChartMogulExecutor:
         # only wait in its funnel.
         self._parallel = max(1, chartmogul.transport.policy.max_in_flight)
         self._plans: dict[tuple[str, str], PlanRef] = {}  # found this drain: (ds, key)
+        self._plan_lock = asyncio.Lock()  # one lookup of a plan, not one per Account at once
+        # Customers this drain made, by (ds, Account Id): an Account's next deal goes to it
+        # instead of being refused its external id and looking it up.
+        self._made: dict[tuple[str, str], Holder] = {}
 
     def request_stop(self) -> None:
         """Finish the row in flight, hand the rest back (shutdown)."""
@@ -183,7 +187,7 @@ class ChartMogulExecutor:
     async def drain(self, kinds: Collection[str] = KINDS) -> ChartMogulReport:
         """Send every due ChartMogul row (of ``kinds``); see the module doc."""
         async with self._lock:
-            self._plans = {}  # a plan made or deleted since the last drain is seen
+            self._plans, self._made = {}, {}  # what changed since the last drain is seen
             return await self._drain(kinds)
 
     async def _drain(self, kinds: Collection[str]) -> ChartMogulReport:
@@ -289,12 +293,16 @@ class ChartMogulExecutor:
             report.already_imported += 1
             return done
         plan = await self._plan(decided, ds, audit, report)
+        made_here = self._made.get((ds, deal.account_id))
+        if holder is None and made_here is not None:
+            holder = replace(made_here, stale=decided.stale)
         created = holder is None
         if holder is None:
             body = new_customer(deal, decided.email, ds)
             customer = await self.chartmogul.create_customer(body)
             log.info("created ChartMogul customer %s for Account %s", customer.uuid, body.name)
             holder = replace(Holder.of(customer, ds, MatchMethod.EXTERNAL_ID), stale=decided.stale)
+            self._made[(ds, deal.account_id)] = holder
             report.customers_created += 1
             audit.append(
                 AuditItem(System.CHARTMOGUL, "Customer", customer.uuid, "create",
@@ -316,14 +324,14 @@ class ChartMogulExecutor:
             if already_exists(exc):  # imported before, into another customer than this one
                 done = await self._imported_already(decided, ds)
                 if done is not None:
-                    if created and await self._discard(holder.uuid):  # nothing uses it
+                    if created and await self._discard(holder.uuid, ds, deal.account_id):
                         report.customers_created -= 1
                         report.customers_discarded += 1
                     report.already_imported += 1
                     return replace(done, audit=audit)
             # ChartMogul has no dry run: a refused invoice is known only once the customer
             # exists. The customer made for it goes again, so nothing uses an empty one.
-            if created and await self._discard(holder.uuid):
+            if created and await self._discard(holder.uuid, ds, deal.account_id):
                 report.customers_created -= 1
                 report.customers_discarded += 1
                 log.info(
@@ -365,6 +373,12 @@ class ChartMogulExecutor:
     async def _plan(
         self, decided: DealImport, ds: str, audit: list[AuditItem], report: ChartMogulReport
     ) -> PlanRef:
+        async with self._plan_lock:
+            return await self._find_plan(decided, ds, audit, report)
+
+    async def _find_plan(
+        self, decided: DealImport, ds: str, audit: list[AuditItem], report: ChartMogulReport
+    ) -> PlanRef:
         key = decided.plan_key
         known = self._plans.get((ds, key))
         if known is not None:
@@ -399,13 +413,14 @@ class ChartMogulExecutor:
         self._plans[(ds, key)] = ref
         return ref
 
-    async def _discard(self, customer_uuid: str) -> bool:
-        """Delete the customer unless it holds an invoice after all (another deal's effect
-        went to it). True if it was deleted."""
+    async def _discard(self, customer_uuid: str, ds: str, account_id: str) -> bool:
+        """Delete the customer made for the Account unless it holds an invoice after all
+        (another deal's effect went to it). True if it was deleted."""
         async for page in self.chartmogul.invoice_pages(customer_uuid=customer_uuid):
             if page.entries:
                 return False
         await self.chartmogul.delete_customer(customer_uuid)
+        self._made.pop((ds, account_id), None)
         return True
 
     async def _void(self, row: OutboxEntry, report: ChartMogulReport) -> _Fate:
