@@ -72,7 +72,8 @@ class CustomerLookups(Protocol):
         ...
 
     async def by_email(self, email: str) -> list[Customer]:
-        """Every customer with that email, compared as ChartMogul's search compares it."""
+        """Every customer with that email, compared without case as the sandbox's search
+        compares it (``GET /v1/customers/search``; the API reference does not say)."""
         ...
 
 

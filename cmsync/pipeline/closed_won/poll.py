@@ -4,14 +4,20 @@ Theory of operation. The poller reads won Opportunities changed since its waterm
 (``changed_records`` over SystemModstamp, filter ``IsWon = true`` and no ``CM_Sync_Key__c``:
 the expansion Opportunities cmsync itself writes come from ChartMogul already; cursor
 ``salesforce.closed_won``) and, per page, decides each deal, then commits the page's links,
-outbox rows, quarantine entries and the advanced watermark in one store transaction. The poll
-reads ChartMogul but writes nothing there: a deal to import becomes one outbox effect
-(``effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
-(``dispatch.closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
+outbox rows, quarantine entries and the advanced watermark in one store transaction. What
+deciding the deals needs is read for all of them before the first is decided (``prefetch``,
+``lookups``): the store's imported deals and links, the Accounts' first Contact emails by
+SOQL IN lists, and the customers they can name from one customer listing; never a request per
+deal where one of those holds the answer. The poll reads ChartMogul but writes nothing
+there: a deal to import becomes one outbox effect (``effect``, target ChartMogul), which the
+dispatcher's ChartMogul executor sends (``dispatch.closed_won_send``: the plan, the
+customer, the invoice). For each deal, in order:
 
 1. its era (``deal.Horizon``): a deal closed before the backfill window is history
    and costs no call at all;
-2. already imported? An invoice whose external id is the Opportunity Id means yes: nothing is
+2. already imported? An invoice whose external id is the Opportunity Id means yes (read only
+   where it can exist: the store records the deal, or some customer names its Account; an
+   import nobody recorded is refused its external id when sent, and found then): nothing is
    imported again, whatever was edited since. A changed Amount is reported (``amount_changed``,
    a note and a warning), never re-imported: changing a running contract is a decision for a
    person in ChartMogul. The link and the Account's UUID are still made sure of, which is how a
