@@ -18,6 +18,7 @@ from cmsync.chartmogul.errors import (
     ChartMogulClientError,
     ChartMogulError,
     ChartMogulNotFoundError,
+    already_exists,
 )
 from cmsync.chartmogul.records import (
     Account,
@@ -78,11 +79,6 @@ def _last_uuid(raw_entries: list[Any]) -> str | None:
         if isinstance(uuid, str) and uuid:
             return uuid
     return None
-
-
-def _already_exists(exc: ChartMogulClientError) -> bool:
-    """A create refused because its external id is taken: the earlier attempt won."""
-    return "already exists" in exc.api_message or "already been taken" in exc.api_message
 
 
 class ChartMogulClient:
@@ -272,7 +268,7 @@ class ChartMogulClient:
                     return done
                 continue
             except ChartMogulClientError as exc:
-                if not _already_exists(exc) or attempt == _AMBIGUOUS_RETRIES:
+                if not already_exists(exc) or attempt == _AMBIGUOUS_RETRIES:
                     raise
                 present = await self._existing_invoices(customer_uuid, pending)
                 if not present:
@@ -399,7 +395,7 @@ class ChartMogulClient:
                     raise
                 log.info("create of %s may have applied; looking it up", what)
             except ChartMogulClientError as exc:
-                if not _already_exists(exc):
+                if not already_exists(exc):
                     raise
             found = await lookup()
             if found is not None:

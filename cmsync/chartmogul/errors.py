@@ -21,6 +21,7 @@ __all__ = [
     "ChartMogulError",
     "ChartMogulNotFoundError",
     "ChartMogulRetriableError",
+    "already_exists",
     "api_message",
 ]
 
@@ -85,6 +86,11 @@ class ChartMogulClientError(ChartMogulError, PermanentError):
 
 class ChartMogulNotFoundError(ChartMogulClientError):
     """404: no such object."""
+
+
+def already_exists(exc: ChartMogulClientError) -> bool:
+    """A create refused because its external id is taken: an earlier attempt made it."""
+    return "already exists" in exc.api_message or "already been taken" in exc.api_message
 
 
 def _flatten(value: Any) -> str:

@@ -222,6 +222,36 @@ async def test_a_process_killed_between_the_customer_and_the_invoice_makes_neith
     assert world.read(lambda tx: tx.deals.get(opportunity)).customer_uuid == customer.uuid
 
 
+async def test_a_process_killed_with_several_deals_in_flight_makes_each_exactly_once(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    """The executor sends deals side by side: killed at its third import, others' customer
+    creates and imports are under way. The next pass makes each deal's customer and invoice
+    exactly once, and settles every row."""
+    won = [await _won_deal(gateway, f"In Flight {n} KG", 1_200.0 * n) for n in range(1, 6)]
+    assert (await _poll_only(world.settings)).queued == len(won)
+    queued = [row.id for _, opportunity in won for row in _rows(world, opportunity)]
+
+    died = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.support.killed_send", str(world.config), "3"],
+        cwd=ROOT, env=cmsync_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert died.returncode == KILLED, died.stderr[-3000:]
+    statuses = world.read(lambda tx: [tx.outbox.get(row).status for row in queued])
+    assert statuses.count(OutboxStatus.IN_FLIGHT) >= 3  # the dying one and others under way
+
+    await _pass(world.settings)
+    for account, opportunity in won:
+        [customer] = await _customers(cm, account, world.ds)
+        [invoice] = await _invoices(cm, opportunity)
+        assert invoice.customer_uuid in (None, customer.uuid)
+        assert world.read(lambda tx: tx.deals.get(opportunity)).customer_uuid == customer.uuid  # noqa: B023
+        assert world.read(lambda tx: tx.links.by_account(account)).customer_uuid == customer.uuid  # noqa: B023
+    statuses = world.read(lambda tx: [tx.outbox.get(row).status for row in queued])
+    assert statuses == [OutboxStatus.DONE] * len(won)
+
+
 async def test_a_chartmogul_outage_makes_a_dead_letter_an_operator_retries(
     world: World, gateway: SalesforceGateway, cm: ChartMogulClient
 ) -> None:

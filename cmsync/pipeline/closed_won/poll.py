@@ -4,14 +4,20 @@ Theory of operation. The poller reads won Opportunities changed since its waterm
 (``changed_records`` over SystemModstamp, filter ``IsWon = true`` and no ``CM_Sync_Key__c``:
 the expansion Opportunities cmsync itself writes come from ChartMogul already; cursor
 ``salesforce.closed_won``) and, per page, decides each deal, then commits the page's links,
-outbox rows, quarantine entries and the advanced watermark in one store transaction. The poll
-reads ChartMogul but writes nothing there: a deal to import becomes one outbox effect
-(``effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
-(``dispatch.closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
+outbox rows, quarantine entries and the advanced watermark in one store transaction. What
+deciding the deals needs is read for all of them before the first is decided (``prefetch``,
+``lookups``): the store's imported deals and links, the Accounts' first Contact emails by
+SOQL IN lists, and the customers they can name from one customer listing; never a request per
+deal where one of those holds the answer. The poll reads ChartMogul but writes nothing
+there: a deal to import becomes one outbox effect (``effect``, target ChartMogul), which the
+dispatcher's ChartMogul executor sends (``dispatch.closed_won_send``: the plan, the
+customer, the invoice). For each deal, in order:
 
 1. its era (``deal.Horizon``): a deal closed before the backfill window is history
    and costs no call at all;
-2. already imported? An invoice whose external id is the Opportunity Id means yes: nothing is
+2. already imported? An invoice whose external id is the Opportunity Id means yes (read only
+   where it can exist: the store records the deal, or some customer names its Account; an
+   import nobody recorded is refused its external id when sent, and found then): nothing is
    imported again, whatever was edited since. A changed Amount is reported (``amount_changed``,
    a note and a warning), never re-imported: changing a running contract is a decision for a
    person in ChartMogul. The link and the Account's UUID are still made sure of, which is how a
@@ -81,6 +87,7 @@ from cmsync.pipeline.closed_won.deal import (
     refusal,
 )
 from cmsync.pipeline.closed_won.effect import DealImport, import_row
+from cmsync.pipeline.closed_won.lookups import CustomerLookups, ListedCustomers, primary_emails
 from cmsync.pipeline.closed_won.steps import (
     ChartMogulSide,
     ClosedWonStats,
@@ -194,10 +201,11 @@ class _Run:
         if era is Era.HISTORY:
             self.stats.history += 1
             return
-        existing = await self.side.invoice(deal.opportunity_id)
-        if existing is not None:
-            await self._already_imported(deal, existing, writes)
-            return
+        if self._may_be_imported(deal):
+            existing = await self.side.invoice(deal.opportunity_id)
+            if existing is not None:
+                await self._already_imported(deal, existing, writes)
+                return
         reason = refusal(deal)
         if reason is not None:
             raise DealRefused(reason)
@@ -228,6 +236,56 @@ class _Run:
             holder = await self.side.create_customer(deal)
         await self.side.import_deal(deal, holder, plan)
         self._link(deal, holder, writes)
+
+    def _may_be_imported(self, deal: Deal) -> bool:
+        """Whether ChartMogul may hold the deal's invoice: the store records it imported, or
+        some customer names its Account. An invoice goes to the customer a run chose for the
+        deal, so where no customer could be chosen none was, and the import is refused a
+        second time anyway (its external id), which the executor then finds."""
+        if deal.opportunity_id in self.side.imported:
+            return True
+        return deal.account_id is None or deal.account_id not in self.side.unowned
+
+    async def prefetch(self, deals: list[Deal]) -> None:
+        """Read what deciding ``deals`` needs, for all of them at once: the imported deals
+        and the Accounts' links (the store), the Accounts' first Contact emails (SOQL by IN
+        lists), and the customers those can name (one listing): see ``lookups``."""
+        live = [
+            d for d in deals
+            if d.account_id and not (d.close_date and self.horizon.era(d.close_date) is Era.HISTORY)
+        ]  # fmt: skip
+        if not live:
+            return
+        accounts = list(dict.fromkeys(d.account_id for d in live if d.account_id))
+        opportunities = [d.opportunity_id for d in live]
+
+        def read(tx: Transaction) -> tuple[set[str], dict[str, str]]:
+            imported = set(tx.deals.get_many(opportunities))
+            links = {a: link.customer_uuid for a, link in tx.links.by_accounts(accounts).items()}
+            return imported, links
+
+        side = self.side
+        side.imported, links = await in_store(side.store, read)
+        emails = await primary_emails(side.gateway, accounts)
+        side.emails.update(emails)
+        uuid_fields = {d.account_id: d.uuid_field for d in live if d.uuid_field}
+        await side.lookups.read(
+            uuids=[*links.values(), *uuid_fields.values()],
+            external_ids=accounts,
+            emails=[e for e in emails.values() if e],
+        )
+        if isinstance(side.lookups, ListedCustomers):
+            listed = side.lookups
+            for account in accounts:
+                email = emails.get(account)
+                named = (
+                    account in links
+                    or listed.has(uuid_fields.get(account))
+                    or await listed.by_external_id(account, side.data_source_uuid) is not None
+                    or bool(email and await listed.by_email(email))
+                )
+                if not named:
+                    side.unowned.add(account)
 
     def _quarantine(self, deal: Deal, reason: str, writes: DealWrites) -> None:
         self.stats.quarantined += 1
@@ -423,8 +481,10 @@ async def poll_closed_won(
     *,
     now: datetime,
     backfill_days: int = BACKFILL_DAYS,
+    lookups: CustomerLookups | None = None,
 ) -> ClosedWonStats:
-    """Import the won Opportunities changed since the cursor; see the module doc."""
+    """Import the won Opportunities changed since the cursor; see the module doc.
+    ``lookups``: where the deals' customers are found (None: one listing, ``lookups``)."""
     chartmogul, gateway, store, context, translator, settings, dry_run = (
         poll.chartmogul, poll.gateway, poll.store, poll.context, poll.translator,
         poll.settings, poll.dry_run,
@@ -448,6 +508,7 @@ async def poll_closed_won(
     side = ChartMogulSide(
         chartmogul, gateway, store, settings,
         data_source_uuid=ds, stats=stats, intervals=intervals, org=context.org,
+        lookups=lookups,
     )  # fmt: skip
     run = _Run(side, context, translator, settings, Horizon(since, backfill_days))
     plan_field = settings.closed_won.plan_field
@@ -456,12 +517,22 @@ async def poll_closed_won(
         gateway, "Opportunity", _fields(settings), where=_won(settings), watermark=watermark,
         lookback=timedelta(seconds=settings.sync.lookback_seconds), now=now,
     )  # fmt: skip
+    # Every page of deals first, then what deciding them needs, read for all together
+    # (``_Run.prefetch``); then each page decided and committed with its watermark.
+    read: list[tuple[list[tuple[Deal, str]], Watermark]] = []
     async for records, after in pages:
+        page = [
+            (Deal.from_row(row, plan_field=plan_field, uuid_field=uuid_field),
+             str(row.get("SystemModstamp") or ""))
+            for row in records
+        ]  # fmt: skip
+        read.append((page, after))
+    await run.prefetch([deal for page, _ in read for deal, _ in page])
+    for page, after in read:
         writes = DealWrites()
-        for row in records:
+        for deal, version in page:
             stats.read += 1
-            deal = Deal.from_row(row, plan_field=plan_field, uuid_field=uuid_field)
-            await run.deal(deal, writes, str(row.get("SystemModstamp") or ""))
+            await run.deal(deal, writes, version)
         if not dry_run:
             work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
             stats.enqueued += await in_store(store, work)

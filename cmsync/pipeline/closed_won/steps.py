@@ -1,9 +1,11 @@
 """The ChartMogul side of a Closed-Won import: the deal's customer, its plan, its invoice.
 
 ``ChartMogulSide`` does the lookups of one poll and remembers what it found, so a page of
-deals for one Account or one plan asks ChartMogul once. It creates nothing: a customer or plan
-still to make has no uuid (``None``), and the deal's effect makes it when the dispatcher sends
-it (``dispatch.closed_won_send``). In a dry run it says what would be created in ``stats.planned``.
+deals for one Account or one plan asks ChartMogul once; the customers and the Contact emails
+come from what the poll read for all its deals together (``lookups``). It creates nothing:
+a customer or plan still to make has no uuid (``None``), and the deal's effect makes it when
+the dispatcher sends it (``dispatch.closed_won_send``). In a dry run it says what would be
+created in ``stats.planned``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.errors import ChartMogulNotFoundError
 from cmsync.chartmogul.records import Customer, Invoice
 from cmsync.config import Settings
 from cmsync.pipeline.closed_won.deal import Deal, Interval, new_customer, new_invoice
+from cmsync.pipeline.closed_won.lookups import CustomerLookups, ListedCustomers, primary_emails
 from cmsync.pipeline.org import OrgSnapshot, page_index
 from cmsync.salesforce.gateway import SalesforceGateway
-from cmsync.salesforce.soql import soql
 from cmsync.storeio import in_store
 from state import MatchMethod, Store
 from state.matching import CustomerFacts, Found, NotFound, match
@@ -131,8 +132,12 @@ class ChartMogulSide:
         stats: ClosedWonStats,
         intervals: dict[str, Interval],
         org: OrgSnapshot,
+        lookups: CustomerLookups | None = None,
     ) -> None:
         self.chartmogul = chartmogul
+        # Answered from one listing the poll reads for its deals (``lookups``); empty, it
+        # still reads a customer by uuid.
+        self.lookups: CustomerLookups = lookups or ListedCustomers(chartmogul)
         self.gateway = gateway
         self.store = store
         self.won = settings.closed_won
@@ -145,6 +150,8 @@ class ChartMogulSide:
         self.org = org  # what the pass read of Salesforce, for matching by email
         self.emails: dict[str, str | None] = {}  # Account Id -> its first Contact's email
         self.stale: dict[str, str] = {}  # Account Id -> the gone customer it is linked to
+        self.imported: set[str] = set()  # Opportunity Ids the store records as imported
+        self.unowned: set[str] = set()  # Account Ids no listed customer names (``prefetch``)
 
     def plan_line(self, line: str) -> None:
         if self.dry_run:
@@ -158,10 +165,7 @@ class ChartMogulSide:
         return None
 
     async def customer(self, uuid: str) -> Customer | None:
-        try:
-            return await self.chartmogul.get_customer(uuid)
-        except ChartMogulNotFoundError:
-            return None
+        return await self.lookups.by_uuid(uuid)
 
     async def holder(self, deal: Deal) -> Holder | None:
         """The Account's existing customer, if it has one (cached for the run)."""
@@ -186,7 +190,7 @@ class ChartMogulSide:
                     holder = await self._unlinked(customer, account_id, MatchMethod.UUID_FIELD)
             if holder is None:
                 # Also the survivor of a merge: it carries the Account Id in external_ids.
-                customer = await self.chartmogul.find_customer(account_id, ds)
+                customer = await self.lookups.by_external_id(account_id, ds)
                 if customer is not None:
                     holder = await self._unlinked(customer, account_id, MatchMethod.EXTERNAL_ID)
             if holder is None:
@@ -221,7 +225,7 @@ class ChartMogulSide:
         for an operator to decide.
         """
         email = await self.primary_email(account_id)
-        found = await self.chartmogul.search_customers(email) if email else []
+        found = await self.lookups.by_email(email) if email else []
         if not found:
             return None
         if len(found) == 1:
@@ -243,14 +247,8 @@ class ChartMogulSide:
 
     async def primary_email(self, account_id: str) -> str | None:
         """The email of the Account's first Contact that has one (oldest, then lowest Id)."""
-        if account_id not in self.emails:
-            query = soql(
-                "SELECT Email FROM Contact WHERE AccountId = {account} AND Email != null "
-                "ORDER BY CreatedDate ASC, Id ASC LIMIT 1",
-                account=account_id,
-            )
-            records = (await self.gateway.query(query)).get("records", [])
-            self.emails[account_id] = str(records[0]["Email"]) if records else None
+        if account_id not in self.emails:  # read with its page's deals (``prefetch``) or now
+            self.emails.update(await primary_emails(self.gateway, [account_id]))
         return self.emails[account_id]
 
     # --- creates ------------------------------------------------------------------------

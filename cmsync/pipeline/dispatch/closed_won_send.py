@@ -1,13 +1,19 @@
 """The dispatcher's ChartMogul executor: each Closed-Won deal's effect sent, its row settled.
 
 Theory of operation. ``drain`` claims the due ChartMogul rows (``import_deal``, lowest id
-first: a deal's effect waits behind an older one of the same Account, whose customer it then
-finds) and sends each through the ChartMogul client's one request funnel, in order:
+first) a window at a time and sends them side by side, one Account's rows after one another
+in id order (a deal's effect waits behind an older one of the same Account, whose customer it
+then finds, and a deal's rows stay in order), at most as many Accounts at once as the client
+has requests in flight (``Transport``: its rate limit and connection cap hold for all of
+them). Each row goes through the ChartMogul client's one request funnel, in order:
 
-0. already imported? An invoice with the Opportunity Id means a second row of the same deal
-   (edited while its first row waited): nothing is created, the row settles with the link;
-1. the plan: found in the customer's data source, else created from ``create_plans`` (a plan
-   dropped from the configuration since the poll refuses the deal);
+0. already imported? The store records the deal imported (a second row of the same deal,
+   edited while its first row waited): its invoice is read, nothing is created, the row
+   settles with the link. An invoice the store does not know of (a send cut short before its
+   commit, an import by an earlier run) is found by the import itself: ChartMogul refuses its
+   external id a second time, and the client or this executor then reads it;
+1. the plan: found in the customer's data source (once per drain), else created from
+   ``create_plans`` (a plan dropped from the configuration since the poll refuses the deal);
 2. the customer, if the poll found none: created with the Account Id as its external id;
 3. the import: one invoice (external id = the Opportunity Id), one subscription line item,
    one successful payment.
@@ -57,7 +63,7 @@ from enum import Enum
 from typing import Any
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.errors import ChartMogulClientError
+from cmsync.chartmogul.errors import ChartMogulClientError, already_exists
 from cmsync.chartmogul.records import Invoice
 from cmsync.chartmogul.writes import NewPlan
 from cmsync.config import Settings
@@ -85,7 +91,7 @@ __all__ = ["KINDS", "ChartMogulExecutor", "ChartMogulReport"]
 log = logging.getLogger("cmsync.dispatch.chartmogul")
 
 KINDS = (IMPORT_DEAL, VOID_DEAL)
-_WINDOW = 50  # rows claimed at a time: each is a few calls, sent one after another
+_WINDOW = 50  # rows claimed at a time, sent side by side (one Account's in order)
 
 
 @dataclass
@@ -136,6 +142,14 @@ class _Fate(Enum):
     UNSENT_STOP = "unsent_stop"
 
 
+def _account_of(row: OutboxEntry) -> str:
+    """Whose turn the row waits in: its deal's Account (a void, or a payload without one,
+    waits alone)."""
+    deal = row.payload.get("deal") if row.kind == IMPORT_DEAL else None
+    account = deal.get("account_id") if isinstance(deal, dict) else None
+    return f"account:{account}" if isinstance(account, str) else f"row:{row.id}"
+
+
 class ChartMogulExecutor:
     """Sends the outbox's ChartMogul rows through one ``ChartMogulClient``."""
 
@@ -157,6 +171,14 @@ class ChartMogulExecutor:
         self._clock = clock
         self._stopping = False
         self._lock = asyncio.Lock()  # one drain at a time (the dispatch job's, the step's)
+        # Accounts sent at once: as many as the client sends requests at once; more would
+        # only wait in its funnel.
+        self._parallel = max(1, chartmogul.transport.policy.max_in_flight)
+        self._plans: dict[tuple[str, str], PlanRef] = {}  # found this drain: (ds, key)
+        self._plan_lock = asyncio.Lock()  # one lookup of a plan, not one per Account at once
+        # Customers this drain made, by (ds, Account Id): an Account's next deal goes to it
+        # instead of being refused its external id and looking it up.
+        self._made: dict[tuple[str, str], Holder] = {}
 
     def request_stop(self) -> None:
         """Finish the row in flight, hand the rest back (shutdown)."""
@@ -165,6 +187,7 @@ class ChartMogulExecutor:
     async def drain(self, kinds: Collection[str] = KINDS) -> ChartMogulReport:
         """Send every due ChartMogul row (of ``kinds``); see the module doc."""
         async with self._lock:
+            self._plans, self._made = {}, {}  # what changed since the last drain is seen
             return await self._drain(kinds)
 
     async def _drain(self, kinds: Collection[str]) -> ChartMogulReport:
@@ -178,20 +201,44 @@ class ChartMogulExecutor:
             )
             if not rows:
                 break
-            unsent = list(rows)
+            unsent = {row.id for row in rows}
             try:
-                while unsent and not self._stopping:
-                    fate = await self._send(unsent[0], report)
-                    if fate is not _Fate.UNSENT_STOP:
-                        unsent.pop(0)
-                    if fate is not _Fate.SETTLED:
-                        break
+                await self._send_window(rows, unsent, report)
             finally:  # nothing stays in flight: the rows not sent are pending again
                 if unsent:
-                    report.deferred += await self._release([row.id for row in unsent])
+                    report.deferred += await self._release(sorted(unsent))
         if report.done or report.stopped:
             log.info("chartmogul dispatch: %s", report.describe())
         return report
+
+    async def _send_window(
+        self, rows: list[OutboxEntry], unsent: set[int], report: ChartMogulReport
+    ) -> None:
+        """The window's rows side by side, one Account's in id order; a stop (an outage,
+        refused credentials, shutdown) ends every Account's turn after its row in flight.
+        ``unsent`` loses each row as it settles."""
+        accounts: dict[str, list[OutboxEntry]] = {}
+        for row in rows:  # claimed lowest id first: each Account's rows stay in that order
+            accounts.setdefault(_account_of(row), []).append(row)
+        gate = asyncio.Semaphore(self._parallel)
+
+        async def turn(queue: list[OutboxEntry]) -> None:
+            async with gate:
+                for row in queue:
+                    if self._stopping or report.stopped is not None:
+                        return
+                    fate = await self._send(row, report)
+                    if fate is not _Fate.UNSENT_STOP:
+                        unsent.discard(row.id)
+                    if fate is not _Fate.SETTLED:
+                        return
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for queue in accounts.values():
+                    group.create_task(turn(queue))
+        except BaseExceptionGroup as failed:  # a bug in one send: raised as itself
+            raise failed.exceptions[0] from None
 
     async def _release(self, ids: list[int]) -> int:
         return await in_store(self.store, lambda tx: tx.outbox.release(ids))
@@ -240,17 +287,22 @@ class ChartMogulExecutor:
         ds = holder.data_source_uuid if holder is not None else decided.data_source_uuid
         audit: list[AuditItem] = []
         why = f"Closed-Won Opportunity {deal.opportunity_id}"
-        done = await self._imported_already(decided, ds)
+        known = await in_store(self.store, lambda tx: tx.deals.get(deal.opportunity_id))
+        done = None if known is None else await self._imported_already(decided, ds)
         if done is not None:  # a second row of the deal (edited while the first waited)
             report.already_imported += 1
             return done
         plan = await self._plan(decided, ds, audit, report)
+        made_here = self._made.get((ds, deal.account_id))
+        if holder is None and made_here is not None:
+            holder = replace(made_here, stale=decided.stale)
         created = holder is None
         if holder is None:
             body = new_customer(deal, decided.email, ds)
             customer = await self.chartmogul.create_customer(body)
             log.info("created ChartMogul customer %s for Account %s", customer.uuid, body.name)
             holder = replace(Holder.of(customer, ds, MatchMethod.EXTERNAL_ID), stale=decided.stale)
+            self._made[(ds, deal.account_id)] = holder
             report.customers_created += 1
             audit.append(
                 AuditItem(System.CHARTMOGUL, "Customer", customer.uuid, "create",
@@ -268,10 +320,18 @@ class ChartMogulExecutor:
         item = invoice.line_items[0]
         try:
             made = await self.chartmogul.import_invoices(holder.uuid, [invoice])
-        except ChartMogulClientError:
+        except ChartMogulClientError as exc:
+            if already_exists(exc):  # imported before, into another customer than this one
+                done = await self._imported_already(decided, ds)
+                if done is not None:
+                    if created and await self._discard(holder.uuid, ds, deal.account_id):
+                        report.customers_created -= 1
+                        report.customers_discarded += 1
+                    report.already_imported += 1
+                    return replace(done, audit=audit)
             # ChartMogul has no dry run: a refused invoice is known only once the customer
             # exists. The customer made for it goes again, so nothing uses an empty one.
-            if created and await self._discard(holder.uuid):
+            if created and await self._discard(holder.uuid, ds, deal.account_id):
                 report.customers_created -= 1
                 report.customers_discarded += 1
                 log.info(
@@ -313,12 +373,23 @@ class ChartMogulExecutor:
     async def _plan(
         self, decided: DealImport, ds: str, audit: list[AuditItem], report: ChartMogulReport
     ) -> PlanRef:
+        async with self._plan_lock:
+            return await self._find_plan(decided, ds, audit, report)
+
+    async def _find_plan(
+        self, decided: DealImport, ds: str, audit: list[AuditItem], report: ChartMogulReport
+    ) -> PlanRef:
         key = decided.plan_key
+        known = self._plans.get((ds, key))
+        if known is not None:
+            return known
         plan = await self.chartmogul.find_plan(key, ds)
         if plan is not None:
-            return PlanRef(
+            ref = PlanRef(
                 plan.uuid, key, plan.name, Interval(plan.interval_count, plan.interval_unit)
             )
+            self._plans[(ds, key)] = ref
+            return ref
         definition = self.won.create_plans.get(key)
         if definition is None:  # the configuration changed since the poll decided
             raise DealRefused(
@@ -338,15 +409,18 @@ class ChartMogulExecutor:
                       {"external_id": key, "data_source_uuid": ds},
                       f"Closed-Won Opportunity {decided.deal.opportunity_id}")
         )  # fmt: skip
-        return PlanRef(created.uuid, key, created.name, interval)
+        ref = PlanRef(created.uuid, key, created.name, interval)
+        self._plans[(ds, key)] = ref
+        return ref
 
-    async def _discard(self, customer_uuid: str) -> bool:
-        """Delete the customer unless it holds an invoice after all (another deal's effect
-        went to it). True if it was deleted."""
+    async def _discard(self, customer_uuid: str, ds: str, account_id: str) -> bool:
+        """Delete the customer made for the Account unless it holds an invoice after all
+        (another deal's effect went to it). True if it was deleted."""
         async for page in self.chartmogul.invoice_pages(customer_uuid=customer_uuid):
             if page.entries:
                 return False
         await self.chartmogul.delete_customer(customer_uuid)
+        self._made.pop((ds, account_id), None)
         return True
 
     async def _void(self, row: OutboxEntry, report: ChartMogulReport) -> _Fate:

@@ -1,0 +1,141 @@
+"""What a Closed-Won run needs to know of its deals, read by the page instead of by the deal.
+
+Deciding a deal asks three questions of the services: the email of its Account's first
+Contact (Salesforce), and which ChartMogul customer has a given uuid, carries the Account Id
+as an external id (its own, or one a merge carried over, ``external_ids``), or has a given
+email. Asked per deal that is a SOQL query and up to three ChartMogul requests each; a first
+pass over a large org has well over a thousand deals. So the run reads them together:
+
+- ``primary_emails``: one SOQL query per IN list of Account Ids (``soql.in_chunks`` keeps
+  each within the URI limit), every Contact with an email of those Accounts, the first per
+  Account kept (oldest, then lowest Id: the order the one-Account query used);
+- ``ListedCustomers.read``: one customer listing (200 a page), keeping only the customers
+  the run's deals can name (by uuid, external id or email), so its memory is the deals',
+  not the account's.
+
+``CustomerLookups`` is what the decision asks (``steps.ChartMogulSide``): the listing
+answers it; the tests answer it per deal too, to show both decide every deal alike. A
+customer named by uuid that the listing lacks is read once more by itself: ChartMogul may not
+list yet a customer made a moment ago (the store's own record of what cmsync made wins), and
+one merged or deleted since answers 404, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Protocol
+
+from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.chartmogul.errors import ChartMogulNotFoundError
+from cmsync.chartmogul.records import Customer
+from cmsync.salesforce.gateway import SalesforceGateway
+from cmsync.salesforce.soql import in_chunks
+
+__all__ = ["CustomerLookups", "ListedCustomers", "primary_emails"]
+
+_EMAILS = (
+    "SELECT AccountId, Email FROM Contact WHERE AccountId IN {accounts} AND Email != null "
+    "ORDER BY AccountId ASC, CreatedDate ASC, Id ASC"
+)
+
+
+async def primary_emails(
+    gateway: SalesforceGateway, account_ids: Iterable[str]
+) -> dict[str, str | None]:
+    """Each Account's first Contact's email (None: no Contact with one), by IN lists."""
+    wanted = list(dict.fromkeys(account_ids))
+    found: dict[str, str | None] = dict.fromkeys(wanted)
+    for query in in_chunks(_EMAILS, wanted, name="accounts") if wanted else []:
+        async for records in gateway.query_pages(query):
+            for row in records:
+                account = str(row.get("AccountId") or "")
+                if account in found and found[account] is None and row.get("Email"):
+                    found[account] = str(row["Email"])
+    return found
+
+
+class CustomerLookups(Protocol):
+    """The ChartMogul customers a deal's decision asks about."""
+
+    async def read(
+        self, *, uuids: Iterable[str], external_ids: Iterable[str], emails: Iterable[str]
+    ) -> None:
+        """Told what the run's deals can name, before any is decided (may read nothing)."""
+        ...
+
+    async def by_uuid(self, uuid: str) -> Customer | None: ...
+
+    async def by_external_id(self, external_id: str, data_source_uuid: str) -> Customer | None:
+        """The customer carrying ``external_id`` in that data source (its own, or one a
+        merge carried over), as ``GET /v1/customers?data_source_uuid=&external_id=`` finds
+        it; the first listed."""
+        ...
+
+    async def by_email(self, email: str) -> list[Customer]:
+        """Every customer with that email, compared without case as the sandbox's search
+        compares it (``GET /v1/customers/search``; the API reference does not say)."""
+        ...
+
+
+def _sources(customer: Customer) -> Collection[str]:
+    return customer.data_source_uuids or (
+        [customer.data_source_uuid] if customer.data_source_uuid else []
+    )
+
+
+class ListedCustomers:
+    """The customers one listing showed that the run's deals name (see the module doc)."""
+
+    def __init__(self, chartmogul: ChartMogulClient) -> None:
+        self.chartmogul = chartmogul
+        self._uuids: dict[str, Customer] = {}
+        self._external: dict[str, list[Customer]] = {}
+        self._emails: dict[str, list[Customer]] = {}
+        self.pages = 0  # listing pages read
+        self.listed = False
+
+    async def read(
+        self, *, uuids: Iterable[str], external_ids: Iterable[str], emails: Iterable[str]
+    ) -> None:
+        """List every customer once, keeping those with one of these uuids, external ids
+        (own or carried over) or emails (case-insensitive, as the search)."""
+        want_uuid = set(uuids)
+        want_external = set(external_ids)
+        want_email = {e.lower() for e in emails}
+        self.listed = True
+        async for page in self.chartmogul.customer_pages():
+            self.pages += 1
+            for customer in page.entries:
+                kept = customer.uuid in want_uuid
+                for external_id in dict.fromkeys((customer.external_id, *customer.external_ids)):
+                    if external_id in want_external:
+                        self._external.setdefault(external_id, []).append(customer)
+                        kept = True
+                email = (customer.email or "").lower()
+                if email and email in want_email:
+                    self._emails.setdefault(email, []).append(customer)
+                    kept = True
+                if kept:  # also read by uuid later (the customer an invoice names)
+                    self._uuids[customer.uuid] = customer
+
+    def has(self, uuid: str | None) -> bool:
+        """Whether the listing showed the customer with this uuid."""
+        return uuid is not None and uuid in self._uuids
+
+    async def by_uuid(self, uuid: str) -> Customer | None:
+        listed = self._uuids.get(uuid)
+        if listed is not None:
+            return listed
+        try:  # not listed: made a moment ago, or gone (merged, deleted): ask
+            return await self.chartmogul.get_customer(uuid)
+        except ChartMogulNotFoundError:
+            return None
+
+    async def by_external_id(self, external_id: str, data_source_uuid: str) -> Customer | None:
+        for customer in self._external.get(external_id, []):
+            if data_source_uuid in _sources(customer):
+                return customer
+        return None
+
+    async def by_email(self, email: str) -> list[Customer]:
+        return sorted(self._emails.get(email.lower(), []), key=lambda c: (c.id or 0, c.uuid))
