@@ -29,9 +29,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
+from cmsync.chartmogul.records import CustomerSubscription, Invoice
 from cmsync.config import PersonFieldMap
 from cmsync.pipeline.translate import wire
 from state import OutboxItem, System
@@ -39,6 +39,7 @@ from state.effects import Money
 from state.writeplan import Operation
 
 __all__ = [
+    "CustomerRecord",
     "PersonFigures",
     "lifetime_value",
     "main_subscriptions",
@@ -50,6 +51,19 @@ __all__ = [
 _PLAN_LIMIT = 255  # the plan field is a Text(255)
 _STATUS_LIMIT = 40
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+class CustomerRecord(Protocol):
+    """What the figures take of the customer record: a ``Customer`` read, or ``Listed``."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def mrr(self) -> int: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def currency(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ def lifetime_value(invoices: Iterable[Invoice]) -> int:
 
 
 def person_figures(
-    customer: Customer,
+    customer: CustomerRecord,
     subscriptions: Sequence[CustomerSubscription],
     invoices: Iterable[Invoice],
 ) -> PersonFigures:
