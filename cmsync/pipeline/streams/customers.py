@@ -23,6 +23,7 @@ or deleted): ``Listing`` keeps what it listed, for ``departed.follow_departed``.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -100,6 +101,7 @@ class Listing:
     seen: set[str] = field(default_factory=set)
     carriers: dict[str, str] = field(default_factory=dict)
     emails: dict[str, list[Listed]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)  # when the sweep began listing
 
     def add(self, customers: tuple[Customer, ...], rejected: tuple[Rejected, ...]) -> None:
         for customer in customers:

@@ -22,12 +22,15 @@ The first run has no window: it starts ``backfill_days`` back, so the people cre
 converted lately are enriched once and the rest of the org is not searched for.
 
 Who has a person's email comes from the customer listing the pass's sweep has just read
-(``customers.Listing``, handed over by ``SyncPass``): no request per person. An email the
-listing does not have is asked for once per run (``customers/search``; the email travels as a
-query parameter, never inside SOQL): a customer made since the sweep (the Closed-Won step
-creates some) is still found. A page with more such emails than ``directory_after`` (no
-listing was handed over, as in a daemon job) lists every customer once instead, 200 a call,
-and looks the rest of the run's emails up in that list.
+(``customers.Listing``, handed over by ``SyncPass`` if at most ``LISTING_KEPT`` old): no
+request per person. The listing is ChartMogul's truth as of the sweep, so an email it does
+not have is on no customer, with one exception the pass makes itself: the Closed-Won step, between the sweep and this one, creates
+customers in cmsync's data source, and that data source alone is listed again (its pages
+only) before the first person is looked up. Without a listing (a daemon's enrichment job
+after its sweep's listing was used or went stale), each email is asked for once per run
+(``customers/search``; the email travels as a query parameter, never inside SOQL), and a page
+with more unknown emails than ``directory_after`` lists every customer once instead, 200 a
+call, and looks the rest of the run's emails up in that list.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
 authority for them, and the stored account state is not read for them, since within one pass
@@ -52,6 +55,7 @@ more; its update then has the same key and adds nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -80,6 +84,7 @@ __all__ = [
     "CONTACTS_CURSOR",
     "DIRECTORY_AFTER",
     "LEADS_CURSOR",
+    "LISTING_KEPT",
     "EnrichmentStats",
     "poll_enrichment",
 ]
@@ -88,6 +93,7 @@ CONTACTS_CURSOR = "salesforce.contacts"
 LEADS_CURSOR = "salesforce.leads"
 BACKFILL_DAYS = 30  # how far back the first run looks
 DIRECTORY_AFTER = 200  # unknown emails in one page above which all customers are listed once
+LISTING_KEPT = 900.0  # seconds a sweep's listing is taken as ChartMogul's truth for emails
 _READERS = 20  # lookups out at once: the transport's cap (10 in flight) keeps them waiting
 
 T = TypeVar("T")
@@ -170,6 +176,7 @@ class _Enricher:
         stats: EnrichmentStats,
         directory_after: int,
         listing: Listing | None,
+        relist: str | None,
     ) -> None:
         self.chartmogul = chartmogul
         self.stats = stats
@@ -178,6 +185,8 @@ class _Enricher:
         self.found: dict[str, list[Listed]] = {}  # casefolded email -> customers
         self.directory: dict[str, list[Listed]] | None = None  # every customer, by email
         self.figures: dict[str, PersonFigures] = {}  # customer uuid -> figures
+        self.relist = relist  # a data source to list again: customers made since the sweep
+        self.recent: dict[str, list[Listed]] = {}  # its customers by email, listed again
 
     async def prepare(self, records: list[dict[str, Any]]) -> None:
         """Before a page: find every email's customers, then read the figures of those matched
@@ -187,10 +196,11 @@ class _Enricher:
             email = str(record.get("Email") or "").strip()
             if email:
                 emails.setdefault(email.casefold(), email)
-        listed = {} if self.listing is None else self.listing.emails
-        for key in emails.keys() - self.found.keys():
-            if key in listed:
-                self.found[key] = listed[key]
+        if self.listing is not None:
+            if self.relist is not None and emails:  # once, before the first lookup
+                self.recent, self.relist = await self._list_all(self.relist), None
+            for key in emails.keys() - self.found.keys():
+                self.found[key] = self._listed(key)
         unknown = [key for key in emails if key not in self.found]
         if self.directory is None and len(unknown) > self.directory_after:
             self.directory = await self._list_all()
@@ -211,9 +221,18 @@ class _Enricher:
         for customer, figures in zip(unread, read, strict=True):
             self.figures[customer.uuid] = figures
 
-    async def _list_all(self) -> dict[str, list[Listed]]:
+    def _listed(self, key: str) -> list[Listed]:
+        """The customers with the email as the sweep listed them, those of the data source
+        listed again since (``relist``) as they are now."""
+        assert self.listing is not None
+        known = {c.uuid: c for c in self.listing.emails.get(key, ())}
+        if self.recent:
+            known.update((c.uuid, c) for c in self.recent.get(key, ()))
+        return list(known.values())
+
+    async def _list_all(self, data_source_uuid: str | None = None) -> dict[str, list[Listed]]:
         directory: dict[str, list[Listed]] = {}
-        async for page in self.chartmogul.customer_pages():
+        async for page in self.chartmogul.customer_pages(data_source_uuid=data_source_uuid):
             self.stats.listed += len(page.entries)
             for customer in page.entries:
                 if customer.email:
@@ -351,7 +370,10 @@ async def poll_enrichment(
     if not settings.enrichment.enabled:
         stats.disabled = True
         return stats
-    enricher = _Enricher(poll.chartmogul, stats, directory_after, listing)
+    if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
+        listing = None  # a daemon's sweep long ago: customers made since would be missed
+    made_since = settings.chartmogul.data_source_uuid if settings.closed_won.enabled else None
+    enricher = _Enricher(poll.chartmogul, stats, directory_after, listing, made_since)
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)
     contact_fields = settings.fields.contact
