@@ -24,22 +24,27 @@ converted lately are enriched once and the rest of the org is not searched for.
 Who has a person's email comes from the customer listing the pass's sweep has just read
 (``customers.Listing``, handed over by ``SyncPass`` if at most ``LISTING_KEPT`` old): no
 request per person. The listing is ChartMogul's truth as of the sweep, so an email it does
-not have is on no customer, with one exception the pass makes itself: the Closed-Won step, between the sweep and this one, creates
-customers in cmsync's data source, and that data source alone is listed again (its pages
-only) before the first person is looked up. Without a listing (a daemon's enrichment job
-after its sweep's listing was used or went stale), each email is asked for once per run
-(``customers/search``; the email travels as a query parameter, never inside SOQL), and a page
-with more unknown emails than ``directory_after`` lists every customer once instead, 200 a
-call, and looks the rest of the run's emails up in that list.
+not have is on no customer, with one exception the pass makes itself: the Closed-Won step,
+between the sweep and this one, creates customers in cmsync's data source, and that data
+source alone is listed again (its pages only) before the first person is looked up. Without
+a listing (a daemon's enrichment job after its sweep's listing was used or went stale), each
+email is asked for once per run (``customers/search``; the email travels as a query
+parameter, never inside SOQL), and a page with more unknown emails than ``directory_after``
+lists every customer once instead, 200 a call, and looks the rest of the run's emails up in
+that list.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
 authority for them, and the stored account state is not read for them, since within one pass
 it can be older than the record (the activities step, after this one, brings it up to date).
-Plan, subscription start and lifetime value are in no listing the pass holds before this step
-(the customer record has no plan, and ChartMogul's ``ltv`` is an account-wide metric, not the
-customer's), so each customer matched is read for them once a run (its subscriptions and its
-invoices), whatever the number of its people, and the customers of one page side by side,
-within the client's rate limit and connection cap.
+Plan and subscription start are in no listing the pass holds before this step (the customer
+record has no plan), so each customer matched has its subscriptions read once a run, whatever
+the number of its people, the customers of one page side by side, within the client's rate
+limit and connection cap. The lifetime value is what the customer's invoices add up to
+(ChartMogul's ``ltv`` is an account-wide metric, not the customer's): read with the
+subscriptions, one customer at a time, until a page has more customers to read than
+``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed once,
+200 a call, summed per customer as it is read (``enrich_figures.Paid``), and the rest of the
+run takes its sums from there.
 
 No customer: counted, nothing written. Several: quarantined as an ambiguous match, nothing
 written (the candidates are in its payload; there is no link to choose, so the dashboard's
@@ -67,7 +72,9 @@ from cmsync.config import PersonFieldMap
 from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.customers import Listed, Listing
 from cmsync.pipeline.streams.enrich_figures import (
+    Paid,
     PersonFigures,
+    figures_of,
     person_figures,
     person_payload,
     person_update,
@@ -83,6 +90,7 @@ __all__ = [
     "BACKFILL_DAYS",
     "CONTACTS_CURSOR",
     "DIRECTORY_AFTER",
+    "INVOICES_AFTER",
     "LEADS_CURSOR",
     "LISTING_KEPT",
     "EnrichmentStats",
@@ -93,8 +101,11 @@ CONTACTS_CURSOR = "salesforce.contacts"
 LEADS_CURSOR = "salesforce.leads"
 BACKFILL_DAYS = 30  # how far back the first run looks
 DIRECTORY_AFTER = 200  # unknown emails in one page above which all customers are listed once
+INVOICES_AFTER = 200  # customers to read in one page above which all invoices are listed once
 LISTING_KEPT = 900.0  # seconds a sweep's listing is taken as ChartMogul's truth for emails
 _READERS = 20  # lookups out at once: the transport's cap (10 in flight) keeps them waiting
+
+_NOTHING_PAID = Paid()
 
 T = TypeVar("T")
 
@@ -108,7 +119,8 @@ class EnrichmentStats:
     no_email: int = 0
     searches: int = 0  # ChartMogul searches: one per distinct email the sweep did not list
     listed: int = 0  # customers listed instead of searched for (a page of many new emails)
-    customers_read: int = 0  # customers whose subscriptions and invoices were read: once each
+    customers_read: int = 0  # customers whose subscriptions (and invoices) were read: once each
+    invoices_listed: int = 0  # invoices listed instead of read per customer (many to read)
     matched: int = 0
     unmatched: int = 0  # no ChartMogul customer has the email: nothing written
     ambiguous: int = 0
@@ -123,7 +135,7 @@ class EnrichmentStats:
         line = (
             f"contacts={self.contacts} leads={self.leads} no_email={self.no_email} "
             f"searches={self.searches} listed={self.listed} matched={self.matched} "
-            f"customers_read={self.customers_read} "
+            f"customers_read={self.customers_read} invoices_listed={self.invoices_listed} "
             f"unmatched={self.unmatched} "
             f"ambiguous={self.ambiguous} enqueued={self.enqueued}"
         )
@@ -177,6 +189,7 @@ class _Enricher:
         directory_after: int,
         listing: Listing | None,
         relist: str | None,
+        invoices_after: int = INVOICES_AFTER,
     ) -> None:
         self.chartmogul = chartmogul
         self.stats = stats
@@ -187,6 +200,8 @@ class _Enricher:
         self.figures: dict[str, PersonFigures] = {}  # customer uuid -> figures
         self.relist = relist  # a data source to list again: customers made since the sweep
         self.recent: dict[str, list[Listed]] = {}  # its customers by email, listed again
+        self.invoices_after = invoices_after
+        self.totals: dict[str, Paid] | None = None  # every customer's invoices, summed
 
     async def prepare(self, records: list[dict[str, Any]]) -> None:
         """Before a page: find every email's customers, then read the figures of those matched
@@ -216,6 +231,8 @@ class _Enricher:
                 self.found[key] = [Listed.of(c) for c in customers]
         matched = {c[0].uuid: c[0] for key in emails if len(c := self.found[key]) == 1}
         unread = [customer for uuid, customer in matched.items() if uuid not in self.figures]
+        if self.totals is None and len(unread) > self.invoices_after:
+            self.totals = await self._sum_invoices()
         self.stats.customers_read += len(unread)
         read = await _side_by_side([partial(self._figures_of, c) for c in unread])
         for customer, figures in zip(unread, read, strict=True):
@@ -239,8 +256,23 @@ class _Enricher:
                     directory.setdefault(customer.email.casefold(), []).append(Listed.of(customer))
         return directory
 
+    async def _sum_invoices(self) -> dict[str, Paid]:
+        """Every customer's invoices summed, from one listing of them all."""
+        totals: dict[str, Paid] = {}
+        async for page in self.chartmogul.invoice_pages():
+            self.stats.invoices_listed += len(page.entries)
+            for invoice in page.entries:
+                if invoice.customer_uuid is not None:
+                    uuid = invoice.customer_uuid
+                    totals[uuid] = totals.get(uuid, _NOTHING_PAID).plus(invoice)
+        return totals
+
     async def _figures_of(self, customer: Listed) -> PersonFigures:
         subscriptions = [s async for s in self.chartmogul.iter_subscriptions(customer.uuid)]
+        if self.totals is not None:
+            return figures_of(
+                customer, subscriptions, self.totals.get(customer.uuid, _NOTHING_PAID)
+            )
         invoices = [
             invoice
             async for page in self.chartmogul.invoice_pages(customer_uuid=customer.uuid)
@@ -362,6 +394,7 @@ async def poll_enrichment(
     listing: Listing | None = None,
     backfill_days: int = BACKFILL_DAYS,
     directory_after: int = DIRECTORY_AFTER,
+    invoices_after: int = INVOICES_AFTER,
 ) -> EnrichmentStats:
     """Enrich the Contacts and converted Leads that are new since the cursors; ``listing``,
     the customers the pass's sweep has just listed, says who has each email."""
@@ -373,7 +406,9 @@ async def poll_enrichment(
     if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
         listing = None  # a daemon's sweep long ago: customers made since would be missed
     made_since = settings.chartmogul.data_source_uuid if settings.closed_won.enabled else None
-    enricher = _Enricher(poll.chartmogul, stats, directory_after, listing, made_since)
+    enricher = _Enricher(
+        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after
+    )
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)
     contact_fields = settings.fields.contact
