@@ -37,14 +37,16 @@ The customer's MRR, status and UUID are those of its record as listed: the recor
 authority for them, and the stored account state is not read for them, since within one pass
 it can be older than the record (the activities step, after this one, brings it up to date).
 Plan and subscription start are in no listing the pass holds before this step (the customer
-record has no plan), so each customer matched has its subscriptions read once a run, whatever
-the number of its people, the customers of one page side by side, within the client's rate
-limit and connection cap. The lifetime value is what the customer's invoices add up to
-(ChartMogul's ``ltv`` is an account-wide metric, not the customer's): read with the
-subscriptions, one customer at a time, until a page has more customers to read than
-``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed once,
-200 a call, summed per customer as it is read (``enrich_figures.Paid``), and the rest of the
-run takes its sums from there.
+record has no plan and no lifetime value: ChartMogul's "List Customers",
+dev.chartmogul.com/reference/customers/list), so each customer matched has its subscriptions
+read once a run, whatever the number of its people, the customers of one page side by side,
+within the client's rate limit and connection cap. The lifetime value is what the customer's
+invoices add up to (ChartMogul's ``ltv`` is an account-wide metric, not the customer's): read
+with the subscriptions, one customer at a time, until a page has more customers to read than
+``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed
+once, 200 a call (each names its ``customer_uuid``: "List Invoices",
+dev.chartmogul.com/reference/invoices/list), summed per customer as it is read
+(``enrich_figures.Paid``), and the rest of the run takes its sums from there.
 
 No customer: counted, nothing written. Several: quarantined as an ambiguous match, nothing
 written (the candidates are in its payload; there is no link to choose, so the dashboard's
