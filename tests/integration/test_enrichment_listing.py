@@ -198,7 +198,7 @@ async def _populate(sandbox: RunningSandbox, settings: Settings) -> Kinds:
 def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("enrich-listing")
     running = sandbox_loop.call(
-        start_sandbox(SandboxOptions(directory=directory, accounts=40, seed=21))
+        start_sandbox(SandboxOptions(directory=directory, accounts=25, seed=21))
     )
     settings = load_settings(directory / "cmsync.toml")
     try:
