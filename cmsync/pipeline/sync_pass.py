@@ -405,7 +405,7 @@ class SyncPass:
             departed.gone, departed.followed, departed.dropped
         )  # fmt: skip
         self.swept = True
-        self._listing = listing
+        self._listing = listing if self.settings.enrichment.enabled else None  # or held idle
         return stats
 
     async def _linked_first(self) -> None:
