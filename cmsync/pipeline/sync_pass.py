@@ -222,6 +222,7 @@ class SyncPass:
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
         self._invoices: InvoicesAhead | None = None  # read during activities, for payments
+        self._listing: Listing | None = None  # the last sweep's, for the enrichment after it
         # Each step's work, by reference: a step without one fails here, at construction.
         self._work: dict[Step, Callable[[], Awaitable[Any]]] = {
             Step.LOAD_CONTEXT: self.load_context,
@@ -404,6 +405,7 @@ class SyncPass:
             departed.gone, departed.followed, departed.dropped
         )  # fmt: skip
         self.swept = True
+        self._listing = listing if self.settings.enrichment.enabled else None  # or held idle
         return stats
 
     async def _linked_first(self) -> None:
@@ -485,9 +487,10 @@ class SyncPass:
     async def enrichment(self) -> EnrichmentStats | None:
         if not self.settings.enrichment.enabled:
             return None
+        listing, self._listing = self._listing, None  # the sweep's, once: it ages
         return await poll_enrichment(
-            self.chartmogul, self.gateway, self.store, self.settings, now=self.salesforce_now(),
-            dry_run=self.dry_run, backfill_days=self.settings.enrichment.backfill_days,
+            self._poll(), now=self.salesforce_now(), listing=listing,
+            backfill_days=self.settings.enrichment.backfill_days,
         )  # fmt: skip
 
     async def reconcile(self) -> ReconcileStats:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,8 +30,16 @@ from cmsync.config import Settings, load_settings
 from cmsync.pipeline.closed_won.deal import Interval, period_end
 from cmsync.pipeline.dispatch.preview import build_preview
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.reconcile import ReconcileStats
-from cmsync.pipeline.streams.enrichment import DIRECTORY_AFTER, EnrichmentStats, poll_enrichment
+from cmsync.pipeline.streams.customers import Listing
+from cmsync.pipeline.streams.enrichment import (
+    DIRECTORY_AFTER,
+    LISTING_KEPT,
+    EnrichmentStats,
+    poll_enrichment,
+)
+from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
@@ -56,19 +65,34 @@ class World:
 
 
 async def _poll(
-    settings: Settings, *, dry_run: bool = False, directory_after: int = DIRECTORY_AFTER
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    directory_after: int = DIRECTORY_AFTER,
+    listing: Listing | None = None,
 ) -> EnrichmentStats:
+    """The enrichment poll alone; with no sweep's listing, every email is looked up."""
     store = Store.open(settings.store.path)
     gateway = SalesforceGateway(settings.salesforce)
     try:
         async with connect(settings.chartmogul) as chartmogul:
-            return await poll_enrichment(
-                chartmogul, gateway, store, settings,
-                now=datetime.now(UTC), dry_run=dry_run, directory_after=directory_after,
-            )  # fmt: skip
+            sync = SyncPass(settings, store, chartmogul, gateway, _now, dry_run=dry_run)
+            try:
+                context = await sync.load_context()
+                poll = PollContext(settings, store, chartmogul, gateway, context,
+                                   sync.translator, dry_run=dry_run)  # fmt: skip
+                return await poll_enrichment(
+                    poll, now=datetime.now(UTC), directory_after=directory_after, listing=listing
+                )
+            finally:
+                await sync.close()
     finally:
         await gateway.close()
         store.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _pass(settings: Settings) -> EnrichmentStats:
@@ -306,7 +330,8 @@ async def test_an_email_with_a_quote_is_matched_not_injected(
                                            "Email": email})  # fmt: skip
     _convert(world, lead, contact)
     stats = await _pass(world.settings)
-    assert (stats.contacts, stats.leads, stats.matched, stats.searches) == (1, 1, 2, 1)
+    # The sweep listed the customer: its email is not searched for.
+    assert (stats.contacts, stats.leads, stats.matched, stats.searches) == (1, 1, 2, 0)
     assert stats.enqueued == 1  # the Contact's update, read twice, is queued once
     assert _person(await _fields(gateway, "Contact", contact)) == _expected(paying)
     assert _person(await _fields(gateway, "Lead", lead)) == _unwritten()
@@ -363,6 +388,26 @@ async def test_many_new_emails_list_the_customers_once_instead_of_searching_each
     assert report.ok, report.summary()
     assert _person(await _fields(gateway, "Contact", known)) == _expected(paying)
     assert _person(await _fields(gateway, "Contact", stranger)) == _unwritten()
+
+
+async def test_a_stale_listing_is_not_taken_for_the_truth(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+) -> None:
+    """A listing older than LISTING_KEPT (a daemon's sweep long ago) is set aside and each
+    email searched for; a fresh one is taken as is, with cmsync's own data source listed again
+    for the customers made since (here, this one: the listing knows no customer at all)."""
+    paying = await _paying(world, cm, "stale-co", "stale@stale-co.example")
+    contact = await _create(
+        gateway, "Contact", {"LastName": "Stale", "Email": "stale@stale-co.example"}
+    )
+    old = Listing(started=time.monotonic() - LISTING_KEPT - 1)
+    stale = await _poll(world.settings, dry_run=True, listing=old)
+    assert (stale.searches, stale.listed, stale.matched) == (1, 0, 1)
+    fresh = await _poll(world.settings, dry_run=True, listing=Listing())
+    assert (fresh.searches, fresh.matched) == (0, 1)
+    assert fresh.listed >= 1  # the data source, listed again
+    [line] = fresh.planned
+    assert f"update Contact {contact} " in line and paying.customer.uuid in line
 
 
 def _dump(path: Path) -> list[str]:

@@ -22,6 +22,8 @@ or deleted): ``Listing`` keeps what it listed, for ``departed.follow_departed``.
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -48,6 +50,7 @@ from state.matching import Ambiguous, CustomerFacts, Found, account_id_of, match
 from state.weburl import web_url
 
 __all__ = [
+    "Listed",
     "Listing",
     "SweepStats",
     "figures",
@@ -72,17 +75,39 @@ class SweepStats:
     dropped: int = 0  # their links dropped, the Account's ChartMogul fields cleared
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What enrichment keeps of a listed customer: the figures its record is the authority
+    for. A few fields, not the record: a sweep of 100,000 customers keeps them all."""
+
+    uuid: str
+    mrr: int
+    status: str | None
+    currency: str | None
+
+    @classmethod
+    def of(cls, customer: Customer) -> Listed:
+        status = None if customer.status is None else sys.intern(customer.status)
+        currency = None if customer.currency is None else sys.intern(customer.currency)
+        return cls(customer.uuid, int(customer.mrr), status, currency)
+
+
 @dataclass
 class Listing:
-    """What a sweep listed: every customer's UUID, and the customer each external id is on
-    (a merge puts the merged customer's external ids on the survivor, ``external_ids``)."""
+    """What a sweep listed: every customer's UUID, the customer each external id is on
+    (a merge puts the merged customer's external ids on the survivor, ``external_ids``), and
+    the customers each email is on (casefolded), for enrichment."""
 
     seen: set[str] = field(default_factory=set)
     carriers: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, list[Listed]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)  # when the sweep began listing
 
     def add(self, customers: tuple[Customer, ...], rejected: tuple[Rejected, ...]) -> None:
         for customer in customers:
             self.seen.add(customer.uuid)
+            if customer.email:
+                self.emails.setdefault(customer.email.casefold(), []).append(Listed.of(customer))
             for external_id in (customer.external_id, *customer.external_ids):
                 if external_id:
                     self.carriers.setdefault(external_id, customer.uuid)

@@ -29,9 +29,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from cmsync.chartmogul.records import Customer, CustomerSubscription, Invoice
+from cmsync.chartmogul.records import CustomerSubscription, Invoice
 from cmsync.config import PersonFieldMap
 from cmsync.pipeline.translate import wire
 from state import OutboxItem, System
@@ -39,9 +39,13 @@ from state.effects import Money
 from state.writeplan import Operation
 
 __all__ = [
+    "CustomerRecord",
+    "Paid",
     "PersonFigures",
+    "figures_of",
     "lifetime_value",
     "main_subscriptions",
+    "paid",
     "person_figures",
     "person_payload",
     "person_update",
@@ -50,6 +54,19 @@ __all__ = [
 _PLAN_LIMIT = 255  # the plan field is a Text(255)
 _STATUS_LIMIT = 40
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+class CustomerRecord(Protocol):
+    """What the figures take of the customer record: a ``Customer`` read, or ``Listed``."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def mrr(self) -> int: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def currency(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -75,32 +92,60 @@ def main_subscriptions(
     return main.plan, min(starts).astimezone(UTC).date() if starts else None
 
 
+def _net(invoice: Invoice) -> int:
+    """An invoice's part of the lifetime value: whole, paid; less, whole, refunded."""
+    amount = sum(item.amount_in_cents for item in invoice.line_items)
+    kinds = {t.type for t in invoice.transactions if t.result == "successful"}
+    return (amount if "payment" in kinds else 0) - (amount if "refund" in kinds else 0)
+
+
 def lifetime_value(invoices: Iterable[Invoice]) -> int:
     """Cents paid, net of refunds: whole invoices with a successful payment or refund."""
-    total = 0
+    return sum(_net(invoice) for invoice in invoices)
+
+
+_CURRENCIES: dict[frozenset[str], frozenset[str]] = {}  # one set per combination seen
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """What a customer's invoices add up to for its lifetime value, one invoice at a time (a
+    listing of every invoice is summed as it is read, never held)."""
+
+    cents: int = 0
+    currencies: frozenset[str] = frozenset()
+
+    def plus(self, invoice: Invoice) -> Paid:
+        currencies = self.currencies | {invoice.currency.upper()}
+        return Paid(self.cents + _net(invoice), _CURRENCIES.setdefault(currencies, currencies))
+
+
+def paid(invoices: Iterable[Invoice]) -> Paid:
+    total = Paid()
     for invoice in invoices:
-        amount = sum(item.amount_in_cents for item in invoice.line_items)
-        kinds = {t.type for t in invoice.transactions if t.result == "successful"}
-        if "payment" in kinds:
-            total += amount
-        if "refund" in kinds:
-            total -= amount
+        total = total.plus(invoice)
     return total
 
 
 def person_figures(
-    customer: Customer,
+    customer: CustomerRecord,
     subscriptions: Sequence[CustomerSubscription],
     invoices: Iterable[Invoice],
 ) -> PersonFigures:
+    return figures_of(customer, subscriptions, paid(invoices))
+
+
+def figures_of(
+    customer: CustomerRecord, subscriptions: Sequence[CustomerSubscription], paid: Paid
+) -> PersonFigures:
+    """``person_figures`` from the invoices' sum (``Paid``) instead of the invoices."""
     plan, start = main_subscriptions(subscriptions)
-    invoices = list(invoices)
     account_currency = (customer.currency or "").upper()
-    foreign = account_currency and any(i.currency.upper() != account_currency for i in invoices)
+    foreign = account_currency and any(c != account_currency for c in paid.currencies)
     return PersonFigures(
         customer_uuid=customer.uuid,
         mrr_cents=customer.mrr,
-        ltv_cents=None if foreign else lifetime_value(invoices),
+        ltv_cents=None if foreign else paid.cents,
         status=customer.status,
         plan=plan,
         subscription_start=start,

@@ -21,10 +21,32 @@ key), which the outbox takes once.
 The first run has no window: it starts ``backfill_days`` back, so the people created or
 converted lately are enriched once and the rest of the org is not searched for.
 
-For each person with an email, ChartMogul is asked once per run (``customers/search``; the
-email travels as a query parameter, never inside SOQL). A page with more unknown emails than
-``directory_after`` (a backfill, or a bulk import of Contacts) lists every customer once
-instead, 200 a call, and looks the rest of the run's emails up in that list.
+Who has a person's email comes from the customer listing the pass's sweep has just read
+(``customers.Listing``, handed over by ``SyncPass`` if at most ``LISTING_KEPT`` old): no
+request per person. The listing is ChartMogul's truth as of the sweep, so an email it does
+not have is on no customer, with one exception the pass makes itself: the Closed-Won step,
+between the sweep and this one, creates customers in cmsync's data source, and that data
+source alone is listed again (its pages only) before the first person is looked up. Without
+a listing (a daemon's enrichment job after its sweep's listing was used or went stale), each
+email is asked for once per run (``customers/search``; the email travels as a query
+parameter, never inside SOQL), and a page with more unknown emails than ``directory_after``
+lists every customer once instead, 200 a call, and looks the rest of the run's emails up in
+that list.
+
+The customer's MRR, status and UUID are those of its record as listed: the record is the
+authority for them, and the stored account state is not read for them, since within one pass
+it can be older than the record (the activities step, after this one, brings it up to date).
+Plan and subscription start are in no listing the pass holds before this step (the customer
+record has no plan and no lifetime value: ChartMogul's "List Customers",
+dev.chartmogul.com/reference/customers/list), so each customer matched has its subscriptions
+read once a run, whatever the number of its people, the customers of one page side by side,
+within the client's rate limit and connection cap. The lifetime value is what the customer's
+invoices add up to (ChartMogul's ``ltv`` is an account-wide metric, not the customer's): read
+with the subscriptions, one customer at a time, until a page has more customers to read than
+``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed
+once, 200 a call (each names its ``customer_uuid``: "List Invoices",
+dev.chartmogul.com/reference/invoices/list), summed per customer as it is read
+(``enrich_figures.Paid``), and the rest of the run takes its sums from there.
 
 No customer: counted, nothing written. Several: quarantined as an ambiguous match, nothing
 written (the candidates are in its payload; there is no link to choose, so the dashboard's
@@ -39,17 +61,22 @@ more; its update then has the same key and adds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.records import Customer
-from cmsync.config import PersonFieldMap, Settings
+from cmsync.config import PersonFieldMap
+from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.customers import Listed, Listing
 from cmsync.pipeline.streams.enrich_figures import (
+    Paid,
     PersonFigures,
+    figures_of,
     person_figures,
     person_payload,
     person_update,
@@ -65,7 +92,9 @@ __all__ = [
     "BACKFILL_DAYS",
     "CONTACTS_CURSOR",
     "DIRECTORY_AFTER",
+    "INVOICES_AFTER",
     "LEADS_CURSOR",
+    "LISTING_KEPT",
     "EnrichmentStats",
     "poll_enrichment",
 ]
@@ -74,6 +103,13 @@ CONTACTS_CURSOR = "salesforce.contacts"
 LEADS_CURSOR = "salesforce.leads"
 BACKFILL_DAYS = 30  # how far back the first run looks
 DIRECTORY_AFTER = 200  # unknown emails in one page above which all customers are listed once
+INVOICES_AFTER = 200  # customers to read in one page above which all invoices are listed once
+LISTING_KEPT = 900.0  # seconds a sweep's listing is taken as ChartMogul's truth for emails
+_READERS = 20  # lookups out at once: the transport's cap (10 in flight) keeps them waiting
+
+_NOTHING_PAID = Paid()
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,8 +119,10 @@ class EnrichmentStats:
     contacts: int = 0  # new Contacts read
     leads: int = 0  # newly converted Leads read
     no_email: int = 0
-    searches: int = 0  # ChartMogul searches: one per distinct email
+    searches: int = 0  # ChartMogul searches: one per distinct email the sweep did not list
     listed: int = 0  # customers listed instead of searched for (a page of many new emails)
+    customers_read: int = 0  # customers whose subscriptions (and invoices) were read: once each
+    invoices_listed: int = 0  # invoices listed instead of read per customer (many to read)
     matched: int = 0
     unmatched: int = 0  # no ChartMogul customer has the email: nothing written
     ambiguous: int = 0
@@ -99,6 +137,7 @@ class EnrichmentStats:
         line = (
             f"contacts={self.contacts} leads={self.leads} no_email={self.no_email} "
             f"searches={self.searches} listed={self.listed} matched={self.matched} "
+            f"customers_read={self.customers_read} invoices_listed={self.invoices_listed} "
             f"unmatched={self.unmatched} "
             f"ambiguous={self.ambiguous} enqueued={self.enqueued}"
         )
@@ -142,59 +181,115 @@ class _Page:
 
 
 class _Enricher:
-    """One poll's ChartMogul lookups, each made once per run."""
+    """One poll's ChartMogul lookups, each made once per run: who has an email, and each
+    matched customer's figures."""
 
     def __init__(
-        self, chartmogul: ChartMogulClient, stats: EnrichmentStats, directory_after: int
+        self,
+        chartmogul: ChartMogulClient,
+        stats: EnrichmentStats,
+        directory_after: int,
+        listing: Listing | None,
+        relist: str | None,
+        invoices_after: int = INVOICES_AFTER,
     ) -> None:
         self.chartmogul = chartmogul
         self.stats = stats
         self.directory_after = directory_after
-        self.found: dict[str, list[Customer]] = {}  # casefolded email -> customers
-        self.directory: dict[str, list[Customer]] | None = None  # every customer, by email
+        self.listing = listing
+        self.found: dict[str, list[Listed]] = {}  # casefolded email -> customers
+        self.directory: dict[str, list[Listed]] | None = None  # every customer, by email
         self.figures: dict[str, PersonFigures] = {}  # customer uuid -> figures
+        self.relist = relist  # a data source to list again: customers made since the sweep
+        self.recent: dict[str, list[Listed]] = {}  # its customers by email, listed again
+        self.invoices_after = invoices_after
+        self.totals: dict[str, Paid] | None = None  # every customer's invoices, summed
 
     async def prepare(self, records: list[dict[str, Any]]) -> None:
-        """Before a page: list every customer once if searching would cost more calls."""
-        emails = {str(r.get("Email") or "").strip().casefold() for r in records} - {""}
-        if self.directory is not None or len(emails - self.found.keys()) <= self.directory_after:
-            return
-        self.directory = {}
-        async for page in self.chartmogul.customer_pages():
+        """Before a page: find every email's customers, then read the figures of those matched
+        (the page's lookups side by side, each made once a run)."""
+        emails: dict[str, str] = {}  # casefolded -> as written, for the search
+        for record in records:
+            email = str(record.get("Email") or "").strip()
+            if email:
+                emails.setdefault(email.casefold(), email)
+        if self.listing is not None:
+            if self.relist is not None and emails:  # once, before the first lookup
+                self.recent, self.relist = await self._list_all(self.relist), None
+            for key in emails.keys() - self.found.keys():
+                self.found[key] = self._listed(key)
+        unknown = [key for key in emails if key not in self.found]
+        if self.directory is None and len(unknown) > self.directory_after:
+            self.directory = await self._list_all()
+        if self.directory is not None:
+            for key in unknown:
+                self.found[key] = self.directory.get(key, [])
+        else:
+            self.stats.searches += len(unknown)
+            found = await _side_by_side(
+                [partial(self.chartmogul.search_customers, emails[key]) for key in unknown]
+            )
+            for key, customers in zip(unknown, found, strict=True):
+                self.found[key] = [Listed.of(c) for c in customers]
+        matched = {c[0].uuid: c[0] for key in emails if len(c := self.found[key]) == 1}
+        unread = [customer for uuid, customer in matched.items() if uuid not in self.figures]
+        if self.totals is None and len(unread) > self.invoices_after:
+            self.totals = await self._sum_invoices()
+        self.stats.customers_read += len(unread)
+        read = await _side_by_side([partial(self._figures_of, c) for c in unread])
+        for customer, figures in zip(unread, read, strict=True):
+            self.figures[customer.uuid] = figures
+
+    def _listed(self, key: str) -> list[Listed]:
+        """The customers with the email as the sweep listed them, those of the data source
+        listed again since (``relist``) as they are now."""
+        assert self.listing is not None
+        known = {c.uuid: c for c in self.listing.emails.get(key, ())}
+        if self.recent:
+            known.update((c.uuid, c) for c in self.recent.get(key, ()))
+        return list(known.values())
+
+    async def _list_all(self, data_source_uuid: str | None = None) -> dict[str, list[Listed]]:
+        directory: dict[str, list[Listed]] = {}
+        async for page in self.chartmogul.customer_pages(data_source_uuid=data_source_uuid):
             self.stats.listed += len(page.entries)
             for customer in page.entries:
                 if customer.email:
-                    self.directory.setdefault(customer.email.casefold(), []).append(customer)
+                    directory.setdefault(customer.email.casefold(), []).append(Listed.of(customer))
+        return directory
 
-    async def search(self, email: str) -> list[Customer]:
-        key = email.casefold()
-        if key not in self.found:
-            if self.directory is not None:
-                self.found[key] = self.directory.get(key, [])
-            else:
-                self.stats.searches += 1
-                self.found[key] = await self.chartmogul.search_customers(email)
-        return self.found[key]
+    async def _sum_invoices(self) -> dict[str, Paid]:
+        """Every customer's invoices summed, from one listing of them all."""
+        totals: dict[str, Paid] = {}
+        async for page in self.chartmogul.invoice_pages():
+            self.stats.invoices_listed += len(page.entries)
+            for invoice in page.entries:
+                if invoice.customer_uuid is not None:
+                    uuid = invoice.customer_uuid
+                    totals[uuid] = totals.get(uuid, _NOTHING_PAID).plus(invoice)
+        return totals
 
-    async def figures_of(self, customer: Customer) -> PersonFigures:
-        if customer.uuid not in self.figures:
-            subscriptions = [s async for s in self.chartmogul.iter_subscriptions(customer.uuid)]
-            invoices = [
-                invoice
-                async for page in self.chartmogul.invoice_pages(customer_uuid=customer.uuid)
-                for invoice in page.entries
-            ]
-            self.figures[customer.uuid] = person_figures(customer, subscriptions, invoices)
-        return self.figures[customer.uuid]
+    async def _figures_of(self, customer: Listed) -> PersonFigures:
+        subscriptions = [s async for s in self.chartmogul.iter_subscriptions(customer.uuid)]
+        if self.totals is not None:
+            return figures_of(
+                customer, subscriptions, self.totals.get(customer.uuid, _NOTHING_PAID)
+            )
+        invoices = [
+            invoice
+            async for page in self.chartmogul.invoice_pages(customer_uuid=customer.uuid)
+            for invoice in page.entries
+        ]
+        return person_figures(customer, subscriptions, invoices)
 
-    async def person(self, source: _Source, record: dict[str, Any], page: _Page) -> None:
+    def person(self, source: _Source, record: dict[str, Any], page: _Page) -> None:
         record_id = str(record["Id"])
         target_id = record_id if source.via is None else str(record[source.via])
         email = str(record.get("Email") or "").strip()
         if not email:
             self.stats.no_email += 1
             return
-        customers = await self.search(email)
+        customers = self.found[email.casefold()]
         if not customers:
             self.stats.unmatched += 1
             return
@@ -219,7 +314,7 @@ class _Enricher:
             )  # fmt: skip
             return
         self.stats.matched += 1
-        figures = await self.figures_of(customers[0])
+        figures = self.figures[customers[0].uuid]
         payload = person_payload(figures, source.fields)
         read = "" if source.via is None else f"; converted {source.sobject} {record_id}"
         if self.stats.dry_run:
@@ -229,6 +324,26 @@ class _Enricher:
             )
         reason = f"enrichment: {email} is ChartMogul customer {figures.customer_uuid}{read}"
         page.rows.append(person_update(source.target, target_id, payload, reason))
+
+
+async def _side_by_side(calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Each call's answer, in order, at most ``_READERS`` out at once (the client's rate
+    limit and connection cap still hold): one after the other, each waited out a round trip
+    the limit did not ask for. One failing fails the lot, the others cancelled."""
+    gate = asyncio.Semaphore(_READERS)
+
+    async def gated(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    tasks = [asyncio.ensure_future(gated(call)) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _commit(tx: Transaction, page: _Page, cursor: str, name: str) -> int:
@@ -267,7 +382,7 @@ async def _poll(
         await enricher.prepare(records)
         for record in records:
             read += 1
-            await enricher.person(source, record, page)
+            enricher.person(source, record, page)
         if not stats.dry_run:
             work = partial(_commit, page=page, cursor=after.dumps(), name=source.cursor)
             stats.enqueued += await in_store(store, work)
@@ -275,22 +390,27 @@ async def _poll(
 
 
 async def poll_enrichment(
-    chartmogul: ChartMogulClient,
-    gateway: SalesforceGateway,
-    store: Store,
-    settings: Settings,
+    poll: PollContext,
     *,
     now: datetime,
-    dry_run: bool = False,
+    listing: Listing | None = None,
     backfill_days: int = BACKFILL_DAYS,
     directory_after: int = DIRECTORY_AFTER,
+    invoices_after: int = INVOICES_AFTER,
 ) -> EnrichmentStats:
-    """Enrich the Contacts and converted Leads that are new since the cursors."""
-    stats = EnrichmentStats(dry_run=dry_run)
+    """Enrich the Contacts and converted Leads that are new since the cursors; ``listing``,
+    the customers the pass's sweep has just listed, says who has each email."""
+    settings, gateway, store = poll.settings, poll.gateway, poll.store
+    stats = EnrichmentStats(dry_run=poll.dry_run)
     if not settings.enrichment.enabled:
         stats.disabled = True
         return stats
-    enricher = _Enricher(chartmogul, stats, directory_after)
+    if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
+        listing = None  # a daemon's sweep long ago: customers made since would be missed
+    made_since = settings.chartmogul.data_source_uuid if settings.closed_won.enabled else None
+    enricher = _Enricher(
+        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after
+    )
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)
     contact_fields = settings.fields.contact
@@ -301,8 +421,8 @@ async def poll_enrichment(
     leads = _Source("Lead", LEADS_CURSOR, contact_fields, _leads_since,
                     f"ConvertedContact.{uuid} = null", "Contact",
                     via="ConvertedContactId")  # fmt: skip
-    poll = partial(_poll, enricher=enricher, gateway=gateway, store=store, now=now,
-                   lookback=lookback, backfill=backfill)  # fmt: skip
-    stats.contacts = await poll(contacts)
-    stats.leads = await poll(leads)
+    enrich = partial(_poll, enricher=enricher, gateway=gateway, store=store, now=now,
+                     lookback=lookback, backfill=backfill)  # fmt: skip
+    stats.contacts = await enrich(contacts)
+    stats.leads = await enrich(leads)
     return stats
