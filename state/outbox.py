@@ -77,7 +77,7 @@ _SelectT = TypeVar("_SelectT", bound=Select[Any])
 _ENQUEUE = ParamsWriter(_OUT, omit=("id",))
 _ENQUEUE_SQL = _ENQUEUE.insert_sql(or_ignore=("idempotency_key",))
 # New values joining a waiting row: its payload and reason, by id.
-_JOIN = ParamsWriter(_OUT, only=("payload", "reason", "updated_at", "id"))
+_JOIN = ParamsWriter(_OUT, only=("updated_at", "payload", "reason", "id"))
 _JOIN_SQL = _JOIN.update_sql()
 _ADD_MERGED_KEY = ParamsWriter(_MERGED_KEY)
 _ADD_MERGED_KEYS_SQL = _ADD_MERGED_KEY.insert_sql()
@@ -114,6 +114,7 @@ _NEWEST_OPEN_SQL = _OPEN.select_in_sql(
 )
 _PAYLOADS = Statements(_OUT, ("id", "payload", "reason"))
 _PAYLOADS_SQL = _PAYLOADS.select_in_sql("id")
+_READ_PAYLOAD = _PAYLOADS.reader("payload")
 _KEYS_SEEN_SQL = " UNION ALL ".join(
     Statements(table, ("idempotency_key",)).select_in_sql("idempotency_key")
     for table in (_OUT, _MERGED_KEY)
@@ -236,15 +237,13 @@ class Outbox(Part):
                 added[target] = params
             inserts.append(params)
         inserted = {p["idempotency_key"] for p in inserts}
-        merged_keys = [
-            _ADD_MERGED_KEY.row({"idempotency_key": i.idempotency_key, "created_at": now})
-            for i in fresh
-            if i.idempotency_key not in inserted
-        ]
-        if merged_keys and remember_merged:
-            self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, merged_keys)
+        if remember_merged:
+            merged = [i for i in fresh if i.idempotency_key not in inserted]
+            if merged:
+                rows = _ADD_MERGED_KEY.rows_of(merged, created_at=now)
+                self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, rows)
         if merges:
-            joins = [_JOIN.row({**m, "updated_at": now}) for m in merges.values()]
+            joins = _JOIN.rows(merges.values(), updated_at=now)
             self._conn.exec_driver_sql(_JOIN_SQL, joins)
         if inserts:
             self._conn.exec_driver_sql(_ENQUEUE_SQL, [_ENQUEUE.row(p) for p in inserts])
@@ -280,9 +279,8 @@ class Outbox(Part):
         payloads: dict[int, tuple[dict[str, Any], str]] = {}
         for ids in chunks(wanted):
             sql = _PAYLOADS_SQL.format(marks(len(ids)))
-            for row in self._conn.exec_driver_sql(sql, tuple(ids)):
-                id_, payload, reason = _PAYLOADS.read(row)
-                payloads[id_] = (dict(payload or {}), reason)
+            for id_, payload, reason in self._conn.exec_driver_sql(sql, tuple(ids)):
+                payloads[id_] = (dict(_READ_PAYLOAD(payload) or {}), reason)
         return {
             target: _OpenRow(id_, *payloads[id_]) if id_ in payloads else _OpenRow(id_)
             for target, id_ in newest.items()

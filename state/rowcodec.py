@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -166,6 +166,10 @@ class RowCodec(Generic[R]):
         return RowWriter(self, tuple(given))
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _one(getter: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
     return lambda record: (getter(record),)
 
@@ -224,6 +228,12 @@ class Statements:
         if order_by:
             sql += f" ORDER BY {', '.join(self.name(c) for c in order_by)}"
         return sql
+
+    def reader(self, column: str) -> Callable[[Any], Any]:
+        """How ``column``'s stored value is read (its type's result processing), for a loop
+        that unpacks its rows itself."""
+        step = self.table.c[column].type.result_processor(_DIALECT, None)
+        return step if step is not None else _same
 
     def read(self, row: Sequence[Any]) -> tuple[Any, ...]:
         """A plain-SQL row of ``columns`` (a ``select_in_sql``'s), each value as its column
@@ -309,3 +319,34 @@ class ParamsWriter(Statements):
     def row(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         """``params`` in ``columns`` order, as stored (the columns' bind processing)."""
         return _convert(self._getter(params), self._steps)
+
+    def rows(self, params: Iterable[Mapping[str, Any]], **same: Any) -> list[tuple[Any, ...]]:
+        """``row`` of each of ``params``, with the ``same`` values (by column) in every row:
+        converted once, not once a row (the transaction's stamp on a page of merges). The
+        ``same`` columns lead or end ``columns`` (a row is then one concatenation)."""
+        if not same:
+            return [self.row(p) for p in params]
+        return self._rows(params, itemgetter, same)
+
+    def rows_of(self, objects: Iterable[Any], **same: Any) -> list[tuple[Any, ...]]:
+        """``rows`` from objects whose attributes are named as the other columns (no
+        mapping made per row)."""
+        return self._rows(objects, attrgetter, same)
+
+    def _rows(
+        self, items: Iterable[Any], get: Callable[..., Callable[[Any], Any]], same: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        n = len(same)
+        if set(self.columns[:n]) == same.keys():
+            lead, varying = True, self.columns[n:]
+        elif set(self.columns[-n:]) == same.keys():
+            lead, varying = False, self.columns[:-n]
+        else:
+            raise ValueError(f"{sorted(same)} neither lead nor end the columns {self.columns}")
+        fixed = self.row({c: same.get(c) for c in self.columns})
+        fixed = fixed[:n] if lead else fixed[-n:]
+        getter = get(*varying) if len(varying) > 1 else _one(get(*varying))
+        steps = _bind_steps(self.table, varying)
+        if lead:
+            return [fixed + _convert(getter(p), steps) for p in items]
+        return [_convert(getter(p), steps) + fixed for p in items]

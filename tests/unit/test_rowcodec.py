@@ -199,6 +199,15 @@ def test_updates_and_in_list_reads_by_name_follow_the_definition() -> None:
     assert sorted(rows) == [("a", {}, None), ("b", {"n": 1}, NOW)]
     with pytest.raises(ValueError, match="the key"):
         ParamsWriter(table, only=("key", "notes")).update_sql()
+    # A page of rows sharing a stamp: converted once, the same as row by row.
+    stamped = ParamsWriter(table, only=("until", "notes", "key"))
+    one = {"notes": {"n": 1}, "key": "b"}
+    assert stamped.rows([one], until=NOW) == [stamped.row({**one, "until": NOW})]
+    assert stamped.rows_of([Probe("b", Tint.RED, notes={"n": 1})], until=NOW) == [
+        stamped.row({**one, "until": NOW})
+    ]
+    with pytest.raises(ValueError, match="neither lead nor end"):
+        stamped.rows([one], notes={})
     with pytest.raises(ValueError, match="colour is no column of wider_probe"):
         Statements(table, ("key", "colour"))
     with pytest.raises(ValueError, match="colour is no column of wider_probe"):
@@ -209,7 +218,7 @@ def test_the_outbox_statements_are_the_tables_own() -> None:
     """The outbox's merge, its remembered keys and its reads are derived: every name in their
     text is a column of the table they run on."""
     assert outbox._JOIN_SQL == (
-        'UPDATE "outbox" SET "payload" = ?, "reason" = ?, "updated_at" = ? WHERE "id" = ?'
+        'UPDATE "outbox" SET "updated_at" = ?, "payload" = ?, "reason" = ? WHERE "id" = ?'
     )
     assert outbox._ADD_MERGED_KEYS_SQL == (
         'INSERT INTO "merged_key" ("idempotency_key", "created_at") VALUES (?, ?)'
