@@ -262,15 +262,17 @@ class PendingMatches(Part):
 # conversions come from the table's definition (``state.rowcodec``); the store sets the
 # revision (advanced) and the stamps.
 _PUT_STATE = convert.STATE.writer(given=("revision", "created_at", "updated_at"))
+_REVISION = _PUT_STATE.name("revision")
 _PUT_STATES_SQL = _PUT_STATE.upsert_sql(
-    keep=("created_at",), where='account_state."revision" = excluded."revision" - 1'
+    keep=("created_at",),
+    where=f"{_PUT_STATE.name('revision', qualified=True)} = excluded.{_REVISION} - 1",
 )
 
 
 # Plain SQL read into tuples, converted as the column types do: every page of the feed reads
 # its ~200 states, and SQLAlchemy's per-value result processing was a quarter of that read
 # (``make bench``, a cProfile of the store's thread).
-_STATES_OF_SQL = convert.STATE.where('"customer_uuid" IN ({})')
+_STATES_OF_SQL = convert.STATE.where_in("customer_uuid")
 # Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page.
 _MARK_APPLIED = convert.APPLIED.writer(given=("applied_at",))
 _MARK_APPLIED_SQL = _MARK_APPLIED.insert_sql(or_ignore=True)
@@ -391,7 +393,23 @@ class AccountStates(Part):
 # text, so nothing needs SQLAlchemy's result processing).
 @lru_cache(maxsize=PAIRS)
 def _applied_query(count: int) -> str:
-    return convert.APPLIED.where(pairs_where("customer_uuid", "signal_key", count))
+    customer, key = convert.APPLIED.columns  # the signal's natural key, in the record's order
+    return convert.APPLIED.where(pairs_where(customer, key, count))
+
+
+# A merged customer's applied keys, rewritten to the survivor's UUID (rare: a merge).
+_CARRY = (
+    upsert(_SIGNAL)
+    .from_select(
+        [_SIGNAL.c.customer_uuid, _SIGNAL.c.signal_key, _SIGNAL.c.applied_at],
+        select(
+            bindparam("to_uuid", type_=_SIGNAL.c.customer_uuid.type),
+            func.replace(_SIGNAL.c.signal_key, bindparam("from_uuid"), bindparam("to_uuid")),
+            _SIGNAL.c.applied_at,
+        ).where(_SIGNAL.c.customer_uuid == bindparam("from_uuid")),
+    )
+    .on_conflict_do_nothing()
+)
 
 
 class AppliedSignals(Part):
@@ -414,12 +432,7 @@ class AppliedSignals(Part):
         customer's movements in it, and their natural keys, made with the survivor's UUID
         from then on, must find them applied. Returns how many keys were new."""
         before = total_changes(self._conn)
-        self._conn.exec_driver_sql(
-            f"INSERT INTO {_SIGNAL.name} (customer_uuid, signal_key, applied_at) "  # noqa: S608 (a table name; values are bound)
-            "SELECT ?, replace(signal_key, ?, ?), applied_at FROM "
-            f"{_SIGNAL.name} WHERE customer_uuid = ? ON CONFLICT DO NOTHING",
-            (to_customer, from_customer, to_customer, from_customer),
-        )
+        self._conn.execute(_CARRY, {"from_uuid": from_customer, "to_uuid": to_customer})
         return total_changes(self._conn) - before
 
     def mark(self, refs: Iterable[SignalRef]) -> int:

@@ -25,7 +25,6 @@ daemon calls it once at start-up, after it has made sure it is the only daemon.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from sqlalchemy import (
 )
 
 from state import convert
-from state.columns import dump_json, utc_text
+from state.columns import utc_text
 from state.errors import OutboxTransitionError
 from state.records import (
     OutboxCounts,
@@ -57,7 +56,7 @@ from state.records import (
     OutboxStatus,
     System,
 )
-from state.rowcodec import ParamsWriter
+from state.rowcodec import ParamsWriter, Statements
 from state.sql import CHUNK, Part, chunks, marks, unique
 from state.tables import MergedKeyRow, OutboxRow, table_of
 from state.vanished import Repoint
@@ -77,8 +76,11 @@ _SelectT = TypeVar("_SelectT", bound=Select[Any])
 # from the table's definition (``state.rowcodec``).
 _ENQUEUE = ParamsWriter(_OUT, omit=("id",))
 _ENQUEUE_SQL = _ENQUEUE.insert_sql(or_ignore=("idempotency_key",))
-_JOIN_SQL = "UPDATE outbox SET payload = ?, reason = ?, updated_at = ? WHERE id = ?"
-_ADD_MERGED_KEYS_SQL = "INSERT INTO merged_key (idempotency_key, created_at) VALUES (?, ?)"
+# New values joining a waiting row: its payload and reason, by id.
+_JOIN = ParamsWriter(_OUT, only=("updated_at", "payload", "reason", "id"))
+_JOIN_SQL = _JOIN.update_sql()
+_ADD_MERGED_KEY = ParamsWriter(_MERGED_KEY)
+_ADD_MERGED_KEYS_SQL = _ADD_MERGED_KEY.insert_sql()
 _MERGED = Operation.UPDATE.value  # the kind whose rows merge: a set of field values
 _REASON_CHARS = 500  # a merged row's reasons, joined, are cut to this
 
@@ -98,18 +100,24 @@ class _OpenRow:
     reason: str = ""
 
 
-# The enqueue's reads, plain too (the IN lists vary in length on every page).
+# The enqueue's reads, plain too (the IN lists vary in length on every page), their names
+# from the tables' definitions; ``{0}`` stands for an IN list's placeholders.
 # A record's newest open row, and whether new values may join it: waiting, never tried, due,
 # an update.
-_NEWEST_OPEN_SQL = (
-    "SELECT id, target_system, target_object, target_key,"
-    " (kind = ? AND status = ? AND attempts = 0 AND next_attempt_at <= ?) AS joinable"
-    " FROM outbox WHERE target_key IN ({}) AND status IN (?, ?) ORDER BY id"
+_OPEN = Statements(_OUT, ("id", "target_system", "target_object", "target_key"))
+_JOINABLE = (
+    f"({_OPEN.name('kind')} = ? AND {_OPEN.name('status')} = ? AND {_OPEN.name('attempts')} = 0"
+    f" AND {_OPEN.name('next_attempt_at')} <= ?) AS joinable"
 )
-_PAYLOADS_SQL = "SELECT id, payload, reason FROM outbox WHERE id IN ({})"
-_KEYS_SEEN_SQL = (
-    "SELECT idempotency_key FROM outbox WHERE idempotency_key IN ({0})"
-    " UNION ALL SELECT idempotency_key FROM merged_key WHERE idempotency_key IN ({0})"
+_NEWEST_OPEN_SQL = _OPEN.select_in_sql(
+    "target_key", computed=_JOINABLE, where=f"{_OPEN.name('status')} IN (?, ?)", order_by=("id",)
+)
+_PAYLOADS = Statements(_OUT, ("id", "payload", "reason"))
+_PAYLOADS_SQL = _PAYLOADS.select_in_sql("id")
+_READ_PAYLOAD = _PAYLOADS.reader("payload")
+_KEYS_SEEN_SQL = " UNION ALL ".join(
+    Statements(table, ("idempotency_key",)).select_in_sql("idempotency_key")
+    for table in (_OUT, _MERGED_KEY)
 )
 
 
@@ -229,16 +237,13 @@ class Outbox(Part):
                 added[target] = params
             inserts.append(params)
         inserted = {p["idempotency_key"] for p in inserts}
-        stamp = utc_text(now)
-        merged_keys = [
-            (i.idempotency_key, stamp) for i in fresh if i.idempotency_key not in inserted
-        ]
-        if merged_keys and remember_merged:
-            self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, merged_keys)
+        if remember_merged:
+            merged = [i for i in fresh if i.idempotency_key not in inserted]
+            if merged:
+                rows = _ADD_MERGED_KEY.rows_of(merged, created_at=now)
+                self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, rows)
         if merges:
-            joins = [
-                (dump_json(m["payload"]), m["reason"], stamp, m["id"]) for m in merges.values()
-            ]
+            joins = _JOIN.rows(merges.values(), updated_at=now)
             self._conn.exec_driver_sql(_JOIN_SQL, joins)
         if inserts:
             self._conn.exec_driver_sql(_ENQUEUE_SQL, [_ENQUEUE.row(p) for p in inserts])
@@ -275,7 +280,7 @@ class Outbox(Part):
         for ids in chunks(wanted):
             sql = _PAYLOADS_SQL.format(marks(len(ids)))
             for id_, payload, reason in self._conn.exec_driver_sql(sql, tuple(ids)):
-                payloads[id_] = (dict(json.loads(payload) or {}), reason)
+                payloads[id_] = (dict(_READ_PAYLOAD(payload) or {}), reason)
         return {
             target: _OpenRow(id_, *payloads[id_]) if id_ in payloads else _OpenRow(id_)
             for target, id_ in newest.items()

@@ -50,13 +50,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlmodel import SQLModel
 
 from state.errors import NotAStoreError, SchemaTooNewError
 from state.tables import (
     ALL_TABLES,
     STAGE_TOTAL_TRIGGERS,
+    AccountStateRow,
     SchemaVersionRow,
     StageTotalRow,
     StoreInfoRow,
@@ -219,11 +220,15 @@ def install_triggers(conn: Connection) -> bool:
     for name, body in STAGE_TOTAL_TRIGGERS.items():
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
         conn.exec_driver_sql(f"CREATE TRIGGER {name} {body}")
-    conn.exec_driver_sql("DELETE FROM stage_total")
-    conn.exec_driver_sql(
-        "INSERT INTO stage_total (lifecycle_state, accounts, mrr_cents) "
-        "SELECT lifecycle_state, count(*), sum(mrr_cents) FROM account_state "
-        "GROUP BY lifecycle_state"
+    states = table_of(AccountStateRow)
+    conn.execute(delete(totals))
+    conn.execute(
+        insert(totals).from_select(
+            [totals.c.lifecycle_state, totals.c.accounts, totals.c.mrr_cents],
+            select(states.c.lifecycle_state, func.count(), func.sum(states.c.mrr_cents)).group_by(
+                states.c.lifecycle_state
+            ),
+        )
     )
     return True
 

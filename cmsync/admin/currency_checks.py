@@ -121,7 +121,7 @@ async def _org_currency(settings: Settings, chartmogul: str) -> OrgCurrency | No
         org = await gateway.query("SELECT DefaultCurrencyIsoCode FROM Organization")
         records = org.get("records") or [{}]
         corporate = records[0].get("DefaultCurrencyIsoCode")
-        describe = await gateway.restful("sobjects/Account/describe/")
+        describe = await gateway.describe("Account", fresh=True)  # the org as it is now
         names = {f.get("name") for f in describe.get("fields", [])}
         if "CurrencyIsoCode" not in names:
             return OrgCurrency(corporate=corporate, multi_currency=False)

@@ -73,7 +73,8 @@ async def mapping_refusal(
         return _refused([f"{exc}; fix the [fields] section"])
     used = [need for need in objects if _in_use(need, settings)]
     # Side by side, as the doctor runs them: the start waits for one round trip, not seven.
-    checked = await asyncio.gather(*(check_object(gateway, need) for need in used))
+    # Kept by the gateway: the field limits read at the first refresh use the same ones.
+    checked = await asyncio.gather(*(check_object(gateway, need, kept=True) for need in used))
     problems = [
         _sentence(need, finding)
         for need, findings in zip(used, checked, strict=True)

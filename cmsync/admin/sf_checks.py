@@ -114,11 +114,15 @@ def _login_failure(settings: SalesforceSettings, exc: SalesforceError) -> Findin
     )
 
 
-async def check_object(gateway: SalesforceGateway, need: ObjectNeed) -> list[Finding]:
+async def check_object(
+    gateway: SalesforceGateway, need: ObjectNeed, *, kept: bool = False
+) -> list[Finding]:
     """One object's describe against what cmsync needs of it (``cmsync run`` checks the
-    field mapping with it too, see ``org_gate``); a login failure propagates."""
+    field mapping with it too, see ``org_gate``); a login failure propagates. The doctor
+    reads the org as it is now; ``kept``: the describe the gateway holds will do (the
+    daemon's start, which reads it again for the field limits)."""
     try:
-        body: dict[str, Any] = await gateway.restful(f"sobjects/{need.name}/describe/")
+        body = await gateway.describe(need.name, fresh=not kept)
     except SalesforcePermanentError as exc:
         if exc.status == 404 or exc.code in ("NOT_FOUND", "INVALID_TYPE"):
             return [missing_object(need)]

@@ -497,10 +497,7 @@ class SyncPass:
         return await reconciliation.reconcile(self._poll(), now=self.clock())
 
     async def reports(self) -> ReportStats:
-        return await write_reports(
-            self.chartmogul, self.store, self.settings.reports, now=self.clock(),
-            dry_run=self.dry_run,
-        )  # fmt: skip
+        return await write_reports(self._poll(), now=self.clock())
 
     async def preview(self) -> Preview:
         """The dry run's dispatch: what would be written, read against Salesforce."""

@@ -79,7 +79,8 @@ def describe_limits(sobject: str, describe: Mapping[str, Any]) -> LimitsBook:
 async def read_limits(
     gateway: SalesforceGateway, objects: Iterable[str] = WRITTEN_OBJECTS
 ) -> LimitsBook:
-    """The catalogue's limits overlaid with each object's describe (one call per object).
+    """The catalogue's limits overlaid with each object's describe (one call per object,
+    or none for one the gateway has described already: the start's mapping gate did).
 
     An object whose describe fails keeps the catalogue's limits (logged): knowing less only
     means Salesforce refuses what does not fit, as it did before. An auth failure propagates
@@ -88,7 +89,7 @@ async def read_limits(
     book = catalogue_limits()
     for sobject in objects:
         try:
-            described = await gateway.restful(f"sobjects/{identifier(sobject)}/describe/")
+            described = await gateway.describe(identifier(sobject))
         except AuthError:
             raise
         except (RetriableError, PermanentError) as exc:

@@ -17,6 +17,15 @@ goes through ``call``, which
 - once a login has succeeded, backs off a refused one (``auth_gate``): until the backoff
   allows, every call raises ``AuthFailingError`` without a request, and one warning names the
   credential to fix (``cmsync.authgate``). A refused first login stays the caller's error.
+
+It also keeps each sObject's describe for the process (``describe``): the daemon's start
+needs the mapped objects' describes twice, for the mapping gate (``admin.org_gate``) and for
+the field limits writes are fitted to (``field_limits.read_limits``), and the dry run's
+preview a third time; one request per object serves them all. Those callers read the org as
+it was at the start, which is what they are about (a field the operator adds later is taken
+up at the next start, as before). Whoever must see the org as it is now (the doctor, whose
+answer is the operator's check after a change) asks with ``fresh=True``, which also renews
+the kept one; ``forget_describes`` drops them all.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -123,6 +132,7 @@ class SalesforceGateway:
         self._renew_lock = threading.Lock()
         self.logins = 0
         self.limits_refused = False  # /limits answered 403: the budget comes from headers
+        self._described: dict[str, Mapping[str, Any]] = {}  # sObject (casefolded) -> describe
 
     def __repr__(self) -> str:
         return f"SalesforceGateway({str(self.settings.login_url)!r})"
@@ -258,6 +268,23 @@ class SalesforceGateway:
             lambda sf: sf.restful(path, params=params, method=method, json=json),
             idempotent=idempotent,
         )
+
+    async def describe(self, sobject: str, *, fresh: bool = False) -> Mapping[str, Any]:
+        """``sobjects/{sobject}/describe/`` (``sobject`` a checked name), kept for the process
+        after the first answer (see the module's doc for who may read the kept one); with
+        ``fresh``, asked again and kept anew. Failures are not kept. The answer is shared:
+        read it, never change it."""
+        key = sobject.casefold()
+        kept = None if fresh else self._described.get(key)
+        if kept is None:
+            kept = await self.restful(f"sobjects/{sobject}/describe/")
+            assert isinstance(kept, Mapping)
+            self._described[key] = kept
+        return kept
+
+    def forget_describes(self) -> None:
+        """Drop every kept describe: the next ``describe`` of each object asks Salesforce."""
+        self._described.clear()
 
     async def refresh_limits(self) -> dict[str, Any]:
         """``/limits``; also clears an exhausted budget once Salesforce answers again.

@@ -17,9 +17,12 @@ import pytest
 from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import ReportSettings, Settings, load_settings
+from cmsync.pipeline.context import SyncContext, load_context
 from cmsync.pipeline.dispatch.dispatcher import Dispatcher, DispatchReport
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.report_periods import Period, Span, recent_spans
 from cmsync.pipeline.streams.reports import ReportStats, write_reports
+from cmsync.pipeline.translate import Translator
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
@@ -67,6 +70,20 @@ class Services:
     gateway: SalesforceGateway
     store: Store
     now: datetime  # one moment for the whole test: its periods cannot roll over midway
+    settings: Settings
+    context: SyncContext
+
+    async def write_reports(
+        self, reports: ReportSettings, *, now: datetime | None = None, dry_run: bool = False
+    ) -> ReportStats:
+        """The reports step as a pass runs it, with ``reports`` as its settings."""
+        settings = self.settings.model_copy(update={"reports": reports})
+        translator = Translator(settings.fields, settings.sync, self.context.plan_names)
+        poll = PollContext(
+            settings, self.store, self.chartmogul, self.gateway, self.context, translator,
+            dry_run=dry_run,
+        )  # fmt: skip
+        return await write_reports(poll, now=now or self.now)
 
 
 @pytest.fixture
@@ -75,14 +92,21 @@ async def services(world: World) -> AsyncIterator[Services]:
     gateway = SalesforceGateway(world.settings.salesforce)
     try:
         async with connect(world.settings.chartmogul) as chartmogul:
-            yield Services(chartmogul, gateway, store, world.sandbox.ctx.clock.now())
+            context = await load_context(gateway, chartmogul, world.settings.fields)
+            try:
+                yield Services(
+                    chartmogul, gateway, store, world.sandbox.ctx.clock.now(), world.settings,
+                    context,
+                )  # fmt: skip
+            finally:
+                context.org.close()
     finally:
         await gateway.close()
         store.close()
 
 
 async def _report(s: Services) -> tuple[ReportStats, DispatchReport]:
-    stats = await write_reports(s.chartmogul, s.store, REPORTS, now=s.now)
+    stats = await s.write_reports(REPORTS)
     writer = CollectionsWriter(s.gateway)
     drained = await Dispatcher(s.store, writer, s.gateway.budget, clock=lambda: s.now).drain()
     return stats, drained
@@ -201,9 +225,7 @@ async def test_one_row_per_period_equal_to_the_metrics_api_and_idempotent(
     moved = {key for key in changed if changed[key] != expected[key]}
     current = {span.key for p in REPORTS.periods for span in recent_spans(p, today, 1)}
     assert moved and moved <= current
-    dry = await write_reports(
-        services.chartmogul, services.store, REPORTS, now=services.now, dry_run=True
-    )
+    dry = await services.write_reports(REPORTS, dry_run=True)
     assert {r.span.key for r in dry.changed} == moved and dry.enqueued == 0
     assert world.write_calls() == calls
     third, drained = await _report(services)
@@ -221,7 +243,7 @@ async def test_figures_wanted_again_are_written_again_but_never_queued_twice(
     """Figures that change and change back are written again (A, B, A): the comparison, not
     a content key, decides; and rows still waiting count as what the record will hold."""
     reports = ReportSettings(periods=("day",), backfill=1)
-    first = await write_reports(services.chartmogul, services.store, reports, now=services.now)
+    first = await services.write_reports(reports)
     assert first.enqueued == 0  # the first test wrote today's row already
     with services.store.transaction() as tx:
         key = f"day:{services.now.date().isoformat()}"
@@ -229,10 +251,10 @@ async def test_figures_wanted_again_are_written_again_but_never_queued_twice(
         written = tx.last_written.get_many([ref])[ref]
         # As if other figures (B) had been written since: today's (A) must be written again.
         tx.last_written.put_many([FieldWrite(REPORTS.object, key, "CM_MRR__c", -1.0)])
-    queued = await write_reports(services.chartmogul, services.store, reports, now=services.now)
+    queued = await services.write_reports(reports)
     assert queued.enqueued == 1
     later = services.now + timedelta(seconds=1)
-    twice = await write_reports(services.chartmogul, services.store, reports, now=later)
+    twice = await services.write_reports(reports, now=later)
     assert twice.enqueued == 0  # the waiting row already holds these figures
     calls = world.write_calls()
     writer = CollectionsWriter(services.gateway)

@@ -7,6 +7,7 @@ change: the reason the codec exists (one column used to touch seven places).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
@@ -16,11 +17,12 @@ import pytest
 from sqlalchemy import MetaData, create_engine, select
 from sqlmodel import Field, SQLModel
 
-from state import convert
+from state import convert, outbox
 from state.columns import JsonText, UTCDateTime
 from state.records import AccountState
-from state.rowcodec import ParamsWriter, RowCodec
-from state.tables import OutboxRow, table_of
+from state.rowcodec import ParamsWriter, RowCodec, Statements
+from state.sql import marks
+from state.tables import MergedKeyRow, OutboxRow, table_of
 
 NOW = datetime(2026, 2, 28, 23, 59, 59, 999_999, tzinfo=UTC)
 EST = timezone(timedelta(hours=-5))
@@ -162,3 +164,70 @@ def test_the_account_state_codec_carries_every_field_of_the_record() -> None:
     writer = convert.STATE.writer(given=("revision", "created_at", "updated_at"))
     assert writer.columns[-3:] == ("revision", "created_at", "updated_at")
     assert len(writer.row(AccountState("c", "lead"), 1, NOW, NOW)) == len(writer.columns)
+
+
+def test_updates_and_in_list_reads_by_name_follow_the_definition() -> None:
+    """The outbox's other plain statements (the merge's UPDATE by id, its IN-list reads) name
+    their columns; the text, the row order and the conversions come from the table, so the
+    added column is updated and read back like the others, and a name the table lacks is
+    refused when the statement is made, not when it runs."""
+    table = table_of(WiderProbeRow)
+    update = ParamsWriter(table, only=("notes", "until", "key"))
+    assert (
+        update.update_sql() == 'UPDATE "wider_probe" SET "notes" = ?, "until" = ? WHERE "key" = ?'
+    )
+    reads = Statements(table, ("key", "notes", "until"))
+    assert reads.select_in_sql("key", where=f"{reads.name('tint')} = ?", order_by=("key",)) == (
+        'SELECT "key", "notes", "until" FROM "wider_probe"'
+        ' WHERE "key" IN ({0}) AND "tint" = ? ORDER BY "key"'
+    )
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        table.create(conn)
+        insert = ParamsWriter(table)
+        conn.exec_driver_sql(
+            insert.insert_sql(),
+            [insert.row({"key": k, "tint": "red", "seen_at": None, "notes": {}, "until": None,
+                         "created_at": NOW}) for k in ("a", "b")],
+        )  # fmt: skip
+        conn.exec_driver_sql(
+            update.update_sql(), [update.row({"key": "b", "notes": {"n": 1}, "until": NOW})]
+        )
+        sql = reads.select_in_sql("key", where='"tint" = ?').format(marks(2))
+        rows = [reads.read(row) for row in conn.exec_driver_sql(sql, ("a", "b", "red"))]
+    engine.dispose()
+    assert sorted(rows) == [("a", {}, None), ("b", {"n": 1}, NOW)]
+    with pytest.raises(ValueError, match="the key"):
+        ParamsWriter(table, only=("key", "notes")).update_sql()
+    # A page of rows sharing a stamp: converted once, the same as row by row.
+    stamped = ParamsWriter(table, only=("until", "notes", "key"))
+    one = {"notes": {"n": 1}, "key": "b"}
+    assert stamped.rows([one], until=NOW) == [stamped.row({**one, "until": NOW})]
+    assert stamped.rows_of([Probe("b", Tint.RED, notes={"n": 1})], until=NOW) == [
+        stamped.row({**one, "until": NOW})
+    ]
+    with pytest.raises(ValueError, match="neither lead nor end"):
+        stamped.rows([one], notes={})
+    with pytest.raises(ValueError, match="colour is no column of wider_probe"):
+        Statements(table, ("key", "colour"))
+    with pytest.raises(ValueError, match="colour is no column of wider_probe"):
+        reads.name("colour")
+
+
+def test_the_outbox_statements_are_the_tables_own() -> None:
+    """The outbox's merge, its remembered keys and its reads are derived: every name in their
+    text is a column of the table they run on."""
+    assert outbox._JOIN_SQL == (
+        'UPDATE "outbox" SET "updated_at" = ?, "payload" = ?, "reason" = ? WHERE "id" = ?'
+    )
+    assert outbox._ADD_MERGED_KEYS_SQL == (
+        'INSERT INTO "merged_key" ("idempotency_key", "created_at") VALUES (?, ?)'
+    )
+    merged = table_of(MergedKeyRow)
+    assert outbox._KEYS_SEEN_SQL.count("{0}") == 2 and f'FROM "{merged.name}"' in (
+        outbox._KEYS_SEEN_SQL
+    )
+    columns = {c.name for c in table_of(OutboxRow).c}
+    for sql in (outbox._NEWEST_OPEN_SQL, outbox._PAYLOADS_SQL, outbox._KEYS_SEEN_SQL):
+        quoted = set(re.findall(r'"([^"]+)"', sql)) - {"outbox", merged.name}
+        assert quoted and quoted <= columns, sql

@@ -207,6 +207,20 @@ def test_applied_signals_are_remembered_per_customer(store: Store) -> None:
         assert tx.signals.has(other) and not tx.signals.has(SignalRef("cus_2", "s2"))
 
 
+def test_a_merged_customers_applied_signals_are_carried_to_the_survivor(store: Store) -> None:
+    """Its keys, rewritten with the survivor's UUID, count as applied to the survivor; a key
+    the survivor has already is not counted twice; the merged customer's stay."""
+    with store.transaction() as tx:
+        tx.signals.mark([SignalRef("cus_old", "new_biz:cus_old:1"), SignalRef("cus_old", "x:2")])
+        tx.signals.mark([SignalRef("cus_new", "x:2")])
+        assert tx.signals.carry("cus_old", "cus_new") == 1
+        assert tx.signals.applied(
+            [SignalRef("cus_new", "new_biz:cus_new:1"), SignalRef("cus_new", "x:2")]
+        ) == {SignalRef("cus_new", "new_biz:cus_new:1"), SignalRef("cus_new", "x:2")}
+        assert tx.signals.has(SignalRef("cus_old", "new_biz:cus_old:1"))
+        assert tx.signals.carry("cus_old", "cus_new") == 0
+
+
 def test_last_written_values_per_record_and_field(store: Store) -> None:
     a, b = RecordRef("Account", "001A"), RecordRef("Account", "001B")
     with store.transaction() as tx:

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import ReportSettings
 from cmsync.pipeline.contain import contained
+from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.report_periods import SnapshotRow, recent_spans, snapshot_rows
 from cmsync.storeio import in_store
 from state import (
@@ -38,7 +38,6 @@ from state import (
     QuarantineItem,
     QuarantineKind,
     RecordRef,
-    Store,
     System,
     Transaction,
 )
@@ -163,16 +162,12 @@ def _items(settings: ReportSettings, rows: Sequence[SnapshotRow], run_id: str) -
     ]
 
 
-async def write_reports(
-    chartmogul: ChartMogulClient,
-    store: Store,
-    settings: ReportSettings,
-    *,
-    now: datetime,
-    dry_run: bool = False,
-) -> ReportStats:
+async def write_reports(poll: PollContext, *, now: datetime) -> ReportStats:
     """Upsert a snapshot row for each of the last ``backfill`` periods of each configured
-    kind whose figures differ from what the row holds; a dry run only says which."""
+    kind (``poll.settings.reports``) whose figures differ from what the row holds; a dry run
+    only says which."""
+    chartmogul, store, settings = poll.chartmogul, poll.store, poll.settings.reports
+    dry_run = poll.dry_run
     if not settings.enabled:
         return ReportStats(dry_run=dry_run)
     periods = tuple(dict.fromkeys(settings.periods))
