@@ -58,6 +58,7 @@ class AlertSender:
         self._url = settings.webhook_url.get_secret_value()
         self._session: aiohttp.ClientSession | None = None
         self.posted = 0  # messages the webhook accepted, in this process
+        self.checks = 0  # checks completed, in this process
 
     def _decide(self, tx: Transaction) -> list[Message]:
         q = tx.queries
@@ -84,6 +85,7 @@ class AlertSender:
                 break  # in order: the rest waits for the next check with this one
             await in_store(store, functools.partial(_record, message=message))
             sent += 1
+        self.checks += 1
         return sent
 
     async def _post(self, message: Message) -> bool:
