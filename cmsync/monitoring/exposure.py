@@ -8,19 +8,24 @@
   node_exporter's textfile collector exports every ``*.prom`` file of its directory. Its
   README (prometheus/node_exporter, "Textfile Collector") asks for an atomic write, a
   temporary file in the same directory renamed over the old one, so node_exporter never reads
-  half a file; ``write_to_textfile`` does exactly that (the temporary name does not end in
-  ``.prom``, so it is never read). Written every ``metrics.textfile_every`` seconds in a worker
-  thread; a failed write (a missing directory, a full disk) is logged once until one succeeds,
-  and never stops the daemon.
+  half a file (the temporary name ends in ``.tmp``, not ``.prom``, so it is never read). The
+  file is made readable by all (0644) whatever the umask: the unit runs cmsync with
+  ``UMask=0077`` and node_exporter runs as another user. Written every
+  ``metrics.textfile_every`` seconds in a worker thread; a failed write (a missing directory,
+  a full disk) is logged once until one succeeds, and never stops the daemon.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import tempfile
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from cmsync.config import MetricsSettings
 from cmsync.errors import FatalError
@@ -70,7 +75,7 @@ class MetricsExposure:
         if path is None:
             return False
         try:
-            write_to_textfile(str(path), self.registry)
+            _write_atomically(path, generate_latest(self.registry))
         except OSError as exc:
             if not self._failing:
                 log.warning("metrics: cannot write %s: %s", path, exc.strerror or exc)
@@ -91,3 +96,20 @@ class MetricsExposure:
             except Exception as exc:  # the store unreadable mid-write, say: the next one
                 log.warning("metrics: the textfile write failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.settings.textfile_every)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path`` in one rename: a temporary file in the same directory (a rename
+    across file systems would not be atomic), mode 0644, flushed to disk, then renamed."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)  # not subject to the umask
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

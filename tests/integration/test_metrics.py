@@ -15,6 +15,7 @@ import asyncio
 import gc
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ async def test_a_scrape_and_the_textfile_say_what_the_store_holds(
     path, textfile = settings.store.path, tmp_path / "cmsync.prom"
     daemon = Daemon(settings, target_label="sandbox", grace=5, beat_every=0.2)
     stop = asyncio.Event()
+    umask = os.umask(0o077)  # as the systemd unit runs cmsync
     running = asyncio.create_task(daemon.run(stop))
 
     def written() -> bool:
@@ -166,9 +168,12 @@ async def test_a_scrape_and_the_textfile_say_what_the_store_holds(
             return _compared(figures) == _from_store(path)
 
         await until(textfile_agrees, 10, "the textfile saying what the store holds")
-        leftovers = [p.name for p in os.scandir(tmp_path) if p.name.startswith("cmsync.prom.")]
+        leftovers = [p.name for p in os.scandir(tmp_path) if p.name.endswith(".tmp")]
         assert not leftovers, "a temporary file was left behind"
+        # Readable by node_exporter's user, though the daemon runs with UMask=0077.
+        assert stat.S_IMODE(os.stat(textfile).st_mode) == 0o644
     finally:
+        os.umask(umask)
         stop.set()
         await asyncio.wait_for(running, 30)
     # The listener goes with the daemon.
