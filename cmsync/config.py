@@ -491,7 +491,7 @@ class MetricsSettings(_Section):
 
 
 class AlertSettings(_Section):
-    """Alerts out: JSON POSTs to an incoming webhook (Slack, Teams workflows, any endpoint)."""
+    """Alerts out: JSON POSTs to an incoming webhook (Slack's, or any endpoint reading JSON)."""
 
     webhook_url: SecretStr | None = Field(
         default=None,

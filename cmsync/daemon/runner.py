@@ -91,7 +91,9 @@ __all__ = ["JOBS", "Daemon", "JobSpec"]
 log = logging.getLogger("cmsync.daemon")
 
 HEARTBEAT_SECONDS = 5.0
-OTHER_BEAT_SEEN = 60.0  # seconds a foreign beat keeps "another cmsync on this store" raised
+# Beats a foreign beat keeps "another cmsync on this store" raised: two daemons beating on one
+# store each find the other's row at nearly every beat, so it clears within 30 s of the last.
+OTHER_BEAT_SEEN = 6
 FIRST_REFRESH_DELAYS = (2.0, 5.0)  # seconds before the second and the third attempt
 
 
@@ -253,7 +255,7 @@ class Daemon:
         if self._foreign is None:
             return None
         beat, seen = self._foreign
-        return beat if time.monotonic() - seen < OTHER_BEAT_SEEN else None
+        return beat if time.monotonic() - seen < OTHER_BEAT_SEEN * self.beat_every else None
 
     async def _alerts_forever(self, sender: AlertSender) -> None:
         """Check the alert conditions every ``alerts.check_every`` seconds until cancelled."""

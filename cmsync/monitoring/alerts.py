@@ -4,7 +4,9 @@ Nothing calls in: the daemon posts to the URL in ``alerts.webhook_url`` (a secre
 ``webhook_url_file`` or in the environment, never logged). The body is ``{"text": "..."}``,
 the body of Slack's incoming webhooks (Slack API docs, "Sending messages using incoming
 webhooks": a POST of a JSON payload whose ``text`` is the message), which any endpoint taking
-a JSON POST reads as well. No Authorization header: such a URL carries its own secret.
+a JSON POST reads as well (a Microsoft Teams workflow needs a step that posts the body's
+``text``: Teams' Workflows post Adaptive Cards only, per Microsoft Learn's "Create and send
+messages"). No Authorization header: such a URL carries its own secret.
 
 Each check (every ``alerts.check_every`` seconds) reads the store, observes the conditions
 (``state.alerting.observe``: a job failing ``failures_in_a_row`` runs in a row, new dead

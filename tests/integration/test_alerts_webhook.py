@@ -1,6 +1,6 @@
 """Alerts out: the real daemon in process against the sandbox, posting to a local HTTP
-receiver that stands in for an incoming webhook (Slack's, a Teams workflow's, any endpoint
-that takes a JSON POST).
+receiver that stands in for an incoming webhook (Slack's, or any endpoint that takes a JSON
+POST).
 
 ChartMogul's invoice listing answers 503 for a while (the emulator's outage answer, as in
 ``test_job_health``), so the ``chartmogul`` job fails run after run. The receiver refuses the
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,38 @@ async def test_a_failing_job_is_alerted_once_not_again_after_a_restart_and_its_r
     assert recovery.endswith(": job chartmogul runs again")
     with Store.open(settings.store.path) as store, store.transaction() as tx:
         assert "job:chartmogul" not in tx.daemon.alerts_sent()
+
+
+async def test_another_cmsync_beating_on_the_same_store_is_alerted_and_its_end_said(
+    sandbox: RunningSandbox, tmp_path: Path, receiver: tuple[Receiver, str]
+) -> None:
+    """A second daemon on the same store where the lock does not hold (another host on a
+    shared disk): its beats, written into the store beside the running daemon's, are met by
+    the daemon's own next beat; the alert says whose they are, and clears once they stop."""
+    hook, url = receiver
+    hook.refuse = 0
+    settings = _settings(sandbox, tmp_path, url)
+    daemon = Daemon(settings, target_label="sandbox", grace=2, beat_every=0.2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(stop))
+    other = "another cmsync beats on this store (pid 4242, target production)"
+    try:
+        await until(lambda: daemon.alerts is not None and daemon.alerts.checks >= 2, 20,
+                    "the daemon's first checks")  # fmt: skip
+        assert not hook.texts("another cmsync")
+        started = datetime.now(UTC)
+        with Store.open(settings.store.path) as store:
+            deadline = asyncio.get_running_loop().time() + 10
+            while not hook.texts(other):  # the other daemon beats as a daemon does
+                with store.transaction() as tx:
+                    tx.daemon.beat(4242, started, "production")
+                assert asyncio.get_running_loop().time() < deadline, "no alert for the other"
+                await asyncio.sleep(0.1)
+        await until(lambda: hook.texts("only this cmsync beats"), 10, "the all-clear")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 20)
+    [alert] = hook.texts(other)
+    assert alert.endswith(": two daemons on one store double every write; stop one")
+    [clear] = hook.texts("only this cmsync beats")
+    assert clear.startswith("cmsync resolved (sandbox")
