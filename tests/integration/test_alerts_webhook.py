@@ -25,10 +25,11 @@ from pydantic import SecretStr
 
 from cmsync.config import AlertSettings, Settings, load_settings
 from cmsync.daemon import Daemon
+from cmsync.monitoring import AlertSender
 from cmsync.sandbox.faults import Fault, FaultInjector
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
-from state import Store
+from state import JobHealthRecord, Store
 from tests.support.waiting import until
 
 FAST = {
@@ -215,3 +216,47 @@ async def test_another_cmsync_beating_on_the_same_store_is_alerted_and_its_end_s
     assert alert.endswith(": two daemons on one store double every write; stop one")
     [clear] = hook.texts("only this cmsync beats")
     assert clear.startswith("cmsync resolved (sandbox")
+
+
+async def test_a_webhook_that_hangs_is_cut_short_logged_without_its_url_and_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The POST's timeout bounds a check; nothing is recorded as sent, so the next check
+    sends it again; the log says what failed, never the URL (whoever holds it can post)."""
+    answering, release = False, asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        if not answering:
+            await release.wait()  # held until the test ends: the sender gives up first
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hooks/secret-token", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/secret-token"
+    settings = AlertSettings(webhook_url=SecretStr(url), timeout_seconds=0.3)
+    sender = AlertSender(settings, target="production")
+    try:
+        with Store.open(tmp_path / "cmsync.db") as store:
+            with store.transaction() as tx:
+                tx.daemon.put_health([JobHealthRecord("dispatch", 3, None, "dispatch: 503")])
+            assert await sender.check(store) == 0
+            with store.transaction() as tx:
+                assert tx.daemon.alerts_sent() == {}
+            answering = True
+            assert await sender.check(store) == 1
+            with store.transaction() as tx:
+                assert list(tx.daemon.alerts_sent()) == ["job:dispatch"]
+    finally:
+        release.set()
+        await sender.close()
+        await runner.cleanup()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "cmsync.alerts"]
+    assert line == (
+        "alerts: posting the raised message for job:dispatch failed (TimeoutError); trying "
+        "again at the next check"
+    )
+    assert "secret-token" not in caplog.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import socket
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -22,10 +23,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from cmsync.config import MetricsSettings, Settings, load_settings
 from cmsync.daemon import Daemon
+from cmsync.errors import FatalError
+from cmsync.monitoring import MetricsExposure, StoreCollector, metrics_registry
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from tests.support.waiting import until
@@ -180,3 +184,38 @@ async def test_a_scrape_and_the_textfile_say_what_the_store_holds(
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:
             await session.get(f"http://{host}:{port}/metrics")
+
+
+def test_a_textfile_that_cannot_be_written_is_said_once_and_written_when_it_can(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing directory (node_exporter not installed yet, say): one warning, not one per
+    write; the figures go out once the directory exists, and that is said too."""
+    textfile = tmp_path / "textfile" / "cmsync.prom"
+    collector = StoreCollector(tmp_path / "no-store-yet.db")
+    registry, _ = metrics_registry(collector)
+    exposure = MetricsExposure(MetricsSettings(textfile=textfile), registry)
+    assert not exposure.write_textfile() and not exposure.write_textfile()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"metrics: cannot write {textfile}: No such file or directory"
+    ]
+    textfile.parent.mkdir()
+    assert exposure.write_textfile()
+    assert caplog.records[-1].getMessage() == f"metrics: {textfile} written again"
+    # No store yet: the file says so rather than nothing.
+    assert _figures(textfile.read_text(encoding="utf-8")) == {("cmsync_store_readable", ()): 0}
+
+
+def test_a_listener_port_already_taken_stops_the_start_named() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = MetricsSettings(listen=f"127.0.0.1:{port}")
+        exposure = MetricsExposure(settings, CollectorRegistry())
+        with pytest.raises(FatalError) as refused:
+            exposure.start()
+    assert str(refused.value) == (
+        f"metrics.listen 127.0.0.1:{port}: cannot listen: Address already in use; choose a "
+        "free port or leave metrics.listen unset"
+    )
