@@ -11,6 +11,7 @@ Use them inside ``ReadOnlyStore.snapshot()`` (or ``tx.queries`` in a writer tran
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import Connection, func, select
 
@@ -185,9 +186,12 @@ class Queries:
             ).scalar_one()
         )
 
-    def newest_id(self, kind: str) -> int:
-        """The id of the newest dead letter (``"dead"``) or open quarantine entry
-        (``"quarantine"``), 0 if none: what alerts compare to tell new items from old."""
+    def newest_id(self, kind: Literal["dead", "quarantine", "audit"]) -> int:
+        """The id of the newest dead letter, open quarantine entry or audit entry, 0 if none:
+        what alerts compare to tell new items from old, and where a writes count begins."""
+        if kind == "audit":
+            found = self._conn.execute(select(func.max(_AUDIT.c.id))).scalar_one()
+            return int(found or 0)
         if kind == "dead":
             table, where = _OUT, _OUT.c.status == OutboxStatus.DEAD.value
         else:

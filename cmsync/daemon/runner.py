@@ -369,7 +369,7 @@ class Daemon:
                 self._store = Store.open(self.settings.store.path)
                 try:
                     # Writes counted from here on: this process's, as a Prometheus counter.
-                    newest, _ = await in_store(self._store, lambda tx: tx.queries.writes_after(0))
+                    newest = await in_store(self._store, lambda tx: tx.queries.newest_id("audit"))
                     self.collector.start_writes_after(newest)
                     self.metrics.start()
                     try:
