@@ -12,6 +12,7 @@ nothing deeper reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -43,11 +44,13 @@ from cmsync.config_checks import (
 
 __all__ = [
     "AccountFieldMap",
+    "AlertSettings",
     "ChartMogulSettings",
     "ClosedWonSettings",
     "ConfigError",
     "EnrichmentSettings",
     "FieldSettings",
+    "MetricsSettings",
     "OfflineSettings",
     "PersonFieldMap",
     "PlanDefinition",
@@ -423,6 +426,100 @@ class ScheduleSettings(_Section):
         return check_crontab(value)
 
 
+def _host_port(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) split; ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:9464")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+class MetricsSettings(_Section):
+    """Prometheus metrics: a listener to scrape, a file for node_exporter, or both."""
+
+    listen: str | None = Field(
+        default=None,
+        description="host:port of the metrics listener (e.g. 127.0.0.1:9464); off unless set. "
+        "Only a loopback address unless allow_remote.",
+    )
+    allow_remote: bool = Field(
+        default=False,
+        description="Let listen bind a non-loopback address. The listener has no TLS and no "
+        "authentication: put a reverse proxy or a firewall in front of it.",
+    )
+    textfile: Path | None = Field(
+        default=None,
+        description="File for node_exporter's textfile collector (a .prom file in its "
+        "directory), rewritten atomically; off unless set.",
+    )
+    textfile_every: float = Field(
+        default=15.0, gt=0, description="Seconds between two writes of the textfile."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _host_port(value)
+        return value
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> Self:
+        if self.listen is not None and not self.allow_remote:
+            host, _ = _host_port(self.listen)
+            if not _loopback(host):
+                raise ValueError(
+                    f"listen {self.listen!r} is not a loopback address; the listener has no TLS "
+                    "and no authentication: bind 127.0.0.1 (and scrape through a proxy or an "
+                    "SSH tunnel), use textfile, or set allow_remote = true"
+                )
+        return self
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The listener's (host, port), None when it is off."""
+        return None if self.listen is None else _host_port(self.listen)
+
+
+class AlertSettings(_Section):
+    """Alerts out: JSON POSTs to an incoming webhook (Slack's, or any endpoint reading JSON)."""
+
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Incoming-webhook URL the alerts are POSTed to; alerts are off unless set.",
+    )
+    webhook_url_file: Path | None = Field(default=None, description="File holding the webhook URL.")
+    failures_in_a_row: int = Field(
+        default=3, ge=1, description="A job failing this many runs in a row is alerted."
+    )
+    budget_threshold: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Share of cmsync's API budget whose use is alerted.",
+    )
+    check_every: float = Field(default=60.0, gt=0, description="Seconds between two checks.")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-POST timeout.")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Self:
+        secrets = self._resolve_secrets("webhook_url")
+        url = secrets["webhook_url"]
+        if url is not None and not url.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("webhook_url must be an http(s) URL")  # never quoted back
+        object.__setattr__(self, "webhook_url", url)
+        return self
+
+
 class Settings(BaseSettings):
     """All of cmsync's settings."""
 
@@ -442,6 +539,8 @@ class Settings(BaseSettings):
     enrichment: EnrichmentSettings = EnrichmentSettings()
     reports: ReportSettings = ReportSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertSettings = AlertSettings()
 
 
 class _OfflineChartMogul(ChartMogulSettings):
@@ -470,6 +569,14 @@ class _OfflineSalesforce(SalesforceSettings):
         return self
 
 
+class _OfflineAlerts(AlertSettings):
+    """The alerts' section where nothing connects: the webhook URL is not read."""
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Self:
+        return self
+
+
 class OfflineSettings(Settings):
     """The settings of the commands that never connect (``cmsync salesforce metadata``): an
     admin runs them before any credential exists, from no file at all or from one holding
@@ -480,6 +587,7 @@ class OfflineSettings(Settings):
 
     chartmogul: _OfflineChartMogul = _OfflineChartMogul()
     salesforce: _OfflineSalesforce = _OfflineSalesforce()
+    alerts: _OfflineAlerts = _OfflineAlerts()
 
 
 def _problems(exc: ValidationError) -> Iterator[tuple[str, str]]:

@@ -30,7 +30,14 @@ from state.problems import group_problems
 from state.storehealth import read_note
 from state.verdict import judge
 
-__all__ = ["STALE_AFTER", "collect", "render", "render_health", "render_verdict"]
+__all__ = [
+    "STALE_AFTER",
+    "collect",
+    "cursor_lag",
+    "render",
+    "render_health",
+    "render_verdict",
+]
 
 STALE_AFTER = timedelta(seconds=30)
 DEAD_SHOWN = 10  # dead letters listed with their reasons (the dashboard lists them all)
@@ -38,7 +45,7 @@ REASON_CHARS = 300
 GROUPED = 10_000  # problems read for grouping: the counts above them stay exact
 
 
-def _lag(value: str, now: datetime) -> float | None:
+def cursor_lag(value: str, now: datetime) -> float | None:
     """Seconds between now and the newest record a watermark cursor read, if it is one."""
     try:
         stamp = json.loads(value).get("stamp")
@@ -119,7 +126,7 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
         "cursors": {
             c.name: {
                 "updated_at": c.updated_at.isoformat(),
-                "newest_record_age_seconds": _lag(c.value, now),
+                "newest_record_age_seconds": cursor_lag(c.value, now),
             }
             for c in cursors
         },

@@ -19,10 +19,12 @@ from sqlalchemy import TextualSelect, delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from state import convert
+from state.alerting import Sent
 from state.jobhealth import JobHealthRecord
 from state.records import BudgetSnapshot, FieldWrite, Heartbeat, RecordRef, System
 from state.sql import PAIRS, Part, chunks, pair_params, pairs_where, unique
 from state.tables import (
+    AlertSentRow,
     ApiBudgetRow,
     CursorRow,
     HeartbeatRow,
@@ -38,6 +40,7 @@ _LAST = table_of(LastWrittenRow)
 _BEAT = table_of(HeartbeatRow)
 _BUDGET = table_of(ApiBudgetRow)
 _HEALTH = table_of(JobHealthRow)
+_ALERT = table_of(AlertSentRow)
 
 
 class Cursors(Part):
@@ -187,6 +190,21 @@ class DaemonStatus(Part):
     def health(self) -> list[JobHealthRecord]:
         rows = self._conn.execute(select(_HEALTH).order_by(_HEALTH.c.job))
         return [convert.job_health(row) for row in rows]
+
+    def alerts_sent(self) -> dict[str, Sent]:
+        """The alerts sent and not yet cleared, by condition (``state.alerting``)."""
+        rows = self._conn.execute(select(_ALERT))
+        return {row.condition: Sent(row.condition, int(row.mark), row.text) for row in rows}
+
+    def alert_sent(self, sent: Sent) -> None:
+        values = {"mark": sent.mark, "text": sent.text, "sent_at": self._now}
+        stmt = upsert(_ALERT).values(condition=sent.key, **values)
+        self._conn.execute(
+            stmt.on_conflict_do_update(index_elements=[_ALERT.c.condition], set_=values)
+        )
+
+    def alert_cleared(self, key: str) -> None:
+        self._conn.execute(delete(_ALERT).where(_ALERT.c.condition == key))
 
     def put_budget(self, snapshot: BudgetSnapshot) -> None:
         values = {

@@ -11,6 +11,7 @@ Use them inside ``ReadOnlyStore.snapshot()`` (or ``tx.queries`` in a writer tran
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import Connection, func, select
 
@@ -176,6 +177,40 @@ class Queries:
         """Each scheduled job's health as the daemon last wrote it, by job name."""
         rows = self._conn.execute(select(_HEALTH).order_by(_HEALTH.c.job))
         return [convert.job_health(row) for row in rows]
+
+    def quarantine_count(self, status: QuarantineStatus = QuarantineStatus.OPEN) -> int:
+        """Entries with ``status``, counted on the ``(status, id)`` index."""
+        return int(
+            self._conn.execute(
+                select(func.count()).select_from(_Q).where(_Q.c.status == status.value)
+            ).scalar_one()
+        )
+
+    def newest_id(self, kind: Literal["dead", "quarantine", "audit"]) -> int:
+        """The id of the newest dead letter, open quarantine entry or audit entry, 0 if none:
+        what alerts compare to tell new items from old, and where a writes count begins."""
+        if kind == "audit":
+            found = self._conn.execute(select(func.max(_AUDIT.c.id))).scalar_one()
+            return int(found or 0)
+        if kind == "dead":
+            table, where = _OUT, _OUT.c.status == OutboxStatus.DEAD.value
+        else:
+            table, where = _Q, _Q.c.status == QuarantineStatus.OPEN.value
+        found = self._conn.execute(select(func.max(table.c.id)).where(where)).scalar_one()
+        return int(found or 0)
+
+    def writes_after(self, after_id: int) -> tuple[int, list[tuple[str, str, str, int]]]:
+        """Audit entries after ``after_id`` counted per (system, object, action), and the
+        newest id counted: the metrics' writes counter reads only what is new each time."""
+        newest = self._conn.execute(select(func.max(_AUDIT.c.id))).scalar_one()
+        if newest is None or newest <= after_id:
+            return after_id, []
+        rows = self._conn.execute(
+            select(_AUDIT.c.system, _AUDIT.c.object, _AUDIT.c.action, func.count())
+            .where(_AUDIT.c.id > after_id, _AUDIT.c.id <= newest)
+            .group_by(_AUDIT.c.system, _AUDIT.c.object, _AUDIT.c.action)
+        )
+        return int(newest), [(s, o, a, int(n)) for s, o, a, n in rows]
 
     def budgets(self) -> list[BudgetSnapshot]:
         rows = self._conn.execute(select(_BUDGET).order_by(_BUDGET.c.system))

@@ -36,6 +36,7 @@ __all__ = [
     "STAGE_TOTAL_TRIGGERS",
     "AccountLinkRow",
     "AccountStateRow",
+    "AlertSentRow",
     "ApiBudgetRow",
     "AppliedSignalRow",
     "AuditRow",
@@ -356,6 +357,17 @@ class JobHealthRow(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class AlertSentRow(SQLModel, table=True):
+    """An alert sent and not yet cleared (``state.alerting``); revision 0005. Kept so a
+    restarted daemon neither repeats it nor forgets to say when it clears."""
+
+    __tablename__ = "alert_sent"
+    condition: str = Field(primary_key=True)
+    mark: int = 0  # the newest item (dead letter, quarantine entry) the alert covered
+    text: str
+    sent_at: datetime = _ts()
+
+
 class ApiBudgetRow(SQLModel, table=True):
     __tablename__ = "api_budget"
     system: str = Field(primary_key=True)
@@ -395,5 +407,6 @@ ALL_TABLES: tuple[Table, ...] = tuple(
         ApiBudgetRow,
         StoreInfoRow,
         JobHealthRow,
+        AlertSentRow,
     )
 )

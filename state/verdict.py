@@ -24,7 +24,14 @@ from enum import IntEnum
 
 from state.records import BudgetSnapshot
 
-__all__ = ["BUDGET_NEARLY_SPENT", "LIVE_STATES", "Judgement", "Verdict", "judge"]
+__all__ = [
+    "BUDGET_NEARLY_SPENT",
+    "LIVE_STATES",
+    "Judgement",
+    "Verdict",
+    "budget_reason",
+    "judge",
+]
 
 BUDGET_NEARLY_SPENT = 0.9  # of cmsync's share of the daily allocation
 RUNNING = "running"
@@ -54,9 +61,11 @@ class Judgement:
         }
 
 
-def _budget_reason(budget: BudgetSnapshot) -> str | None:
+def budget_reason(budget: BudgetSnapshot, threshold: float = BUDGET_NEARLY_SPENT) -> str | None:
+    """Why ``budget`` is nearly spent (``threshold`` of what cmsync may use), None if not;
+    the alerts (``state.alerting``) apply the same rule with their own threshold."""
     allowed = budget.max * budget.share
-    if allowed <= 0 or budget.used < allowed * BUDGET_NEARLY_SPENT:
+    if allowed <= 0 or budget.used < allowed * threshold:
         return None
     return (
         f"{budget.system.value} API budget nearly spent: {budget.used} of the {int(allowed)} "
@@ -83,7 +92,7 @@ def judge(
             reasons.append(f"job {job} failing ({count} failed {runs})")
     if dead_letters:
         reasons.append(f"{dead_letters} dead letter{'' if dead_letters == 1 else 's'}")
-    reasons += [r for r in map(_budget_reason, budgets) if r is not None]
+    reasons += [r for r in map(budget_reason, budgets) if r is not None]
     if daemon not in LIVE_STATES:
         verdict = Verdict.DOWN
     else:

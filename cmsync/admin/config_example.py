@@ -50,6 +50,9 @@ _EXAMPLES: dict[str, Any] = {
     "salesforce.ca_bundle": "/etc/cmsync/ca-bundle.pem",
     "sync.fallback_owner": "renewals@yourco.com",
     "closed_won.plan_field": "Plan__c",
+    "metrics.listen": "127.0.0.1:9464",
+    "metrics.textfile": "/var/lib/node_exporter/textfile/cmsync.prom",
+    "alerts.webhook_url_file": f"{CREDENTIALS}/alerts_webhook_url",
 }
 _IN_A_FILE = (
     "A secret: the file is readable by the cmsync user alone (mode 0600; the systemd unit "

@@ -52,6 +52,7 @@ _NOTES = {
     f"{_NOT_IN_FILE}",
     "salesforce.password": f"Required by password (or `_file`). {_NOT_IN_FILE}",
     "salesforce.security_token": _NOT_IN_FILE,
+    "alerts.webhook_url": f"Or `webhook_url_file`. {_NOT_IN_FILE}",
 }
 
 

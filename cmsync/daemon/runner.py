@@ -35,6 +35,12 @@ Theory of operation.
   loop is alive and says why, and a restart would not make room), so a hung loop stops
   pinging and ``WatchdogSec`` restarts it; ``STOPPING=1`` when the stop begins; a short
   ``STATUS=`` line with each. Nothing at all outside systemd.
+- Monitoring (``cmsync.monitoring``): the metrics listener starts with the daemon and the
+  textfile is rewritten on its own period, both reading the store at each collection; the
+  alerts are checked on theirs. Each runs beside the jobs and its failures are logged, never
+  fatal: a monitoring system that cannot be reached must not stop the sync. A beat found in
+  the store in place of this daemon's own (another cmsync on the same store, where the lock
+  does not hold: another host on a shared disk) is remembered for the alerts.
 - Stop (SIGTERM/SIGINT): pause the scheduler (no new runs), ask the dispatcher to finish the
   batch in flight and hand the rest back, wait for running jobs up to ``grace`` seconds, then
   cancel what is left (the outbox rows it held go back on the next start), record a clean stop
@@ -47,6 +53,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,6 +73,7 @@ from cmsync.daemon.timing import StepWatch, check_armed, rearm, report_missed
 from cmsync.errors import FatalError, RetriableError, SyncError
 from cmsync.lock import exclusive
 from cmsync.machineclock import machine_clock
+from cmsync.monitoring import AlertSender, MetricsExposure, StoreCollector, metrics_registry
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
 from cmsync.pipeline.sync_pass import Step, SyncPass
 from cmsync.salesforce.budget import ApiBudget
@@ -74,6 +82,7 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
 from state import Store, StoreUnwritableError, Transaction
 from state.authgate import AuthBackoff
+from state.records import Heartbeat
 from state.serverclock import ServerClock
 from state.storehealth import clear_note
 
@@ -82,6 +91,9 @@ __all__ = ["JOBS", "Daemon", "JobSpec"]
 log = logging.getLogger("cmsync.daemon")
 
 HEARTBEAT_SECONDS = 5.0
+# Beats a foreign beat keeps "another cmsync on this store" raised: two daemons beating on one
+# store each find the other's row at nearly every beat, so it clears within 30 s of the last.
+OTHER_BEAT_SEEN = 6
 FIRST_REFRESH_DELAYS = (2.0, 5.0)  # seconds before the second and the third attempt
 
 
@@ -164,6 +176,14 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._reports_due = True  # a report fire time passed since the last report run
         self.started_at = clock()
+        self.collector = StoreCollector(settings.store.path, clock)
+        self.registry, self._durations = metrics_registry(self.collector)
+        self.metrics = MetricsExposure(settings.metrics, self.registry)
+        self.alerts: AlertSender | None = None
+        if settings.alerts.webhook_url is not None:
+            self.alerts = AlertSender(settings.alerts, target=target_label, other=self._other)
+        self._beats = 0  # beats this process stored
+        self._foreign: tuple[Heartbeat, float] | None = None  # another's beat, when (monotonic)
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -173,6 +193,7 @@ class Daemon:
         self._running.add(task)
         health = self.health[spec.name]
         limit = self.settings.schedule.job_timeout
+        began = time.monotonic()
         try:
             try:
                 async with asyncio.timeout(limit) as deadline:
@@ -193,6 +214,7 @@ class Daemon:
                     health.succeeded()
             except TimeoutError:
                 health.failed(f"job {spec.name} ran past {limit:.0f}s")
+            self._durations.labels(job=spec.name).set(time.monotonic() - began)
             if spec.cron is not None and not health.up and self._scheduler is not None:
                 # A cron job's next fire may be a day away: a report lost to an outage or to
                 # refused credentials is tried again soon, until one run succeeds.
@@ -211,6 +233,11 @@ class Daemon:
         pid, started, target, here = os.getpid(), self.started_at, self.target, machine_clock()
 
         def beat(tx: Transaction) -> None:
+            before = tx.daemon.heartbeat()
+            # After this daemon's first beat the row is its own, unless another beat here.
+            foreign = before is not None and (before.pid, before.started_at) != (pid, started)
+            if self._beats and foreign and before is not None and before.stopped_at is None:
+                self._foreign = (before, time.monotonic())
             tx.daemon.beat(pid, started, target, monotonic=here.monotonic, boot_id=here.boot_id)
             # Read inside the transaction (the store's write lock): a run that ended while this
             # beat waited for it is not overwritten by its record from before the run.
@@ -219,8 +246,25 @@ class Daemon:
 
         with self.store_health.watch():  # a store refusing writes is said once a minute
             await in_store(self._store, beat)
+            self._beats += 1
             return True
         return False
+
+    def _other(self) -> Heartbeat | None:
+        """Another cmsync's beat met in this store lately, for the alerts."""
+        if self._foreign is None:
+            return None
+        beat, seen = self._foreign
+        return beat if time.monotonic() - seen < OTHER_BEAT_SEEN * self.beat_every else None
+
+    async def _alerts_forever(self, sender: AlertSender) -> None:
+        """Check the alert conditions every ``alerts.check_every`` seconds until cancelled."""
+        while True:
+            try:
+                await sender.check(self._store)
+            except Exception as exc:  # a check that failed is tried again at the next one
+                log.warning("alerts: the check failed: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(self.settings.alerts.check_every)
 
     def _status_line(self) -> str:
         """One short line for ``systemctl status``: the target and the jobs that are up."""
@@ -324,7 +368,16 @@ class Daemon:
             with exclusive(self.settings.store.path):
                 self._store = Store.open(self.settings.store.path)
                 try:
-                    await self._run(stop)
+                    # Writes counted from here on: this process's, as a Prometheus counter.
+                    newest = await in_store(self._store, lambda tx: tx.queries.newest_id("audit"))
+                    self.collector.start_writes_after(newest)
+                    self.metrics.start()
+                    try:
+                        await self._run(stop)
+                    finally:
+                        self.metrics.stop()
+                        if self.alerts is not None:
+                            await self.alerts.close()
                 finally:
                     self._store.close()
         except StoreUnwritableError as exc:
@@ -362,15 +415,19 @@ class Daemon:
                 self._scheduler.start()
                 check_armed(self._scheduler)
                 beating = asyncio.create_task(self._beat_and_watch())
+                watching = [asyncio.create_task(self.metrics.textfile_forever())]
+                if self.alerts is not None:
+                    watching.append(asyncio.create_task(self._alerts_forever(self.alerts)))
                 try:
                     log.info("cmsync daemon running against %s (pid %d)", self.target, os.getpid())
                     self.notifier.ready(self._status_line())
                     await stop.wait()
                     self.notifier.stopping("stopping: finishing the work in flight")
                 finally:
-                    beating.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await beating
+                    for task in (beating, *watching):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await self._shutdown()
             finally:
                 if self._sync is not None:

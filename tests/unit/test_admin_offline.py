@@ -119,6 +119,8 @@ def _with_credentials(text: str, directory: Path) -> str:
     """The example with its credential files created under ``directory``."""
     for name in re.findall(rf"{CREDENTIALS}/(\w+)", text):
         content = RSA_PEM if name.endswith("private_key") else f"{name}-value\n"
+        if name.endswith("webhook_url"):  # a URL, as the alerts' setting checks
+            content = "https://hooks.example.com/services/T000/B000/XXXX\n"
         (directory / name).write_text(content, encoding="utf-8")
     return text.replace(CREDENTIALS, str(directory))
 
@@ -153,9 +155,10 @@ def test_the_example_names_every_setting_and_its_commented_values_are_the_defaul
     config.write_text(_with_credentials(uncommented, tmp_path), encoding="utf-8")
     tomllib.loads(config.read_text(encoding="utf-8"))
     settings = load_settings(config)
-    for section in ("sync", "closed_won", "schedule", "reports", "enrichment"):
+    for section in ("sync", "closed_won", "schedule", "reports", "enrichment", "metrics", "alerts"):
         model = Settings.model_fields[section].annotation
         assert model is not None
         shown, default = getattr(settings, section).model_dump(), model().model_dump()
         changed = {k for k in shown if shown[k] != default[k]}
-        assert changed <= {"fallback_owner", "plan_field"}, (section, changed)  # examples
+        examples = {"fallback_owner", "plan_field", "listen", "textfile", "webhook_url_file"}
+        assert changed <= examples | {"webhook_url"}, (section, changed)  # read from its file
