@@ -327,7 +327,10 @@ class AuditRow(SQLModel, table=True):
     record_id: str
     action: str
     fields: Any = _json()
-    reason: str
+    reason: str  # why, in words (``state.words``)
+    # The idempotency keys of the outbox rows the write carried out ("; " between them): the
+    # signal it came from, for whoever traces it. 0005; rows written before have none.
+    keys: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
 class HeartbeatRow(SQLModel, table=True):

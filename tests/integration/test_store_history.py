@@ -82,6 +82,7 @@ def _pre_alembic(path: Path) -> None:
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
+        conn.execute("ALTER TABLE audit DROP COLUMN keys")
         conn.execute("UPDATE schema_version SET version = 2")
 
 
