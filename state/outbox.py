@@ -77,10 +77,13 @@ _SelectT = TypeVar("_SelectT", bound=Select[Any])
 # from the table's definition (``state.rowcodec``).
 _ENQUEUE = ParamsWriter(_OUT, omit=("id",))
 _ENQUEUE_SQL = _ENQUEUE.insert_sql(or_ignore=("idempotency_key",))
-_JOIN_SQL = "UPDATE outbox SET payload = ?, reason = ?, updated_at = ? WHERE id = ?"
+_JOIN_SQL = (
+    "UPDATE outbox SET payload = ?, reason = ?, merged_keys = ?, updated_at = ? WHERE id = ?"
+)
 _ADD_MERGED_KEYS_SQL = "INSERT INTO merged_key (idempotency_key, created_at) VALUES (?, ?)"
 _MERGED = Operation.UPDATE.value  # the kind whose rows merge: a set of field values
 _REASON_CHARS = 500  # a merged row's reasons, joined, are cut to this
+_KEYS_CHARS = 2000  # and its merged keys
 
 
 def _mergeable(item: OutboxItem) -> bool:
@@ -96,6 +99,7 @@ class _OpenRow:
     id: int
     payload: dict[str, Any] | None = None
     reason: str = ""
+    merged_keys: str = ""
 
 
 # The enqueue's reads, plain too (the IN lists vary in length on every page).
@@ -106,7 +110,7 @@ _NEWEST_OPEN_SQL = (
     " (kind = ? AND status = ? AND attempts = 0 AND next_attempt_at <= ?) AS joinable"
     " FROM outbox WHERE target_key IN ({}) AND status IN (?, ?) ORDER BY id"
 )
-_PAYLOADS_SQL = "SELECT id, payload, reason FROM outbox WHERE id IN ({})"
+_PAYLOADS_SQL = "SELECT id, payload, reason, merged_keys FROM outbox WHERE id IN ({})"
 _KEYS_SEEN_SQL = (
     "SELECT idempotency_key FROM outbox WHERE idempotency_key IN ({0})"
     " UNION ALL SELECT idempotency_key FROM merged_key WHERE idempotency_key IN ({0})"
@@ -117,13 +121,14 @@ def _merge(into: dict[str, Any], item: OutboxItem, payload: str, reason: str) ->
     """``item``'s fields over those of the row ``into`` (insert or update parameters)."""
     into[payload] = {**into[payload], **item.payload}
     into[reason] = _joined(into[reason], item.reason)
+    into["merged_keys"] = _joined(into["merged_keys"], item.idempotency_key, _KEYS_CHARS)
 
 
-def _joined(reasons: str, reason: str) -> str:
+def _joined(reasons: str, reason: str, limit: int = _REASON_CHARS) -> str:
     if not reason or reason in reasons:
         return reasons
     text = f"{reasons}; {reason}" if reasons else reason
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _insert_params(item: OutboxItem, now: datetime) -> dict[str, Any]:
@@ -142,6 +147,7 @@ def _insert_params(item: OutboxItem, now: datetime) -> dict[str, Any]:
         "last_error": None,
         "created_at": now,
         "updated_at": now,
+        "merged_keys": "",
     }
 
 
@@ -220,7 +226,13 @@ class Outbox(Part):
                 row = open_rows.get(target)
                 if row is not None and row.payload is not None:
                     into = merges.setdefault(
-                        row.id, {"id": row.id, "payload": row.payload, "reason": row.reason}
+                        row.id,
+                        {
+                            "id": row.id,
+                            "payload": row.payload,
+                            "reason": row.reason,
+                            "merged_keys": row.merged_keys,
+                        },
                     )
                     _merge(into, item, "payload", "reason")
                     continue
@@ -237,7 +249,8 @@ class Outbox(Part):
             self._conn.exec_driver_sql(_ADD_MERGED_KEYS_SQL, merged_keys)
         if merges:
             joins = [
-                (dump_json(m["payload"]), m["reason"], stamp, m["id"]) for m in merges.values()
+                (dump_json(m["payload"]), m["reason"], m["merged_keys"], stamp, m["id"])
+                for m in merges.values()
             ]
             self._conn.exec_driver_sql(_JOIN_SQL, joins)
         if inserts:
@@ -271,11 +284,11 @@ class Outbox(Part):
                 if joins:
                     joinable.add(id_)
         wanted = [i for i in newest.values() if i in joinable]
-        payloads: dict[int, tuple[dict[str, Any], str]] = {}
+        payloads: dict[int, tuple[dict[str, Any], str, str]] = {}
         for ids in chunks(wanted):
             sql = _PAYLOADS_SQL.format(marks(len(ids)))
-            for id_, payload, reason in self._conn.exec_driver_sql(sql, tuple(ids)):
-                payloads[id_] = (dict(json.loads(payload) or {}), reason)
+            for id_, payload, reason, merged in self._conn.exec_driver_sql(sql, tuple(ids)):
+                payloads[id_] = (dict(json.loads(payload) or {}), reason, merged)
         return {
             target: _OpenRow(id_, *payloads[id_]) if id_ in payloads else _OpenRow(id_)
             for target, id_ in newest.items()

@@ -244,6 +244,7 @@ class OutboxEntry:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    merged_keys: str = ""  # the keys of the effects merged into this row, "; " between them
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,6 +253,9 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # The idempotency keys of the effects merged into this row ("; " between them), so the
+    # audit entry of its write names every signal it carried out, beside the words. 0005.
+    merged_keys: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
 class MergedKeyRow(SQLModel, table=True):

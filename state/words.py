@@ -107,10 +107,10 @@ def movement_noun(kind: MovementKind) -> str:
 
 def _movement(signal: MrrMovement, plan_before: str | None) -> str:
     amount = money(abs(signal.movement_cents), signal.currency)
-    said = f"{_NOUNS[signal.kind]} of {amount}/mo on {day(signal.at)} (ChartMogul)"
+    said = f"{_NOUNS[signal.kind]} of {amount}/mo on {day(signal.at)}"
     if plan_before and signal.plan and signal.plan != plan_before:
-        return f"plan change from {plan_before} to {signal.plan}: {said}"
-    return said
+        said += f" with a plan change from {plan_before} to {signal.plan}"
+    return f"{said} (ChartMogul)"
 
 
 def signal_words(signal: Signal, plan_before: str | None = None) -> str:
@@ -190,11 +190,11 @@ def effect_words(
         case ExpansionOpportunity():
             amount = money(effect.amount.cents, currency)
             said = said or f"expansion on {day(effect.close_date)}"
-            return f"upgrade Opportunity of +{amount} ARR: {said}"
+            return f"upgrade Opportunity (+{amount} ARR) for the {said}"
         case MilestoneReached():
             return (
-                f"MRR milestone: {money(effect.mrr.cents, currency)} on {day(effect.at)} is past "
-                f"{money(effect.milestone.cents, currency)}"
+                f"MRR reached {money(effect.mrr.cents, currency)} on {day(effect.at)}, past the "
+                f"{money(effect.milestone.cents, currency)} milestone"
             )
         case WithdrawAlert():
             return f"{effect.record} withdrawn: ChartMogul regrouped its movement"

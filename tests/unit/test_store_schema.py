@@ -83,6 +83,7 @@ def _make_pre_alembic(path: Path, version: int = 2, *, without_stage_total: bool
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE schema_version SET version = ?", (version,))
         if version == 1:
             conn.execute("ALTER TABLE heartbeat DROP COLUMN beat_monotonic")
@@ -98,6 +99,7 @@ def _make_at_0002(path: Path) -> None:
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE alembic_version SET version_num = '0002'")
 
 
@@ -160,17 +162,17 @@ def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
     assert _one(copy, "SELECT version FROM schema_version") == 2
     assert _one(copy, "SELECT value FROM cursor") == '"v1"'
     # Stamped: the tables it had are exactly as they were; 0003 added store_info, 0004
-    # job_health, 0005 the audit's keys column (which rewrites the audit's CREATE text).
+    # job_health, 0005 a column to audit and outbox (which rewrites their CREATE text).
     after = _catalogue(path)
     added = {r[1] for r in after - before}
     new_tables = {"alembic_version", "store_info", "job_health"}
-    assert new_tables | {"audit"} <= added
-    assert added <= new_tables | {
-        "audit",
+    widened = {"audit", "outbox"}
+    assert new_tables | widened <= added
+    assert added <= new_tables | widened | {
         "sqlite_autoindex_alembic_version_1",
         "sqlite_autoindex_job_health_1",
     }
-    assert {r for r in before if r[1] != "audit"} <= after
+    assert {r for r in before if r[1] not in widened} <= after
     assert _one(path, "SELECT version_num FROM alembic_version") == head_revision()
     assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
     with ReadOnlyStore.open(path) as reader:

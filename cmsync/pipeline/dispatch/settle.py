@@ -123,7 +123,7 @@ class Settlement:
 def audit_keys(rows: Sequence[OutboxEntry]) -> str:
     """The rows' idempotency keys (the signals they came from), bounded for the audit trail:
     kept beside the words, for whoever traces a write back to what caused it."""
-    text = "; ".join(r.idempotency_key for r in rows)
+    text = "; ".join(k for r in rows for k in (r.idempotency_key, r.merged_keys) if k)
     return text if len(text) <= _KEYS_CHARS else text[: _KEYS_CHARS - 1] + "…"
 
 

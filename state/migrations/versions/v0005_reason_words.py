@@ -1,4 +1,4 @@
-"""The audit trail keeps each write's keys beside its reason in words (``audit.keys``).
+"""Reasons in words, keys beside them: ``audit.keys`` and ``outbox.merged_keys``.
 
 Revision ID: 0005
 Revises: 0004
@@ -7,7 +7,8 @@ Create Date: 2026-12-07
 An audit row's ``reason`` said why in signal keys (``mrr|<customer>|...``); it now says it in
 words (``state.words``) and the keys move to a column of their own, so ``cmsync status
 --json`` can still name the signal a write came from. Rows written before keep their reason
-as it was, and an empty ``keys``.
+as it was, and an empty ``keys``. An outbox row into which later effects are merged keeps
+their keys too (``merged_keys``; its own stays its idempotency key), for that audit entry.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
+    empty = sa.text("''")
+    op.add_column("audit", sa.Column("keys", sa.String, nullable=False, server_default=empty))
     op.add_column(
-        "audit", sa.Column("keys", sa.String, nullable=False, server_default=sa.text("''"))
+        "outbox", sa.Column("merged_keys", sa.String, nullable=False, server_default=empty)
     )
 
 
