@@ -50,7 +50,6 @@ __all__ = [
     "effect_words",
     "figures_words",
     "money",
-    "movement_noun",
     "signal_words",
     "withdrawal_words",
     "worded",
@@ -99,10 +98,6 @@ def money(cents: int, currency: str | None = None) -> str:
 def day(at: date | datetime) -> str:
     """``7 Dec 2026``: unambiguous in any locale, and short."""
     return f"{at.day} {at:%b %Y}"
-
-
-def movement_noun(kind: MovementKind) -> str:
-    return _NOUNS[kind]
 
 
 def _movement(signal: MrrMovement, plan_before: str | None) -> str:
