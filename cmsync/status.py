@@ -7,7 +7,8 @@ cursors and how far behind they are, the outbox, the API budgets, and the open p
 (quarantine, dead letters, customers still unmatched) grouped by cause (``state.problems``):
 each group with its count, a few of its records, the reason in words and the fix; the newest
 dead letters with Salesforce's reason for each, and every unwound Closed-Won deal with its
-invoice, amount and the actions it waits for. ``--json`` prints the same as one JSON object
+invoice, amount and the actions it waits for; in ``--json``, the newest writes too, each with
+its reason in words and the keys of what caused it. ``--json`` prints the same as one JSON object
 for scripts and monitoring. The command exits with the verdict (``state.verdict``): 0 healthy,
 1 degraded, 2 down, so cron and monitoring plugins need not parse anything.
 
@@ -41,6 +42,7 @@ __all__ = [
 
 STALE_AFTER = timedelta(seconds=30)
 DEAD_SHOWN = 10  # dead letters listed with their reasons (the dashboard lists them all)
+WRITES_SHOWN = 20  # the newest audit entries in --json: why in words, and the keys
 REASON_CHARS = 300
 GROUPED = 10_000  # problems read for grouping: the counts above them stay exact
 
@@ -73,6 +75,7 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
             letters = q.dead_letters(limit=GROUPED)
             quarantined, dead = len(entries), counts.dead
             unmatched = q.pending_match_count()
+            writes = q.recent_audit(WRITES_SHOWN)
     finally:
         store.close()
     # Judged by the beat's monotonic age where this machine can tell it, never by a beat dated
@@ -146,8 +149,28 @@ def collect(path: Path, now: datetime, here: MachineClock | None = None) -> dict
         # What an operator must read to act: each dead letter's record and Salesforce's reason
         # (a validation rule's own message, say), newest first.
         "dead_letters": [
-            {"object": d.target_object, "key": d.target_key, "reason": d.last_error or ""}
+            {
+                "object": d.target_object,
+                "key": d.target_key,
+                "reason": d.last_error or "",
+                "why": d.reason,  # why it was to be written, in words
+                "idempotency_key": d.idempotency_key,  # the signal it came from
+            }
             for d in letters[:DEAD_SHOWN]
+        ],
+        # The newest writes, newest first: why in words, as the live feed shows them, and the
+        # keys of the outbox rows each carried out (the signals they came from).
+        "recent_writes": [
+            {
+                "at": w.at.isoformat(),
+                "system": w.system.value,
+                "object": w.object,
+                "record_id": w.record_id,
+                "action": w.action,
+                "why": w.reason,
+                "keys": w.keys.split("; ") if w.keys else [],
+            }
+            for w in writes
         ],
         # Deals imported, then moved out of Closed Won or deleted: revenue an operator must
         # void or keep (the dashboard's v and k); nothing changes until one is chosen.

@@ -138,6 +138,7 @@ def audit_entry(row: Row[Any]) -> AuditEntry:
         action=row.action,
         fields=row.fields,
         reason=row.reason,
+        keys=row.keys,
     )
 
 

@@ -4,13 +4,15 @@ The core never writes anything: it returns effects, the shell's dispatcher carri
 Field updates name logical fields (``AccountField``); the shell maps them to the configured
 Salesforce field names. Money stays integer cents (``Money``) until the one place in the shell
 that turns it into a Salesforce currency value. Every effect has an ``idempotency_key`` made of
-natural keys, unique per intended write, so a replay enqueues nothing new.
+natural keys, unique per intended write, so a replay enqueues nothing new, and ``words``: why
+it is written, as the live feed and the audit trail show it (``state.words``). The words are
+not part of the key nor of an effect's equality: the same write said otherwise is the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -59,13 +61,18 @@ class UpdateAccount:
 
     customer_uuid: str
     fields: tuple[tuple[AccountField, FieldValue], ...]
-    reason: str  # the signal key that caused it
+    reason: str  # the signal key that caused it (the effect's key, never shown as its why)
+    words: str = field(default="", compare=False)  # why, for people (``state.words``)
 
     @classmethod
     def of(
-        cls, customer_uuid: str, fields: Mapping[AccountField, FieldValue], reason: str
+        cls,
+        customer_uuid: str,
+        fields: Mapping[AccountField, FieldValue],
+        reason: str,
+        words: str = "",
     ) -> UpdateAccount:
-        return cls(customer_uuid, tuple(sorted(fields.items())), reason)
+        return cls(customer_uuid, tuple(sorted(fields.items())), reason, words)
 
     @property
     def values(self) -> dict[AccountField, FieldValue]:
@@ -107,6 +114,7 @@ class ChurnRiskAlert:
     subject: str
     description: str
     mrr_at_stake: Money
+    words: str = field(default="", compare=False)  # why, for people (``state.words``)
 
     @property
     def idempotency_key(self) -> str:
@@ -123,6 +131,7 @@ class ExpansionOpportunity:
     close_date: date
     name: str
     description: str
+    words: str = field(default="", compare=False)  # why, for people (``state.words``)
 
     @property
     def idempotency_key(self) -> str:
@@ -139,6 +148,7 @@ class MilestoneReached:
     mrr: Money
     at: datetime
     subject: str
+    words: str = field(default="", compare=False)  # why, for people (``state.words``)
 
     @property
     def idempotency_key(self) -> str:
@@ -163,6 +173,7 @@ class WithdrawAlert:
     sync_key: str
     reason: str  # the signal that retyped it, or "vanished|" and the movement's key
     description: str
+    words: str = field(default="", compare=False)  # why, for people (``state.words``)
 
     @property
     def idempotency_key(self) -> str:

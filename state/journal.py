@@ -147,6 +147,7 @@ class Audit(Part):
                 "action": item.action,
                 "fields": dict(item.fields),
                 "reason": item.reason,
+                "keys": item.keys,
             }
             for item in items
         ]

@@ -90,6 +90,7 @@ from state.signals import (
     StatusObserved,
     TrialStarted,
 )
+from state.words import signal_words, withdrawal_words, worded
 
 __all__ = [
     "Account",
@@ -612,7 +613,7 @@ def _remembered(
 
 
 def _take_back(
-    account: Account, gone: list[Raised], why: str, reason: str
+    account: Account, gone: list[Raised], why: str, reason: str, now: MovementKind | None
 ) -> tuple[Account, list[Effect]]:
     """Withdraw the alerts of ``gone``; an Opportunity other raised expansions of its day
     still stand on is brought down to their amount instead of closed."""
@@ -636,6 +637,7 @@ def _take_back(
                     close_date=r.at.date(),
                     name=f"Expansion (+{_money(standing)} ARR)",
                     description=f"{_REGROUPING}: {what} {why}; the day's other expansions stand.",
+                    words=withdrawal_words(r.record, r.kind, r.at, now, _money(standing)),
                 )
             )
             continue
@@ -646,6 +648,7 @@ def _take_back(
                 sync_key=r.sync_key,
                 reason=reason,
                 description=f"Withdrawn by cmsync. {_REGROUPING}: {what} {why}.",
+                words=withdrawal_words(r.record, r.kind, r.at, now),
             )
         )
     return replace(account, raised=left, expansion_day=expansion_day), effects
@@ -667,7 +670,7 @@ def _retyped(account: Account, signal: MrrMovement) -> tuple[Account, list[Effec
     account = replace(account, raised=kept)
     if not gone:
         return account, []
-    return _take_back(account, gone, f"is now a {signal.kind.value}", signal.key)
+    return _take_back(account, gone, f"is now a {signal.kind.value}", signal.key, signal.kind)
 
 
 def withdraw_vanished(
@@ -688,7 +691,7 @@ def withdraw_vanished(
     effects: list[Effect] = []
     for r in gone:
         after, withdrawn = _take_back(
-            account, [r], "is no longer in ChartMogul's activities", f"vanished|{r.key}"
+            account, [r], "is no longer in ChartMogul's activities", f"vanished|{r.key}", None
         )
         account = after
         effects.extend(withdrawn)
@@ -734,7 +737,7 @@ def apply(
         if effects or raised:
             raised = _remembered(account, signal, effects, now, policy)
         late = replace(account, expansion_day=expansion_day, raised=raised)
-        return Transition(late, (*withdrawn, *effects))
+        return Transition(late, (*withdrawn, *(worded(e, signal, account.plan) for e in effects)))
     folded = _fold(account, signal)
     stage = _next_stage(account, folded, signal)
     as_of = signal.at if isinstance(signal, MrrMovement | TrialStarted) else account.as_of
@@ -753,8 +756,9 @@ def apply(
     changes = _field_changes(account, after, signal)
     planned: list[Effect] = [*withdrawn]
     if changes:
-        planned.append(UpdateAccount.of(account.customer_uuid, changes, signal.key))
-    planned.extend(effects)
+        words = signal_words(signal, account.plan)
+        planned.append(UpdateAccount.of(account.customer_uuid, changes, signal.key, words))
+    planned.extend(worded(e, signal, account.plan) for e in effects)
     return Transition(after, tuple(planned))
 
 

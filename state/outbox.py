@@ -76,13 +76,14 @@ _SelectT = TypeVar("_SelectT", bound=Select[Any])
 # from the table's definition (``state.rowcodec``).
 _ENQUEUE = ParamsWriter(_OUT, omit=("id",))
 _ENQUEUE_SQL = _ENQUEUE.insert_sql(or_ignore=("idempotency_key",))
-# New values joining a waiting row: its payload and reason, by id.
-_JOIN = ParamsWriter(_OUT, only=("updated_at", "payload", "reason", "id"))
+# New values joining a waiting row: its payload, reason and merged keys, by id.
+_JOIN = ParamsWriter(_OUT, only=("updated_at", "payload", "reason", "merged_keys", "id"))
 _JOIN_SQL = _JOIN.update_sql()
 _ADD_MERGED_KEY = ParamsWriter(_MERGED_KEY)
 _ADD_MERGED_KEYS_SQL = _ADD_MERGED_KEY.insert_sql()
 _MERGED = Operation.UPDATE.value  # the kind whose rows merge: a set of field values
 _REASON_CHARS = 500  # a merged row's reasons, joined, are cut to this
+_KEYS_CHARS = 2000  # and its merged keys
 
 
 def _mergeable(item: OutboxItem) -> bool:
@@ -98,6 +99,7 @@ class _OpenRow:
     id: int
     payload: dict[str, Any] | None = None
     reason: str = ""
+    merged_keys: str = ""
 
 
 # The enqueue's reads, plain too (the IN lists vary in length on every page), their names
@@ -112,7 +114,7 @@ _JOINABLE = (
 _NEWEST_OPEN_SQL = _OPEN.select_in_sql(
     "target_key", computed=_JOINABLE, where=f"{_OPEN.name('status')} IN (?, ?)", order_by=("id",)
 )
-_PAYLOADS = Statements(_OUT, ("id", "payload", "reason"))
+_PAYLOADS = Statements(_OUT, ("id", "payload", "reason", "merged_keys"))
 _PAYLOADS_SQL = _PAYLOADS.select_in_sql("id")
 _READ_PAYLOAD = _PAYLOADS.reader("payload")
 _KEYS_SEEN_SQL = " UNION ALL ".join(
@@ -125,13 +127,14 @@ def _merge(into: dict[str, Any], item: OutboxItem, payload: str, reason: str) ->
     """``item``'s fields over those of the row ``into`` (insert or update parameters)."""
     into[payload] = {**into[payload], **item.payload}
     into[reason] = _joined(into[reason], item.reason)
+    into["merged_keys"] = _joined(into["merged_keys"], item.idempotency_key, _KEYS_CHARS)
 
 
-def _joined(reasons: str, reason: str) -> str:
+def _joined(reasons: str, reason: str, limit: int = _REASON_CHARS) -> str:
     if not reason or reason in reasons:
         return reasons
     text = f"{reasons}; {reason}" if reasons else reason
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _insert_params(item: OutboxItem, now: datetime) -> dict[str, Any]:
@@ -150,6 +153,7 @@ def _insert_params(item: OutboxItem, now: datetime) -> dict[str, Any]:
         "last_error": None,
         "created_at": now,
         "updated_at": now,
+        "merged_keys": "",
     }
 
 
@@ -228,7 +232,13 @@ class Outbox(Part):
                 row = open_rows.get(target)
                 if row is not None and row.payload is not None:
                     into = merges.setdefault(
-                        row.id, {"id": row.id, "payload": row.payload, "reason": row.reason}
+                        row.id,
+                        {
+                            "id": row.id,
+                            "payload": row.payload,
+                            "reason": row.reason,
+                            "merged_keys": row.merged_keys,
+                        },
                     )
                     _merge(into, item, "payload", "reason")
                     continue
@@ -276,11 +286,11 @@ class Outbox(Part):
                 if joins:
                     joinable.add(id_)
         wanted = [i for i in newest.values() if i in joinable]
-        payloads: dict[int, tuple[dict[str, Any], str]] = {}
+        payloads: dict[int, tuple[dict[str, Any], str, str]] = {}
         for ids in chunks(wanted):
             sql = _PAYLOADS_SQL.format(marks(len(ids)))
-            for id_, payload, reason in self._conn.exec_driver_sql(sql, tuple(ids)):
-                payloads[id_] = (dict(_READ_PAYLOAD(payload) or {}), reason)
+            for id_, payload, reason, merged in self._conn.exec_driver_sql(sql, tuple(ids)):
+                payloads[id_] = (dict(_READ_PAYLOAD(payload) or {}), reason, merged)
         return {
             target: _OpenRow(id_, *payloads[id_]) if id_ in payloads else _OpenRow(id_)
             for target, id_ in newest.items()

@@ -222,7 +222,7 @@ class OutboxItem:
     target_object: str
     target_key: str  # a record id, or the external-id value an upsert is keyed on
     payload: Mapping[str, Any]
-    reason: str = ""  # the signal key or why the effect exists (goes to the audit trail)
+    reason: str = ""  # why the effect exists, in words (goes to the audit trail)
     not_before: datetime | None = None  # None: due at once
     key_field: str | None = None  # the External ID field target_key is a value of, if any
 
@@ -244,6 +244,7 @@ class OutboxEntry:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    merged_keys: str = ""  # the keys of the effects merged into this row, "; " between them
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,8 +326,9 @@ class AuditItem:
     record_id: str
     action: str  # create, update, upsert, ...
     fields: Mapping[str, Any]
-    reason: str  # the signal key or why
+    reason: str  # why, in words (``state.words``)
     at: datetime | None = None  # None: the transaction's time
+    keys: str = ""  # the outbox rows' idempotency keys, "; " between them
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +340,8 @@ class AuditEntry:
     record_id: str
     action: str
     fields: Mapping[str, Any]
-    reason: str
+    reason: str  # why, in words
+    keys: str = ""  # the idempotency keys of the rows it carried out (none before 0006)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ class MrrMovement:
     mrr_cents: int  # the customer's MRR after the movement
     plan: str | None = None  # plan external id of the subscription after the movement
     description: str = ""
+    currency: str | None = None  # the activity's (the account's); for words, not the key
 
     @cached_property  # asked for several times per activity: by the watermark, the applied
     def key(self) -> str:  # check, the lifecycle; a catch-up reads a million activities
@@ -79,6 +80,7 @@ class PaymentFailed:
     at: datetime
     invoice: str  # invoice external id
     amount_cents: int
+    currency: str | None = None  # the invoice's; for words, not the key
 
     @property
     def key(self) -> str:
@@ -93,6 +95,7 @@ class PaymentRecovered:
     at: datetime
     invoice: str
     amount_cents: int
+    currency: str | None = None
 
     @property
     def key(self) -> str:

@@ -254,6 +254,9 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # The idempotency keys of the effects merged into this row ("; " between them), so the
+    # audit entry of its write names every signal it carried out, beside the words. 0006.
+    merged_keys: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
 class MergedKeyRow(SQLModel, table=True):
@@ -328,7 +331,10 @@ class AuditRow(SQLModel, table=True):
     record_id: str
     action: str
     fields: Any = _json()
-    reason: str
+    reason: str  # why, in words (``state.words``)
+    # The idempotency keys of the outbox rows the write carried out ("; " between them): the
+    # signal it came from, for whoever traces it. 0006; rows written before have none.
+    keys: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
 
 
 class HeartbeatRow(SQLModel, table=True):

@@ -237,7 +237,10 @@ class Dashboard(App[None]):
     def action_fix(self) -> None:
         problem = self._selected()
         if problem is not None:
-            self.notify(f"{problem.record}: {problem.cause}\nFix: {problem.fix}", timeout=30)
+            said = f"{problem.record}: {problem.cause}\nFix: {problem.fix}"
+            if problem.effect_key:  # a dead letter: the write's why, and the key it is kept by
+                said += f"\nWhy: {problem.why or 'not recorded'}\nKey: {problem.effect_key}"
+            self.notify(said, timeout=30)
 
     def action_unlink(self) -> None:
         problem = self._selected()

@@ -70,6 +70,8 @@ class Problem:
     target: str = ""  # the system a dead letter's write is for ("Salesforce", "ChartMogul")
     fix: str = ""  # what to do about it
     command: Command | None = None  # the newest command sent about this row
+    why: str = ""  # a dead letter's write: why it was to be made, in words
+    effect_key: str = ""  # and its idempotency key (the signal it came from)
 
     @property
     def waiting(self) -> bool:
@@ -99,6 +101,8 @@ def _dead(entry: OutboxEntry, command: Command | None) -> Problem:
         target="ChartMogul" if entry.target_system is System.CHARTMOGUL else "Salesforce",
         fix=fix,
         command=command,
+        why=entry.reason,
+        effect_key=entry.idempotency_key,
     )
 
 

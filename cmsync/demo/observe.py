@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 KEYED = ("Task", "Case", "Opportunity")  # what cmsync creates, upserting on its sync key
-REPAIR = "reconcile:"  # how a reconciliation's outbox rows give their reason
+REPAIR = "reconcile|"  # how a reconciliation's outbox rows begin their key (audit ``keys``)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def read_store(store_path: Path, reports_object: str) -> StoreActivity:
                 for entry in page:
                     out.writes[(entry.object, entry.action)] += 1
                     out.records.setdefault(entry.object, set()).add(entry.record_id)
-                    if REPAIR in entry.reason and entry.object != reports_object:
+                    if REPAIR in entry.keys and entry.object != reports_object:
                         out.repaired_records.add((entry.object, entry.record_id))
                         out.repaired_fields += len(entry.fields)
                 last = page[-1].id

@@ -53,6 +53,7 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import distinct_fields, identifier
 from cmsync.storeio import in_store
 from state import FieldWrite, OutboxItem, System, Transaction
+from state.words import drift_words
 from state.writeplan import Operation
 
 __all__ = ["ReconcileStats", "reconcile"]
@@ -261,8 +262,7 @@ def _observed(drift: RecordDrift) -> list[FieldWrite]:
 
 
 def _reason(drift: RecordDrift) -> str:
-    fields = ", ".join(f.field for f in drift.fields)
-    return f"reconcile: {fields} drifted from ChartMogul customer {drift.customer_uuid}"
+    return drift_words((f.field, f.held, f.want) for f in drift.fields)
 
 
 async def reconcile(

@@ -3,8 +3,8 @@
 This is the one place where the core's logical fields meet the configured Salesforce field
 names, and where money in integer cents becomes a Salesforce currency value (``wire``). The
 rows it makes follow the dispatcher's contract: ``kind`` "update" (by Account Id) or "upsert"
-(on the sync-key External ID), a JSON object of API field names to JSON-ready values, and an
-idempotency key made of the effect's natural key.
+(on the sync-key External ID), a JSON object of API field names to JSON-ready values, an
+idempotency key made of the effect's natural key, and its reason in words (``state.words``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from state.effects import (
 )
 from state.lifecycle import Stage
 from state.sftime import format_datetime
+from state.words import effect_words
 from state.writeplan import Operation
 
 __all__ = ["STAGE_LABELS", "AccountTarget", "Translator", "wire"]
@@ -132,9 +133,8 @@ class Translator:
         )
 
     def _update(self, effect: UpdateAccount, target: AccountTarget) -> OutboxItem:
-        return self.update_row(
-            target, effect.values, f"{effect.idempotency_key}|{target.account_id}", effect.reason
-        )
+        key = f"{effect.idempotency_key}|{target.account_id}"
+        return self.update_row(target, effect.values, key, effect_words(effect))
 
     def _upsert(
         self, sobject: str, sync_key: str, key: str, fields: dict[str, Any], reason: str
@@ -173,7 +173,7 @@ class Translator:
                 "OwnerId": target.owner_id,
             }
         return self._upsert(
-            alert.record.value, alert.sync_key, alert.idempotency_key, fields, alert.sync_key
+            alert.record.value, alert.sync_key, alert.idempotency_key, fields, effect_words(alert)
         )
 
     def _opportunity(self, opp: ExpansionOpportunity, target: AccountTarget) -> OutboxItem:
@@ -188,7 +188,9 @@ class Translator:
             "OwnerId": target.owner_id,
             "Description": opp.description[:_TEXT_LIMIT],
         }
-        return self._upsert("Opportunity", opp.sync_key, opp.idempotency_key, fields, opp.sync_key)
+        return self._upsert(
+            "Opportunity", opp.sync_key, opp.idempotency_key, fields, effect_words(opp)
+        )
 
     def _milestone(self, milestone: MilestoneReached, target: AccountTarget) -> OutboxItem:
         due = milestone.at.date() + timedelta(days=self.sync.due_days)
@@ -205,7 +207,7 @@ class Translator:
             "OwnerId": target.owner_id,
         }
         return self._upsert(
-            "Task", milestone.sync_key, milestone.idempotency_key, fields, milestone.sync_key
+            "Task", milestone.sync_key, milestone.idempotency_key, fields, effect_words(milestone)
         )
 
     def _withdraw(self, withdrawal: WithdrawAlert) -> OutboxItem:
@@ -224,5 +226,5 @@ class Translator:
             withdrawal.sync_key,
             withdrawal.idempotency_key,
             fields,
-            withdrawal.reason,
+            effect_words(withdrawal),
         )

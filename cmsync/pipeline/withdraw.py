@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from state import AuditItem, OutboxStatus, RecordRef, System, Transaction
 from state.effects import ChurnRiskAlert, Effect, ExpansionOpportunity, WithdrawAlert
+from state.words import effect_words
 
 __all__ = ["settle_withdrawals"]
 
@@ -40,7 +41,8 @@ def _sent(tx: Transaction, withdrawal: WithdrawAlert) -> bool:
             withdrawal.sync_key,
             "withdraw",
             {"dropped_outbox_ids": [r.id for r in unsent]},
-            f"unsent alert dropped: {withdrawal.description}"[:500],
+            f"unsent alert dropped: {effect_words(withdrawal)}"[:500],
+            keys="; ".join(r.idempotency_key for r in unsent)[:2000],
         )
         tx.audit.append([line])
     maybe = any(r.status not in (OutboxStatus.DEAD, OutboxStatus.SKIPPED) and r not in unsent

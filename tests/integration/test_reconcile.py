@@ -253,6 +253,10 @@ async def test_a_hand_edit_and_a_backfill_are_repaired_and_nothing_else(
     assert sorted((e.record_id, sorted(e.fields)) for e in entries) == sorted(
         [(edited, ["CM_MRR__c"]), (backfilled, ["CM_ARR__c", "CM_MRR__c"])]
     )
+    # Said in words, both values of the field; the run's key kept beside them.
+    [fixed] = [e for e in entries if e.record_id == edited]
+    assert fixed.reason == f"drift: CM_MRR__c was {wrong:,.2f}, ChartMogul says {mrr:,.2f}"
+    assert fixed.keys.startswith("reconcile|")
     assert await _modified_since(services, since) == {edited, backfilled}
     assert (await _account(services, edited))["CM_MRR__c"] == mrr
     repaired = await _account(services, backfilled)

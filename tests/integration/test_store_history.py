@@ -83,6 +83,8 @@ def _pre_alembic(path: Path) -> None:
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("DROP TABLE alert_sent")
+        conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE schema_version SET version = 2")
 
 

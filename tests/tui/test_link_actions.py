@@ -152,3 +152,5 @@ async def test_f_shows_the_selected_problems_cause_and_fix(
         assert "FIELD_CUSTOM_VALIDATION_EXCEPTION on Account: MRR must not be negative" in shown
         assert "Fix: A validation rule in Salesforce refused the write" in shown
         assert "cmsync problems retry --cause" in shown
+        # Why the write was to be made, in words, and the key it is kept by.
+        assert "Why: mrr movement of cus_00011\nKey: cus_00011:mrr:11" in shown

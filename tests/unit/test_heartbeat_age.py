@@ -90,6 +90,8 @@ def test_a_store_of_schema_1_gets_the_heartbeat_columns(tmp_path: Path) -> None:
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("DROP TABLE alert_sent")
+        conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE schema_version SET version = 1")
     _store_with_beat(path, NOW, 12.5, BOOT)  # the writer's open migrates (revision 0002)
     with sqlite3.connect(path) as conn:

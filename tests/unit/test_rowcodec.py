@@ -218,7 +218,8 @@ def test_the_outbox_statements_are_the_tables_own() -> None:
     """The outbox's merge, its remembered keys and its reads are derived: every name in their
     text is a column of the table they run on."""
     assert outbox._JOIN_SQL == (
-        'UPDATE "outbox" SET "updated_at" = ?, "payload" = ?, "reason" = ? WHERE "id" = ?'
+        'UPDATE "outbox" SET "updated_at" = ?, "payload" = ?, "reason" = ?, "merged_keys" = ?'
+        ' WHERE "id" = ?'
     )
     assert outbox._ADD_MERGED_KEYS_SQL == (
         'INSERT INTO "merged_key" ("idempotency_key", "created_at") VALUES (?, ?)'

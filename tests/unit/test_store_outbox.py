@@ -213,7 +213,7 @@ def update(key: str, record: str, **fields: object) -> OutboxItem:
 
 
 def test_updates_of_a_waiting_record_merge_into_one_row(store: Store, clock: FakeClock) -> None:
-    """Later values win, reasons add up, replays stay no-ops, and a row being sent or
+    """Later values win, reasons and keys add up, replays stay no-ops, and a row being sent or
     waiting on a retry is never changed: the new values queue behind it."""
     with store.transaction() as tx:
         assert (
@@ -224,7 +224,9 @@ def test_updates_of_a_waiting_record_merge_into_one_row(store: Store, clock: Fak
         (row_a, row_b) = tx.outbox.pending()
         assert dict(row_a.payload) == {"mrr": 2, "plan": "p", "stage": "x"}
         assert row_a.reason == "sig-a1; sig-a2; sig-a3"
-        assert dict(row_b.payload) == {"mrr": 7}
+        # The merged effects' keys stay with the row, for the audit entry of its write.
+        assert (row_a.idempotency_key, row_a.merged_keys) == ("a1", "a2; a3")
+        assert dict(row_b.payload) == {"mrr": 7} and row_b.merged_keys == ""
         tx.outbox.claim_due(1)  # A is being sent
         tx.outbox.enqueue([update("a4", "A", mrr=4)])
         assert [dict(r.payload) for r in tx.outbox.pending(target_keys=["A"])] == [{"mrr": 4}]

@@ -390,6 +390,8 @@ def test_a_store_without_stage_totals_gets_them_rebuilt_on_open(
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("DROP TABLE alert_sent")
+        conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE schema_version SET version = 2")
     with Store.open(path, clock=clock) as store:
         with store.transaction() as tx:

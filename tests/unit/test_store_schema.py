@@ -76,13 +76,15 @@ def path(tmp_path: Path) -> Path:
 def _make_pre_alembic(path: Path, version: int = 2, *, without_stage_total: bool = False) -> None:
     """Turn ``path`` into what the hand-rolled ``schema_version`` counter left at ``version``:
     its tables, no Alembic table, no ``store_info`` (0003), no ``job_health`` (0004) and no
-    ``alert_sent`` (0005);
+    ``alert_sent`` (0005), no ``audit.keys`` (0006);
     version 1 without the heartbeat columns its step 2 added (now revision 0002)."""
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("DROP TABLE alert_sent")
+        conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE schema_version SET version = ?", (version,))
         if version == 1:
             conn.execute("ALTER TABLE heartbeat DROP COLUMN beat_monotonic")
@@ -98,14 +100,16 @@ def _make_at_0002(path: Path) -> None:
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("DROP TABLE alert_sent")
+        conn.execute("ALTER TABLE audit DROP COLUMN keys")
+        conn.execute("ALTER TABLE outbox DROP COLUMN merged_keys")
         conn.execute("UPDATE alembic_version SET version_num = '0002'")
 
 
 def test_the_revisions_form_one_chain_ending_at_the_head() -> None:
     script = script_directory()
-    assert script.get_heads() == [head_revision()] == ["0005"]
+    assert script.get_heads() == [head_revision()] == ["0006"]
     chain = [r.revision for r in script.walk_revisions()]
-    assert chain == ["0005", "0004", "0003", "0002", "0001"]
+    assert chain == ["0006", "0005", "0004", "0003", "0002", "0001"]
 
 
 def test_a_new_store_is_stamped_at_the_head_and_records_when_it_was_created(path: Path) -> None:
@@ -160,17 +164,19 @@ def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
     assert _one(copy, "SELECT version FROM schema_version") == 2
     assert _one(copy, "SELECT value FROM cursor") == '"v1"'
     # Stamped: the tables it had are exactly as they were; 0003 added store_info, 0004
-    # job_health, 0005 alert_sent.
+    # job_health, 0005 alert_sent, 0006 a column to audit and outbox (which rewrites their
+    # CREATE text).
     after = _catalogue(path)
     added = {r[1] for r in after - before}
     new_tables = {"alembic_version", "store_info", "job_health", "alert_sent"}
-    assert new_tables <= added
-    assert added <= new_tables | {
+    widened = {"audit", "outbox"}
+    assert new_tables | widened <= added
+    assert added <= new_tables | widened | {
         "sqlite_autoindex_alembic_version_1",
         "sqlite_autoindex_job_health_1",
         "sqlite_autoindex_alert_sent_1",
     }
-    assert before <= after
+    assert {r for r in before if r[1] not in widened} <= after
     assert _one(path, "SELECT version_num FROM alembic_version") == head_revision()
     assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
     with ReadOnlyStore.open(path) as reader:
@@ -208,14 +214,14 @@ def test_a_reader_on_an_older_store_says_what_to_run_and_the_writer_adds_what_it
 
 def test_an_older_revision_runs_only_the_revisions_after_it(path: Path) -> None:
     _make_at_0002(path)
-    with pytest.raises(SchemaTooOldError, match="at revision 0002, this cmsync needs 0005"):
+    with pytest.raises(SchemaTooOldError, match="at revision 0002, this cmsync needs 0006"):
         ReadOnlyStore.open(path)
     with Store.open(path, clock=lambda: LATER) as store:
         assert store.prepared is not None
-        assert (store.prepared.found, store.prepared.head) == ("0002", "0005")
+        assert (store.prepared.found, store.prepared.head) == ("0002", "0006")
     assert store.backup_path == path.with_name(f"cmsync.db.bak-0002-{STAMP}")
     assert _one(store.backup_path, "SELECT version_num FROM alembic_version") == "0002"
-    assert _one(path, "SELECT version_num FROM alembic_version") == "0005"
+    assert _one(path, "SELECT version_num FROM alembic_version") == "0006"
     assert _one(path, "SELECT count(*) FROM store_info WHERE created_at IS NULL") == 1
     assert _one(path, "SELECT count(*) FROM job_health") == 0  # until the daemon's next beat
     assert _one(path, "SELECT count(*) FROM alert_sent") == 0  # no alert sent yet

@@ -27,7 +27,7 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 | `m` | **resolve** an ambiguous match: choose the Salesforce Account |
 | `v` | **void** an unwound deal: delete its invoice in ChartMogul (its revenue goes) |
 | `k` | **keep** an unwound deal's invoice: the problem closes and is not raised again |
-| `f` | the selected problem's cause and **fix** (as `cmsync problems list` gives them) |
+| `f` | the selected problem's cause and **fix**; for a dead letter, its why and its key |
 | `u` | **unlink** the ChartMogul customer of the selected row from its Account (asks first) |
 | `l` | **relink** that customer to a Salesforce Account you name (asks its Id, then to confirm) |
 | `f5` | refresh now |
@@ -48,7 +48,8 @@ Salesforce. Actions are written as commands that the daemon carries out on its n
 - **API budgets**: Salesforce calls used of the org's daily allocation and of cmsync's share;
   ChartMogul's request rate.
 - **Accounts by stage**: accounts and MRR per lifecycle stage, and the total MRR synced.
-- **Live feed**: the latest writes: which record, which fields, and why.
+- **Live feed**: the latest writes: which record, which fields, and why, in words (the keys are
+  in `cmsync status --json`).
 - **Quarantine and dead letters**: what waits for you. A command shows as *asked* until the
   daemon has carried it out; then the row leaves the table (or shows why it failed).
   The selection is a record, not a row: it follows its record when rows move, and when the

@@ -14,13 +14,15 @@ from tui.format import clip, fields_summary
 from tui.view import View
 from tui.widgets.keyed_table import Column, KeyedTable, Row
 
-__all__ = ["EffectsFeed"]
+__all__ = ["EffectsFeed", "feed_row"]
 
 _SYSTEMS = {System.SALESFORCE: "SF", System.CHARTMOGUL: "CM"}
 _ACTION_STYLES = {"create": "green", "upsert": "cyan", "update": "", "delete": "red"}
 
 
-def _row(entry: AuditEntry) -> Row:
+def feed_row(entry: AuditEntry) -> Row:
+    """One write: when, the record, the action, the fields and why, in words (the audit's
+    reason; its keys stay in the store and in ``cmsync status --json``)."""
     return (
         str(entry.id),
         (
@@ -47,4 +49,4 @@ class EffectsFeed(KeyedTable):
         super().__init__(title="Live feed: recent writes", id="feed")
 
     def show(self, view: View) -> None:
-        self.sync([_row(entry) for entry in view.data.feed])
+        self.sync([feed_row(entry) for entry in view.data.feed])

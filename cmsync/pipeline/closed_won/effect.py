@@ -143,7 +143,7 @@ def import_row(decided: DealImport, version: str) -> OutboxItem:
         target_key=opportunity,
         key_field="external_id",
         payload=decided.payload(),
-        reason=f"Closed-Won Opportunity {opportunity} ({decided.deal.name})",
+        reason=f"Closed-Won Opportunity {decided.deal.name} ({opportunity}) to import",
     )
 
 

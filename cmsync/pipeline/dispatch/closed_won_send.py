@@ -286,7 +286,7 @@ class ChartMogulExecutor:
         holder = decided.holder
         ds = holder.data_source_uuid if holder is not None else decided.data_source_uuid
         audit: list[AuditItem] = []
-        why = f"Closed-Won Opportunity {deal.opportunity_id}"
+        why = f"Closed-Won Opportunity {deal.name} ({deal.opportunity_id})"
         known = await in_store(self.store, lambda tx: tx.deals.get(deal.opportunity_id))
         done = None if known is None else await self._imported_already(decided, ds)
         if done is not None:  # a second row of the deal (edited while the first waited)
@@ -349,7 +349,7 @@ class ChartMogulExecutor:
             AuditItem(System.CHARTMOGUL, "Invoice", invoice.external_id, "import",
                       {"customer_uuid": holder.uuid, "plan": plan.external_id,
                        "amount_in_cents": item.amount_in_cents, "currency": invoice.currency},
-                      why)
+                      f"{why} imported as invoice {invoice.external_id} ({amount})")
         )  # fmt: skip
         ours = next((i for i in made if i.external_id == invoice.external_id), None)
         return _Made(holder, ours, audit)
@@ -448,6 +448,7 @@ class ChartMogulExecutor:
         audit = AuditItem(
             System.CHARTMOGUL, "Invoice", void.invoice_uuid, "delete",
             {"opportunity_id": void.opportunity_id, "deleted": deleted}, row.reason,
+            keys=row.idempotency_key,
         )  # fmt: skip
 
         def work(tx: Transaction) -> None:
@@ -492,7 +493,13 @@ class ChartMogulExecutor:
         quarantine(deal, reason, writes)
         fields: dict[str, Any] = {"reason": reason[:500]}
         refused = AuditItem(
-            System.CHARTMOGUL, "Invoice", deal.opportunity_id, "refused", fields, row.reason
+            System.CHARTMOGUL,
+            "Invoice",
+            deal.opportunity_id,
+            "refused",
+            fields,
+            row.reason,
+            keys=row.idempotency_key,
         )
 
         def work(tx: Transaction) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "UNWRITABLE_CODES",
     "DispatchPolicy",
     "Settlement",
+    "audit_keys",
     "audit_reason",
     "gone_targets",
     "owner_refused",
@@ -67,6 +68,7 @@ UNWRITABLE_CODES = frozenset({"CANNOT_UPDATE_CONVERTED_LEAD"})
 
 _REASONS_SHOWN = 5
 _REASON_CHARS = 500
+_KEYS_CHARS = 2000  # a batch merges many rows into one write; the audit keeps their keys, cut
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,15 @@ class Settlement:
         tx.audit.append(self.audit)
 
 
+def audit_keys(rows: Sequence[OutboxEntry]) -> str:
+    """The rows' idempotency keys (the signals they came from), bounded for the audit trail:
+    kept beside the words, for whoever traces a write back to what caused it."""
+    text = "; ".join(k for r in rows for k in (r.idempotency_key, r.merged_keys) if k)
+    return text if len(text) <= _KEYS_CHARS else text[: _KEYS_CHARS - 1] + "…"
+
+
 def audit_reason(rows: Sequence[OutboxEntry]) -> str:
-    """The rows' reasons (signal keys), each once, in order, bounded for the audit trail."""
+    """The rows' reasons (in words), each once, in order, bounded for the audit trail."""
     reasons = list(dict.fromkeys(r.reason for r in rows if r.reason))
     text = "; ".join(reasons[:_REASONS_SHOWN])
     if len(reasons) > _REASONS_SHOWN:
@@ -186,6 +195,7 @@ def settle_results(
                     action=_action(record, result),
                     fields=dict(record.fields),
                     reason="; ".join(r for r in (audit_reason(covered), *record.notes) if r),
+                    keys=audit_keys(covered),
                 )
             )
         elif result.transient:
@@ -200,6 +210,7 @@ def settle_results(
                     action="dropped",
                     fields=dict(record.fields),
                     reason=f"not writable ({result.reason}), dropped: {audit_reason(covered)}",
+                    keys=audit_keys(covered),
                 )
             )
         else:

@@ -99,6 +99,7 @@ def movement(activity: Activity) -> MrrMovement:
         mrr_cents=activity.activity_mrr,
         plan=activity.plan_external_id,
         description=activity.description,
+        currency=activity.currency,
     )
 
 

@@ -48,6 +48,7 @@ from state.effects import AccountField, FieldValue, Money
 from state.lifecycle import Risk, Stage
 from state.matching import Ambiguous, CustomerFacts, Found, account_id_of, match
 from state.weburl import web_url
+from state.words import figures_words
 
 __all__ = [
     "Listed",
@@ -267,7 +268,7 @@ def _page(
                 target,
                 {**figures(customer), **lifecycle_fields(states.get(customer.uuid))},
                 key=f"figures|{customer.uuid}|{run_id}",
-                reason=f"ChartMogul customer {customer.uuid} figures",
+                reason=figures_words(customer.name or customer.email),
             )
         )
     tx.pending_matches.remove(matched)

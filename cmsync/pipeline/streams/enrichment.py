@@ -322,7 +322,7 @@ class _Enricher:
             self.stats.planned.append(
                 f"update {source.target} {target_id} ({email}{read}): {values}"
             )
-        reason = f"enrichment: {email} is ChartMogul customer {figures.customer_uuid}{read}"
+        reason = f"enrichment: figures of the ChartMogul customer with email {email}{read}"
         page.rows.append(person_update(source.target, target_id, payload, reason))
 
 

@@ -77,11 +77,14 @@ def payment_signals(invoice: Invoice) -> list[PaymentSignal]:
             continue
         if tx.result == "failed":
             failed = True
-            out.append(PaymentFailed(invoice.customer_uuid, tx.date, invoice_key(invoice), amount))
+            key = invoice_key(invoice)
+            out.append(PaymentFailed(invoice.customer_uuid, tx.date, key, amount, invoice.currency))
         elif failed:
             failed = False
             out.append(
-                PaymentRecovered(invoice.customer_uuid, tx.date, invoice_key(invoice), amount)
+                PaymentRecovered(
+                    invoice.customer_uuid, tx.date, invoice_key(invoice), amount, invoice.currency
+                )
             )
     return out
 

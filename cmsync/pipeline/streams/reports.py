@@ -156,7 +156,7 @@ def _items(settings: ReportSettings, rows: Sequence[SnapshotRow], run_id: str) -
             target_key=row.span.key,
             key_field=settings.period_key,
             payload=dict(row.fields),
-            reason=f"KPI snapshot {row.span.key} (ChartMogul metrics)",
+            reason=f"KPI snapshot: {row.span.name} (ChartMogul metrics)",
         )
         for row in rows
     ]
