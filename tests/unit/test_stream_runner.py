@@ -3,6 +3,7 @@ transaction, counted; a failed commit leaves the cursor where the last good page
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,3 +66,58 @@ async def test_a_failed_commit_leaves_the_cursor_of_the_last_good_page(store: St
         await run_stream(stream, store)
     assert _cursor(store) == "20"
     assert stream.total == 30
+
+
+class Batched(Numbers):
+    """``Numbers`` committing up to three pages read in one transaction; each commit notes
+    the pages it held."""
+
+    batch = 3
+
+    def __init__(self, pages: list[list[int]], *, fail_read: int | None = None) -> None:
+        super().__init__(pages)
+        self.fail_read = fail_read
+        self.commits: list[list[int]] = []
+        self.gate = asyncio.Event()
+
+    async def _read(self) -> AsyncIterator[list[int]]:
+        for n, page in enumerate(self.source):
+            if n == 1:
+                await self.gate.wait()  # the first page is committed before the rest is read
+            if n == self.fail_read:
+                raise RuntimeError("the listing failed")
+            yield page
+
+    def join(self, units: list[list[int]]) -> list[int]:
+        return [n for unit in units for n in unit]
+
+    def map(self, page: list[int]) -> list[int]:
+        self.gate.set()  # page 0 taken: the reader goes on while it is committed
+        return super().map(page)
+
+    def commit(self, tx: Transaction, unit: list[int]) -> int:
+        self.commits.append(unit)
+        return super().commit(tx, unit)
+
+
+async def test_pages_read_while_a_commit_runs_are_committed_together(store: Store) -> None:
+    stream = Batched([[1], [2], [3], [4], [5], [6]])
+    await run_stream(stream, store)
+    # The first page alone (nothing else was read); then the pages read meanwhile, at most
+    # three a transaction, in order, each commit with the cursor of its last page.
+    assert stream.commits[0] == [10]
+    assert [n for commit in stream.commits for n in commit] == [10, 20, 30, 40, 50, 60]
+    assert all(len(commit) <= 3 for commit in stream.commits)
+    assert len(stream.commits) < 6
+    assert stream.total == 210
+    assert _cursor(store) == "60"
+
+
+async def test_the_pages_before_a_failed_read_are_committed_then_it_is_raised(
+    store: Store,
+) -> None:
+    stream = Batched([[1], [2], [3], [4]], fail_read=3)
+    with pytest.raises(RuntimeError, match="listing failed"):
+        await run_stream(stream, store)
+    assert [n for commit in stream.commits for n in commit] == [10, 20, 30]
+    assert _cursor(store) == "30"

@@ -22,8 +22,10 @@ crash replays at most the page in flight, and the replay enqueues nothing twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import ClassVar, Generic, TypeVar
 
@@ -44,6 +46,10 @@ class Stream(ABC, Generic[P, U, D]):
     cursor: ClassVar[str | None] = None
     # Whether the runner reads a page ahead; False for a reader that does so itself.
     ahead: ClassVar[bool] = True
+    # At most this many pages committed in one transaction (``join``): the pages already
+    # read when the previous commit ends, so the reading never waits for a commit and a
+    # commit never waits for a page it could do without.
+    batch: ClassVar[int] = 1
 
     @abstractmethod
     def pages(self) -> AsyncIterator[P]:
@@ -61,6 +67,10 @@ class Stream(ABC, Generic[P, U, D]):
     def commit(self, tx: Transaction, unit: U) -> D:
         """Apply one unit in ``tx`` (the runner writes the cursor beside it)."""
 
+    def join(self, units: list[U]) -> U:
+        """Several pages' units, in order, as one (for ``batch`` > 1)."""
+        raise NotImplementedError(f"{type(self).__name__} commits one page at a time")
+
     def position(self, unit: U) -> str | None:
         """The cursor's value once ``unit`` is committed (None: leave it)."""
         return None
@@ -70,12 +80,18 @@ class Stream(ABC, Generic[P, U, D]):
 
 
 async def run_stream(stream: Stream[P, U, D], store: Store) -> None:
-    """Read, map and commit every page of ``stream``, one transaction per page."""
+    """Read, map and commit every page of ``stream``: one transaction per page, or per up to
+    ``stream.batch`` pages already read."""
     source = stream.pages()
-    pages = read_ahead(source, last=stream.last) if stream.ahead else _closing(source)
-    async with aclosing(pages) as reading:
-        async for page in reading:
-            unit = stream.map(page)
+    if stream.batch > 1:
+        batches = _batches(source, stream.last, stream.batch)
+    else:
+        pages = read_ahead(source, last=stream.last) if stream.ahead else _closing(source)
+        batches = _single(pages)
+    async with aclosing(batches) as reading:
+        async for batch in reading:
+            units = [stream.map(page) for page in batch]
+            unit = units[0] if len(units) == 1 else stream.join(units)
 
             def work(tx: Transaction, unit: U = unit) -> D:
                 done = stream.commit(tx, unit)
@@ -85,6 +101,62 @@ async def run_stream(stream: Stream[P, U, D], store: Store) -> None:
                 return done
 
             stream.count(unit, await in_store(store, work))
+
+
+async def _single(pages: AsyncGenerator[P, None]) -> AsyncGenerator[list[P], None]:
+    async with aclosing(pages):
+        async for page in pages:
+            yield [page]
+
+
+async def _batches(
+    source: AsyncIterator[P], last: Callable[[P], bool], size: int
+) -> AsyncGenerator[list[P], None]:
+    """``source``'s pages in lists of at most ``size``: the first one waited for, then those
+    already read. A reader runs ahead of the caller by up to ``size`` pages (none after a
+    page ``last`` holds for); its error is raised where its page would have come."""
+    queue: asyncio.Queue[tuple[P | None, BaseException | None]] = asyncio.Queue(size)
+
+    async def read() -> None:
+        try:
+            async for page in source:
+                await queue.put((page, None))
+                if last(page):
+                    break
+        except Exception as exc:  # the caller's to raise, in its place
+            await queue.put((None, exc))
+            return
+        await queue.put((None, None))
+
+    reader = asyncio.create_task(read(), name="stream pages")
+    try:
+        done = False
+        while not done:
+            batch: list[P] = []
+            item = await queue.get()
+            while True:
+                page, error = item
+                if error is not None:
+                    if batch:
+                        yield batch
+                    raise error
+                if page is None:
+                    done = True
+                    break
+                batch.append(page)
+                if len(batch) >= size or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if batch:
+                yield batch
+    finally:
+        if not reader.done():
+            reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def _closing(source: AsyncIterator[P]) -> AsyncGenerator[P, None]:
