@@ -4,8 +4,9 @@ Each run reads the feed from the watermark's window (``start-date`` = the newest
 read minus the lookback, ``end-date`` = now, taken before the first request), turns each
 activity into an ``MrrMovement`` signal keyed by its natural key (ChartMogul rebuilds histories
 with new uuids, so uuids are never keys), drops what the watermark saw already, and commits
-each page's states, outbox rows and the advanced watermark in one transaction. A crash
-replays at most the page in flight, and the replay enqueues nothing twice.
+the states, outbox rows and advanced watermark of the pages read meanwhile (up to
+``ActivityStream.batch``) in one transaction. A crash replays at most the pages in flight,
+and the replay enqueues nothing twice.
 
 Late movements. ChartMogul processes imports with a delay per data source (Import API data
 "within a few minutes", help.chartmogul.com article 360002155580; PayPal hours behind) and

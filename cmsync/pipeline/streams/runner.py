@@ -17,7 +17,11 @@ the driving to the tap):
 
 ``run_stream`` drives it: reads the pages with ``read_ahead`` (page n + 1 is fetched while
 page n is applied), maps each, and commits each with its cursor in one transaction, so a
-crash replays at most the page in flight, and the replay enqueues nothing twice.
+crash replays at most the page in flight, and the replay enqueues nothing twice. A stream
+with a ``batch`` above one (the activities) is read in the background up to that many pages
+ahead, and the pages already read when a commit ends are committed together (``join``):
+the reading never waits for a commit, a catch-up commits a fraction as often, and a crash
+replays at most those pages.
 """
 
 from __future__ import annotations
