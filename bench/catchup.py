@@ -58,6 +58,8 @@ def run(quick: bool, work: Path) -> Report:
     feed = floor["activities"]["seconds"]
     poll = steps["activities"]["seconds"]
     report.add("activities step / activity feed floor", f"{poll / feed:.2f}x")
+    cpu = steps["activities"]["cpu_seconds"]
+    report.add("activities step CPU per activity", f"{cpu / activities * 1e6:,.0f} µs")
     rate = activities / total
     report.add("activities per second, end to end", f"{rate:,.0f}", f">= {MIN_RATE:,.0f}",
                rate >= MIN_RATE)  # fmt: skip
@@ -75,6 +77,8 @@ def run(quick: bool, work: Path) -> Report:
         "salesforce_calls": result["salesforce_calls"],
         "salesforce_records_sent": result["salesforce_records"],
         "cpu_seconds": result["cpu_seconds"],
+        "step_cpu_seconds": {s["name"]: round(s["cpu_seconds"], 2) for s in result["steps"]},
+        "activities_cpu_us_per_activity": round(cpu / activities * 1e6, 1),
         "max_rss_mb": result["max_rss_mb"],
     }
     return report

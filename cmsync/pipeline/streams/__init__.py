@@ -6,5 +6,7 @@ activities and their late re-read (``activities``), failed and recovered payment
 (``payments``), the customer sweep and the merged or deleted customers it finds
 (``customers``, ``departed``), the first billing cycles (``cycles``), Salesforce's new
 Contacts and converted Leads (``enrichment``, ``enrich_figures``) and the KPI reports
-(``reports``, ``report_periods``). ``readahead`` fetches page n + 1 while page n is applied.
+(``reports``, ``report_periods``). ``readahead`` fetches page n + 1 while page n is applied;
+ChartMogul's feeds declare themselves as a ``runner.Stream`` and ``runner.run_stream`` drives
+them.
 """

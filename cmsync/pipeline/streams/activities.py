@@ -4,8 +4,9 @@ Each run reads the feed from the watermark's window (``start-date`` = the newest
 read minus the lookback, ``end-date`` = now, taken before the first request), turns each
 activity into an ``MrrMovement`` signal keyed by its natural key (ChartMogul rebuilds histories
 with new uuids, so uuids are never keys), drops what the watermark saw already, and commits
-each page's states, outbox rows and the advanced watermark in one transaction. A crash
-replays at most the page in flight, and the replay enqueues nothing twice.
+the states, outbox rows and advanced watermark of the pages read meanwhile (up to
+``ActivityStream.batch``) in one transaction. A crash replays at most the pages in flight,
+and the replay enqueues nothing twice.
 
 Late movements. ChartMogul processes imports with a delay per data source (Import API data
 "within a few minutes", help.chartmogul.com article 360002155580; PayPal hours behind) and
@@ -30,21 +31,22 @@ next window would start after its own end, refused. It is quarantined and the wa
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cmsync.chartmogul.records import Activity, Rejected, record_key
+from cmsync.chartmogul.records import Activity, Page, Rejected, record_key
 from cmsync.pipeline.apply import ApplyStats, apply_signals, withdraw_vanished_alerts
 from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.customers import quarantine_rejected
-from cmsync.pipeline.streams.readahead import read_ahead
+from cmsync.pipeline.streams.runner import Stream, run_stream
 from cmsync.storeio import in_store
 from state import QuarantineItem, QuarantineKind, System, Transaction
 from state.incremental import Stamped, Watermark
 from state.signals import MovementKind, MrrMovement
 
-__all__ = ["CURSOR", "LATE_CURSOR", "LateStats", "PollStats", "movement", "poll_activities",
-           "reread_activities"]  # fmt: skip
+__all__ = ["CURSOR", "LATE_CURSOR", "ActivityStream", "LateStats", "LateStream", "PollStats",
+           "movement", "poll_activities", "reread_activities"]  # fmt: skip
 
 CURSOR = "chartmogul.activities"
 LATE_CURSOR = "chartmogul.activities.late"  # {"read_at": ISO time the late window was read}
@@ -103,6 +105,91 @@ def movement(activity: Activity) -> MrrMovement:
     )
 
 
+@dataclass(frozen=True)
+class _ActivityPage:
+    new: list[MrrMovement]  # the page's movements the watermark had not seen
+    rejected: tuple[Rejected, ...]
+    beyond: list[Activity]  # dated after the window's end: quarantined
+    watermark: Watermark  # after the page
+
+
+class ActivityStream(Stream[Page[Activity], _ActivityPage, ApplyStats]):
+    """The feed from the watermark's window: cursor ``CURSOR``, a ``Watermark`` advanced by
+    the natural keys and dates of each page's movements."""
+
+    cursor = CURSOR
+    # A catch-up reads pages faster than it commits them: the pages read meanwhile are
+    # committed together, so an account's state is loaded, converted and written once for
+    # them and the fixed cost of a transaction is paid once. A crash replays at most these
+    # pages, and their movements are replays by their natural keys.
+    batch = 8
+
+    def __init__(self, poll: PollContext, *, lookback: timedelta, now: datetime) -> None:
+        self.poll, self.lookback, self.now = poll, lookback, now
+        self.stats = PollStats()
+        self.watermark = Watermark.loads(None)
+        self.window = self.watermark.window(lookback, now)
+
+    async def start(self) -> None:
+        """Read the watermark and set the window from it."""
+        cursor = await in_store(self.poll.store, lambda tx: tx.cursors.get(CURSOR))
+        self.watermark = Watermark.loads(cursor)
+        self.window = self.watermark.window(self.lookback, self.now)
+
+    @property
+    def covers_all(self) -> bool:
+        # A read from the beginning covers the late window too: the re-read is not due yet.
+        return self.window.start is None
+
+    def pages(self) -> AsyncIterator[Page[Activity]]:
+        window = self.window
+        return self.poll.chartmogul.activity_pages(
+            start_date=window.start.isoformat() if window.start else None,
+            end_date=window.end.isoformat(),
+        )
+
+    def map(self, page: Page[Activity]) -> _ActivityPage:
+        end = self.window.end
+        beyond = _beyond(page.entries, end)
+        signals = [movement(a) for a in page.entries if a.date <= end]
+        self.watermark, fresh = self.watermark.advance(
+            [Stamped(s.key, s.at) for s in signals], self.lookback
+        )
+        new = [signals[i] for i in fresh]
+        stats = self.stats
+        stats.pages += 1
+        stats.read += len(signals)
+        stats.new += len(new)
+        stats.rejected += len(page.rejected) + len(beyond)
+        return _ActivityPage(new, page.rejected, beyond, self.watermark)
+
+    def join(self, units: list[_ActivityPage]) -> _ActivityPage:
+        return _ActivityPage(
+            [s for u in units for s in u.new],
+            tuple(r for u in units for r in u.rejected),
+            [a for u in units for a in u.beyond],
+            units[-1].watermark,
+        )
+
+    def commit(self, tx: Transaction, unit: _ActivityPage) -> ApplyStats:
+        poll = self.poll
+        quarantine_rejected(tx, unit.rejected)
+        _quarantine_beyond(tx, unit.beyond, self.window.end)
+        done = apply_signals(
+            tx, unit.new, context=poll.context, translator=poll.translator, policy=poll.policy,
+            now=self.now,
+        )  # fmt: skip
+        if self.covers_all:
+            tx.cursors.set(LATE_CURSOR, _late_cursor(self.now))
+        return done
+
+    def position(self, unit: _ActivityPage) -> str:
+        return unit.watermark.dumps()
+
+    def count(self, unit: _ActivityPage, done: ApplyStats) -> None:
+        self.stats.applied.add(done)
+
+
 async def poll_activities(
     poll: PollContext,
     *,
@@ -110,49 +197,10 @@ async def poll_activities(
     now: datetime,
 ) -> PollStats:
     """Read the feed after the watermark, up to ``now``; returns what was read and done."""
-    chartmogul, store, context, translator, policy = (
-        poll.chartmogul, poll.store, poll.context, poll.translator, poll.policy
-    )  # fmt: skip
-    stats = PollStats()
-    watermark = Watermark.loads(await in_store(store, lambda tx: tx.cursors.get(CURSOR)))
-    window = watermark.window(lookback, now)
-    # A read from the beginning covers the late window too: the re-read is not due yet.
-    covers_all = watermark.stamp is None
-    pages = read_ahead(
-        chartmogul.activity_pages(
-            start_date=window.start.isoformat() if window.start else None,
-            end_date=window.end.isoformat(),
-        )
-    )
-    async for page in pages:
-        beyond = _beyond(page.entries, window.end)
-        signals = [movement(a) for a in page.entries if a.date <= window.end]
-        watermark, fresh = watermark.advance([Stamped(s.key, s.at) for s in signals], lookback)
-        new = [signals[i] for i in fresh]
-        stats.pages += 1
-        stats.read += len(signals)
-        stats.new += len(new)
-        stats.rejected += len(page.rejected) + len(beyond)
-
-        def work(
-            tx: Transaction,
-            new: list[MrrMovement] = new,
-            rejected: tuple[Rejected, ...] = page.rejected,
-            cursor: str = watermark.dumps(),
-            beyond: list[Activity] = beyond,
-        ) -> ApplyStats:
-            quarantine_rejected(tx, rejected)
-            _quarantine_beyond(tx, beyond, window.end)
-            done = apply_signals(
-                tx, new, context=context, translator=translator, policy=policy, now=now
-            )
-            tx.cursors.set(CURSOR, cursor)
-            if covers_all:
-                tx.cursors.set(LATE_CURSOR, _late_cursor(now))
-            return done
-
-        stats.applied.add(await in_store(store, work))
-    return stats
+    stream = ActivityStream(poll, lookback=lookback, now=now)
+    await stream.start()
+    await run_stream(stream, poll.store)
+    return stream.stats
 
 
 @dataclass
@@ -163,6 +211,49 @@ class LateStats:
     late: int = 0  # movements applied here: the poller had passed their date
     withdrawn: int = 0  # alerts of movements the re-read no longer shows, withdrawn
     applied: ApplyStats = field(default_factory=ApplyStats)
+
+
+class LateStream(Stream[Page[Activity], list[MrrMovement], ApplyStats]):
+    """The feed over the alert horizon, read whole: no cursor of its own (the re-read's time
+    is set once the span is read), every movement applied (replays are recognised by their
+    natural keys), and per customer the movements it shows, for the withdrawals."""
+
+    def __init__(
+        self, poll: PollContext, stats: LateStats, *, start: datetime, end: datetime,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        self.poll, self.stats, self.start, self.end, self.now = poll, stats, start, end, now
+        # Per customer, the movements this read shows: an alert remembered for a movement of
+        # the window that it does not show was regrouped away (``state.lifecycle``, point 6).
+        self.present: dict[str, set[tuple[str, datetime]]] = {}
+        self.unreadable: set[str] = set()
+
+    def pages(self) -> AsyncIterator[Page[Activity]]:
+        return self.poll.chartmogul.activity_pages(
+            start_date=self.start.isoformat(), end_date=self.end.isoformat()
+        )
+
+    def map(self, page: Page[Activity]) -> list[MrrMovement]:
+        # Entries dated after now are the poller's to quarantine, as rejected ones are.
+        signals = [movement(a) for a in page.entries if a.date <= self.now]
+        self.stats.pages += 1
+        self.stats.read += len(signals)
+        for s in signals:
+            self.present.setdefault(s.customer_uuid, set()).add((s.subscription, s.at))
+        self.unreadable.update(_customer_of(r) for r in page.rejected)
+        return signals
+
+    def commit(self, tx: Transaction, unit: list[MrrMovement]) -> ApplyStats:
+        # Rejected entries are the poller's to quarantine (it read them first).
+        poll = self.poll
+        return apply_signals(
+            tx, unit, context=poll.context, translator=poll.translator, policy=poll.policy,
+            now=self.now,
+        )  # fmt: skip
+
+    def count(self, unit: list[MrrMovement], done: ApplyStats) -> None:
+        self.stats.late += done.signals - done.replays - done.retyped
+        self.stats.applied.add(done)
 
 
 async def reread_activities(
@@ -180,9 +271,7 @@ async def reread_activities(
     the window was read less than half of ``every`` ago (the daemon's job runs every
     ``every``, give or take its jitter; a first full read of the feed counts as one).
     """
-    chartmogul, store, context, translator, policy = (
-        poll.chartmogul, poll.store, poll.context, poll.translator, poll.policy
-    )  # fmt: skip
+    store, context, translator, policy = poll.store, poll.context, poll.translator, poll.policy
     stats = LateStats()
 
     def read(tx: Transaction) -> tuple[str | None, str | None]:
@@ -196,32 +285,10 @@ async def reread_activities(
         return stats
     end = min(now, watermark.window(lookback, now).start or now)
     start = now - policy.alert_horizon
-    # Per customer, the movements this read shows: an alert remembered for a movement of the
-    # window that it does not show was regrouped away (``state.lifecycle``, point 6).
-    present: dict[str, set[tuple[str, datetime]]] = {}
-    unreadable: set[str] = set()
+    late = LateStream(poll, stats, start=start, end=end, now=now)
     if start <= end:
-        pages = read_ahead(
-            chartmogul.activity_pages(start_date=start.isoformat(), end_date=end.isoformat())
-        )
-        async for page in pages:
-            # Entries dated after now are the poller's to quarantine, as rejected ones are.
-            signals = [movement(a) for a in page.entries if a.date <= now]
-            stats.pages += 1
-            stats.read += len(signals)
-            for s in signals:
-                present.setdefault(s.customer_uuid, set()).add((s.subscription, s.at))
-            unreadable.update(_customer_of(r) for r in page.rejected)
-
-            def work(tx: Transaction, signals: list[MrrMovement] = signals) -> ApplyStats:
-                # Rejected entries are the poller's to quarantine (it read them first).
-                return apply_signals(
-                    tx, signals, context=context, translator=translator, policy=policy, now=now
-                )
-
-            done = await in_store(store, work)
-            stats.late += done.signals - done.replays - done.retyped
-            stats.applied.add(done)
+        await run_stream(late, store)
+    present, unreadable = late.present, late.unreadable
 
     def finish(tx: Transaction) -> int:
         withdrawn = 0

@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from cmsync.chartmogul.records import Customer, Rejected
+from cmsync.chartmogul.records import Customer, Page, Rejected
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.org import page_index
 from cmsync.pipeline.poll_context import PollContext
-from cmsync.pipeline.streams.readahead import read_ahead
+from cmsync.pipeline.streams.runner import Stream, run_stream
 from cmsync.pipeline.translate import Translator
-from cmsync.storeio import in_store
 from state import (
     AccountLink,
     AccountState,
@@ -51,6 +51,7 @@ from state.weburl import web_url
 from state.words import figures_words
 
 __all__ = [
+    "CustomerStream",
     "Listed",
     "Listing",
     "SweepStats",
@@ -295,6 +296,36 @@ def _record_statuses(tx: Transaction, customers: tuple[Customer, ...]) -> None:
         tx.accounts.put_many(changed)
 
 
+class CustomerStream(Stream[Page[Customer], Page[Customer], SweepStats]):
+    """Every customer, 200 a page, matched and refreshed: no cursor (ChartMogul cannot list
+    the customers changed since a time, so every sweep reads them all)."""
+
+    def __init__(self, poll: PollContext, *, now: datetime, listing: Listing | None) -> None:
+        self.poll, self.listing = poll, listing
+        self.total = SweepStats()
+        self.run_id = now.isoformat()  # figures rows are keyed per pass: A, B, A is a write
+        self.claimed: dict[str, str] = {}
+
+    def pages(self) -> AsyncIterator[Page[Customer]]:
+        return self.poll.chartmogul.customer_pages()
+
+    def map(self, page: Page[Customer]) -> Page[Customer]:
+        return page
+
+    def commit(self, tx: Transaction, unit: Page[Customer]) -> SweepStats:
+        poll = self.poll
+        return _page(
+            tx, unit.entries, unit.rejected, poll.context, poll.translator, self.run_id,
+            self.claimed,
+        )  # fmt: skip
+
+    def count(self, unit: Page[Customer], done: SweepStats) -> None:
+        if self.listing is not None:
+            self.listing.add(unit.entries, unit.rejected)
+        for name in vars(self.total):
+            setattr(self.total, name, getattr(self.total, name) + getattr(done, name))
+
+
 async def sweep_customers(
     poll: PollContext,
     *,
@@ -303,24 +334,6 @@ async def sweep_customers(
 ) -> SweepStats:
     """Match and refresh every customer, one transaction per page of 200; ``listing``, if
     given, gets what was listed."""
-    chartmogul, store, context, translator = (
-        poll.chartmogul, poll.store, poll.context, poll.translator
-    )  # fmt: skip
-    total = SweepStats()
-    run_id = now.isoformat()  # figures rows are keyed per pass: A, B, then A again is a write
-    claimed: dict[str, str] = {}
-    async for page in read_ahead(chartmogul.customer_pages()):
-
-        def work(
-            tx: Transaction,
-            entries: tuple[Customer, ...] = page.entries,
-            rejected: tuple[Rejected, ...] = page.rejected,
-        ) -> SweepStats:
-            return _page(tx, entries, rejected, context, translator, run_id, claimed)
-
-        stats = await in_store(store, work)
-        if listing is not None:
-            listing.add(page.entries, page.rejected)
-        for name in vars(total):
-            setattr(total, name, getattr(total, name) + getattr(stats, name))
-    return total
+    stream = CustomerStream(poll, now=now, listing=listing)
+    await run_stream(stream, poll.store)
+    return stream.total

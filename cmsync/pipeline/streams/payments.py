@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +31,7 @@ from cmsync.pipeline.apply import ApplyStats, apply_signals
 from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.customers import quarantine_rejected
 from cmsync.pipeline.streams.readahead import read_ahead
+from cmsync.pipeline.streams.runner import Stream, run_stream
 from cmsync.storeio import in_store
 from state import QuarantineItem, QuarantineKind, Store, System, Transaction
 from state.lifecycle import Risk
@@ -41,6 +42,7 @@ __all__ = [
     "InvoicePage",
     "InvoicesAhead",
     "PaymentStats",
+    "PaymentStream",
     "invoice_listing",
     "payment_signals",
     "poll_payments",
@@ -210,6 +212,60 @@ class InvoicesAhead:
             await self._task
 
 
+@dataclass(frozen=True)
+class _PaymentPage:
+    page: InvoicePage
+    cursor: str | None  # the head once this page is committed (set with the last page)
+
+
+class PaymentStream(Stream[InvoicePage, _PaymentPage, ApplyStats]):
+    """The invoices newer than the head (from ``ahead`` if given), newest first: cursor
+    ``CURSOR``, the newest invoice listed, set with the last page (a run cut short reads the
+    same invoices again, and their signals are replays)."""
+
+    cursor = CURSOR
+    ahead = False  # ``invoice_listing`` reads ahead itself; ``InvoicesAhead`` has read
+
+    def __init__(
+        self, poll: PollContext, stats: PaymentStats, *, head: str | None,
+        ahead: InvoicesAhead | None, now: datetime,
+    ) -> None:  # fmt: skip
+        self.poll, self.stats, self.head, self.reader, self.now = poll, stats, head, ahead, now
+        self.newest: str | None = None
+        self.listed: set[str] = set()  # the invoices with a failure that the listing showed
+
+    def pages(self) -> AsyncIterator[InvoicePage]:
+        if self.reader is not None:
+            return self.reader.pages()
+        return invoice_listing(self.poll.chartmogul, self.head)
+
+    def map(self, page: InvoicePage) -> _PaymentPage:
+        self.listed.update(s.invoice for s in page.signals if isinstance(s, PaymentFailed))
+        self.stats.invoices += page.invoices
+        self.newest = self.newest or page.newest
+        cursor = json.dumps({"head": self.newest or self.head}) if page.last else None
+        return _PaymentPage(page, cursor)
+
+    def commit(self, tx: Transaction, unit: _PaymentPage) -> ApplyStats:
+        quarantine_rejected(tx, unit.page.rejected)
+        return _apply(tx, self.poll, unit.page.signals, self.now)
+
+    def position(self, unit: _PaymentPage) -> str | None:
+        return unit.cursor
+
+    def count(self, unit: _PaymentPage, done: ApplyStats) -> None:
+        self.stats.applied.add(done)
+
+
+def _apply(
+    tx: Transaction, poll: PollContext, signals: Iterable[PaymentSignal], now: datetime
+) -> ApplyStats:
+    batch = sorted(signals, key=lambda s: s.at)
+    return apply_signals(
+        tx, batch, context=poll.context, translator=poll.translator, policy=poll.policy, now=now
+    )
+
+
 async def poll_payments(
     poll: PollContext,
     *,
@@ -219,45 +275,26 @@ async def poll_payments(
 ) -> PaymentStats:
     """Apply the payments of invoices new since the last run (from ``ahead``, if it read from
     the same head), then look up the open failures again."""
-    chartmogul, store, context, translator, policy = (
-        poll.chartmogul, poll.store, poll.context, poll.translator, poll.policy
-    )  # fmt: skip
+    chartmogul, store = poll.chartmogul, poll.store
     stats = PaymentStats()
     head = await read_head(store)
-    newest: str | None = None
 
     async def commit(
         signals: Iterable[PaymentSignal],
-        page_rejected: tuple[Rejected, ...] = (),
-        cursor: str | None = None,
         refused: Iterable[tuple[str, str, ChartMogulClientError]] = (),
     ) -> None:
-        batch = sorted(signals, key=lambda s: s.at)
-
         def work(tx: Transaction) -> ApplyStats:
-            quarantine_rejected(tx, page_rejected)
             _quarantine_refused(tx, refused)
-            done = apply_signals(
-                tx, batch, context=context, translator=translator, policy=policy, now=now
-            )
-            if cursor is not None:
-                tx.cursors.set(CURSOR, cursor)
-            return done
+            return _apply(tx, poll, signals, now)
 
         stats.applied.add(await in_store(store, work))
 
     if ahead is not None and ahead.head != head:  # the cursor moved since: read afresh
         await ahead.cancel()
         ahead = None
-    listing = ahead.pages() if ahead is not None else invoice_listing(chartmogul, head)
-    listed: set[str] = set()  # the invoices with a failure that this run's listing showed
-    async with aclosing(listing) as pages:
-        async for page in pages:
-            listed.update(s.invoice for s in page.signals if isinstance(s, PaymentFailed))
-            stats.invoices += page.invoices
-            newest = newest or page.newest
-            cursor = json.dumps({"head": newest or head}) if page.last else None
-            await commit(page.signals, page.rejected, cursor)
+    stream = PaymentStream(poll, stats, head=head, ahead=ahead, now=now)
+    await run_stream(stream, store)
+    listed = stream.listed
 
     recovered: list[PaymentSignal] = []
     lookups: list[tuple[str, str]] = []
