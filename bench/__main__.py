@@ -4,7 +4,7 @@
                     [--keep] [--profile DIR] [--accounts N]
 
 Runs the named benchmarks (all by default) in order, prints each one's table, and merges its
-figures into ``bench/results.json``. ``--quick`` uses small sizes (under a minute in all) for
+figures into ``bench/results.json``. ``--quick`` uses small sizes (a few minutes in all) for
 development; the full sizes are the targets' and take about a quarter of an hour on two cores.
 ``--accounts N`` sizes the onboarding workload (a first pass over N Accounts of the seeded
 scenario): for ``onboarding`` instead of its 20,000, and for ``memory``, which then measures

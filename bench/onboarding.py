@@ -14,12 +14,14 @@ The floors are computed from the seeded world, not from what cmsync did:
   import that has no ChartMogul customer (the seed's ground truth, ``scenario.json``), and
   one invoice import per deal to import;
 - Salesforce: the query pages of what the pass must read (every Account, for matching and
-  again for the reconciliation; every Contact email; the won deals not yet imported; the
-  Contacts and converted Leads in the enrichment window), 2,000 rows a page (the REST API's
-  default batch, routes_query.py), plus ceil(records / 200) sObject Collections calls per
-  object written (the records the integration user wrote during the pass, counted in the
-  emulator). Authentication, describe and limits calls are shown but not counted: a fixed
-  dozen whatever the org's size;
+  again for the reconciliation; every Contact email; the won deals not yet imported, then the
+  imported ones, watched for unwinding; the Contacts and converted Leads in the enrichment
+  window; the people carrying a customer UUID, for the reconciliation; the fallback owner),
+  2,000 rows a page (the default batch size, REST API Developer Guide, "Query Options
+  Header"), plus ceil(records / 200) sObject Collections calls per object written (the
+  records the integration user wrote during the pass, counted in the emulator).
+  Authentication, describe and limits calls are shown but not counted: a fixed few whatever
+  the org's size;
 - time: the ChartMogul floor at the client's rate limit (``TransportPolicy.max_rate``, 30
   requests a second). The Salesforce gateway has no per-second pace (the daily API budget
   only slows it near the org's allocation), so its calls add nothing to the time floor.
@@ -143,14 +145,25 @@ class World:
         pages["metrics"] = 2 * report_periods  # all and mrr, per period
         return pages
 
-    def salesforce_queries(self) -> dict[str, int]:
-        return {
+    def salesforce_queries(
+        self, written: dict[str, int], *, imported: bool, fallback_owner: bool
+    ) -> dict[str, int]:
+        """Query pages of every read a first pass needs; ``written``: the records the pass
+        wrote (the reconciliation reads back the people it enriched)."""
+        pages = {
             "Account (context, reconciliation)": 2 * _pages(self.accounts, SF_QUERY_PAGE),
             "Contact emails": _pages(self.emails, SF_QUERY_PAGE),
             "Opportunity won, not imported": _pages(self.won_unsynced, SF_QUERY_PAGE),
             "Contact new": _pages(self.new_contacts, SF_QUERY_PAGE),
             "Lead converted": _pages(self.converted_leads, SF_QUERY_PAGE),
+            # The reconciliation's people: Contacts and open Leads carrying a customer UUID.
+            "Contact, Lead enriched": _pages(written.get("Contact", 0), SF_QUERY_PAGE) + 1,
         }
+        if imported:  # the imported deals, watched for unwinding from the first import on
+            pages["Opportunity imported"] = 1
+        if fallback_owner:
+            pages["User (fallback owner)"] = 1
+        return pages
 
 
 def _is_query(endpoint: str) -> bool:
@@ -218,7 +231,10 @@ def run(quick: bool, work: Path, accounts: int | None = None) -> Report:
     for endpoint, n in cm_requests.most_common(6):
         report.add(f"  {endpoint}", f"{n:,}")
 
-    sf_queries = world.salesforce_queries()
+    sf_queries = world.salesforce_queries(
+        written, imported=world.deals_to_import > 0,
+        fallback_owner=bool(settings.sync.fallback_owner),
+    )  # fmt: skip
     sf_writes = {name: _pages(n, SF_COLLECTION) for name, n in sorted(written.items())}
     sf_floor = sum(sf_queries.values()) + sum(sf_writes.values())
     queries = sum(n for e, n in sf_requests.items() if _is_query(e))
