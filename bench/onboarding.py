@@ -11,8 +11,8 @@ The floors are computed from the seeded world, not from what cmsync did:
 - ChartMogul: every listing the pass reads, a page per 200 records (the customers twice: the
   sweep and the reconciliation; activities, invoices, plans; the metrics per reported
   period), plus the writes no batching avoids: one customer create per Account of a deal to
-  import that has no ChartMogul customer (the seed's ground truth, ``scenario.json``), and
-  one invoice import per deal to import;
+  import that has no ChartMogul customer cmsync can find (the seed's ground truth,
+  ``scenario.json``), and one invoice import per deal to import;
 - Salesforce: the query pages of what the pass must read (every Account, for matching and
   again for the reconciliation; every Contact email; the won deals not yet imported, then the
   imported ones, watched for unwinding; the Contacts and converted Leads in the enrichment
@@ -45,6 +45,7 @@ from cmsync.config import load_settings
 from cmsync.pipeline.sync_pass import STEPS
 from cmsync.sandbox.runner import RunningSandbox
 from cmsync.sandbox.salesforce.records import Record
+from cmsync.sandbox.scenario.model import LinkKind
 
 __all__ = ["LIMIT_MB", "SEED", "World", "run"]
 
@@ -56,6 +57,9 @@ SALESFORCE_FACTOR = 1.1
 CM_PAGE = 200  # ChartMogul's largest per_page
 SF_QUERY_PAGE = 2000  # rows a query page holds by default
 SF_COLLECTION = 200  # records an sObject Collections call takes
+
+
+_FOUND = frozenset({LinkKind.LINKED, LinkKind.EXTERNAL_ID, LinkKind.CONTACT_EMAIL, LinkKind.DOMAIN})
 
 
 def _pages(records: int, size: int) -> int:
@@ -90,11 +94,16 @@ class World:
                 "invoices": len(cm.registry.invoices),
                 "plans": len(cm.registry.plans),
             }
-        # The seed's ground truth: the Accounts it gave a ChartMogul customer, whatever
-        # matches them (external id, customer UUID, a Contact's email, the website).
+        # The seed's ground truth: the Accounts it gave a ChartMogul customer that can be
+        # found (customer UUID, external id, a Contact's email, the website's domain). A
+        # customer with no email, a free-mail one, or one whose email two Accounts' Contacts
+        # share is no Account's for certain: a deal of its Account makes a new customer.
         truth = json.loads((sandbox.options.directory / "scenario.json").read_text())
         ids = {key: plan["id"] for key, plan in truth["accounts"].items()}
-        carried = {ids[c["account"]] for c in truth["customers"].values() if c.get("account")}
+        owned = [
+            (ids[c["account"]], c["link"]) for c in truth["customers"].values() if c.get("account")
+        ]
+        known = {account for account, link in owned if link in _FOUND}
         with sf.lock:
             accounts = {r.id: r for r in self._rows(sf.tables["Account"])}
             contacts = list(self._rows(sf.tables["Contact"]))
@@ -130,7 +139,7 @@ class World:
             and isinstance(amount := deal.get("Amount"), int | float)
             and amount > 0
             and (account := accounts.get(str(deal.get("AccountId")))) is not None
-            and account.id not in carried
+            and account.id not in known
         ]
         self.deals_to_import = len(to_import)
         self.customers_to_create = len({deal.get("AccountId") for deal in to_import})
