@@ -9,6 +9,8 @@ sandbox, and may use what it needs) samples the child's ``VmRSS`` and ``VmHWM`` 
 it counts the pages the child shared with this multi-gigabyte process between fork and exec).
 Pages must stream, nothing may hold the whole feed. The
 Salesforce-side pollers (Closed-Won deals, enrichment) are off: this is the activity catch-up.
+With ``--accounts N`` (``run_onboarding``) it measures the onboarding benchmark's workload
+instead: a company's first pass, every step on, over N Accounts of the seeded scenario.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import onboarding
 from bench.dense import Density
 from bench.harness import ACTIVITY_PIPELINE_ONLY, Report, SandboxHost, spawn
 from bench.proc import status_mb
 
-__all__ = ["run", "watch"]
+__all__ = ["run", "run_onboarding", "watch"]
 
 LIMIT_MB = 250.0
 _STEP = re.compile(r"^(ok  |FAIL) (\w+)\s+([\d.]+)s")
@@ -68,10 +71,26 @@ def run(quick: bool, work: Path) -> Report:
                     "accounts, from an empty store", quick)  # fmt: skip
     density = Density(activities, months_per_invoice=12)
     with SandboxHost(work / "sandbox", accounts=accounts, density=density, seed=4) as host:
-        seed_seconds = host.seed_seconds
-        log = work / "once.log"
-        once = spawn(["once", "--config", str(host.config)], log, **ACTIVITY_PIPELINE_ONLY)
-        watched = watch(once)
+        _measure(report, host, work / "once.log", ACTIVITY_PIPELINE_ONLY)
+    report.figures["activities"] = activities
+    return report
+
+
+def run_onboarding(quick: bool, work: Path, accounts: int) -> Report:
+    """``--accounts N``: the onboarding benchmark's workload (``bench.onboarding``), a first
+    ``cmsync once`` over N Accounts of the seeded scenario, every step on (Closed-Won and
+    enrichment too), from an empty store; the same limit."""
+    report = Report("memory_onboarding", f"the first cmsync once over {accounts:,} Accounts "
+                    f"(seed {onboarding.SEED}), from an empty store", quick)  # fmt: skip
+    with SandboxHost(work / "sandbox", accounts=accounts, seed=onboarding.SEED) as host:
+        _measure(report, host, work / "once.log", {})
+    return report
+
+
+def _measure(report: Report, host: SandboxHost, log: Path, overrides: dict[str, str]) -> None:
+    """Run ``cmsync once`` against ``host``, sampled; its peak and per-step rows."""
+    once = spawn(["once", "--config", str(host.config)], log, **overrides)
+    watched = watch(once)
     output = log.read_text(encoding="utf-8", errors="replace")
     steps = [(m[2], float(m[3])) for m in map(_STEP.match, output.splitlines()) if m]
     if watched["exit_code"] != 0:
@@ -84,11 +103,9 @@ def run(quick: bool, work: Path) -> Report:
         held = f"{rss:.0f} MB" if rss is not None else "-"
         report.add(f"  step {name}: seconds, highest RSS sampled", f"{seconds:.1f} s, {held}")
     report.figures = {
-        "accounts": accounts,
-        "activities": activities,
-        "sandbox_seed_seconds": round(seed_seconds, 1),
+        "accounts": host.options.accounts,
+        "sandbox_seed_seconds": round(host.seed_seconds, 1),
         "steps": steps,
         **watched,
         "timeline": watched["timeline"][:: max(1, len(watched["timeline"]) // 120)],
     }
-    return report

@@ -110,11 +110,13 @@ def once(
     _log_to_stderr(verbose)
     tune_collector()
     try:
-        report = asyncio.run(run_once(settings, dry_run=dry_run))
+        # Each step's line as it ends (echo flushes): a first pass over a large org is long.
+        report = asyncio.run(
+            run_once(settings, dry_run=dry_run, on_step=lambda step: typer.echo(step.line()))
+        )
     except (FatalError, SchemaTooNewError) as exc:  # a store from a newer cmsync
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(report.summary())
     preview = report.step("preview")
     if preview is not None and preview.outcome is not None:
         typer.echo(preview.outcome.render())

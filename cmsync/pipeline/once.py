@@ -18,7 +18,7 @@ from cmsync.chartmogul import connect
 from cmsync.config import Settings
 from cmsync.errors import FatalError
 from cmsync.lock import exclusive
-from cmsync.pipeline.sync_pass import PassReport, SyncPass
+from cmsync.pipeline.sync_pass import PassReport, StepResult, SyncPass
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
@@ -33,9 +33,14 @@ def _utc_now() -> datetime:
 
 
 async def run_once(
-    settings: Settings, *, clock: Callable[[], datetime] = _utc_now, dry_run: bool = False
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    dry_run: bool = False,
+    on_step: Callable[[StepResult], None] | None = None,
 ) -> PassReport:
     """One full pass against the configured services; the report says what happened.
+    ``on_step`` is told of each step as it ends (``SyncPass.run``).
 
     A dry run works on a copy of the store in a temporary directory (the pollers record
     their progress as usual, in the copy), writes nothing to either service, and ends with a
@@ -48,7 +53,7 @@ async def run_once(
                 _copy_store(settings.store.path, copy)
             store = Store.open(copy)
             try:
-                return await _pass(settings, store, clock, dry_run=True)
+                return await _pass(settings, store, clock, dry_run=True, on_step=on_step)
             finally:
                 store.close()
     with exclusive(settings.store.path):
@@ -56,7 +61,7 @@ async def run_once(
             store = Store.open(settings.store.path)
             try:
                 await in_store(store, lambda tx: tx.outbox.requeue_in_flight())
-                return await _pass(settings, store, clock, dry_run=False)
+                return await _pass(settings, store, clock, dry_run=False, on_step=on_step)
             finally:
                 store.close()
         except StoreUnwritableError as exc:  # one line and exit 2, as `cmsync run` says it
@@ -73,7 +78,12 @@ def _copy_store(source: Path, target: Path) -> None:
 
 
 async def _pass(
-    settings: Settings, store: Store, clock: Callable[[], datetime], *, dry_run: bool
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], datetime],
+    *,
+    dry_run: bool,
+    on_step: Callable[[StepResult], None] | None,
 ) -> PassReport:
     # Each service's clock, measured from its answers against the pass's own local clock.
     async with connect(settings.chartmogul, server_clock=ServerClock(clock)) as chartmogul:
@@ -83,8 +93,7 @@ async def _pass(
             server_clock=ServerClock(clock),
         )
         try:
-            return await SyncPass(
-                settings, store, chartmogul, gateway, clock, dry_run=dry_run
-            ).run()
+            sync = SyncPass(settings, store, chartmogul, gateway, clock, dry_run=dry_run)
+            return await sync.run(on_step)
         finally:
             await gateway.close()

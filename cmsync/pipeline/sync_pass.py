@@ -83,6 +83,14 @@ class StepResult:
     outcome: Any = None
     error: Exception | None = None  # what a failed step raised, for callers that classify it
 
+    def line(self) -> str:
+        """One line for an operator: mark, name, wall time, what it did (its counts).
+
+        ``cmsync once`` prints it as the step ends; the memory benchmark reads it back, so a
+        field added goes after the detail's start, not before the time."""
+        mark = "ok  " if self.ok else "FAIL"
+        return f"{mark} {self.name:<13} {self.seconds:7.2f}s  {self.detail}"
+
 
 @dataclass
 class PassReport:
@@ -96,11 +104,7 @@ class PassReport:
         return next((s for s in self.steps if s.name == name), None)
 
     def summary(self) -> str:
-        lines = []
-        for step in self.steps:
-            mark = "ok  " if step.ok else "FAIL"
-            lines.append(f"{mark} {step.name:<13} {step.seconds:7.2f}s  {step.detail}")
-        return "\n".join(lines)
+        return "\n".join(step.line() for step in self.steps)
 
 
 def _describe(outcome: Any) -> str:
@@ -121,6 +125,10 @@ def _describe(outcome: Any) -> str:
 
 def _cancelled() -> str:
     return "cancelled"
+
+
+def _ignore(_: StepResult) -> None:
+    """No one to tell of a step as it ends (``run``)."""
 
 
 def _fold(stats: ClosedWonStats, sent: ChartMogulReport) -> None:
@@ -518,16 +526,22 @@ class SyncPass:
             raise DispatchIncompleteError(report)
         return report
 
-    async def run(self) -> PassReport:
-        """Every step once, in dependency order (``STEPS``); no context, only the dispatch."""
-        report = PassReport()
+    async def run(self, on_step: Callable[[StepResult], None] | None = None) -> PassReport:
+        """Every step once, in dependency order (``STEPS``); no context, only the dispatch.
+
+        ``on_step`` is told of each step as it ends (``cmsync once`` prints its line then, so
+        a long first pass shows where it is)."""
+        report, tell = PassReport(), on_step or _ignore
         try:
             first = await self.run_step(Step.LOAD_CONTEXT)
             report.steps.append(first)
+            tell(first)
             steps: tuple[Step, ...] = STEPS[1:] if first.ok else (Step.DISPATCH,)
             if self.dry_run:  # a dry run sends nothing; the preview at the end shows it all
                 steps = (*(step for step in steps if step is not Step.DISPATCH), Step.PREVIEW)
-            report.steps.extend([result async for result in self.run_steps(steps)])
+            async for result in self.run_steps(steps):
+                report.steps.append(result)
+                tell(result)
         finally:
             await self.close()  # the org's snapshot and its scratch file too
         return report
