@@ -12,13 +12,16 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cmsync import __version__
 from cmsync.collector import tune_collector
 from cmsync.config import ConfigError, Settings, load_settings, redacted
+
+if TYPE_CHECKING:
+    from cmsync.pipeline.sync_pass import PassReport
 
 __all__ = ["app"]
 
@@ -103,17 +106,13 @@ def once(
 ) -> None:
     """Run every sync job once, in dependency order, and exit; non-zero on failure."""
     from cmsync.errors import FatalError
-    from cmsync.pipeline.once import run_once
     from state import SchemaTooNewError
 
     settings = _settings(config)
     _log_to_stderr(verbose)
     tune_collector()
     try:
-        # Each step's line as it ends (echo flushes): a first pass over a large org is long.
-        report = asyncio.run(
-            run_once(settings, dry_run=dry_run, on_step=lambda step: typer.echo(step.line()))
-        )
+        report = asyncio.run(_once_with_progress(settings, dry_run=dry_run))
     except (FatalError, SchemaTooNewError) as exc:  # a store from a newer cmsync
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -123,6 +122,22 @@ def once(
     if not report.ok:
         typer.echo("cmsync once: some steps failed (see above)", err=True)
         raise typer.Exit(1)
+
+
+async def _once_with_progress(settings: Settings, *, dry_run: bool) -> PassReport:
+    """A first pass over a large org is long: on a terminal, each running step's progress
+    live and each step's line as it ends; elsewhere (a pipe, a log) each step's line as it
+    ends (echo flushes) and a line a minute of a long step (``cmsync.progress``)."""
+    from rich.console import Console
+
+    from cmsync.pipeline.once import run_once
+    from cmsync.progress import LogLines, RichDisplay
+
+    console = Console()
+    if console.is_terminal and not console.is_dumb_terminal:
+        with RichDisplay(console) as display:
+            return await run_once(settings, dry_run=dry_run, progress=display)
+    return await run_once(settings, dry_run=dry_run, progress=LogLines(typer.echo))
 
 
 @app.command()

@@ -64,11 +64,13 @@ def _page(model: type[R], body: Any, root_key: str) -> Page[R]:
         except RecordError as exc:
             bad.append(Rejected(raw=raw, error=exc))
     cursor = body.get("cursor")
+    total_pages = body.get("total_pages")  # first page only; for the progress display
     return Page(
         entries=tuple(good),
         rejected=tuple(bad),
         cursor=cursor if isinstance(cursor, str) else None,
         has_more=bool(body.get("has_more")),
+        total_pages=total_pages if type(total_pages) is int and total_pages >= 0 else None,
     )
 
 

@@ -261,6 +261,9 @@ class Page(Generic[T]):
     rejected: tuple[Rejected, ...] = ()
     cursor: str | None = None
     has_more: bool = False
+    # The listing's page count, where the answer says it: ChartMogul's legacy pagination
+    # fields (``total_pages``) come on the first page of a customer or invoice listing only.
+    total_pages: int | None = None
 
 
 _KEY_CHARS = 80  # longer identifiers are shown cut, with a digest of the whole

@@ -76,6 +76,7 @@ from cmsync.machineclock import machine_clock
 from cmsync.monitoring import AlertSender, MetricsExposure, StoreCollector, metrics_registry
 from cmsync.pipeline.apply import apply_signals, signal_from_payload
 from cmsync.pipeline.sync_pass import Step, SyncPass
+from cmsync.progress import LogLines
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.errors import SessionExpiredError
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -406,7 +407,12 @@ class Daemon:
                 auth_backoff=self.auth_backoff,
             )
             try:
-                self._sync = SyncPass(self.settings, self._store, chartmogul, gateway, self.clock)
+                # Each step's first run (the first pass) and any long run in the log, with a
+                # line a minute while it runs: a first pass over a large org takes minutes.
+                progress = LogLines(log.info, first_only=True)
+                self._sync = SyncPass(
+                    self.settings, self._store, chartmogul, gateway, self.clock, progress=progress
+                )
                 if not await self._first_refresh(gateway, stop):
                     log.info("stopped before the first refresh succeeded")
                     return

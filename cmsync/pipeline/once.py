@@ -19,6 +19,7 @@ from cmsync.config import Settings
 from cmsync.errors import FatalError
 from cmsync.lock import exclusive
 from cmsync.pipeline.sync_pass import PassReport, StepResult, SyncPass
+from cmsync.progress import SILENT, ProgressSink
 from cmsync.salesforce.budget import ApiBudget
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
@@ -38,9 +39,11 @@ async def run_once(
     clock: Callable[[], datetime] = _utc_now,
     dry_run: bool = False,
     on_step: Callable[[StepResult], None] | None = None,
+    progress: ProgressSink = SILENT,
 ) -> PassReport:
     """One full pass against the configured services; the report says what happened.
-    ``on_step`` is told of each step as it ends (``SyncPass.run``).
+    ``on_step`` is told of each step as it ends (``SyncPass.run``), ``progress`` of each
+    step's start, work and end (``cmsync.progress``).
 
     A dry run works on a copy of the store in a temporary directory (the pollers record
     their progress as usual, in the copy), writes nothing to either service, and ends with a
@@ -53,7 +56,9 @@ async def run_once(
                 _copy_store(settings.store.path, copy)
             store = Store.open(copy)
             try:
-                return await _pass(settings, store, clock, dry_run=True, on_step=on_step)
+                return await _pass(
+                    settings, store, clock, dry_run=True, on_step=on_step, progress=progress
+                )
             finally:
                 store.close()
     with exclusive(settings.store.path):
@@ -61,7 +66,9 @@ async def run_once(
             store = Store.open(settings.store.path)
             try:
                 await in_store(store, lambda tx: tx.outbox.requeue_in_flight())
-                return await _pass(settings, store, clock, dry_run=False, on_step=on_step)
+                return await _pass(
+                    settings, store, clock, dry_run=False, on_step=on_step, progress=progress
+                )
             finally:
                 store.close()
         except StoreUnwritableError as exc:  # one line and exit 2, as `cmsync run` says it
@@ -84,6 +91,7 @@ async def _pass(
     *,
     dry_run: bool,
     on_step: Callable[[StepResult], None] | None,
+    progress: ProgressSink,
 ) -> PassReport:
     # Each service's clock, measured from its answers against the pass's own local clock.
     async with connect(settings.chartmogul, server_clock=ServerClock(clock)) as chartmogul:
@@ -93,7 +101,9 @@ async def _pass(
             server_clock=ServerClock(clock),
         )
         try:
-            sync = SyncPass(settings, store, chartmogul, gateway, clock, dry_run=dry_run)
+            sync = SyncPass(
+                settings, store, chartmogul, gateway, clock, dry_run=dry_run, progress=progress
+            )
             return await sync.run(on_step)
         finally:
             await gateway.close()

@@ -7,12 +7,12 @@ from effects to outbox rows, the lifecycle policy and whether the pass is a dry 
 frozen value carries them, built by ``SyncPass`` for each step from the context it holds then,
 so a poller's own arguments are only what is its own (the moment its window ends, its
 lookback, a listing to fill). The moment is not part of it: each poller takes its own
-service's "now" just before its first request.
+service's "now" just before its first request. The step's progress meter rides along.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from cmsync.chartmogul.client import ChartMogulClient
@@ -20,6 +20,7 @@ from cmsync.config import Settings
 from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.translate import Translator
+from cmsync.progress import NO_METER, Meter
 from cmsync.salesforce.gateway import SalesforceGateway
 from state import Store
 from state.lifecycle import LifecyclePolicy
@@ -38,6 +39,8 @@ class PollContext:
     context: SyncContext
     translator: Translator
     dry_run: bool = False
+    # The step's meter: what a poller has read so far, for the operator (``cmsync.progress``).
+    progress: Meter = field(default=NO_METER, compare=False)
 
     @cached_property
     def policy(self) -> LifecyclePolicy:

@@ -284,6 +284,8 @@ async def reconcile(
         total = ReconcileStats(dry_run=dry_run)
         run_id = now.isoformat()  # a later pass repairs the same record again if it drifts again
         async for page in chartmogul.customer_pages():
+            if page.total_pages is not None:  # said on the first page
+                poll.progress.expect(pages=page.total_pages)
 
             def work(
                 tx: Transaction, entries: tuple[Customer, ...] = page.entries
@@ -292,6 +294,7 @@ async def reconcile(
 
             total.add(await in_store(store, work))
             total.rejected += len(page.rejected)
+            poll.progress.advanced(len(page.entries) + len(page.rejected), 1)
         return total
     finally:
         held.accounts.close()  # its scratch file goes now, not whenever it is collected

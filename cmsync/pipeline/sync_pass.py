@@ -14,6 +14,11 @@ step fails by raising; the failure is recorded with its reason, not re-raised, s
 always ends with a complete report. A step cancelled from outside (the daemon's job
 timeout) ends its run as failed too, saying why.
 
+Each step's progress goes to the pass's ``progress`` sink (``cmsync.progress``): a meter for
+the step when it starts, handed to its poller in the ``PollContext`` (and to the dispatcher),
+told of its work as it goes; the step's result when it ends. The daemon's jobs run side by
+side, so the step's meter is found through a context variable of the step's own task.
+
 What a pass holds open (the org's snapshot, its scratch file, an invoice listing read ahead)
 ``close`` releases at its end; in the daemon a snapshot a newer ``load_context`` replaced is
 closed once no step may still read it (``holding``).
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -62,6 +68,7 @@ from cmsync.pipeline.streams.enrichment import EnrichmentStats, poll_enrichment
 from cmsync.pipeline.streams.payments import InvoicesAhead, poll_payments, read_head
 from cmsync.pipeline.streams.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
+from cmsync.progress import NO_METER, SILENT, Meter, ProgressSink
 from cmsync.salesforce.collections import CollectionsWriter
 from cmsync.salesforce.field_limits import read_limits
 from cmsync.salesforce.gateway import SalesforceGateway
@@ -72,6 +79,9 @@ from state.serverclock import NOTABLE_SKEW, ServerClock
 __all__ = ["STEPS", "DispatchIncompleteError", "PassReport", "Step", "StepResult", "SyncPass"]
 
 log = logging.getLogger("cmsync.pass")
+
+# The meter of the step running in this task (``_run_step`` sets it, ``_poll`` hands it on).
+_METER: contextvars.ContextVar[Meter] = contextvars.ContextVar("cmsync_step_meter")
 
 
 @dataclass(frozen=True)
@@ -202,8 +212,10 @@ class SyncPass:
         clock: Callable[[], datetime],
         *,
         dry_run: bool = False,
+        progress: ProgressSink = SILENT,
     ) -> None:
         self.dry_run = dry_run
+        self.progress = progress  # told of each step's start, work and end
         self.settings = settings
         self.store = store
         self.chartmogul = chartmogul
@@ -301,6 +313,19 @@ class SyncPass:
     async def _run_step(
         self, step: Step, then: Sequence[Step | str], why_cancelled: Callable[[], str]
     ) -> StepResult:
+        meter = self.progress.step_started(step.value)
+        token = _METER.set(meter)
+        result: StepResult | None = None  # None: cancelled
+        try:
+            result = await self._attempt(step, then, why_cancelled)
+            return result
+        finally:
+            _METER.reset(token)
+            self.progress.step_ended(meter, result)
+
+    async def _attempt(
+        self, step: Step, then: Sequence[Step | str], why_cancelled: Callable[[], str]
+    ) -> StepResult:
         work = self._work[step]
         name = step.value
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
@@ -396,7 +421,7 @@ class SyncPass:
         """What a poller is handed: made per step, with the org the pass holds at its start."""
         return PollContext(
             self.settings, self.store, self.chartmogul, self.gateway, self._context(),
-            self.translator, dry_run=self.dry_run,
+            self.translator, dry_run=self.dry_run, progress=_METER.get(NO_METER),
         )  # fmt: skip
 
     async def customers(self) -> Any:
@@ -517,7 +542,7 @@ class SyncPass:
     async def dispatch(self) -> Any:
         if self.dry_run:
             raise RuntimeError("a dry run never dispatches")
-        report = await self.dispatcher.drain()
+        report = await self.dispatcher.drain(progress=_METER.get(NO_METER))
         gate = self.gateway.auth_gate
         if report.auth_failure is not None and gate.failing:
             # Held back by the credential gate, which has said why once: like any step's.

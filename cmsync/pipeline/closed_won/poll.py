@@ -527,14 +527,19 @@ async def poll_closed_won(
             for row in records
         ]  # fmt: skip
         read.append((page, after))
+    # Deciding is the long part of a first pass (a lookup or two per deal): the step's meter
+    # counts the deals decided, of all those read.
+    poll.progress.expect(records=sum(len(page) for page, _ in read), pages=len(read))
     await run.prefetch([deal for page, _ in read for deal, _ in page])
     for page, after in read:
         writes = DealWrites()
         for deal, version in page:
             stats.read += 1
             await run.deal(deal, writes, version)
+            poll.progress.advanced(1)
         if not dry_run:
             work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
             stats.enqueued += await in_store(store, work)
+        poll.progress.advanced(pages=1)
     await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
     return stats

@@ -85,6 +85,7 @@ from cmsync.pipeline.dispatch.settle import (
     settle_retry,
 )
 from cmsync.pipeline.dispatch.vanished import FollowReport, VanishedAccounts
+from cmsync.progress import NO_METER, Meter
 from cmsync.salesforce.budget import ApiBudget, Pace
 from cmsync.salesforce.collections import CollectionsWriter, RecordResult
 from cmsync.salesforce.errors import BudgetExhaustedError, SalesforceError
@@ -233,8 +234,11 @@ class Dispatcher:
             return None
         return await self.chartmogul.drain()
 
-    async def drain(self, *, max_rows: int | None = None) -> DispatchReport:
-        """Send every due row (at most ``max_rows`` claimed); see the module doc."""
+    async def drain(
+        self, *, max_rows: int | None = None, progress: Meter = NO_METER
+    ) -> DispatchReport:
+        """Send every due row (at most ``max_rows`` claimed); see the module doc. Each window
+        sent is added to ``progress`` (its rows, as one page)."""
         if max_rows is not None and max_rows < 1:
             raise ValueError("max_rows must be at least 1")
         async with self._lock:
@@ -264,6 +268,7 @@ class Dispatcher:
                 tally.deferred += window.held
                 stopped = await self._send(window, tally)
                 await self._save_budget()
+                progress.advanced(window.claimed - window.carried, 1)
                 if stopped:
                     break
             next_due = await in_store(

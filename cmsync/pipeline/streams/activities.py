@@ -199,7 +199,7 @@ async def poll_activities(
     """Read the feed after the watermark, up to ``now``; returns what was read and done."""
     stream = ActivityStream(poll, lookback=lookback, now=now)
     await stream.start()
-    await run_stream(stream, poll.store)
+    await run_stream(stream, poll.store, poll.progress)
     return stream.stats
 
 
@@ -287,7 +287,7 @@ async def reread_activities(
     start = now - policy.alert_horizon
     late = LateStream(poll, stats, start=start, end=end, now=now)
     if start <= end:
-        await run_stream(late, store)
+        await run_stream(late, store, poll.progress)
     present, unreadable = late.present, late.unreadable
 
     def finish(tx: Transaction) -> int:

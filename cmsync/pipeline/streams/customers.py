@@ -335,5 +335,5 @@ async def sweep_customers(
     """Match and refresh every customer, one transaction per page of 200; ``listing``, if
     given, gets what was listed."""
     stream = CustomerStream(poll, now=now, listing=listing)
-    await run_stream(stream, poll.store)
+    await run_stream(stream, poll.store, poll.progress)
     return stream.total

@@ -81,6 +81,7 @@ from cmsync.pipeline.streams.enrich_figures import (
     person_payload,
     person_update,
 )
+from cmsync.progress import NO_METER, Meter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier, soql
@@ -363,8 +364,9 @@ async def _poll(
     lookback: timedelta,
     backfill: timedelta,
     now: datetime,
+    progress: Meter = NO_METER,
 ) -> int:
-    """Enrich one kind of person; returns how many were read."""
+    """Enrich one kind of person; returns how many were read (and adds them to ``progress``)."""
     stats = enricher.stats
     watermark = Watermark.loads(await in_store(store, lambda tx: tx.cursors.get(source.cursor)))
     start = watermark.window(lookback, now).start or now - backfill
@@ -386,6 +388,7 @@ async def _poll(
         if not stats.dry_run:
             work = partial(_commit, page=page, cursor=after.dumps(), name=source.cursor)
             stats.enqueued += await in_store(store, work)
+        progress.advanced(len(records), 1)
     return read
 
 
@@ -422,7 +425,7 @@ async def poll_enrichment(
                     f"ConvertedContact.{uuid} = null", "Contact",
                     via="ConvertedContactId")  # fmt: skip
     enrich = partial(_poll, enricher=enricher, gateway=gateway, store=store, now=now,
-                     lookback=lookback, backfill=backfill)  # fmt: skip
+                     lookback=lookback, backfill=backfill, progress=poll.progress)  # fmt: skip
     stats.contacts = await enrich(contacts)
     stats.leads = await enrich(leads)
     return stats

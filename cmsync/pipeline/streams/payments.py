@@ -256,6 +256,9 @@ class PaymentStream(Stream[InvoicePage, _PaymentPage, ApplyStats]):
     def count(self, unit: _PaymentPage, done: ApplyStats) -> None:
         self.stats.applied.add(done)
 
+    def records(self, page: InvoicePage) -> int:
+        return page.invoices
+
 
 def _apply(
     tx: Transaction, poll: PollContext, signals: Iterable[PaymentSignal], now: datetime
@@ -293,7 +296,7 @@ async def poll_payments(
         await ahead.cancel()
         ahead = None
     stream = PaymentStream(poll, stats, head=head, ahead=ahead, now=now)
-    await run_stream(stream, store)
+    await run_stream(stream, store, poll.progress)
     listed = stream.listed
 
     recovered: list[PaymentSignal] = []

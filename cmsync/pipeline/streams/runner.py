@@ -13,7 +13,10 @@ the driving to the tap):
 - ``pages``: the page reader (and ``last``: after which page nothing is read ahead);
 - ``map``: a page's records to its unit of work (pure, on the event loop);
 - ``commit``: that unit applied in a transaction (states, outbox rows, quarantine);
-- ``count``: the stream's statistics, from the unit and what its commit did.
+- ``count``: the stream's statistics, from the unit and what its commit did;
+- ``records``: how many records a page holds, for the step's progress (``cmsync.progress``):
+  the runner adds each committed batch's pages and records to the step's meter, and the
+  listing's page count where its first page says it.
 
 ``run_stream`` drives it: reads the pages with ``read_ahead`` (page n + 1 is fetched while
 page n is applied), maps each, and commits each with its cursor in one transaction, so a
@@ -33,7 +36,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import ClassVar, Generic, TypeVar
 
+from cmsync.chartmogul.records import Page
 from cmsync.pipeline.streams.readahead import read_ahead
+from cmsync.progress import NO_METER, Meter
 from cmsync.storeio import in_store
 from state import Store, Transaction
 
@@ -82,18 +87,26 @@ class Stream(ABC, Generic[P, U, D]):
     def count(self, unit: U, done: D) -> None:
         """Add a committed unit to the stream's statistics."""
 
+    def records(self, page: P) -> int:
+        """The records ``page`` holds (rejected ones too), for the progress display."""
+        return len(page.entries) + len(page.rejected) if isinstance(page, Page) else 0
 
-async def run_stream(stream: Stream[P, U, D], store: Store) -> None:
+
+async def run_stream(stream: Stream[P, U, D], store: Store, progress: Meter = NO_METER) -> None:
     """Read, map and commit every page of ``stream``: one transaction per page, or per up to
-    ``stream.batch`` pages already read."""
+    ``stream.batch`` pages already read; each batch committed is added to ``progress``."""
     source = stream.pages()
     if stream.batch > 1:
         batches = _batches(source, stream.last, stream.batch)
     else:
         pages = read_ahead(source, last=stream.last) if stream.ahead else _closing(source)
         batches = _single(pages)
+    first = True
     async with aclosing(batches) as reading:
         async for batch in reading:
+            if first and isinstance(batch[0], Page) and batch[0].total_pages is not None:
+                progress.expect(pages=batch[0].total_pages)
+            first = False
             units = [stream.map(page) for page in batch]
             unit = units[0] if len(units) == 1 else stream.join(units)
 
@@ -105,6 +118,7 @@ async def run_stream(stream: Stream[P, U, D], store: Store) -> None:
                 return done
 
             stream.count(unit, await in_store(store, work))
+            progress.advanced(sum(stream.records(page) for page in batch), len(batch))
 
 
 async def _single(pages: AsyncGenerator[P, None]) -> AsyncGenerator[list[P], None]:
