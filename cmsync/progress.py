@@ -140,7 +140,8 @@ class Meter:
             pages = f"{self.pages:,}"
             if self.total_pages is not None:
                 pages += f"/{self.total_pages:,}"
-            parts.append(f"{pages} {'page' if self.pages == 1 and pages == '1' else 'pages'}")
+            one = (self.pages if self.total_pages is None else self.total_pages) == 1
+            parts.append(f"{pages} {'page' if one else 'pages'}")
         if (rate := self.rate) is not None:
             parts.append(f"{rate:,.0f}/s")
         parts.append(f"{_elapsed(self.elapsed)} elapsed")
@@ -289,8 +290,12 @@ class RichDisplay:
         self.progress.update(task, total=total, completed=completed)
 
     def step_ended(self, meter: Meter, result: Finished | None) -> None:
-        task = self._tasks.pop(id(meter), None)
-        if task is not None:
-            self.progress.remove_task(task)
+        task = self._tasks.get(id(meter))
+        if task is not None:  # its last counts show with its line, however short the step
+            self._update(meter)
+            self.progress.refresh()  # rich prints the live lines as last refreshed
+            del self._tasks[id(meter)]
         if result is not None:
             self.console.print(result.line(), markup=False, highlight=False, soft_wrap=True)
+        if task is not None:
+            self.progress.remove_task(task)
