@@ -8,6 +8,11 @@ Account's synced fields, and each Task, Case and Opportunity by sync key with it
 nothing may be doubled or left in the outbox. The scenario is dated by day, so sandboxes
 started on the same UTC day hold the same data.
 
+The customers cmsync creates for Closed-Won deals are sent side by side, so a fault decides
+the order in which ChartMogul names them (uuid, integer id): sandboxes are compared up to those
+names (``tests.support.drive.CustomerNames``), and each deal must have been imported once,
+onto the customer its Account holds, which must be the same customer in every sandbox.
+
 ``throttle``, ``slow`` and ``timeouts`` cost seconds per hit (a backoff, a 1 s or 8 s hang), so
 their runs are marked ``slow``. A spent daily API allocation is its own test: writes pause
 (nothing dead), and resume once the sandbox's day rolls over.
@@ -16,6 +21,7 @@ their runs are marked ``slow``. A spent daily API allocation is its own test: wr
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,12 +33,19 @@ import pytest
 from cmsync.pipeline.once import run_once
 from cmsync.sandbox.faults import FaultProfile
 from cmsync.sandbox.serve import LoopThread
-from tests.support.drive import SalesforceState, salesforce_state, start_world, sync_until_settled
+from tests.support.drive import (
+    CustomerNames,
+    SalesforceState,
+    salesforce_state,
+    start_world,
+    sync_until_settled,
+)
 from tests.support.invariants import (
     World,
     check_all,
     check_no_duplicates,
     check_outbox,
+    live_rows,
     outbox_counts,
 )
 
@@ -63,6 +76,7 @@ class Outcome:
     profile: str
     injected: dict[str, int] = field(default_factory=dict)
     state: SalesforceState | None = None
+    imports: dict[str, str] = field(default_factory=dict)  # deal -> its customer's name
     problems: list[str] = field(default_factory=list)
 
 
@@ -74,12 +88,44 @@ def _sync(world: World, profile: str) -> None:
         world.sandbox.ctx.faults.set_profile("none")
 
 
+def imported_deals(world: World) -> dict[str, str]:
+    """Each deal cmsync imported (by Opportunity name) -> its customer's canonical name.
+
+    Asserts that each was imported once (one invoice under the Opportunity Id), onto the
+    customer its Account holds, and that a customer created for it was created under the
+    Account's Id: whatever the order of the creates, no deal went to another's customer.
+    """
+    customers = CustomerNames.of(world)
+    deals = {o["Id"]: o for o in live_rows(world.sandbox, "Opportunity")}
+    accounts = {a["Id"]: a for a in live_rows(world.sandbox, "Account")}
+    uuid_field = world.settings.fields.account.customer_uuid
+    cm = world.sandbox.chartmogul.store
+    with cm.lock:
+        invoices = [
+            (i.external_id, i.customer.uuid, i.customer.external_id)
+            for i in cm.registry.invoice_order
+            if cm.registry.live_invoice(i) and i.external_id in deals
+        ]
+    counts = Counter(deal_id for deal_id, _, _ in invoices)
+    assert all(n == 1 for n in counts.values()), f"a deal imported twice: {counts}"
+    imports: dict[str, str] = {}
+    for deal_id, uuid, external_id in invoices:
+        deal = deals[deal_id]
+        account = accounts[deal["AccountId"]]
+        assert account.get(uuid_field) == uuid, (deal["Name"], account.get(uuid_field), uuid)
+        if uuid in customers.created:
+            assert external_id == account["Id"], (deal["Name"], external_id, account["Id"])
+        imports[deal["Name"]] = customers.names[uuid]
+    return imports
+
+
 def _run(loop: LoopThread, directory: Path, profile: str) -> Outcome:
     outcome = Outcome(profile)
     with start_world(loop, directory, seed=SEED, accounts=ACCOUNTS) as world:
         try:
             _sync(world, profile)
             outcome.state = salesforce_state(world)
+            outcome.imports = imported_deals(world)
             check_no_duplicates(world)
             check_outbox(world)
         except AssertionError as exc:
@@ -103,6 +149,7 @@ def _compare_with_a_fault_free_run(loop: LoopThread, tmp_path: Path, profiles: l
         pytest.skip("the runs crossed midnight UTC: their scenarios are different days'")
     expected = outcomes.pop("none")
     assert not expected.problems and expected.state is not None, expected.problems
+    assert expected.imports, "the scenario imports no deal: the side-by-side creates go untested"
     report: list[str] = []
     for outcome in outcomes.values():
         kinds = [PROFILE_FAULTS[outcome.profile]] if outcome.profile in PROFILE_FAULTS else []
@@ -112,6 +159,8 @@ def _compare_with_a_fault_free_run(loop: LoopThread, tmp_path: Path, profiles: l
             outcome.problems.append(f"flaky injected too few kinds: {outcome.injected}")
         if outcome.state is not None:
             outcome.problems.extend(outcome.state.differences(expected.state)[:10])
+        if outcome.imports != expected.imports:
+            outcome.problems.append(f"deals imported {outcome.imports} != {expected.imports}")
         report.extend(f"{outcome.profile}: {problem}" for problem in outcome.problems)
     assert not report, "\n".join(report)
 
@@ -166,3 +215,33 @@ def test_a_spent_daily_allocation_pauses_writes_until_the_day_rolls_over(world: 
     assert world.write_calls().total() > paused_writes
     sandbox.ctx.faults.set_profile("none")
     asyncio.run(check_all(world))
+
+
+def test_the_comparison_is_blind_to_customer_names_only(world: World) -> None:
+    """Two Accounts holding each other's customer differ, although the names are renamed.
+
+    The canonical names hide which uuid ChartMogul gave a created customer, never which
+    customer an Account holds: swapping two deals' customers on their Accounts (what a mix-up
+    of the side-by-side creates would leave) shows on both Accounts and fails the import check.
+    """
+    asyncio.run(sync_until_settled(world, passes=PASSES))
+    before = salesforce_state(world)
+    created = CustomerNames.of(world).created
+    uuid_field, url_field = (
+        world.settings.fields.account.customer_uuid,
+        world.settings.fields.account.url,
+    )
+    store = world.sandbox.salesforce.store
+    with store.lock:
+        first, second = [r for r in store.table("Account") if r.values.get(uuid_field) in created][
+            :2
+        ]
+        for name in (uuid_field, url_field):
+            first.values[name], second.values[name] = second.values[name], first.values[name]
+    keys = {a["id"]: key for key, a in world.scenario["accounts"].items()}
+    differences = salesforce_state(world).differences(before)
+    assert [d.split(":")[0] for d in differences] == [
+        f"Account {key}" for key in sorted([keys[first.id], keys[second.id]])
+    ], differences
+    with pytest.raises(AssertionError):
+        imported_deals(world)

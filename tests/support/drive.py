@@ -8,12 +8,15 @@
 - ``import_invoice``: ChartMogul changes under the sync, as a billing system's import would;
 - ``salesforce_state``: what cmsync wrote, keyed so that two sandboxes seeded alike compare
   equal whatever their record Ids: Accounts by scenario key, Tasks, Cases and Opportunities by
-  sync key, references (Account, owner) by the referenced record's natural key.
+  sync key, references (Account, owner) by the referenced record's natural key, and ChartMogul
+  customers by their data source and external id (see ``CustomerNames``).
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cmsync.config import Settings
+from cmsync.pipeline.accounts import policy_from
 from cmsync.pipeline.once import run_once
 from cmsync.pipeline.sync_pass import PassReport
 from cmsync.sandbox.runner import SandboxOptions, start_sandbox
@@ -33,6 +37,7 @@ T = TypeVar("T")
 
 __all__ = [
     "RECORD_FIELDS",
+    "CustomerNames",
     "SalesforceState",
     "import_invoice",
     "make_retries_due",
@@ -137,15 +142,87 @@ class SalesforceState:
         return out
 
 
+_CUSTOMER_UUID = re.compile(r"cus_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CUSTOMER_ID = re.compile(r"(?<=/customers/)[0-9]+")  # in the customer's ChartMogul URL
+# The record the sync key of each kind of record concerns (its Account).
+_ACCOUNT_FIELD = {"Task": "WhatId", "Case": "AccountId", "Opportunity": "AccountId"}
+
+
+def _digest(key: str) -> str:
+    """The lifecycle's length-bounded form of a key (``state.lifecycle``), for sync keys."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class CustomerNames:
+    """Each ChartMogul customer of a sandbox under a name that does not depend on timing.
+
+    ChartMogul names a customer when it creates it: a uuid and an increasing integer id. The
+    emulator mints both from one seeded sequence, so the seeded customers are named alike in
+    every sandbox of a seed, but the customers cmsync creates for Closed-Won deals are named
+    in the order their creates arrive, and cmsync sends a pass's creates side by side: with a
+    fault retrying one of them, Account A can get the uuid Account B got in another sandbox.
+    The outcome is the same up to those names, so two sandboxes are compared under canonical
+    ones: ``customer:<data source>:<external id>`` (an Account Id as the Account's key), one
+    per customer (ChartMogul refuses an external id twice in a data source, which
+    ``check_no_duplicates`` verifies), in every value cmsync wrote. A uuid or id no customer
+    holds keeps its text, and so still differs.
+
+    A sync key is a digest over a key holding the customer's uuid. The keys whose preimage
+    can be rebuilt (a milestone's: uuid and amount) are rebuilt from the canonical name; a
+    record of a customer created during the sync whose key cannot be is compared by its
+    content (its fields, its Account, its kind) instead, which still tells a doubled, lost or
+    different record. The seeded customers' records keep their sync keys.
+    """
+
+    names: dict[str, str]  # a customer's uuid or integer id (as text) -> its canonical name
+    created: frozenset[str]  # the uuids of the customers created since the seeding
+    keys: dict[str, str]  # a rebuildable sync key -> the same key over canonical names
+
+    @classmethod
+    def of(cls, world: World) -> CustomerNames:
+        seeded = {c["uuid"] for c in world.scenario["customers"].values()}
+        # A deal's customer is created under its Account's Id: named by the Account's key.
+        accounts = {a["id"]: key for key, a in world.scenario["accounts"].items()}
+        milestones = policy_from(world.settings.sync).milestones_cents
+        cm = world.sandbox.chartmogul.store
+        with cm.lock:
+            customers = [
+                (c.uuid, str(c.id), f"customer:{c.data_source.name}:{external}")
+                for c in cm.registry.customer_order
+                for external in [accounts.get(c.external_id, c.external_id)]
+            ]
+        names: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        for uuid, number, name in customers:
+            names[uuid] = names[number] = name
+            for m in milestones:  # ``state.lifecycle``'s milestone key
+                keys[f"cmsync:milestone:{_digest(f'{uuid}|{m}')}"] = f"cmsync:milestone:{name}|{m}"
+        created = frozenset(uuid for uuid, _, _ in customers if uuid not in seeded)
+        return cls(names, created, keys)
+
+    def value(self, value: Any) -> Any:
+        """``value`` with every customer uuid and id it holds under its canonical name."""
+        if not isinstance(value, str):
+            return value
+        value = _CUSTOMER_UUID.sub(lambda m: self.names.get(m[0], m[0]), value)
+        return _CUSTOMER_ID.sub(lambda m: self.names.get(m[0], m[0]), value)
+
+
 def salesforce_state(world: World) -> SalesforceState:
     """The fields cmsync writes, of every Account and of every record it created."""
+    customers = CustomerNames.of(world)
     names = {a["id"]: key for key, a in world.scenario["accounts"].items()}
     accounts = live_rows(world.sandbox, "Account")
     for account in accounts:
         names.setdefault(account["Id"], f"name:{account.get('Name')}")
     names.update({u["Id"]: f"user:{u.get('Username')}" for u in live_rows(world.sandbox, "User")})
     written = sorted(set(world.settings.fields.account.model_dump().values()))
-    account_state = {names[a["Id"]]: {f: a.get(f) for f in written} for a in accounts}
+    uuid_field = world.settings.fields.account.customer_uuid
+    account_state = {
+        names[a["Id"]]: {f: customers.value(a.get(f)) for f in written} for a in accounts
+    }
+    created = {a["Id"] for a in accounts if a.get(uuid_field) in customers.created}
     sync_key = world.settings.fields.sync_key
     records: dict[tuple[str, str], dict[str, Any]] = {}
     for sobject, fields in RECORD_FIELDS.items():
@@ -153,10 +230,19 @@ def salesforce_state(world: World) -> SalesforceState:
             key = row.get(sync_key)
             if not key:
                 continue
-            records[(sobject, str(key))] = {
+            content = {
                 f: names.get(row[f], row[f]) if isinstance(row.get(f), str) else row.get(f)
                 for f in fields
             }
+            content = {f: customers.value(v) for f, v in content.items()}
+            if str(key) in customers.keys:
+                key = customers.keys[str(key)]
+            elif row.get(_ACCOUNT_FIELD[sobject]) in created:
+                kind = str(key).split(":")[1] if str(key).count(":") >= 2 else ""
+                key = f"cmsync:{kind}:by content {sorted(content.items(), key=str)}"
+                n = sum(1 for o, k in records if o == sobject and k.startswith(key))
+                key += f" #{n + 1}" if n else ""  # two alike are two, not one
+            records[(sobject, str(key))] = content
     return SalesforceState(account_state, records)
 
 
