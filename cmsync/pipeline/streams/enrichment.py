@@ -46,7 +46,10 @@ with the subscriptions, one customer at a time, until a page has more customers 
 ``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed
 once, 200 a call (each names its ``customer_uuid``: "List Invoices",
 dev.chartmogul.com/reference/invoices/list), summed per customer as it is read
-(``enrich_figures.Paid``), and the rest of the run takes its sums from there.
+(``enrich_figures.Paid``), and the rest of the run takes its sums from there. When the
+payments step follows in the same pass, that listing is a ``listed_invoices.ListedInvoices``
+handed over by ``SyncPass``, which keeps it for the payments step, so the pass lists every
+invoice once.
 
 No customer: counted, nothing written. Several: quarantined as an ambiguous match, nothing
 written (the candidates are in its payload; there is no link to choose, so the dashboard's
@@ -81,6 +84,7 @@ from cmsync.pipeline.streams.enrich_figures import (
     person_payload,
     person_update,
 )
+from cmsync.pipeline.streams.listed_invoices import ListedInvoices
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier, soql
@@ -192,8 +196,10 @@ class _Enricher:
         listing: Listing | None,
         relist: str | None,
         invoices_after: int = INVOICES_AFTER,
+        invoices: ListedInvoices | None = None,
     ) -> None:
         self.chartmogul = chartmogul
+        self.invoices = invoices  # the listing to sum, shared with the payments step
         self.stats = stats
         self.directory_after = directory_after
         self.listing = listing
@@ -260,7 +266,11 @@ class _Enricher:
 
     async def _sum_invoices(self) -> dict[str, Paid]:
         """Every customer's invoices summed, from one listing of them all."""
-        totals: dict[str, Paid] = {}
+        if self.invoices is not None:
+            totals = await self.invoices.sum()
+            self.stats.invoices_listed += self.invoices.invoices
+            return totals
+        totals = {}
         async for page in self.chartmogul.invoice_pages():
             self.stats.invoices_listed += len(page.entries)
             for invoice in page.entries:
@@ -397,9 +407,11 @@ async def poll_enrichment(
     backfill_days: int = BACKFILL_DAYS,
     directory_after: int = DIRECTORY_AFTER,
     invoices_after: int = INVOICES_AFTER,
+    invoices: ListedInvoices | None = None,
 ) -> EnrichmentStats:
     """Enrich the Contacts and converted Leads that are new since the cursors; ``listing``,
-    the customers the pass's sweep has just listed, says who has each email."""
+    the customers the pass's sweep has just listed, says who has each email; ``invoices``,
+    the invoice listing to sum if every invoice is to be listed (kept for the payments step)."""
     settings, gateway, store = poll.settings, poll.gateway, poll.store
     stats = EnrichmentStats(dry_run=poll.dry_run)
     if not settings.enrichment.enabled:
@@ -409,7 +421,7 @@ async def poll_enrichment(
         listing = None  # a daemon's sweep long ago: customers made since would be missed
     made_since = settings.chartmogul.data_source_uuid if settings.closed_won.enabled else None
     enricher = _Enricher(
-        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after
+        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after, invoices
     )
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)
