@@ -265,18 +265,11 @@ class _Enricher:
         return directory
 
     async def _sum_invoices(self) -> dict[str, Paid]:
-        """Every customer's invoices summed, from one listing of them all."""
-        if self.invoices is not None:
-            totals = await self.invoices.sum()
-            self.stats.invoices_listed += self.invoices.invoices
-            return totals
-        totals = {}
-        async for page in self.chartmogul.invoice_pages():
-            self.stats.invoices_listed += len(page.entries)
-            for invoice in page.entries:
-                if invoice.customer_uuid is not None:
-                    uuid = invoice.customer_uuid
-                    totals[uuid] = totals.get(uuid, _NOTHING_PAID).plus(invoice)
+        """Every customer's invoices summed, from one listing of them all (the pass's, kept
+        for its payments step, or one of its own)."""
+        listing = self.invoices or ListedInvoices(self.chartmogul, head=None)
+        totals = await listing.sum()
+        self.stats.invoices_listed += listing.invoices
         return totals
 
     async def _figures_of(self, customer: Listed) -> PersonFigures:
