@@ -67,7 +67,12 @@ from cmsync.pipeline.streams.activities import poll_activities, reread_activitie
 from cmsync.pipeline.streams.customers import Listing, sweep_customers
 from cmsync.pipeline.streams.cycles import sweep_first_cycles
 from cmsync.pipeline.streams.departed import follow_departed
-from cmsync.pipeline.streams.enrichment import LISTING_KEPT, EnrichmentStats, poll_enrichment
+from cmsync.pipeline.streams.enrichment import (
+    INVOICES_AFTER,
+    LISTING_KEPT,
+    EnrichmentStats,
+    poll_enrichment,
+)
 from cmsync.pipeline.streams.listed_invoices import ListedInvoices
 from cmsync.pipeline.streams.payments import (
     InvoicesAhead,
@@ -249,6 +254,8 @@ class SyncPass:
         self._everyone = False  # the sweep about to run keeps every customer, for Closed-Won
         self._swept: Listing | None = None  # that sweep's listing, for the Closed-Won step
         self._listed_invoices: ListedInvoices | None = None  # enrichment's, for payments
+        # Customers to read in one page of people above which enrichment lists every invoice.
+        self.invoices_after = INVOICES_AFTER
         # Each step's work, by reference: a step without one fails here, at construction.
         self._work: dict[Step, Callable[[], Awaitable[Any]]] = {
             Step.LOAD_CONTEXT: self.load_context,
@@ -544,7 +551,7 @@ class SyncPass:
         return await poll_enrichment(
             self._poll(), now=self.salesforce_now(), listing=listing,
             backfill_days=self.settings.enrichment.backfill_days,
-            invoices=self._listed_invoices,
+            invoices=self._listed_invoices, invoices_after=self.invoices_after,
         )  # fmt: skip
 
     async def reconcile(self) -> ReconcileStats:
