@@ -253,6 +253,7 @@ class SyncPass:
         self._listing: Listing | None = None  # the last sweep's, for the enrichment after it
         self._everyone = False  # the sweep about to run keeps every customer, for Closed-Won
         self._swept: Listing | None = None  # that sweep's listing, for the Closed-Won step
+        self._unchanged: Listing | None = None  # a listing Closed-Won then wrote nothing after
         self._listed_invoices: ListedInvoices | None = None  # enrichment's, for payments
         # Customers to read in one page of people above which enrichment lists every invoice.
         self.invoices_after = INVOICES_AFTER
@@ -510,7 +511,7 @@ class SyncPass:
         org's snapshots, removing their scratch files; idempotent. The end of a pass
         (``run``) and of the daemon."""
         await self._drop_invoices()
-        self._listed_invoices = self._swept = self._listing = None
+        self._listed_invoices = self._swept = self._listing = self._unchanged = None
         retired, self._retired = self._retired, []
         if self.context is not None:
             retired.append(self.context.org)
@@ -525,6 +526,7 @@ class SyncPass:
         if not self.settings.closed_won.enabled:
             return None
         swept, self._swept = self._swept, None  # the sweep's just before, once
+        self._unchanged = None
         lookups = None  # none fresh: the poll lists the customers itself
         if swept is not None and time.monotonic() - swept.started <= LISTING_KEPT:
             lookups = ListedCustomers(self.chartmogul, swept)
@@ -540,6 +542,9 @@ class SyncPass:
             sent = await self.dispatcher.send_chartmogul()
             if sent is not None:
                 _fold(stats, sent)
+        # Nothing made or imported since the sweep: enrichment need not list again.
+        made = stats.imported or stats.customers_created or stats.customers_discarded
+        self._unchanged = swept if lookups is not None and not made else None
         if stats.plans_created:  # later steps must write the new plan's name, not its id
             self._set_context(replace(self._context(), plans=await load_plans(self.chartmogul)))
         return stats
@@ -548,8 +553,10 @@ class SyncPass:
         if not self.settings.enrichment.enabled:
             return None
         listing, self._listing = self._listing, None  # the sweep's, once: it ages
+        unchanged, self._unchanged = self._unchanged, None
         return await poll_enrichment(
             self._poll(), now=self.salesforce_now(), listing=listing,
+            relist=listing is None or listing is not unchanged,
             backfill_days=self.settings.enrichment.backfill_days,
             invoices=self._listed_invoices, invoices_after=self.invoices_after,
         )  # fmt: skip

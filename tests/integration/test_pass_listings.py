@@ -5,7 +5,10 @@ A seeded sandbox with deals to import and new Contacts, an empty store, and the 
 counted per step as each ends: the Closed-Won step decides its deals from the sweep's
 listing and lists no customer; the enrichment step lists every invoice once (here from its
 first page of people: ``invoices_after`` 0) and the payments step applies that listing
-without reading an invoice page. That each step decides as it does reading for itself is
+without reading an invoice page. The enrichment step lists cmsync's data source again
+only where the Closed-Won step imported something since the sweep (the figures it needs
+changed); a later pass that imported nothing takes every email from the sweep's listing.
+That each step decides as it does reading for itself is
 held by the steps' own tests (``test_closed_won_by_page``, ``test_invoices_ahead``,
 ``test_enrichment_listing``).
 """
@@ -106,3 +109,25 @@ async def test_a_pass_lists_customers_and_invoices_once_where_two_steps_read_the
     assert enriched.invoices_listed == invoices + won.imported
     assert done.requests["payments"]["GET /v1/invoices"] == payments.rechecked
     assert done.requests["activities"]["GET /v1/invoices"] == 0  # none read ahead either
+    # Closed-Won imported: cmsync's data source listed again for the people's figures.
+    assert done.requests["enrichment"]["GET /v1/customers"] >= 1
+
+    # A new Contact with a customer's email; nothing new to import.
+    async with connect(world.settings.chartmogul) as cm:
+        with_email = [c async for p in cm.customer_pages() for c in p.entries if c.email]
+    customer = with_email[0]
+    gateway = SalesforceGateway(world.settings.salesforce)
+    try:
+        account = world.linked().get(customer.uuid) or next(iter(world.linked().values()))
+        await gateway.restful("sobjects/Contact", method="POST", json={
+            "LastName": "Newcomer", "AccountId": account, "Email": customer.email})  # fmt: skip
+    finally:
+        await gateway.close()
+    later = await _pass(world, tmp_path / "pass.db")
+    assert later.ok
+    again, enriched = later.outcomes["closed_won"], later.outcomes["enrichment"]
+    assert isinstance(again, ClosedWonStats) and isinstance(enriched, EnrichmentStats)
+    assert again.imported == 0 and again.customers_created == 0
+    assert enriched.matched >= 1
+    assert later.requests["closed_won"]["GET /v1/customers"] == 0
+    assert later.requests["enrichment"]["GET /v1/customers"] == 0  # nothing listed again

@@ -26,12 +26,13 @@ Who has a person's email comes from the customer listing the pass's sweep has ju
 request per person. The listing is ChartMogul's truth as of the sweep, so an email it does
 not have is on no customer, with one exception the pass makes itself: the Closed-Won step,
 between the sweep and this one, creates customers in cmsync's data source, and that data
-source alone is listed again (its pages only) before the first person is looked up. Without
-a listing (a daemon's enrichment job after its sweep's listing was used or went stale), each
-email is asked for once per run (``customers/search``; the email travels as a query
-parameter, never inside SOQL), and a page with more unknown emails than ``directory_after``
-lists every customer once instead, 200 a call, and looks the rest of the run's emails up in
-that list.
+source alone is listed again (its pages only) before the first person is looked up, unless
+the pass says its Closed-Won step, right after the sweep, imported nothing (``relist``
+False). Without a listing (a daemon's enrichment job after its sweep's listing was used or
+went stale), each email is asked for once per run (``customers/search``; the email travels
+as a query parameter, never inside SOQL), and a page with more unknown emails than
+``directory_after`` lists every customer once instead, 200 a call, and looks the rest of
+the run's emails up in that list.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
 authority for them, and the stored account state is not read for them, since within one pass
@@ -401,10 +402,12 @@ async def poll_enrichment(
     directory_after: int = DIRECTORY_AFTER,
     invoices_after: int = INVOICES_AFTER,
     invoices: ListedInvoices | None = None,
+    relist: bool = True,
 ) -> EnrichmentStats:
     """Enrich the Contacts and converted Leads that are new since the cursors; ``listing``,
     the customers the pass's sweep has just listed, says who has each email; ``invoices``,
-    the invoice listing to sum if every invoice is to be listed (kept for the payments step)."""
+    the invoice listing to sum if every invoice is to be listed (kept for the payments step);
+    ``relist`` False: nothing was made in cmsync's data source since ``listing``."""
     settings, gateway, store = poll.settings, poll.gateway, poll.store
     stats = EnrichmentStats(dry_run=poll.dry_run)
     if not settings.enrichment.enabled:
@@ -412,7 +415,8 @@ async def poll_enrichment(
         return stats
     if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
         listing = None  # a daemon's sweep long ago: customers made since would be missed
-    made_since = settings.chartmogul.data_source_uuid if settings.closed_won.enabled else None
+    made = settings.closed_won.enabled and relist
+    made_since = settings.chartmogul.data_source_uuid if made else None
     enricher = _Enricher(
         poll.chartmogul, stats, directory_after, listing, made_since, invoices_after, invoices
     )
