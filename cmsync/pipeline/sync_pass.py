@@ -18,6 +18,13 @@ Each step's progress goes to the pass's ``progress`` sink (``cmsync.progress``):
 the step when it starts, handed to its poller in the ``PollContext`` (and to the dispatcher),
 told of its work as it goes; the step's result when it ends. The daemon's jobs run side by
 side, so the step's meter is found through a context variable of the step's own task.
+Steps run in sequence share what one of them listed (``run_steps`` tells each step what
+follows it): the customer sweep's listing serves the Closed-Won step right after it
+(``closed_won.lookups``) and the enrichment step; the invoice listing enrichment reads (when
+it sums lifetime values from every invoice) serves the payments step
+(``streams.listed_invoices``); otherwise the activities step followed by the payments step
+reads the invoice listing for it meanwhile (``InvoicesAhead``). Run alone (the daemon's
+jobs), each step reads its own.
 
 What a pass holds open (the org's snapshot, its scratch file, an invoice listing read ahead)
 ``close`` releases at its end; in the daemon a snapshot a newer ``load_context`` replaced is
@@ -49,6 +56,7 @@ from cmsync.config import Settings
 from cmsync.errors import AuthFailingError, SyncError
 from cmsync.pipeline import reconcile as reconciliation
 from cmsync.pipeline.accounts import policy_from
+from cmsync.pipeline.closed_won.lookups import ListedCustomers
 from cmsync.pipeline.closed_won.poll import poll_closed_won
 from cmsync.pipeline.closed_won.steps import ClosedWonStats
 from cmsync.pipeline.context import SyncContext, load_context, load_plans
@@ -64,8 +72,19 @@ from cmsync.pipeline.streams.activities import poll_activities, reread_activitie
 from cmsync.pipeline.streams.customers import Listing, sweep_customers
 from cmsync.pipeline.streams.cycles import sweep_first_cycles
 from cmsync.pipeline.streams.departed import follow_departed
-from cmsync.pipeline.streams.enrichment import EnrichmentStats, poll_enrichment
-from cmsync.pipeline.streams.payments import InvoicesAhead, poll_payments, read_head
+from cmsync.pipeline.streams.enrichment import (
+    INVOICES_AFTER,
+    LISTING_KEPT,
+    EnrichmentStats,
+    poll_enrichment,
+)
+from cmsync.pipeline.streams.listed_invoices import ListedInvoices
+from cmsync.pipeline.streams.payments import (
+    InvoicesAhead,
+    InvoicesRead,
+    poll_payments,
+    read_head,
+)
 from cmsync.pipeline.streams.reports import ReportStats, write_reports
 from cmsync.pipeline.translate import Translator
 from cmsync.progress import NO_METER, SILENT, Meter, ProgressSink
@@ -241,8 +260,14 @@ class SyncPass:
         self._owner_resolved = False
         self.swept = False  # a customer sweep has succeeded (see ``_linked_first``)
         self._sweeping = asyncio.Lock()
-        self._invoices: InvoicesAhead | None = None  # read during activities, for payments
+        self._invoices: InvoicesRead | None = None  # read before payments, for payments
         self._listing: Listing | None = None  # the last sweep's, for the enrichment after it
+        self._everyone = False  # the sweep about to run keeps every customer, for Closed-Won
+        self._swept: Listing | None = None  # that sweep's listing, for the Closed-Won step
+        self._unchanged: Listing | None = None  # a listing Closed-Won then wrote nothing after
+        self._listed_invoices: ListedInvoices | None = None  # enrichment's, for payments
+        # Customers to read in one page of people above which enrichment lists every invoice.
+        self.invoices_after = INVOICES_AFTER
         # Each step's work, by reference: a step without one fails here, at construction.
         self._work: dict[Step, Callable[[], Awaitable[Any]]] = {
             Step.LOAD_CONTEXT: self.load_context,
@@ -270,8 +295,8 @@ class SyncPass:
     ) -> AsyncIterator[StepResult]:
         """Run steps in order, yielding each one's result as it ends (see ``run_step``).
 
-        Knowing what comes next, the activities step followed by the payments step reads the
-        invoice listing for it meanwhile (``InvoicesAhead``).
+        Knowing what comes next, a step shares what it listed with the steps after it (see
+        the module doc).
         """
         for index, name in enumerate(names):
             yield await self.run_step(name, then=names[index + 1 :], why_cancelled=why_cancelled)
@@ -331,8 +356,7 @@ class SyncPass:
         run_id = await in_store(self.store, lambda tx: tx.jobs.start(name))
         started = time.perf_counter()
         try:
-            if step is Step.ACTIVITIES and Step.PAYMENTS in then:
-                await self._read_invoices_ahead()
+            await self._share(step, then)
             outcome = await work()
         except asyncio.CancelledError:
             detail = why_cancelled()
@@ -363,6 +387,18 @@ class SyncPass:
         detail = _describe(outcome)
         await in_store(self.store, lambda tx: tx.jobs.finish(run_id, JobResult.OK, detail[:2000]))
         return StepResult(name, True, seconds, detail, outcome)
+
+    async def _share(self, step: Step, then: Sequence[Step | str]) -> None:
+        """Before ``step``: what it lists that a step in ``then`` can take instead of listing
+        it again, or what it can take from a step before it."""
+        if step is Step.CUSTOMERS:  # Closed-Won asks the sweep's listing, if it comes next
+            self._everyone = self.settings.closed_won.enabled and Step.CLOSED_WON in then
+        elif step is Step.ENRICHMENT:
+            self._listed_invoices = None
+            if Step.PAYMENTS in then:
+                self._listed_invoices = ListedInvoices(self.chartmogul, await read_head(self.store))
+        elif step is Step.ACTIVITIES and Step.PAYMENTS in then:
+            await self._read_invoices_ahead()
 
     async def load_context(self) -> SyncContext:
         context = await load_context(self.gateway, self.chartmogul, self.settings.fields)
@@ -429,7 +465,8 @@ class SyncPass:
             return await self._sweep()
 
     async def _sweep(self) -> Any:
-        listing = Listing()
+        everyone, self._everyone = self._everyone, False
+        listing = Listing(everyone=everyone)
         poll = self._poll()
         stats = await sweep_customers(poll, now=self.clock(), listing=listing)
         # Listed in full: linked customers it did not show were merged or deleted.
@@ -439,6 +476,7 @@ class SyncPass:
         )  # fmt: skip
         self.swept = True
         self._listing = listing if self.settings.enrichment.enabled else None  # or held idle
+        self._swept = listing if everyone else None
         return stats
 
     async def _linked_first(self) -> None:
@@ -480,7 +518,12 @@ class SyncPass:
 
     async def _read_invoices_ahead(self) -> None:
         await self._drop_invoices()  # a listing a step before left unused (a job timed out)
-        self._invoices = InvoicesAhead(self.chartmogul, await read_head(self.store))
+        listed, self._listed_invoices = self._listed_invoices, None
+        head = await read_head(self.store)
+        if listed is not None and listed.read and listed.head == head:
+            self._invoices = listed  # enrichment listed every invoice a moment ago
+        else:
+            self._invoices = InvoicesAhead(self.chartmogul, head)
 
     async def _drop_invoices(self) -> None:
         ahead, self._invoices = self._invoices, None
@@ -492,6 +535,7 @@ class SyncPass:
         org's snapshots, removing their scratch files; idempotent. The end of a pass
         (``run``) and of the daemon."""
         await self._drop_invoices()
+        self._listed_invoices = self._swept = self._listing = self._unchanged = None
         retired, self._retired = self._retired, []
         if self.context is not None:
             retired.append(self.context.org)
@@ -505,14 +549,26 @@ class SyncPass:
     async def closed_won(self) -> ClosedWonStats | None:
         if not self.settings.closed_won.enabled:
             return None
-        stats = await poll_closed_won(
-            self._poll(), now=self.salesforce_now(),
-            backfill_days=self.settings.closed_won.backfill_days,
-        )  # fmt: skip
+        swept, self._swept = self._swept, None  # the sweep's just before, once
+        self._unchanged = None
+        lookups = None  # none fresh: the poll lists the customers itself
+        if swept is not None and time.monotonic() - swept.started <= LISTING_KEPT:
+            lookups = ListedCustomers(self.chartmogul, swept)
+        try:
+            stats = await poll_closed_won(
+                self._poll(), now=self.salesforce_now(),
+                backfill_days=self.settings.closed_won.backfill_days, lookups=lookups,
+            )  # fmt: skip
+        finally:
+            if swept is not None:  # every customer was kept for this step only
+                swept.customers = []
         if not self.dry_run:  # the deals' effects go out now, not at the next dispatch
             sent = await self.dispatcher.send_chartmogul()
             if sent is not None:
                 _fold(stats, sent)
+        # Nothing made or imported since the sweep: enrichment need not list again.
+        made = stats.imported or stats.customers_created or stats.customers_discarded
+        self._unchanged = swept if lookups is not None and not made else None
         if stats.plans_created:  # later steps must write the new plan's name, not its id
             self._set_context(replace(self._context(), plans=await load_plans(self.chartmogul)))
         return stats
@@ -521,9 +577,12 @@ class SyncPass:
         if not self.settings.enrichment.enabled:
             return None
         listing, self._listing = self._listing, None  # the sweep's, once: it ages
+        unchanged, self._unchanged = self._unchanged, None
         return await poll_enrichment(
             self._poll(), now=self.salesforce_now(), listing=listing,
+            relist=listing is None or listing is not unchanged,
             backfill_days=self.settings.enrichment.backfill_days,
+            invoices=self._listed_invoices, invoices_after=self.invoices_after,
         )  # fmt: skip
 
     async def reconcile(self) -> ReconcileStats:

@@ -1,9 +1,10 @@
-"""The invoice listing read ahead, during the activities step, for the payments step.
+"""The invoice listing read before the payments step: ahead, during the activities step, or
+by the enrichment step of the same pass.
 
 Against a seeded sandbox over real sockets: what the payments step does with a listing read
-ahead must be exactly what it does reading the listing itself, with each page read once; a
-listing read from a head the cursor has since left is dropped; an error reading ahead fails
-the payments step and moves no cursor.
+ahead (or the enrichment's) must be exactly what it does reading the listing itself, with
+each page read once; a listing read from a head the cursor has since left is dropped; an
+error reading ahead fails the payments step and moves no cursor.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.errors import AuthError
 from cmsync.pipeline.poll_context import PollContext
-from cmsync.pipeline.streams.payments import CURSOR, InvoicesAhead, PaymentStats, poll_payments
+from cmsync.pipeline.streams.enrich_figures import paid
+from cmsync.pipeline.streams.listed_invoices import ListedInvoices
+from cmsync.pipeline.streams.payments import (
+    CURSOR,
+    InvoicesAhead,
+    InvoicesRead,
+    PaymentStats,
+    poll_payments,
+    read_head,
+)
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.sandbox.serve import LoopThread
@@ -51,7 +61,7 @@ class Synced:
     chartmogul: ChartMogulClient
 
     async def payments(
-        self, ahead: InvoicesAhead | None, expiry: timedelta = FAILURE_EXPIRY
+        self, ahead: InvoicesRead | None, expiry: timedelta = FAILURE_EXPIRY
     ) -> PaymentStats:
         context = self.sync.context
         assert context is not None
@@ -126,6 +136,36 @@ async def test_payments_from_a_listing_read_ahead_equal_those_read_live(
     assert early_state == live_state
     assert read_ahead + later == live_reads  # every page read once, ahead or not
     assert later == stats.rechecked  # the payments step only looked up open failures again
+
+
+async def test_payments_from_the_enrichments_listing_equal_those_read_live(
+    world: World, tmp_path: Path
+) -> None:
+    async with synced(world, tmp_path / "live.db") as live:
+        before = _invoice_reads(world)
+        live_stats = await live.payments(ahead=None)
+        live_reads = _invoice_reads(world) - before
+        live_state = live.snapshot()
+        again = ListedInvoices(live.chartmogul, head=await read_head(live.store))
+        await again.sum()
+        second = await live.payments(again)  # a later run: nothing newer than the head
+    async with synced(world, tmp_path / "listed.db") as shared:
+        listed = ListedInvoices(shared.chartmogul, head=None)
+        before = _invoice_reads(world)
+        totals = await listed.sum()  # what the enrichment step reads
+        listing = _invoice_reads(world) - before
+        stats = await shared.payments(listed)
+        later = _invoice_reads(world) - before - listing
+        state = shared.snapshot()
+        each = {uuid: paid([i async for p in shared.chartmogul.invoice_pages(customer_uuid=uuid)
+                            for i in p.entries]) for uuid in list(totals)[:5]}  # fmt: skip
+    assert live_stats.invoices > 200 and live_stats.applied.signals > 0  # several pages
+    assert stats == live_stats
+    assert state == live_state
+    assert listing + later == live_reads  # the listing read once, by the enrichment's sum
+    assert later == stats.rechecked  # the payments step only looked up open failures again
+    assert all(totals[uuid] == summed for uuid, summed in each.items())
+    assert second.invoices == 0 and second.applied.signals == 0
 
 
 async def test_a_listing_read_from_a_head_the_cursor_has_left_is_dropped(

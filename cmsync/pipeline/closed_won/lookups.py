@@ -11,7 +11,10 @@ pass over a large org has well over a thousand deals. So the run reads them toge
   Account kept (oldest, then lowest Id: the order the one-Account query used);
 - ``ListedCustomers.read``: one customer listing (200 a page), keeping only the customers
   the run's deals can name (by uuid, external id or email), so its memory is the deals',
-  not the account's.
+  not the account's. In ``cmsync once`` the customer sweep has just listed every customer
+  (``streams.customers.Listing``, with ``everyone``): the same customers are kept from that
+  listing, in its order, and ChartMogul is not listed a second time. Alone (the daemon's
+  job), the run lists them itself.
 
 ``CustomerLookups`` is what the decision asks (``steps.ChartMogulSide``): the listing
 answers it; the tests answer it per deal too, to show both decide every deal alike. A
@@ -22,16 +25,17 @@ one merged or deleted since answers 404, as before.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
-from cmsync.chartmogul.records import Customer
+from cmsync.pipeline.streams.customers import Listing
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import in_chunks
 
-__all__ = ["CustomerLookups", "ListedCustomers", "primary_emails"]
+__all__ = ["CustomerLookups", "ListedCustomers", "NamedCustomer", "primary_emails"]
 
 _EMAILS = (
     "SELECT AccountId, Email FROM Contact WHERE AccountId IN {accounts} AND Email != null "
@@ -54,6 +58,32 @@ async def primary_emails(
     return found
 
 
+class NamedCustomer(Protocol):
+    """What a deal's decision reads of a customer: a ``Customer`` read, or one the sweep
+    listed (``streams.customers.Listed``)."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def external_ids(self) -> Sequence[str]: ...
+    @property
+    def data_source_uuid(self) -> str | None: ...
+    @property
+    def data_source_uuids(self) -> Sequence[str]: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def chartmogul_url(self) -> str | None: ...
+    @property
+    def mrr(self) -> int: ...
+    @property
+    def customer_since(self) -> datetime | None: ...
+
+
 class CustomerLookups(Protocol):
     """The ChartMogul customers a deal's decision asks about."""
 
@@ -63,34 +93,38 @@ class CustomerLookups(Protocol):
         """Told what the run's deals can name, before any is decided (may read nothing)."""
         ...
 
-    async def by_uuid(self, uuid: str) -> Customer | None: ...
+    async def by_uuid(self, uuid: str) -> NamedCustomer | None: ...
 
-    async def by_external_id(self, external_id: str, data_source_uuid: str) -> Customer | None:
+    async def by_external_id(self, external_id: str, data_source_uuid: str) -> NamedCustomer | None:
         """The customer carrying ``external_id`` in that data source (its own, or one a
         merge carried over), as ``GET /v1/customers?data_source_uuid=&external_id=`` finds
         it; the first listed."""
         ...
 
-    async def by_email(self, email: str) -> list[Customer]:
+    async def by_email(self, email: str) -> Sequence[NamedCustomer]:
         """Every customer with that email, compared without case as the sandbox's search
         compares it (``GET /v1/customers/search``; the API reference does not say)."""
         ...
 
 
-def _sources(customer: Customer) -> Collection[str]:
+def _sources(customer: NamedCustomer) -> Collection[str]:
     return customer.data_source_uuids or (
         [customer.data_source_uuid] if customer.data_source_uuid else []
     )
 
 
 class ListedCustomers:
-    """The customers one listing showed that the run's deals name (see the module doc)."""
+    """The customers one listing showed that the run's deals name (see the module doc);
+    ``swept``: the listing the pass's sweep has just read, kept from instead of listing."""
 
-    def __init__(self, chartmogul: ChartMogulClient) -> None:
+    def __init__(self, chartmogul: ChartMogulClient, swept: Listing | None = None) -> None:
+        if swept is not None and not swept.everyone:
+            raise ValueError("a sweep's listing without every customer cannot name them")
         self.chartmogul = chartmogul
-        self._uuids: dict[str, Customer] = {}
-        self._external: dict[str, list[Customer]] = {}
-        self._emails: dict[str, list[Customer]] = {}
+        self.swept = swept
+        self._uuids: dict[str, NamedCustomer] = {}
+        self._external: dict[str, list[NamedCustomer]] = {}
+        self._emails: dict[str, list[NamedCustomer]] = {}
         self.pages = 0  # listing pages read
         self.listed = False
 
@@ -103,9 +137,8 @@ class ListedCustomers:
         want_external = set(external_ids)
         want_email = {e.lower() for e in emails}
         self.listed = True
-        async for page in self.chartmogul.customer_pages():
-            self.pages += 1
-            for customer in page.entries:
+        async for customers in self._listed():
+            for customer in customers:
                 kept = customer.uuid in want_uuid
                 for external_id in dict.fromkeys((customer.external_id, *customer.external_ids)):
                     if external_id in want_external:
@@ -118,11 +151,20 @@ class ListedCustomers:
                 if kept:  # also read by uuid later (the customer an invoice names)
                     self._uuids[customer.uuid] = customer
 
+    async def _listed(self) -> AsyncIterator[Sequence[NamedCustomer]]:
+        """Every customer, in listing order: the sweep's, or a listing read now."""
+        if self.swept is not None:
+            yield self.swept.customers
+            return
+        async for page in self.chartmogul.customer_pages():
+            self.pages += 1
+            yield page.entries
+
     def has(self, uuid: str | None) -> bool:
         """Whether the listing showed the customer with this uuid."""
         return uuid is not None and uuid in self._uuids
 
-    async def by_uuid(self, uuid: str) -> Customer | None:
+    async def by_uuid(self, uuid: str) -> NamedCustomer | None:
         listed = self._uuids.get(uuid)
         if listed is not None:
             return listed
@@ -131,11 +173,11 @@ class ListedCustomers:
         except ChartMogulNotFoundError:
             return None
 
-    async def by_external_id(self, external_id: str, data_source_uuid: str) -> Customer | None:
+    async def by_external_id(self, external_id: str, data_source_uuid: str) -> NamedCustomer | None:
         for customer in self._external.get(external_id, []):
             if data_source_uuid in _sources(customer):
                 return customer
         return None
 
-    async def by_email(self, email: str) -> list[Customer]:
+    async def by_email(self, email: str) -> list[NamedCustomer]:
         return sorted(self._emails.get(email.lower(), []), key=lambda c: (c.id or 0, c.uuid))

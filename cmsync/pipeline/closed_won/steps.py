@@ -15,10 +15,15 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from cmsync.chartmogul.client import ChartMogulClient
-from cmsync.chartmogul.records import Customer, Invoice
+from cmsync.chartmogul.records import Invoice
 from cmsync.config import Settings
 from cmsync.pipeline.closed_won.deal import Deal, Interval, new_customer, new_invoice
-from cmsync.pipeline.closed_won.lookups import CustomerLookups, ListedCustomers, primary_emails
+from cmsync.pipeline.closed_won.lookups import (
+    CustomerLookups,
+    ListedCustomers,
+    NamedCustomer,
+    primary_emails,
+)
 from cmsync.pipeline.org import OrgSnapshot, page_index
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.storeio import in_store
@@ -93,7 +98,7 @@ class Holder:
     external_ids: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, customer: Customer, default_ds: str, link_by: MatchMethod | None) -> Holder:
+    def of(cls, customer: NamedCustomer, default_ds: str, link_by: MatchMethod | None) -> Holder:
         return cls(
             external_ids=tuple(customer.external_ids),
             uuid=customer.uuid,
@@ -164,7 +169,7 @@ class ChartMogulSide:
                     return invoice
         return None
 
-    async def customer(self, uuid: str) -> Customer | None:
+    async def customer(self, uuid: str) -> NamedCustomer | None:
         return await self.lookups.by_uuid(uuid)
 
     async def holder(self, deal: Deal) -> Holder | None:
@@ -203,7 +208,7 @@ class ChartMogulSide:
             self.stale[account_id] = stale  # a new customer replaces it (``create_customer``)
         return holder
 
-    async def _unlinked(self, customer: Customer, account_id: str, how: MatchMethod) -> Holder:
+    async def _unlinked(self, customer: NamedCustomer, account_id: str, how: MatchMethod) -> Holder:
         """A customer found for the Account but not linked to it: it must be free."""
         other = await in_store(self.store, lambda tx: tx.links.get(customer.uuid))
         if other is not None and other.account_id != account_id:

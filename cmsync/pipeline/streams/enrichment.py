@@ -26,12 +26,13 @@ Who has a person's email comes from the customer listing the pass's sweep has ju
 request per person. The listing is ChartMogul's truth as of the sweep, so an email it does
 not have is on no customer, with one exception the pass makes itself: the Closed-Won step,
 between the sweep and this one, creates customers in cmsync's data source, and that data
-source alone is listed again (its pages only) before the first person is looked up. Without
-a listing (a daemon's enrichment job after its sweep's listing was used or went stale), each
-email is asked for once per run (``customers/search``; the email travels as a query
-parameter, never inside SOQL), and a page with more unknown emails than ``directory_after``
-lists every customer once instead, 200 a call, and looks the rest of the run's emails up in
-that list.
+source alone is listed again (its pages only) before the first person is looked up, unless
+the pass says its Closed-Won step, right after the sweep, imported nothing (``relist``
+False). Without a listing (a daemon's enrichment job after its sweep's listing was used or
+went stale), each email is asked for once per run (``customers/search``; the email travels
+as a query parameter, never inside SOQL), and a page with more unknown emails than
+``directory_after`` lists every customer once instead, 200 a call, and looks the rest of
+the run's emails up in that list.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
 authority for them, and the stored account state is not read for them, since within one pass
@@ -46,7 +47,10 @@ with the subscriptions, one customer at a time, until a page has more customers 
 ``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed
 once, 200 a call (each names its ``customer_uuid``: "List Invoices",
 dev.chartmogul.com/reference/invoices/list), summed per customer as it is read
-(``enrich_figures.Paid``), and the rest of the run takes its sums from there.
+(``enrich_figures.Paid``), and the rest of the run takes its sums from there. When the
+payments step follows in the same pass, that listing is a ``listed_invoices.ListedInvoices``
+handed over by ``SyncPass``, which keeps it for the payments step, so the pass lists every
+invoice once.
 
 No customer: counted, nothing written. Several: quarantined as an ambiguous match, nothing
 written (the candidates are in its payload; there is no link to choose, so the dashboard's
@@ -81,6 +85,7 @@ from cmsync.pipeline.streams.enrich_figures import (
     person_payload,
     person_update,
 )
+from cmsync.pipeline.streams.listed_invoices import ListedInvoices
 from cmsync.progress import NO_METER, Meter
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
@@ -193,8 +198,10 @@ class _Enricher:
         listing: Listing | None,
         relist: str | None,
         invoices_after: int = INVOICES_AFTER,
+        invoices: ListedInvoices | None = None,
     ) -> None:
         self.chartmogul = chartmogul
+        self.invoices = invoices  # the listing to sum, shared with the payments step
         self.stats = stats
         self.directory_after = directory_after
         self.listing = listing
@@ -260,14 +267,11 @@ class _Enricher:
         return directory
 
     async def _sum_invoices(self) -> dict[str, Paid]:
-        """Every customer's invoices summed, from one listing of them all."""
-        totals: dict[str, Paid] = {}
-        async for page in self.chartmogul.invoice_pages():
-            self.stats.invoices_listed += len(page.entries)
-            for invoice in page.entries:
-                if invoice.customer_uuid is not None:
-                    uuid = invoice.customer_uuid
-                    totals[uuid] = totals.get(uuid, _NOTHING_PAID).plus(invoice)
+        """Every customer's invoices summed, from one listing of them all (the pass's, kept
+        for its payments step, or one of its own)."""
+        listing = self.invoices or ListedInvoices(self.chartmogul, head=None)
+        totals = await listing.sum()
+        self.stats.invoices_listed += listing.invoices
         return totals
 
     async def _figures_of(self, customer: Listed) -> PersonFigures:
@@ -400,9 +404,13 @@ async def poll_enrichment(
     backfill_days: int = BACKFILL_DAYS,
     directory_after: int = DIRECTORY_AFTER,
     invoices_after: int = INVOICES_AFTER,
+    invoices: ListedInvoices | None = None,
+    relist: bool = True,
 ) -> EnrichmentStats:
     """Enrich the Contacts and converted Leads that are new since the cursors; ``listing``,
-    the customers the pass's sweep has just listed, says who has each email."""
+    the customers the pass's sweep has just listed, says who has each email; ``invoices``,
+    the invoice listing to sum if every invoice is to be listed (kept for the payments step);
+    ``relist`` False: nothing was made in cmsync's data source since ``listing``."""
     settings, gateway, store = poll.settings, poll.gateway, poll.store
     stats = EnrichmentStats(dry_run=poll.dry_run)
     if not settings.enrichment.enabled:
@@ -410,9 +418,10 @@ async def poll_enrichment(
         return stats
     if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
         listing = None  # a daemon's sweep long ago: customers made since would be missed
-    made_since = settings.chartmogul.data_source_uuid if settings.closed_won.enabled else None
+    made = settings.closed_won.enabled and relist
+    made_since = settings.chartmogul.data_source_uuid if made else None
     enricher = _Enricher(
-        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after
+        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after, invoices
     )
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulClientError
@@ -41,9 +42,11 @@ __all__ = [
     "CURSOR",
     "InvoicePage",
     "InvoicesAhead",
+    "InvoicesRead",
     "PaymentStats",
     "PaymentStream",
     "invoice_listing",
+    "invoice_page",
     "payment_signals",
     "poll_payments",
     "read_head",
@@ -135,21 +138,45 @@ async def invoice_listing(
     # first run reads every invoice, and its reads then cost no more than the rate limit.
     async with aclosing(read_ahead(chartmogul.invoice_pages(), last=final)) as pages:
         async for page in pages:
-            signals: list[PaymentSignal] = []
-            newest: str | None = None
-            count = 0
-            reached = False
-            for invoice in page.entries:
-                if invoice.uuid == head:
-                    reached = True
-                    break
-                newest = newest or invoice.uuid
-                count += 1
-                signals.extend(payment_signals(invoice))
-            last = reached or not page.has_more
-            yield InvoicePage(tuple(signals), page.rejected, count, newest, last)
-            if last:
+            reduced = invoice_page(page, head)
+            yield reduced
+            if reduced.last:
                 return
+
+
+def invoice_page(page: Page[Invoice], head: str | None) -> InvoicePage:
+    """One page of the listing as the poller keeps it: the payment signals of the invoices
+    newer than ``head``, and whether the listing ends with it (the head met, or no more)."""
+    signals: list[PaymentSignal] = []
+    newest: str | None = None
+    count = 0
+    reached = False
+    for invoice in page.entries:
+        if invoice.uuid == head:
+            reached = True
+            break
+        newest = newest or invoice.uuid
+        count += 1
+        signals.extend(payment_signals(invoice))
+    last = reached or not page.has_more
+    return InvoicePage(tuple(signals), page.rejected, count, newest, last)
+
+
+class InvoicesRead(Protocol):
+    """The invoice listing from ``head``, read before the payments step asks for it: in the
+    background (``InvoicesAhead``), or by the enrichment step of the same pass
+    (``listed_invoices.ListedInvoices``)."""
+
+    @property
+    def head(self) -> str | None: ...
+
+    def pages(self) -> AsyncIterator[InvoicePage]:
+        """The pages in listing order; the reading stops with it."""
+        ...
+
+    async def cancel(self) -> None:
+        """Stop reading (idempotent); what was read is dropped."""
+        ...
 
 
 class InvoicesAhead:
@@ -228,7 +255,7 @@ class PaymentStream(Stream[InvoicePage, _PaymentPage, ApplyStats]):
 
     def __init__(
         self, poll: PollContext, stats: PaymentStats, *, head: str | None,
-        ahead: InvoicesAhead | None, now: datetime,
+        ahead: InvoicesRead | None, now: datetime,
     ) -> None:  # fmt: skip
         self.poll, self.stats, self.head, self.reader, self.now = poll, stats, head, ahead, now
         self.newest: str | None = None
@@ -274,7 +301,7 @@ async def poll_payments(
     *,
     now: datetime,
     failure_expiry: timedelta,
-    ahead: InvoicesAhead | None = None,
+    ahead: InvoicesRead | None = None,
 ) -> PaymentStats:
     """Apply the payments of invoices new since the last run (from ``ahead``, if it read from
     the same head), then look up the open failures again."""
