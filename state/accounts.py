@@ -65,9 +65,9 @@ _SIGNAL = table_of(AppliedSignalRow)
 # The statements the sweep runs once per customer, built once: building a statement cost more
 # than SQLite running it (a third of a millisecond a customer, 20,000 customers a sweep).
 _LINK_OF_CUSTOMER = select(_LINK).where(_LINK.c.customer_uuid == bindparam("uuid"))
-_LINKS_OF_CUSTOMERS = select(_LINK).where(
-    _LINK.c.customer_uuid.in_(bindparam("uuids", expanding=True))
-)
+# Every page of the feed reads its customers' links: plain SQL, converted as the column types
+# do (``state.rowcodec``), as the states are read.
+_LINKS_OF_SQL = convert.LINK.where_in("customer_uuid")
 _LINK_OF_ACCOUNT = select(_LINK).where(_LINK.c.account_id == bindparam("account"))
 _INSERT_LINK = insert(_LINK)
 _DROP_PENDING = delete(_PENDING).where(_PENDING.c.customer_uuid == bindparam("uuid"))
@@ -92,8 +92,10 @@ class Links(Part):
     def get_many(self, customer_uuids: Iterable[str]) -> dict[str, AccountLink]:
         links: dict[str, AccountLink] = {}
         for part in chunks(unique(customer_uuids)):
-            for row in self._conn.execute(_LINKS_OF_CUSTOMERS, {"uuids": part}):
-                links[row.customer_uuid] = convert.link(row)
+            sql = _LINKS_OF_SQL.format(marks(len(part)))
+            for row in self._conn.exec_driver_sql(sql, tuple(part)):
+                link = convert.LINK.read(row)
+                links[link.customer_uuid] = link
         return links
 
     def by_account(self, account_id: str) -> AccountLink | None:

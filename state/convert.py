@@ -32,10 +32,17 @@ from state.records import (
     System,
 )
 from state.rowcodec import RowCodec
-from state.tables import AccountStateRow, AppliedSignalRow, OutboxRow, table_of
+from state.tables import (
+    AccountLinkRow,
+    AccountStateRow,
+    AppliedSignalRow,
+    OutboxRow,
+    table_of,
+)
 
 __all__ = [
     "APPLIED",
+    "LINK",
     "OUTBOX",
     "STATE",
     "account_state",
@@ -97,6 +104,10 @@ account_state = STATE.read_typed
 APPLIED: RowCodec[SignalRef] = RowCodec(
     table_of(AppliedSignalRow), SignalRef, renames={"key": "signal_key"}
 )
+
+# The links (``tables.AccountLinkRow``): every page of the feed reads its customers' links,
+# plain SQL through ``LINK.read``.
+LINK: RowCodec[AccountLink] = RowCodec(table_of(AccountLinkRow), AccountLink)
 
 # The outbox's rows as entries, from the one definition (``tables.OutboxRow``).
 OUTBOX: RowCodec[OutboxEntry] = RowCodec(table_of(OutboxRow), OutboxEntry)

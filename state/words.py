@@ -95,9 +95,14 @@ def money(cents: int, currency: str | None = None) -> str:
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{code} {amount}"
 
 
+# English month abbreviations, as ``%b`` gives them in the C locale Python runs in: by table,
+# because ``strftime`` was most of the words of every field update of a catch-up.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def day(at: date | datetime) -> str:
     """``7 Dec 2026``: unambiguous in any locale, and short."""
-    return f"{at.day} {at:%b %Y}"
+    return f"{at.day} {_MONTHS[at.month - 1]} {at.year}"
 
 
 def _movement(signal: MrrMovement, plan_before: str | None) -> str:

@@ -87,17 +87,28 @@ class Translator:
         self.plan_names = dict(plan_names or {})
         # Salesforce's date, for Task due dates (``state.lifecycle.apply``); None: the caller's.
         self.today = today
+        self._names_from: object = None
+        self._names: dict[AccountField, str] = {}
+
+    def _api_names(self) -> dict[AccountField, str]:
+        """Each logical field's API name, looked up once per field settings, not once per
+        value: every activity of a catch-up makes an Account update of four or five fields."""
+        names = self.fields.account
+        if names is not self._names_from:
+            self._names = {field: getattr(names, field.value) for field in AccountField}
+            self._names_from = names
+        return self._names
 
     def account_fields(self, values: Mapping[AccountField, FieldValue]) -> dict[str, Any]:
         """Logical Account fields as ``{API name: wire value}``."""
-        names = self.fields.account
+        names = self._api_names()
         out: dict[str, Any] = {}
         for name, value in values.items():
             if name is AccountField.STAGE and isinstance(value, str):
                 value = STAGE_LABELS.get(value, value)
-            if name is AccountField.PLAN and isinstance(value, str):
+            elif name is AccountField.PLAN and isinstance(value, str):
                 value = self.plan_names.get(value, value)
-            out[getattr(names, name.value)] = wire(value)
+            out[names[name]] = wire(value)
         return out
 
     def rows(self, effect: Effect, target: AccountTarget) -> list[OutboxItem]:

@@ -4,10 +4,13 @@ signal through it), replays dropped, retyped movements told apart, the keys to r
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from state.effects import ChurnRiskAlert
-from state.lifecycle import Account, LifecyclePolicy, Stage, apply, decide
+from state.lifecycle import Account, LifecyclePolicy, Stage, _copy, apply, decide
 from state.signals import MovementKind, MrrMovement, PaymentFailed
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -53,3 +56,14 @@ def test_a_payment_names_its_key_and_its_tasks_fall_due_from_salesforce_s_today(
     assert done is not None and done.applied == (failed.key,)
     [alert] = [e for e in done.effects if isinstance(e, ChurnRiskAlert)]
     assert alert.due == org_today + timedelta(days=POLICY.due_days)
+
+
+def test_an_account_is_copied_as_replace_would_copy_it() -> None:
+    """The lifecycle's own copy (cheaper than ``dataclasses.replace``) makes the same account,
+    equal and hashed alike, leaves the original as it was, and refuses a field it lacks."""
+    copied = _copy(PAYING, mrr_cents=9_900, plan="scale")
+    assert copied == dataclasses.replace(PAYING, mrr_cents=9_900, plan="scale")
+    assert hash(copied) == hash(dataclasses.replace(PAYING, mrr_cents=9_900, plan="scale"))
+    assert (PAYING.mrr_cents, PAYING.plan) == (7_900, "growth")
+    with pytest.raises(TypeError, match="no field"):
+        _copy(PAYING, mrr=1)

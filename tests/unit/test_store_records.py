@@ -77,6 +77,19 @@ def test_links_put_many_links_once_and_refuses_what_put_would(store: Store) -> N
         assert [p.customer_uuid for p in tx.pending_matches.oldest(10)] == ["cus_9"]
 
 
+def test_links_read_by_the_page_are_the_links_read_one_by_one(store: Store) -> None:
+    """``get_many`` reads plain rows and converts them itself (every page of the feed reads
+    its customers' links): each link it gives is the one ``get``'s typed read gives."""
+    methods = list(MatchMethod)
+    with store.transaction() as tx:
+        tx.links.put_many((f"cus_{i}", f"001{i:03d}", methods[i % len(methods)]) for i in range(12))
+    with store.transaction() as tx:
+        many = tx.links.get_many([f"cus_{i}" for i in range(14)])
+        assert many == {f"cus_{i}": tx.links.get(f"cus_{i}") for i in range(12)}
+        assert {type(link.matched_by) for link in many.values()} == {MatchMethod}
+        assert all(link.matched_at.utcoffset() == timedelta(0) for link in many.values())
+
+
 def test_pending_matches_count_attempts_and_come_back_least_recently_tried(
     store: Store, clock: FakeClock
 ) -> None:
