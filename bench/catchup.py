@@ -27,8 +27,11 @@ STEPS = (
     "dispatch",
 )  # fmt: skip
 FEEDS = ("activities", "customers", "invoices")
-FLOOR_FACTOR = 2.0
-MIN_RATE = 2_000.0
+# A catch-up must keep its margin in a slow hour too: within 1.5x the time to page the feeds
+# at the client's rate, and 2,500 activities a second end to end (the CPU per step is
+# printed, so a slow hour shows as one).
+FLOOR_FACTOR = 1.5
+MIN_RATE = 2_500.0
 
 
 def run(quick: bool, work: Path) -> Report:
@@ -54,7 +57,7 @@ def run(quick: bool, work: Path) -> Report:
     for name, s in steps.items():
         report.add(f"step {name} (CPU {s['cpu_seconds']:.1f} s)", f"{s['seconds']:.1f} s")
     report.add("pipeline / fetch floor", f"{total:.1f} / {fetch:.1f} s = {total / fetch:.2f}x",
-               f"<= {FLOOR_FACTOR:.0f}x", total <= FLOOR_FACTOR * fetch)  # fmt: skip
+               f"<= {FLOOR_FACTOR:g}x", total <= FLOOR_FACTOR * fetch)  # fmt: skip
     feed = floor["activities"]["seconds"]
     poll = steps["activities"]["seconds"]
     report.add("activities step / activity feed floor", f"{poll / feed:.2f}x")
