@@ -37,7 +37,7 @@ from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import Settings, load_settings
 from cmsync.pipeline.closed_won.effect import IMPORT_DEAL
 from cmsync.pipeline.closed_won.lookups import CustomerLookups, ListedCustomers, primary_emails
-from cmsync.pipeline.closed_won.poll import ClosedWonStats, poll_closed_won
+from cmsync.pipeline.closed_won.poll import CURSOR, ClosedWonStats, poll_closed_won
 from cmsync.pipeline.context import load_context
 from cmsync.pipeline.dispatch.closed_won_send import ChartMogulExecutor
 from cmsync.pipeline.poll_context import PollContext
@@ -47,6 +47,7 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import soql
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
+from cmsync.storeio import in_store
 from state import QuarantineStatus, Store, System, Transaction
 from tests.support.drive import step_outcome
 
@@ -164,13 +165,47 @@ async def _customer(cm: ChartMogulClient, ds: str, external_id: str, email: str)
     return made.uuid
 
 
+class SmallPages(SalesforceGateway):
+    """Salesforce answering the won deals' query two records a page (REST API Developer
+    Guide, "Query Options Header", developer.salesforce.com/docs/atlas.en-us.api_rest.meta/
+    api_rest/headers_queryoptions.htm: "There is no guarantee that the requested batch size
+    is the actual batch size"), the rest as it answers; and what the store's cursor held each
+    time the poll asked for the next page of deals."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        super().__init__(settings.salesforce)
+        self.store = store
+        self.cursors: list[str | None] = []
+
+    async def query_pages(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        won = "FROM Opportunity" in soql and "IsWon = true" in soql
+        async for page in super().query_pages(soql, include_deleted=include_deleted):
+            for start in range(0, len(page), 2 if won else max(1, len(page))):
+                if won:
+                    self.cursors.append(
+                        await in_store(self.store, lambda tx: tx.cursors.get(CURSOR))
+                    )
+                yield page[start : start + 2] if won else page
+
+
 async def _poll(
-    settings: Settings, lookups: str = "listing", world: World | None = None
+    settings: Settings,
+    lookups: str = "listing",
+    world: World | None = None,
+    *,
+    chunk_deals: int | None = None,
 ) -> ClosedWonStats:
     """The Closed-Won poll alone (it only decides: its effects wait in the outbox); the
-    world's request counts start after the org is loaded."""
+    world's request counts start after the org is loaded. With ``chunk_deals``, the deals
+    come two a page (``SmallPages``) and are decided that many at a time."""
     store = Store.open(settings.store.path)
-    gateway = SalesforceGateway(settings.salesforce)
+    gateway = (
+        SalesforceGateway(settings.salesforce)
+        if chunk_deals is None
+        else SmallPages(settings, store)
+    )
     try:
         async with connect(settings.chartmogul) as chartmogul:
             context = await load_context(gateway, chartmogul, settings.fields)
@@ -186,7 +221,14 @@ async def _poll(
                 chosen = ListedCustomers(chartmogul, swept)
             if world is not None:
                 world.reset()
-            return await poll_closed_won(poll, now=datetime.now(UTC), lookups=chosen)
+            if chunk_deals is None:
+                return await poll_closed_won(poll, now=datetime.now(UTC), lookups=chosen)
+            stats = await poll_closed_won(
+                poll, now=datetime.now(UTC), lookups=chosen, chunk_deals=chunk_deals
+            )
+            assert isinstance(gateway, SmallPages)
+            _CURSORS[settings.store.path] = gateway.cursors
+            return stats
     finally:
         await gateway.close()
         store.close()
@@ -203,6 +245,9 @@ async def _send(settings: Settings) -> None:
             await executor.drain()
     finally:
         store.close()
+
+
+_CURSORS: dict[Path, list[str | None]] = {}  # each chunked poll's cursors, page by page
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -375,3 +420,67 @@ async def test_page_reads_decide_every_deal_as_per_deal_reads_did_and_cost_pages
     assert _sum(sent, "GET", "/v1/invoices") == 0
     assert _sum(sent, "GET", "/v1/customers") == 0
     assert _sum(sent, "GET", "/v1/plans") <= 1  # the plan found once for the drain
+
+
+async def test_deals_decided_chunk_by_chunk_as_in_one_chunk_each_page_committed_listing_once(
+    world: World, gateway: SalesforceGateway, cm: ChartMogulClient, tmp_path: Path
+) -> None:
+    """More deals than a chunk holds: the poll decides them chunk by chunk (the memory of a
+    chunk, not of the window), exactly as in one chunk, commits each page's watermark before
+    it reads the pages after its chunk, and lists the customers once for all its chunks."""
+    ds = world.ds
+    deals: dict[str, str] = {}
+    accounts: list[str] = []
+    for n in range(3):  # a new customer each
+        account = await _account(gateway, f"Chunk New {n} GmbH")
+        deals[f"new {n}"] = await _win(gateway, account, 1_000.0 + n)
+        accounts.append(account)
+    found = await _account(gateway, "Chunk External AG")
+    customer = await _customer(cm, ds, found, "billing@chunk-external.example")
+    deals["external id"] = await _win(gateway, found, 2_400.0)
+    deals["external id again"] = await _win(gateway, found, 1_200.0)  # the run's holder
+    twin = await _account(gateway, "Chunk Twin SA", "twins@chunk-twin.example")
+    await _customer(cm, ds, "billing-chunk-twin-1", "twins@chunk-twin.example")
+    await _customer(cm, ds, "billing-chunk-twin-2", "TWINS@chunk-twin.example")
+    deals["ambiguous"] = await _win(gateway, twin, 1_200.0)
+    deals["zero"] = await _win(gateway, twin, 0.0)
+    accounts += [found, twin]
+
+    one_db, chunked_db = tmp_path / "one.db", tmp_path / "chunked.db"
+    for copy in (one_db, chunked_db):
+        _copy(world.settings.store.path, copy)
+    pages = len([page async for page in cm.customer_pages()])
+    await asyncio.sleep(1.1)  # the setup's requests in an emulator second of their own
+    whole = await _poll(world.on(one_db), world=world, chunk_deals=1_000_000)
+    await asyncio.sleep(1.1)
+    chunked = await _poll(world.on(chunked_db), world=world, chunk_deals=1)
+    by_chunk = world.counts()
+
+    ids = list(deals.values())
+    decided = _decisions(chunked_db, ids, accounts)
+    assert decided == _decisions(one_db, ids, accounts)
+    assert all(opportunity in decided for opportunity in ids)  # every deal decided
+    assert decided[deals["external id"]][1] == (customer, "external_id", None)
+    assert decided[deals["external id again"]][1] == (customer, "external_id", None)
+    assert "does not guess" in decided[deals["ambiguous"]][1]
+    counted = [(s.read, s.queued, s.quarantined, s.already_imported) for s in (whole, chunked)]
+    assert counted[0] == counted[1] and chunked.read >= len(deals)
+    # One customer listing for all the chunks; no customer searched or read by itself.
+    assert by_chunk[0].get("GET /v1/customers") == pages
+    assert _sum(by_chunk[0], "GET", "/v1/customers/") == 0
+
+    # Two deals a page, a chunk as soon as a page holds a new deal: each page committed with
+    # its watermark before the next page is read (seven new deals: at least four pages, the
+    # cursor moved before each page after one of them). In one chunk, nothing is committed
+    # before every page is read.
+    one, by_chunks = _CURSORS[one_db], _CURSORS[chunked_db]
+    assert len(one) == len(by_chunks) and len(set(one)) == 1
+    assert by_chunks[0] == one[0]
+    moved = [i for i in range(1, len(by_chunks)) if by_chunks[i] != by_chunks[i - 1]]
+    assert len(moved) >= 3, (moved, len(by_chunks))
+    store = Store.open(chunked_db)
+    try:
+        final = await in_store(store, lambda tx: tx.cursors.get(CURSOR))
+    finally:
+        store.close()
+    assert final is not None and final != by_chunks[-1]  # the last page's, at the end

@@ -9,12 +9,14 @@ pass over a large org has well over a thousand deals. So the run reads them toge
 - ``primary_emails``: one SOQL query per IN list of Account Ids (``soql.in_chunks`` keeps
   each within the URI limit), every Contact with an email of those Accounts, the first per
   Account kept (oldest, then lowest Id: the order the one-Account query used);
-- ``ListedCustomers.read``: one customer listing (200 a page), keeping only the customers
-  the run's deals can name (by uuid, external id or email), so its memory is the deals',
-  not the account's. In ``cmsync once`` the customer sweep has just listed every customer
-  (``streams.customers.Listing``, with ``everyone``): the same customers are kept from that
-  listing, in its order, and ChartMogul is not listed a second time. Alone (the daemon's
-  job), the run lists them itself.
+- ``ListedCustomers.read``: one customer listing (200 a page) per run, however many chunks
+  of deals the run decides (``poll``): every customer is indexed by uuid, external id (own
+  or carried over) and email, as the compact record the decisions read
+  (``streams.customers.Named``, a few hundred bytes each), not filtered by the deals, which
+  the run no longer holds all at once. In ``cmsync once`` the customer sweep has just listed
+  every customer (``streams.customers.Listing``, with ``everyone``): the index is built from
+  that listing, in its order, and ChartMogul is not listed a second time. Alone (the
+  daemon's job), the run lists them itself, once, when its first chunk has a deal to decide.
 
 ``CustomerLookups`` is what the decision asks (``steps.ChartMogulSide``): the listing
 answers it; the tests answer it per deal too, to show both decide every deal alike. A
@@ -31,7 +33,7 @@ from typing import Protocol
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
-from cmsync.pipeline.streams.customers import Listing
+from cmsync.pipeline.streams.customers import Listing, Named
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import in_chunks
 
@@ -90,7 +92,8 @@ class CustomerLookups(Protocol):
     async def read(
         self, *, uuids: Iterable[str], external_ids: Iterable[str], emails: Iterable[str]
     ) -> None:
-        """Told what the run's deals can name, before any is decided (may read nothing)."""
+        """Told what a chunk of the run's deals can name, before any of them is decided
+        (may read nothing; called once per chunk)."""
         ...
 
     async def by_uuid(self, uuid: str) -> NamedCustomer | None: ...
@@ -114,8 +117,8 @@ def _sources(customer: NamedCustomer) -> Collection[str]:
 
 
 class ListedCustomers:
-    """The customers one listing showed that the run's deals name (see the module doc);
-    ``swept``: the listing the pass's sweep has just read, kept from instead of listing."""
+    """Every customer of one listing, indexed for the run's deals (see the module doc);
+    ``swept``: the listing the pass's sweep has just read, indexed instead of listing."""
 
     def __init__(self, chartmogul: ChartMogulClient, swept: Listing | None = None) -> None:
         if swept is not None and not swept.everyone:
@@ -131,25 +134,22 @@ class ListedCustomers:
     async def read(
         self, *, uuids: Iterable[str], external_ids: Iterable[str], emails: Iterable[str]
     ) -> None:
-        """List every customer once, keeping those with one of these uuids, external ids
-        (own or carried over) or emails (case-insensitive, as the search)."""
-        want_uuid = set(uuids)
-        want_external = set(external_ids)
-        want_email = {e.lower() for e in emails}
+        """List every customer once (the first call; later chunks find the index built),
+        indexing each by uuid, external ids (own or carried over) and email (lower-cased, as
+        the search compares). What a chunk names is not needed: every customer is kept."""
+        del uuids, external_ids, emails  # the index answers for any deal of the run
+        if self.listed:
+            return
         self.listed = True
         async for customers in self._listed():
             for customer in customers:
-                kept = customer.uuid in want_uuid
+                self._uuids[customer.uuid] = customer
                 for external_id in dict.fromkeys((customer.external_id, *customer.external_ids)):
-                    if external_id in want_external:
+                    if external_id:
                         self._external.setdefault(external_id, []).append(customer)
-                        kept = True
                 email = (customer.email or "").lower()
-                if email and email in want_email:
+                if email:
                     self._emails.setdefault(email, []).append(customer)
-                    kept = True
-                if kept:  # also read by uuid later (the customer an invoice names)
-                    self._uuids[customer.uuid] = customer
 
     async def _listed(self) -> AsyncIterator[Sequence[NamedCustomer]]:
         """Every customer, in listing order: the sweep's, or a listing read now."""
@@ -158,7 +158,8 @@ class ListedCustomers:
             return
         async for page in self.chartmogul.customer_pages():
             self.pages += 1
-            yield page.entries
+            # The compact record, not the listed one: the index outlives the page.
+            yield [Named.of(customer) for customer in page.entries]
 
     def has(self, uuid: str | None) -> bool:
         """Whether the listing showed the customer with this uuid."""

@@ -4,11 +4,14 @@ Theory of operation. The poller reads won Opportunities changed since its waterm
 (``changed_records`` over SystemModstamp, filter ``IsWon = true`` and no ``CM_Sync_Key__c``:
 the expansion Opportunities cmsync itself writes come from ChartMogul already; cursor
 ``salesforce.closed_won``) and, per page, decides each deal, then commits the page's links,
-outbox rows, quarantine entries and the advanced watermark in one store transaction. What
-deciding the deals needs is read for all of them before the first is decided (``prefetch``,
-``lookups``): the store's imported deals and links, the Accounts' first Contact emails by
-SOQL IN lists, and the customers they can name from one customer listing; never a request per
-deal where one of those holds the answer. The poll reads ChartMogul but writes nothing
+outbox rows, quarantine entries and the advanced watermark in one store transaction. The
+pages are decided in chunks of about ``CHUNK_DEALS`` deals: what deciding a chunk's deals
+needs is read for all of them before the first is decided (``prefetch``, ``lookups``): the
+store's imported deals and links, the Accounts' first Contact emails by SOQL IN lists, and
+the customers they can name from one customer listing, read once per run and indexed
+whole; never a request per deal where one of those holds the answer. A chunk is dropped once
+its pages are committed, so a first pass over a large org holds a chunk of deals, not its
+whole window (84,004 won deals over 100,000 Accounts). The poll reads ChartMogul but writes nothing
 there: a deal to import becomes one outbox effect (``effect``, target ChartMogul), which the
 dispatcher's ChartMogul executor sends (``dispatch.closed_won_send``: the plan, the
 customer, the invoice). For each deal, in order:
@@ -119,6 +122,7 @@ from state.incremental import Watermark
 
 __all__ = [
     "BACKFILL_DAYS",
+    "CHUNK_DEALS",
     "CURSOR",
     "ClosedWonStats",
     "DealWrites",
@@ -135,6 +139,10 @@ log = logging.getLogger("cmsync.closed_won")
 
 CURSOR = "salesforce.closed_won"
 BACKFILL_DAYS = 30  # default backfill window before the poller's first run (see Horizon)
+# Deals decided per chunk: whole pages are read until a chunk holds at least this many. Its
+# IN lists and store reads stay batched (a few SOQL queries a chunk), and its memory, not the
+# window's, is what the step holds.
+CHUNK_DEALS = 2_000
 
 
 def load_cursor(text: str | None) -> tuple[Watermark, date | None]:
@@ -247,7 +255,7 @@ class _Run:
         return deal.account_id is None or deal.account_id not in self.side.unowned
 
     async def prefetch(self, deals: list[Deal]) -> None:
-        """Read what deciding ``deals`` needs, for all of them at once: the imported deals
+        """Read what deciding ``deals`` (a chunk) needs, for all of them at once: the imported deals
         and the Accounts' links (the store), the Accounts' first Contact emails (SOQL by IN
         lists), and the customers those can name (one listing): see ``lookups``."""
         live = [
@@ -267,7 +275,8 @@ class _Run:
         side = self.side
         side.imported, links = await in_store(side.store, read)
         emails = await primary_emails(side.gateway, accounts)
-        side.emails.update(emails)
+        side.emails = emails  # the chunk's Accounts (one a deal lacks is read by itself)
+        side.unowned = set()
         uuid_fields = {d.account_id: d.uuid_field for d in live if d.uuid_field}
         await side.lookups.read(
             uuids=[*links.values(), *uuid_fields.values()],
@@ -482,9 +491,11 @@ async def poll_closed_won(
     now: datetime,
     backfill_days: int = BACKFILL_DAYS,
     lookups: CustomerLookups | None = None,
+    chunk_deals: int = CHUNK_DEALS,
 ) -> ClosedWonStats:
     """Import the won Opportunities changed since the cursor; see the module doc.
-    ``lookups``: where the deals' customers are found (None: one listing, ``lookups``)."""
+    ``lookups``: where the deals' customers are found (None: one listing, ``lookups``);
+    ``chunk_deals``: the deals decided per chunk (whole pages, at least this many)."""
     chartmogul, gateway, store, context, translator, settings, dry_run = (
         poll.chartmogul, poll.gateway, poll.store, poll.context, poll.translator,
         poll.settings, poll.dry_run,
@@ -517,29 +528,46 @@ async def poll_closed_won(
         gateway, "Opportunity", _fields(settings), where=_won(settings), watermark=watermark,
         lookback=timedelta(seconds=settings.sync.lookback_seconds), now=now,
     )  # fmt: skip
-    # Every page of deals first, then what deciding them needs, read for all together
-    # (``_Run.prefetch``); then each page decided and committed with its watermark.
-    read: list[tuple[list[tuple[Deal, str]], Watermark]] = []
+    # Whole pages are read until a chunk holds ``chunk_deals`` deals, then what deciding
+    # them needs is read for all of the chunk (``_Run.prefetch``), then each page decided
+    # and committed with its watermark, and the chunk dropped.
+    # Deciding is the long part of a first pass (a lookup or two per deal): the step's meter
+    # counts the deals decided, of those read so far.
+    chunk: list[tuple[list[tuple[Deal, str]], Watermark]] = []
+    held = read = read_pages = 0
     async for records, after in pages:
         page = [
             (Deal.from_row(row, plan_field=plan_field, uuid_field=uuid_field),
              str(row.get("SystemModstamp") or ""))
             for row in records
         ]  # fmt: skip
-        read.append((page, after))
-    # Deciding is the long part of a first pass (a lookup or two per deal): the step's meter
-    # counts the deals decided, of all those read.
-    poll.progress.expect(records=sum(len(page) for page, _ in read), pages=len(read))
-    await run.prefetch([deal for page, _ in read for deal, _ in page])
-    for page, after in read:
+        chunk.append((page, after))
+        held, read, read_pages = held + len(page), read + len(page), read_pages + 1
+        if held >= chunk_deals:
+            poll.progress.expect(records=read, pages=read_pages)
+            await _decide(run, poll, chunk, since)
+            chunk, held = [], 0
+    if chunk:
+        poll.progress.expect(records=read, pages=read_pages)
+        await _decide(run, poll, chunk, since)
+    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
+    return stats
+
+
+async def _decide(
+    run: _Run, poll: PollContext, chunk: list[tuple[list[tuple[Deal, str]], Watermark]], since: date
+) -> None:
+    """A chunk's pages: what they need read together, then each decided and committed with
+    its watermark."""
+    stats, progress = run.stats, poll.progress
+    await run.prefetch([deal for page, _ in chunk for deal, _ in page])
+    for page, after in chunk:
         writes = DealWrites()
         for deal, version in page:
             stats.read += 1
             await run.deal(deal, writes, version)
-            poll.progress.advanced(1)
-        if not dry_run:
+            progress.advanced(1)
+        if not run.dry_run:
             work = partial(_commit, writes=writes, cursor=dump_cursor(after, since))
-            stats.enqueued += await in_store(store, work)
-        poll.progress.advanced(pages=1)
-    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
-    return stats
+            stats.enqueued += await in_store(run.side.store, work)
+        progress.advanced(pages=1)
