@@ -126,8 +126,8 @@ class ListedCustomers:
         self.chartmogul = chartmogul
         self.swept = swept
         self._uuids: dict[str, NamedCustomer] = {}
-        self._external: dict[str, list[NamedCustomer]] = {}
-        self._emails: dict[str, list[NamedCustomer]] = {}
+        self._external: dict[str, tuple[NamedCustomer, ...]] = {}
+        self._emails: dict[str, tuple[NamedCustomer, ...]] = {}
         self.pages = 0  # listing pages read
         self.listed = False
 
@@ -141,15 +141,20 @@ class ListedCustomers:
         if self.listed:
             return
         self.listed = True
+        # Tuples, and the listed email itself where it is lower-case already: an entry per
+        # customer of the account, so a few bytes each count (100,000 customers).
+        external, emails = self._external, self._emails
         async for customers in self._listed():
             for customer in customers:
                 self._uuids[customer.uuid] = customer
                 for external_id in dict.fromkeys((customer.external_id, *customer.external_ids)):
                     if external_id:
-                        self._external.setdefault(external_id, []).append(customer)
-                email = (customer.email or "").lower()
+                        external[external_id] = (*external.get(external_id, ()), customer)
+                email = customer.email
                 if email:
-                    self._emails.setdefault(email, []).append(customer)
+                    lowered = email.lower()
+                    email = email if lowered == email else lowered
+                    emails[email] = (*emails.get(email, ()), customer)
 
     async def _listed(self) -> AsyncIterator[Sequence[NamedCustomer]]:
         """Every customer, in listing order: the sweep's, or a listing read now."""
@@ -175,10 +180,10 @@ class ListedCustomers:
             return None
 
     async def by_external_id(self, external_id: str, data_source_uuid: str) -> NamedCustomer | None:
-        for customer in self._external.get(external_id, []):
+        for customer in self._external.get(external_id, ()):
             if data_source_uuid in _sources(customer):
                 return customer
         return None
 
     async def by_email(self, email: str) -> list[NamedCustomer]:
-        return sorted(self._emails.get(email.lower(), []), key=lambda c: (c.id or 0, c.uuid))
+        return sorted(self._emails.get(email.lower(), ()), key=lambda c: (c.id or 0, c.uuid))
