@@ -261,15 +261,8 @@ class ChartMogulExecutor:
         except ChartMogulClientError as exc:  # a 4xx: the deal's request is wrong as sent
             await self._refused(row, decided, f"ChartMogul refused it: {exc}", report)
             return _Fate.SETTLED
-        except AuthError as exc:
-            report.auth_failure = str(exc)
-            log.warning("chartmogul dispatch stopped, ChartMogul refused the credentials: %s", exc)
-            return _Fate.UNSENT_STOP
-        except RetriableError as exc:
-            report.outage = str(exc)
-            log.warning("chartmogul dispatch stopped, a call kept failing: %s", exc)
-            await self._settle_retry(row, str(exc), report)
-            return _Fate.SETTLED_STOP
+        except (AuthError, RetriableError) as exc:
+            return await self._stopped(row, exc, report)
         except PermanentError as exc:
             dead = OutboxDead(row.id, str(exc))
             await in_store(self.store, lambda tx: tx.outbox.mark_dead([dead]))
@@ -433,15 +426,8 @@ class ChartMogulExecutor:
         except ChartMogulClientError as exc:  # refused as sent: the operator reads why
             reason = f"ChartMogul refused the delete of invoice {void.invoice_uuid}: {exc}"
             return await self._dead(row, reason, report)
-        except AuthError as exc:
-            report.auth_failure = str(exc)
-            log.warning("chartmogul dispatch stopped, ChartMogul refused the credentials: %s", exc)
-            return _Fate.UNSENT_STOP
-        except RetriableError as exc:
-            report.outage = str(exc)
-            log.warning("chartmogul dispatch stopped, a call kept failing: %s", exc)
-            await self._settle_retry(row, str(exc), report)
-            return _Fate.SETTLED_STOP
+        except (AuthError, RetriableError) as exc:
+            return await self._stopped(row, exc, report)
         except PermanentError as exc:
             return await self._dead(row, str(exc), report)
         detail = f"invoice {void.invoice_uuid} {'deleted' if deleted else 'already gone'}"
@@ -510,6 +496,20 @@ class ChartMogulExecutor:
         await in_store(self.store, work)
         report.quarantined += 1
         report.done += 1
+
+    async def _stopped(
+        self, row: OutboxEntry, exc: AuthError | RetriableError, report: ChartMogulReport
+    ) -> _Fate:
+        """What stops the drain: refused credentials leave the row unsent; a call that kept
+        failing is retried later with the dispatcher's backoff."""
+        if isinstance(exc, AuthError):
+            report.auth_failure = str(exc)
+            log.warning("chartmogul dispatch stopped, ChartMogul refused the credentials: %s", exc)
+            return _Fate.UNSENT_STOP
+        report.outage = str(exc)
+        log.warning("chartmogul dispatch stopped, a call kept failing: %s", exc)
+        await self._settle_retry(row, str(exc), report)
+        return _Fate.SETTLED_STOP
 
     async def _dead(self, row: OutboxEntry, reason: str, report: ChartMogulReport) -> _Fate:
         dead = OutboxDead(row.id, reason)
