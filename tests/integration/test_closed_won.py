@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -106,21 +106,6 @@ def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) ->
 def baseline(world: World) -> ClosedWonStats:
     """The first pass: it fixes the poller's start and leaves the seeded history alone."""
     return asyncio.run(_pass(world.settings))
-
-
-@pytest.fixture
-async def gateway(world: World) -> AsyncIterator[SalesforceGateway]:
-    gw = SalesforceGateway(world.settings.salesforce)
-    try:
-        yield gw
-    finally:
-        await gw.close()
-
-
-@pytest.fixture
-async def cm(world: World) -> AsyncIterator[ChartMogulClient]:
-    async with connect(world.settings.chartmogul) as client:
-        yield client
 
 
 def _today() -> date:

@@ -119,21 +119,6 @@ def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) ->
         sandbox_loop.call(running.stop())
 
 
-@pytest.fixture
-async def gateway(world: World) -> AsyncIterator[SalesforceGateway]:
-    gw = SalesforceGateway(world.settings.salesforce)
-    try:
-        yield gw
-    finally:
-        await gw.close()
-
-
-@pytest.fixture
-async def cm(world: World) -> AsyncIterator[ChartMogulClient]:
-    async with connect(world.settings.chartmogul) as client:
-        yield client
-
-
 async def _create(gateway: SalesforceGateway, sobject: str, fields: dict[str, Any]) -> str:
     return str((await gateway.restful(f"sobjects/{sobject}", method="POST", json=fields))["id"])
 

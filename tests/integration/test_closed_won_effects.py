@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -95,21 +95,6 @@ def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) ->
         yield World(running, settings)
     finally:
         sandbox_loop.call(running.stop())
-
-
-@pytest.fixture
-async def gateway(world: World) -> AsyncIterator[SalesforceGateway]:
-    gw = SalesforceGateway(world.settings.salesforce)
-    try:
-        yield gw
-    finally:
-        await gw.close()
-
-
-@pytest.fixture
-async def cm(world: World) -> AsyncIterator[ChartMogulClient]:
-    async with connect(world.settings.chartmogul) as client:
-        yield client
 
 
 async def _pass(settings: Settings) -> ClosedWonStats:

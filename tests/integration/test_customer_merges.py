@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from cmsync.chartmogul import connect
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.writes import NewCustomer
 from cmsync.config import Settings, load_settings
@@ -67,21 +66,6 @@ def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) ->
 def baseline(world: World) -> None:
     """The first pass: it starts the Closed-Won poller and imports the seeded recent deals."""
     asyncio.run(step_outcome(world.settings, "customers", SweepStats))
-
-
-@pytest.fixture
-async def gateway(world: World) -> AsyncIterator[SalesforceGateway]:
-    gw = SalesforceGateway(world.settings.salesforce)
-    try:
-        yield gw
-    finally:
-        await gw.close()
-
-
-@pytest.fixture
-async def cm(world: World) -> AsyncIterator[ChartMogulClient]:
-    async with connect(world.settings.chartmogul) as client:
-        yield client
 
 
 async def _merge(cm: ChartMogulClient, loser: str, survivor: str) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -128,21 +128,6 @@ async def settled(world: World) -> None:
     """A pass before each test: the people the last one enriched are read once more (the
     write touched them) and left alone, so each test sees only its own people."""
     await _pass(world.settings)
-
-
-@pytest.fixture
-async def gateway(world: World) -> AsyncIterator[SalesforceGateway]:
-    gw = SalesforceGateway(world.settings.salesforce)
-    try:
-        yield gw
-    finally:
-        await gw.close()
-
-
-@pytest.fixture
-async def cm(world: World) -> AsyncIterator[ChartMogulClient]:
-    async with connect(world.settings.chartmogul) as client:
-        yield client
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,15 +44,6 @@ def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) ->
         yield built
     finally:
         sandbox_loop.call(running.stop())
-
-
-@pytest.fixture
-async def gateway(world: World) -> AsyncIterator[SalesforceGateway]:
-    gw = SalesforceGateway(world.settings.salesforce)
-    try:
-        yield gw
-    finally:
-        await gw.close()
 
 
 def _local() -> datetime:
