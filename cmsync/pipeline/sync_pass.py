@@ -22,9 +22,10 @@ Steps run in sequence share what one of them listed (``run_steps`` tells each st
 follows it): the customer sweep's listing serves the Closed-Won step right after it
 (``closed_won.lookups``) and the enrichment step; the invoice listing enrichment reads (when
 it sums lifetime values from every invoice) serves the payments step
-(``streams.listed_invoices``); otherwise the activities step followed by the payments step
-reads the invoice listing for it meanwhile (``InvoicesAhead``). Run alone (the daemon's
-jobs), each step reads its own.
+(``streams.listed_invoices``; it runs between the activities steps and the payments step,
+whose listing it is then, read or not); otherwise the activities step followed by the
+payments step reads the invoice listing for it meanwhile (``InvoicesAhead``). Run alone (the
+daemon's jobs), each step reads its own.
 
 What a pass holds open (the org's snapshot, its scratch file, an invoice listing read ahead)
 ``close`` releases at its end; in the daemon a snapshot a newer ``load_context`` replaced is
@@ -200,16 +201,17 @@ class Step(StrEnum):
     PREVIEW = "preview"
 
 
-# Dependency order: what each step reads, an earlier one wrote or loaded. Reconciliation
-# compares with what Salesforce holds, so it comes after a dispatch, and a last dispatch
-# sends what it and the reports queued.
+# Dependency order: what each step reads, an earlier one wrote or loaded. Enrichment takes
+# each customer's plan and start from the account states the activities steps keep, so it
+# follows them. Reconciliation compares with what Salesforce holds, so it comes after a
+# dispatch, and a last dispatch sends what it and the reports queued.
 STEPS: tuple[Step, ...] = (
     Step.LOAD_CONTEXT,
     Step.CUSTOMERS,
     Step.CLOSED_WON,
-    Step.ENRICHMENT,
     Step.ACTIVITIES,
     Step.LATE_ACTIVITIES,
+    Step.ENRICHMENT,
     Step.PAYMENTS,
     Step.FIRST_CYCLES,
     Step.DISPATCH,
@@ -398,7 +400,11 @@ class SyncPass:
             if Step.PAYMENTS in then:
                 self._listed_invoices = ListedInvoices(self.chartmogul, await read_head(self.store))
         elif step is Step.ACTIVITIES and Step.PAYMENTS in then:
-            await self._read_invoices_ahead()
+            # Enrichment between them may list every invoice: the payments step takes that.
+            if not (self.settings.enrichment.enabled and Step.ENRICHMENT in then):
+                await self._read_invoices_ahead()
+        elif step is Step.PAYMENTS and self._invoices is None and self._listed_invoices is not None:
+            await self._read_invoices_ahead()  # what enrichment listed, or a listing of its own
 
     async def load_context(self) -> SyncContext:
         context = await load_context(self.gateway, self.chartmogul, self.settings.fields)

@@ -37,7 +37,7 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import identifier, soql
 from cmsync.sandbox.runner import RunningSandbox, SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
-from state import AccountState, QuarantineKind, QuarantineStatus, Store, System
+from state import QuarantineKind, QuarantineStatus, Store, System
 
 DAY = timedelta(days=1)
 Result = Literal["successful", "failed"]
@@ -184,13 +184,6 @@ async def _populate(sandbox: RunningSandbox, settings: Settings) -> Kinds:
             )
     finally:
         await gateway.close()
-    store = Store.open(settings.store.path)
-    try:  # the store's state of "lagging" is older than its record: a feed not yet read
-        with store.transaction() as tx:
-            tx.accounts.put_many([AccountState(kinds.lagging_uuid, "lead", mrr_cents=1,
-                                               status="Lead")])  # fmt: skip
-    finally:
-        store.close()
     return kinds
 
 
@@ -211,10 +204,15 @@ def world(sandbox_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 async def _one_at_a_time(
-    world: World, gateway: SalesforceGateway, cm: ChartMogulClient
+    world: World,
+    gateway: SalesforceGateway,
+    cm: ChartMogulClient,
+    store: Store,
+    plan_names: dict[str, str],
 ) -> tuple[set[tuple[str, str]], set[str]]:
     """(Contact Id, payload) for every update, and the people quarantined, reading ChartMogul
-    once per person: a search by email, then the match's subscriptions and invoices."""
+    once per person: a search by email, then the match's subscriptions and invoices, and its
+    account state looked up alone."""
     fields = world.settings.fields.contact
     uuid = identifier(fields.customer_uuid)
     start = datetime.now(UTC) - timedelta(days=world.settings.enrichment.backfill_days)
@@ -244,7 +242,10 @@ async def _one_at_a_time(
         invoices = [
             i async for p in cm.invoice_pages(customer_uuid=customer.uuid) for i in p.entries
         ]
-        payload = person_payload(person_figures(customer, subscriptions, invoices), fields)
+        with store.transaction() as tx:
+            state = tx.accounts.get(customer.uuid)
+        figures = person_figures(customer, subscriptions, invoices, state, plan_names)
+        payload = person_payload(figures, fields)
         updates.add((written, _canon(payload)))
     return updates, ambiguous
 
@@ -269,6 +270,7 @@ class Enriched:
     requests: dict[str, int]  # ChartMogul requests during the enrichment step, by endpoint
     updates: set[tuple[str, str]]
     payloads: dict[str, list[dict[str, Any]]]
+    by_email: dict[str, dict[str, Any]]  # the payload written for each email matched
     quarantined: set[str]
     reference: tuple[set[tuple[str, str]], set[str]]
     summed: Summed
@@ -292,12 +294,16 @@ async def _enrich(world: World) -> Enriched:
                 # Made after the sweep in cmsync's data source, as Closed-Won makes them.
                 await _customer(cm, world.ds, "late", "late@kinds.example",
                                 (Sub("kind_basic", 4_000, 10, 1),))  # fmt: skip
+                for step in ("activities", "late_activities"):  # as in a pass, before it
+                    assert (await sync.run_step(step)).ok, step
+                _lag(store, world.kinds.lagging_uuid)
                 before = dict(counter)
                 result = await sync.run_step("enrichment")
                 requests = {k: v - before.get(k, 0) for k, v in counter.items()}
                 assert result.ok and isinstance(result.outcome, EnrichmentStats)
-                reference = await _one_at_a_time(world, gateway, cm)
                 assert sync.context is not None
+                names = sync.context.plan_names
+                reference = await _one_at_a_time(world, gateway, cm, store, names)
                 summed = await _summing_every_invoice(
                     world, PollContext(settings, store, cm, gateway, sync.context,
                                        sync.translator)
@@ -317,17 +323,30 @@ async def _enrich(world: World) -> Enriched:
     finally:
         store.close()
     payloads: dict[str, list[dict[str, Any]]] = {}
+    by_email: dict[str, dict[str, Any]] = {}
     for row in rows:
         payloads.setdefault(row.target_key, []).append(dict(row.payload or {}))
+        email = row.reason.split("with email ", 1)[1].split(";", 1)[0]
+        by_email[email.casefold()] = dict(row.payload or {})
     return Enriched(
         result.outcome,
         {k: v for k, v in requests.items() if v},
         {(r.target_key, _canon(dict(r.payload or {}))) for r in rows},
         payloads,
+        by_email,
         quarantined,
         reference,
         summed,
     )
+
+
+def _lag(store: Store, uuid: str) -> None:
+    """The stored state of "lagging" made older than its record (in the daemon, the feed not
+    yet read since the customer changed), its plan and start kept."""
+    with store.transaction() as tx:
+        held = tx.accounts.get(uuid)
+        assert held is not None and held.plan == "kind_pro"
+        tx.accounts.put_many([replace(held, mrr_cents=1, status="Lead")])
 
 
 async def _summing_every_invoice(world: World, shared: PollContext) -> Summed:
@@ -337,7 +356,11 @@ async def _summing_every_invoice(world: World, shared: PollContext) -> Summed:
     listing = Listing()
     async for page in shared.chartmogul.customer_pages():
         listing.add(page.entries, page.rejected)
+    with shared.store.transaction() as tx:  # the account states the pass's feeds left
+        states = [replace(state, revision=0) for state in tx.accounts.select()]
     with Store.open(world.directory / "summed.db") as store:
+        with store.transaction() as tx:
+            tx.accounts.put_many(states)
         poll = replace(shared, store=store)
         before = dict(counter)
         stats = await poll_enrichment(
@@ -364,30 +387,49 @@ def test_invoices_listed_once_and_summed_give_the_same_lifetime_values(
     assert summed.updates == enriched.reference[0]
     customers, invoices = summed.stats.customers_read, summed.stats.invoices_listed
     assert customers >= 10 and invoices > customers
-    assert summed.requests["GET /v1/customers/{uuid}/subscriptions"] == customers
+    reads = summed.stats.subscriptions_read
+    assert summed.requests["GET /v1/customers/{uuid}/subscriptions"] == reads
     assert summed.requests["GET /v1/invoices"] == -(-invoices // 200)  # pages, not customers
 
 
 def test_chartmogul_is_read_per_customer_never_per_person(enriched: Enriched) -> None:
     stats, requests = enriched.stats, enriched.requests
     assert stats.searches == 0 and "GET /v1/customers/search" not in requests
-    # Each matched customer: one subscriptions read and one invoices read (a page each here).
-    customers = stats.customers_read
-    assert requests["GET /v1/customers/{uuid}/subscriptions"] == customers
+    # Each matched customer: one invoices read (a page each here); its subscriptions only
+    # with no plan in its account state: the free plan's customer, no other.
+    customers, reads = stats.customers_read, stats.subscriptions_read
     assert requests["GET /v1/invoices"] == customers
+    assert requests.get("GET /v1/customers/{uuid}/subscriptions", 0) == reads == 1
     assert customers < stats.matched  # three Contacts shared one customer's read
     # The rest is the data source Closed-Won creates in, listed again: its pages only.
     pages = requests.get("GET /v1/customers", 0)
     assert 1 <= pages <= stats.listed // 200 + 1
-    assert sum(requests.values()) == 2 * customers + pages
+    assert sum(requests.values()) == customers + reads + pages
 
 
 def test_the_record_wins_over_a_stored_state_that_lags_it(world: World, enriched: Enriched) -> None:
-    """The activities step comes after enrichment: within a pass the stored state can be
-    older than the customer record, and the record (as the sweep listed it) is written."""
+    """MRR and status are the customer record's (as the sweep listed it), never a stored
+    state's, which can be older; plan and start are the state's, as on the Account."""
     [payload] = enriched.payloads[world.kinds.lagging_contact]
-    mrr, status = world.settings.fields.contact.mrr, world.settings.fields.contact.status
-    assert (payload[mrr], payload[status]) == (70.0, "Active")
+    fields = world.settings.fields.contact
+    assert (payload[fields.mrr], payload[fields.status]) == (70.0, "Active")
+    started = (datetime.now(UTC) - 20 * DAY).date().isoformat()
+    assert (payload[fields.plan], payload[fields.subscription_start]) == ("Kind Pro", started)
+
+
+def test_a_person_shows_the_plan_and_start_its_account_shows(
+    world: World, enriched: Enriched
+) -> None:
+    """The plan of the latest paid movement and the day the customer first paid, the
+    Account's own Plan and Customer Since, not the main one of its subscriptions today: the
+    customer of two subscriptions (basic from 70 days ago, pro from 40 days ago, both live)
+    shows pro and the basic one's start; the free plan's, never paid, is read."""
+    fields, by_email = world.settings.fields.contact, enriched.by_email
+    several, free = by_email["several@kinds.example"], by_email["free@kinds.example"]
+    day = lambda n: (datetime.now(UTC) - n * DAY).date().isoformat()  # noqa: E731
+    assert (several[fields.plan], several[fields.subscription_start]) == ("Kind Pro", day(70))
+    assert (free[fields.plan], free[fields.subscription_start]) == ("Kind Free", day(50))
+    assert fields.plan not in by_email["none@kinds.example"]  # no subscription, none read
 
 
 def test_what_each_kind_of_person_gets(world: World, enriched: Enriched) -> None:

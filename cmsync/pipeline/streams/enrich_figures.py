@@ -1,12 +1,20 @@
 """What a Contact or Lead learns from its ChartMogul customer, and the update that writes it (pure).
 
-The figures come from three reads of the customer: the record (MRR, status, UUID), its
-subscriptions (plan tier, subscription start) and its invoices (lifetime value).
+The figures come from the customer record (MRR, status, UUID), the customer's account state
+as cmsync keeps it for its Account (plan, customer since) and its invoices (lifetime value);
+its subscriptions are read only when the account state cannot say.
 
-- Plan tier: the plan name of the customer's main subscription: among the active ones (all of
-  them if none is active, so a churned customer shows what it last had) the one with the
-  highest MRR, the latest start breaking ties.
-- Subscription start: the earliest start date among those same subscriptions.
+- Plan tier and subscription start: the customer's as its Account shows them, one definition
+  of "the customer's plan" across every record cmsync writes: the plan of its latest paid
+  movement and the day it first paid (``customer since``), from the account state the
+  activities step keeps (``lifecycle.Account``), the plan's external id written as its name.
+  A customer with no paid movement (a lead, a trial, a free plan) has no plan there: its
+  subscriptions say, read once (``main_subscriptions``): among the active ones (all of them if
+  none is active) the one with the highest MRR, the latest start breaking ties, and the
+  earliest start among those same subscriptions. A customer none of whose invoices has a
+  subscription or trial line item has no subscription (ChartMogul makes subscriptions from
+  those line items only: "Import Invoices", dev.chartmogul.com/reference/invoices/import), so
+  it is not read: no plan, no start.
 - Lifetime value: ChartMogul's API has no per-customer LTV (its LTV metric is account-wide,
   ARPA over churn), so cmsync writes what the customer has actually paid, net: the total of
   every invoice with a successful payment, less the total of every invoice with a successful
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -34,7 +42,7 @@ from typing import Any, Protocol
 from cmsync.chartmogul.records import CustomerSubscription, Invoice
 from cmsync.config import PersonFieldMap
 from cmsync.pipeline.translate import wire
-from state import OutboxItem, System
+from state import AccountState, OutboxItem, System
 from state.effects import Money
 from state.writeplan import Operation
 
@@ -49,6 +57,8 @@ __all__ = [
     "person_figures",
     "person_payload",
     "person_update",
+    "reads_subscriptions",
+    "subscription_facts",
 ]
 
 _PLAN_LIMIT = 255  # the plan field is a Text(255)
@@ -92,6 +102,20 @@ def main_subscriptions(
     return main.plan, min(starts).astimezone(UTC).date() if starts else None
 
 
+def subscription_facts(
+    state: AccountState | None,
+    plan_names: Mapping[str, str],
+    subscriptions: Sequence[CustomerSubscription] = (),
+) -> tuple[str | None, date | None]:
+    """The plan tier and the subscription start (see the module doc): the account state's,
+    or, with no plan there, the main subscription's of those read."""
+    if state is not None and state.plan:
+        since = state.customer_since
+        start = since.astimezone(UTC).date() if since is not None else None
+        return plan_names.get(state.plan, state.plan), start
+    return main_subscriptions(subscriptions)
+
+
 def _net(invoice: Invoice) -> int:
     """An invoice's part of the lifetime value: whole, paid; less, whole, refunded."""
     amount = sum(item.amount_in_cents for item in invoice.line_items)
@@ -107,17 +131,25 @@ def lifetime_value(invoices: Iterable[Invoice]) -> int:
 _CURRENCIES: dict[frozenset[str], frozenset[str]] = {}  # one set per combination seen
 
 
+_SUBSCRIBING = frozenset({"subscription", "trial"})  # the line items that make a subscription
+
+
 @dataclass(frozen=True, slots=True)
 class Paid:
     """What a customer's invoices add up to for its lifetime value, one invoice at a time (a
-    listing of every invoice is summed as it is read, never held)."""
+    listing of every invoice is summed as it is read, never held), and whether any of them
+    made a subscription (``reads_subscriptions``)."""
 
     cents: int = 0
     currencies: frozenset[str] = frozenset()
+    subscribed: bool = False
 
     def plus(self, invoice: Invoice) -> Paid:
         currencies = self.currencies | {invoice.currency.upper()}
-        return Paid(self.cents + _net(invoice), _CURRENCIES.setdefault(currencies, currencies))
+        subscribed = self.subscribed or any(i.type in _SUBSCRIBING for i in invoice.line_items)
+        return Paid(
+            self.cents + _net(invoice), _CURRENCIES.setdefault(currencies, currencies), subscribed
+        )
 
 
 def paid(invoices: Iterable[Invoice]) -> Paid:
@@ -127,19 +159,30 @@ def paid(invoices: Iterable[Invoice]) -> Paid:
     return total
 
 
+def reads_subscriptions(state: AccountState | None, paid: Paid) -> bool:
+    """Whether the customer's subscriptions must be read: its account state has no plan (no
+    paid movement yet) and some invoice of it has a subscription or trial line item."""
+    return not (state is not None and state.plan) and paid.subscribed
+
+
 def person_figures(
     customer: CustomerRecord,
     subscriptions: Sequence[CustomerSubscription],
     invoices: Iterable[Invoice],
+    state: AccountState | None = None,
+    plan_names: Mapping[str, str] | None = None,
 ) -> PersonFigures:
-    return figures_of(customer, subscriptions, paid(invoices))
+    """The figures from the reads of one customer (and its account state, if it has one)."""
+    facts = subscription_facts(state, plan_names or {}, subscriptions)
+    return figures_of(customer, facts, paid(invoices))
 
 
 def figures_of(
-    customer: CustomerRecord, subscriptions: Sequence[CustomerSubscription], paid: Paid
+    customer: CustomerRecord, facts: tuple[str | None, date | None], paid: Paid
 ) -> PersonFigures:
-    """``person_figures`` from the invoices' sum (``Paid``) instead of the invoices."""
-    plan, start = main_subscriptions(subscriptions)
+    """The figures from the customer record, its plan and start (``subscription_facts``) and
+    its invoices' sum (``Paid``)."""
+    plan, start = facts
     account_currency = (customer.currency or "").upper()
     foreign = account_currency and any(c != account_currency for c in paid.currencies)
     return PersonFigures(

@@ -35,15 +35,16 @@ as a query parameter, never inside SOQL), and a page with more unknown emails th
 the run's emails up in that list.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
-authority for them, and the stored account state is not read for them, since within one pass
-it can be older than the record (the activities step, after this one, brings it up to date).
-Plan and subscription start are in no listing the pass holds before this step (the customer
-record has no plan and no lifetime value: ChartMogul's "List Customers",
-dev.chartmogul.com/reference/customers/list), so each customer matched has its subscriptions
-read once a run, whatever the number of its people, the customers of one page side by side,
-within the client's rate limit and connection cap. The lifetime value is what the customer's
-invoices add up to (ChartMogul's ``ltv`` is an account-wide metric, not the customer's): read
-with the subscriptions, one customer at a time, until a page has more customers to read than
+authority for them. Plan and subscription start are in no listing (the customer record has no
+plan and no lifetime value: ChartMogul's "List Customers",
+dev.chartmogul.com/reference/customers/list): they are the customer's as its Account shows
+them, from the account state the activities step keeps (``enrich_figures``; the pass runs this
+step after the activities steps, so a first pass finds every customer's state). Only a
+customer with no plan there (no paid movement: a lead, a trial, a free plan) whose invoices
+made a subscription has its subscriptions read, once a run, whatever the number of its
+people, side by side within the client's rate limit and connection cap. The lifetime value is
+what the customer's invoices add up to (ChartMogul's ``ltv`` is an account-wide metric, not
+the customer's): read one customer at a time, until a page has more customers to read than
 ``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed
 once, 200 a call (each names its ``customer_uuid``: "List Invoices",
 dev.chartmogul.com/reference/invoices/list), summed per customer as it is read
@@ -81,9 +82,11 @@ from cmsync.pipeline.streams.enrich_figures import (
     Paid,
     PersonFigures,
     figures_of,
-    person_figures,
+    paid,
     person_payload,
     person_update,
+    reads_subscriptions,
+    subscription_facts,
 )
 from cmsync.pipeline.streams.listed_invoices import ListedInvoices
 from cmsync.progress import NO_METER, Meter
@@ -91,7 +94,15 @@ from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.incremental import changed_records
 from cmsync.salesforce.soql import identifier, soql
 from cmsync.storeio import in_store
-from state import OutboxItem, QuarantineItem, QuarantineKind, Store, System, Transaction
+from state import (
+    AccountState,
+    OutboxItem,
+    QuarantineItem,
+    QuarantineKind,
+    Store,
+    System,
+    Transaction,
+)
 from state.incremental import Watermark
 
 __all__ = [
@@ -127,7 +138,8 @@ class EnrichmentStats:
     no_email: int = 0
     searches: int = 0  # ChartMogul searches: one per distinct email the sweep did not list
     listed: int = 0  # customers listed instead of searched for (a page of many new emails)
-    customers_read: int = 0  # customers whose subscriptions (and invoices) were read: once each
+    customers_read: int = 0  # customers whose figures were taken: once each
+    subscriptions_read: int = 0  # of them, those with no plan in their account state
     invoices_listed: int = 0  # invoices listed instead of read per customer (many to read)
     matched: int = 0
     unmatched: int = 0  # no ChartMogul customer has the email: nothing written
@@ -143,7 +155,8 @@ class EnrichmentStats:
         line = (
             f"contacts={self.contacts} leads={self.leads} no_email={self.no_email} "
             f"searches={self.searches} listed={self.listed} matched={self.matched} "
-            f"customers_read={self.customers_read} invoices_listed={self.invoices_listed} "
+            f"customers_read={self.customers_read} "
+            f"subscriptions_read={self.subscriptions_read} invoices_listed={self.invoices_listed} "
             f"unmatched={self.unmatched} "
             f"ambiguous={self.ambiguous} enqueued={self.enqueued}"
         )
@@ -193,6 +206,8 @@ class _Enricher:
     def __init__(
         self,
         chartmogul: ChartMogulClient,
+        store: Store,
+        plan_names: dict[str, str],
         stats: EnrichmentStats,
         directory_after: int,
         listing: Listing | None,
@@ -201,6 +216,8 @@ class _Enricher:
         invoices: ListedInvoices | None = None,
     ) -> None:
         self.chartmogul = chartmogul
+        self.store = store
+        self.plan_names = plan_names  # plan external id (and uuid) -> name, as on the Account
         self.invoices = invoices  # the listing to sum, shared with the payments step
         self.stats = stats
         self.directory_after = directory_after
@@ -243,8 +260,12 @@ class _Enricher:
         unread = [customer for uuid, customer in matched.items() if uuid not in self.figures]
         if self.totals is None and len(unread) > self.invoices_after:
             self.totals = await self._sum_invoices()
+        uuids = [customer.uuid for customer in unread]
+        states = await in_store(self.store, lambda tx: tx.accounts.get_many(uuids)) if uuids else {}
         self.stats.customers_read += len(unread)
-        read = await _side_by_side([partial(self._figures_of, c) for c in unread])
+        read = await _side_by_side(
+            [partial(self._figures_of, c, states.get(c.uuid)) for c in unread]
+        )
         for customer, figures in zip(unread, read, strict=True):
             self.figures[customer.uuid] = figures
 
@@ -274,18 +295,25 @@ class _Enricher:
         self.stats.invoices_listed += listing.invoices
         return totals
 
-    async def _figures_of(self, customer: Listed) -> PersonFigures:
-        subscriptions = [s async for s in self.chartmogul.iter_subscriptions(customer.uuid)]
+    async def _figures_of(self, customer: Listed, state: AccountState | None) -> PersonFigures:
+        """One customer's figures: its invoices' sum (listed, or read), then its subscriptions
+        only if its account state has no plan and its invoices made one."""
         if self.totals is not None:
-            return figures_of(
-                customer, subscriptions, self.totals.get(customer.uuid, _NOTHING_PAID)
+            summed = self.totals.get(customer.uuid, _NOTHING_PAID)
+        else:
+            summed = paid(
+                [
+                    invoice
+                    async for page in self.chartmogul.invoice_pages(customer_uuid=customer.uuid)
+                    for invoice in page.entries
+                ]
             )
-        invoices = [
-            invoice
-            async for page in self.chartmogul.invoice_pages(customer_uuid=customer.uuid)
-            for invoice in page.entries
-        ]
-        return person_figures(customer, subscriptions, invoices)
+        subscriptions = []
+        if reads_subscriptions(state, summed):
+            self.stats.subscriptions_read += 1
+            subscriptions = [s async for s in self.chartmogul.iter_subscriptions(customer.uuid)]
+        facts = subscription_facts(state, self.plan_names, subscriptions)
+        return figures_of(customer, facts, summed)
 
     def person(self, source: _Source, record: dict[str, Any], page: _Page) -> None:
         record_id = str(record["Id"])
@@ -421,8 +449,9 @@ async def poll_enrichment(
     made = settings.closed_won.enabled and relist
     made_since = settings.chartmogul.data_source_uuid if made else None
     enricher = _Enricher(
-        poll.chartmogul, stats, directory_after, listing, made_since, invoices_after, invoices
-    )
+        poll.chartmogul, store, poll.context.plan_names, stats, directory_after, listing,
+        made_since, invoices_after, invoices,
+    )  # fmt: skip
     lookback = timedelta(seconds=settings.sync.lookback_seconds)
     backfill = timedelta(days=backfill_days)
     contact_fields = settings.fields.contact
