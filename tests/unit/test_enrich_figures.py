@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -12,10 +12,14 @@ from cmsync.config import PersonFieldMap
 from cmsync.pipeline.streams.enrich_figures import (
     lifetime_value,
     main_subscriptions,
+    paid,
     person_figures,
     person_payload,
     person_update,
+    reads_subscriptions,
+    subscription_facts,
 )
+from state import AccountState
 
 
 def _sub(plan: str, mrr: int, start: str, status: str = "active") -> CustomerSubscription:
@@ -134,3 +138,57 @@ def test_a_customer_billed_in_another_currency_gets_no_lifetime_value() -> None:
         _customer(currency="USD"), [], [_invoice([9999], ("payment", "successful"))]
     )
     assert same.ltv_cents == 9999
+
+
+NAMES = {"pro_monthly": "Pro", "pl_pro": "Pro"}
+SUBS = [_sub("Starter", 100, "2024-01-01"), _sub("Pro", 500, "2025-03-01")]
+
+
+def _line(kind: str) -> Invoice:
+    body = _invoice([100]).model_dump(by_alias=True)
+    body["line_items"] = [{"type": kind, "amount_in_cents": 100}]
+    return Invoice.model_validate(body)
+
+
+def test_plan_and_start_are_the_accounts_when_its_state_has_a_plan() -> None:
+    """The plan of the latest paid movement, by name, and the day the customer first paid
+    (a UTC date, as the Account's Customer Since): whatever its subscriptions say."""
+    since = datetime(2024, 6, 30, 23, 0, tzinfo=timezone(timedelta(hours=-5)))  # July 1 UTC
+    state = AccountState("cus_1", "active", plan="pro_monthly", customer_since=since)
+    assert subscription_facts(state, NAMES, SUBS) == ("Pro", date(2024, 7, 1))
+    unnamed = AccountState("cus_1", "active", plan="gone_plan", customer_since=None)
+    assert subscription_facts(unnamed, NAMES) == ("gone_plan", None)  # as the Account shows it
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, AccountState("cus_1", "lead"), AccountState("cus_1", "lead", plan="")],
+)
+def test_a_customer_that_never_paid_shows_its_main_subscription(
+    state: AccountState | None,
+) -> None:
+    assert subscription_facts(state, NAMES, SUBS) == main_subscriptions(SUBS)
+    assert subscription_facts(state, NAMES) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("plan", "kinds", "read"),
+    [
+        (None, ["subscription"], True),
+        (None, ["trial"], True),  # a trial makes a subscription, and no paid movement
+        (None, ["one_time"], False),  # no subscription: nothing to read
+        (None, [], False),  # no invoice at all
+        ("pro_monthly", ["subscription"], False),  # the state says
+        ("pro_monthly", ["trial"], False),
+    ],
+)
+def test_subscriptions_are_read_only_where_the_state_cannot_say(
+    plan: str | None, kinds: list[str], read: bool
+) -> None:
+    state = AccountState(
+        "cus_1", "lead", plan=plan, customer_since=datetime(2024, 1, 1, tzinfo=UTC)
+    )
+    summed = paid([_line(kind) for kind in kinds])
+    assert summed.subscribed is any(k != "one_time" for k in kinds)
+    assert reads_subscriptions(state, summed) is read
+    assert reads_subscriptions(None, summed) is summed.subscribed
