@@ -31,7 +31,12 @@ from cmsync.config import Settings, load_settings
 from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.customers import Listing
 from cmsync.pipeline.streams.enrich_figures import person_figures, person_payload
-from cmsync.pipeline.streams.enrichment import EnrichmentStats, poll_enrichment
+from cmsync.pipeline.streams.enrichment import (
+    DIRECTORY_AFTER,
+    EnrichmentStats,
+    _Enricher,
+    poll_enrichment,
+)
 from cmsync.pipeline.sync_pass import SyncPass
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import identifier, soql
@@ -438,3 +443,37 @@ def test_what_each_kind_of_person_gets(world: World, enriched: Enriched) -> None
     assert shared[0] == shared[1] == shared[2] and len(shared[0]) == 1
     assert kinds.open_lead not in payloads and kinds.converted_lead not in payloads
     assert kinds.late_contact in payloads  # made since the sweep, in cmsync's data source
+
+
+def test_customers_read_one_by_one_add_up_over_pages_to_one_invoice_listing(
+    world: World, enriched: Enriched
+) -> None:
+    """Pages each under ``invoices_after`` customers still list every invoice once the run
+    has read more than that one by one, never a read per customer for the rest."""
+    emails = sorted(e for e in enriched.by_email if e.endswith("@kinds.example"))
+    assert len(emails) >= 5
+    counter = world.sandbox.chartmogul.stats.by_endpoint
+
+    async def run() -> tuple[EnrichmentStats, list[dict[str, int]]]:
+        listing = Listing()
+        stats = EnrichmentStats()
+        async with connect(world.settings.chartmogul) as cm:
+            async for page in cm.customer_pages():
+                listing.add(page.entries, page.rejected)
+            with Store.open(world.directory / "pages.db") as store:
+                enricher = _Enricher(
+                    cm, store, {}, stats, DIRECTORY_AFTER, listing, None, invoices_after=3
+                )
+                seen = []
+                for part in (emails[:2], emails[2:3], emails[3:]):  # 2, then 3, then more
+                    before = dict(counter)
+                    await enricher.prepare([{"Email": e} for e in part])
+                    seen.append({k: v - before.get(k, 0) for k, v in counter.items() if v})
+        return stats, seen
+
+    stats, seen = asyncio.run(run())
+    first, second, third = ({k: v for k, v in s.items() if v} for s in seen)
+    assert first.get("GET /v1/invoices") == 2
+    assert second.get("GET /v1/invoices") == 1  # three in the run: still one by one
+    listed = third.get("GET /v1/invoices")  # over three: every invoice, by the page
+    assert stats.invoices_listed > 0 and listed == -(-stats.invoices_listed // 200)

@@ -44,7 +44,7 @@ customer with no plan there (no paid movement: a lead, a trial, a free plan) who
 made a subscription has its subscriptions read, once a run, whatever the number of its
 people, side by side within the client's rate limit and connection cap. The lifetime value is
 what the customer's invoices add up to (ChartMogul's ``ltv`` is an account-wide metric, not
-the customer's): read one customer at a time, until a page has more customers to read than
+the customer's): read one customer at a time, until the run has more customers to read than
 ``invoices_after`` (a first run, a bulk import of Contacts); then every invoice is listed
 once, 200 a call (each names its ``customer_uuid``: "List Invoices",
 dev.chartmogul.com/reference/invoices/list), summed per customer as it is read
@@ -61,7 +61,9 @@ watermark. The dispatcher's write bumps the record's SystemModstamp, so it may b
 more; its update then has the same key and adds nothing.
 
 ``dry_run`` makes the same reads and writes nothing (not even the cursors);
-``stats.planned`` lists the updates it would enqueue.
+``stats.planned`` lists the updates it would enqueue. A dry run's activities step stores no
+account state either, so a dry run before any real one reads the subscriptions of every
+customer that has one and shows their main subscription's plan and start.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ CONTACTS_CURSOR = "salesforce.contacts"
 LEADS_CURSOR = "salesforce.leads"
 BACKFILL_DAYS = 30  # how far back the first run looks
 DIRECTORY_AFTER = 200  # unknown emails in one page above which all customers are listed once
-INVOICES_AFTER = 200  # customers to read in one page above which all invoices are listed once
+INVOICES_AFTER = 200  # customers to read in a run above which all invoices are listed once
 LISTING_KEPT = 900.0  # seconds a sweep's listing is taken as ChartMogul's truth for emails
 _READERS = 20  # lookups out at once: the transport's cap (10 in flight) keeps them waiting
 
@@ -258,7 +260,8 @@ class _Enricher:
                 self.found[key] = [Listed.of(c) for c in customers]
         matched = {c[0].uuid: c[0] for key in emails if len(c := self.found[key]) == 1}
         unread = [customer for uuid, customer in matched.items() if uuid not in self.figures]
-        if self.totals is None and len(unread) > self.invoices_after:
+        # Customers read one by one add up over the pages: past the threshold, list them all.
+        if self.totals is None and self.stats.customers_read + len(unread) > self.invoices_after:
             self.totals = await self._sum_invoices()
         uuids = [customer.uuid for customer in unread]
         states = await in_store(self.store, lambda tx: tx.accounts.get_many(uuids)) if uuids else {}
