@@ -516,12 +516,27 @@ async def poll_closed_won(
         key: Interval(plan.interval_count, plan.interval_unit)
         for key, plan in context.plans.items()
     }
+    own = ListedCustomers(chartmogul) if lookups is None else None  # closed at the end
     side = ChartMogulSide(
         chartmogul, gateway, store, settings,
         data_source_uuid=ds, stats=stats, intervals=intervals, org=context.org,
-        lookups=lookups,
+        lookups=lookups or own,
     )  # fmt: skip
     run = _Run(side, context, translator, settings, Horizon(since, backfill_days))
+    try:
+        await _window(run, poll, watermark, since, now, chunk_deals)
+    finally:
+        if own is not None:
+            own.close()  # its index, on disk
+    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
+    return stats
+
+
+async def _window(
+    run: _Run, poll: PollContext, watermark: Watermark, since: date, now: datetime, chunk_deals: int
+) -> None:
+    """The won deals changed since ``watermark``, decided chunk by chunk."""
+    gateway, settings = poll.gateway, poll.settings
     plan_field = settings.closed_won.plan_field
     uuid_field = settings.fields.account.customer_uuid
     pages = changed_records(
@@ -550,8 +565,6 @@ async def poll_closed_won(
     if chunk:
         poll.progress.expect(records=read, pages=read_pages)
         await _decide(run, poll, chunk, since)
-    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
-    return stats
 
 
 async def _decide(
