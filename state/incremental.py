@@ -89,12 +89,14 @@ class Watermark:
 
     # --- storage form (the store keeps cursors as text) ---------------------------------
 
-    def dumps(self) -> str:
-        """The stored form, ``{"stamp": ..., "seen": [[key, stamp], ...]}`` sorted, compact.
+    def dumps(self, **members: str) -> str:
+        """The stored form, ``{"stamp": ..., "seen": [[key, stamp], ...]}`` sorted, compact;
+        ``members``: a caller's own, after the watermark's (strings), in the same object.
 
-        Written piece by piece: ``json.dumps`` of the list of pairs made a list and a string
-        per pair and a few encoder pieces each, about 0.5 KB a key while it ran, for a text
-        a tenth of that (a page of won deals commits it, with tens of thousands of keys)."""
+        Written piece by piece, and joined once: ``json.dumps`` of the list of pairs made a
+        list and a string per pair and a few encoder pieces each, about 0.5 KB a key while it
+        ran, for a text a tenth of that (a page of won deals commits it, with tens of
+        thousands of keys)."""
         iso: dict[datetime, str] = {}  # a stamp's text, once per distinct stamp
         for _, moment in self.seen:
             if moment not in iso:
@@ -104,12 +106,15 @@ class Watermark:
         pairs = sorted(self.seen, key=lambda s: iso[s[1]])
         pairs.sort(key=lambda s: s[0])
         quoted = {moment: _quote(text) for moment, text in iso.items()}
-        pieces = [
-            ",".join(f"[{_quote(key)},{quoted[moment]}]" for key, moment in pairs[i : i + 1000])
-            for i in range(0, len(pairs), 1000)
-        ]
         stamp = json.dumps(self.stamp.isoformat() if self.stamp else None)
-        return f'{{"stamp":{stamp},"seen":[{",".join(pieces)}]}}'
+        parts = [f'{{"stamp":{stamp},"seen":[']
+        for i in range(0, len(pairs), 1000):
+            batch = ",".join(f"[{_quote(k)},{quoted[m]}]" for k, m in pairs[i : i + 1000])
+            parts.append(f",{batch}" if i else batch)
+        parts.append("]")
+        parts.extend(f",{_quote(name)}:{_quote(value)}" for name, value in members.items())
+        parts.append("}")
+        return "".join(parts)
 
     @classmethod
     def loads(cls, text: str | None) -> Watermark:
