@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.proc import status_mb
+from cmsync.allocator import tune_allocator
 from cmsync.chartmogul import connect
 from cmsync.collector import tune_collector
 from cmsync.config import Settings, load_settings
@@ -188,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = load_settings(args.config)
-    tune_collector()  # as ``cmsync once`` and ``cmsync run`` do
+    tune_allocator()  # as ``cmsync once`` and ``cmsync run`` do
+    tune_collector()
     if args.what == "pass":
         work = run_pass(settings, [s for s in args.steps.split(",") if s])
     else:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cmsync import __version__
+from cmsync.allocator import tune_allocator
 from cmsync.collector import tune_collector
 from cmsync.config import ConfigError, Settings, load_settings, redacted
 
@@ -110,6 +111,7 @@ def once(
 
     settings = _settings(config)
     _log_to_stderr(verbose)
+    tune_allocator()
     tune_collector()
     try:
         report = asyncio.run(_once_with_progress(settings, dry_run=dry_run))
@@ -159,6 +161,7 @@ def run(
     # Under systemd (Type=notify): readiness, watchdog pings and stopping, to $NOTIFY_SOCKET.
     notifier = notifier_from_environment(os.environ)
     configure(json_lines=log_json, verbose=verbose)
+    tune_allocator()
     tune_collector()
 
     async def main() -> None:

@@ -219,6 +219,16 @@ def test_the_cursor_keeps_its_watermark_and_start_date() -> None:
     assert load_cursor(text) == (watermark, date(2026, 11, 20))
     assert Watermark.loads(text) == watermark  # readers of plain watermarks still read it
     assert load_cursor(None) == (Watermark(), None)
+    # The start date spliced into the watermark's text: the text the dict's dump was.
+    watermark, _ = watermark.advance(
+        [Stamped(f"006{n}\u00e9", stamp + timedelta(seconds=n)) for n in range(5)],
+        timedelta(minutes=5),
+    )
+    text = dump_cursor(watermark, date(2026, 11, 20))
+    assert text == json.dumps(
+        {**json.loads(watermark.dumps()), "since": "2026-11-20"}, separators=(",", ":")
+    )
+    assert load_cursor(text) == (watermark, date(2026, 11, 20))
 
 
 def test_a_decided_deal_survives_its_outbox_payload() -> None:

@@ -11,12 +11,13 @@ pass over a large org has well over a thousand deals. So the run reads them toge
   Account kept (oldest, then lowest Id: the order the one-Account query used);
 - ``ListedCustomers.read``: one customer listing (200 a page) per run, however many chunks
   of deals the run decides (``poll``): every customer is indexed by uuid, external id (own
-  or carried over) and email, as the compact record the decisions read
-  (``streams.customers.Named``, a few hundred bytes each), not filtered by the deals, which
-  the run no longer holds all at once. In ``cmsync once`` the customer sweep has just listed
-  every customer (``streams.customers.Listing``, with ``everyone``): the index is built from
-  that listing, in its order, and ChartMogul is not listed a second time. Alone (the
-  daemon's job), the run lists them itself, once, when its first chunk has a deal to decide.
+  or carried over) and email, not filtered by the deals, which the run no longer holds all
+  at once; the index is a scratch SQLite file (``named_index``), not objects, and a question
+  reads back the compact record the decisions read (``Named``). In ``cmsync once`` the
+  customer sweep has just listed every customer (``streams.customers.Listing``, with
+  ``everyone``) into such an index as its pages came, and ChartMogul is not listed a second
+  time. Alone (the daemon's job), the run lists them itself, once, when its first chunk has
+  a deal to decide.
 
 ``CustomerLookups`` is what the decision asks (``steps.ChartMogulSide``): the listing
 answers it; the tests answer it per deal too, to show both decide every deal alike. A
@@ -27,13 +28,14 @@ one merged or deleted since answers 404, as before.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.chartmogul.errors import ChartMogulNotFoundError
-from cmsync.pipeline.streams.customers import Listing, Named
+from cmsync.pipeline.named_index import NamedIndex
+from cmsync.pipeline.streams.customers import Listing
 from cmsync.salesforce.gateway import SalesforceGateway
 from cmsync.salesforce.soql import in_chunks
 
@@ -121,13 +123,12 @@ class ListedCustomers:
     ``swept``: the listing the pass's sweep has just read, indexed instead of listing."""
 
     def __init__(self, chartmogul: ChartMogulClient, swept: Listing | None = None) -> None:
-        if swept is not None and not swept.everyone:
+        if swept is not None and swept.named is None:
             raise ValueError("a sweep's listing without every customer cannot name them")
         self.chartmogul = chartmogul
         self.swept = swept
-        self._uuids: dict[str, NamedCustomer] = {}
-        self._external: dict[str, tuple[NamedCustomer, ...]] = {}
-        self._emails: dict[str, tuple[NamedCustomer, ...]] = {}
+        self._index: NamedIndex | None = None  # once listed: the sweep's, or one read here
+        self._own = False  # read here: deleted by ``close``
         self.pages = 0  # listing pages read
         self.listed = False
 
@@ -135,43 +136,34 @@ class ListedCustomers:
         self, *, uuids: Iterable[str], external_ids: Iterable[str], emails: Iterable[str]
     ) -> None:
         """List every customer once (the first call; later chunks find the index built),
-        indexing each by uuid, external ids (own or carried over) and email (lower-cased, as
-        the search compares). What a chunk names is not needed: every customer is kept."""
+        indexed by uuid, external ids (own or carried over) and email (lower-cased, as the
+        search compares), on disk (``named_index``). What a chunk names is not needed: every
+        customer is kept."""
         del uuids, external_ids, emails  # the index answers for any deal of the run
         if self.listed:
             return
         self.listed = True
-        # Tuples, and the listed email itself where it is lower-case already: an entry per
-        # customer of the account, so a few bytes each count (100,000 customers).
-        external, emails = self._external, self._emails
-        async for customers in self._listed():
-            for customer in customers:
-                self._uuids[customer.uuid] = customer
-                for external_id in dict.fromkeys((customer.external_id, *customer.external_ids)):
-                    if external_id:
-                        external[external_id] = (*external.get(external_id, ()), customer)
-                email = customer.email
-                if email:
-                    lowered = email.lower()
-                    email = email if lowered == email else lowered
-                    emails[email] = (*emails.get(email, ()), customer)
-
-    async def _listed(self) -> AsyncIterator[Sequence[NamedCustomer]]:
-        """Every customer, in listing order: the sweep's, or a listing read now."""
         if self.swept is not None:
-            yield self.swept.customers
+            self._index = self.swept.named
             return
+        index = self._index = NamedIndex()
+        self._own = True
         async for page in self.chartmogul.customer_pages():
             self.pages += 1
-            # The compact record, not the listed one: the index outlives the page.
-            yield [Named.of(customer) for customer in page.entries]
+            index.add(page.entries)
+
+    def close(self) -> None:
+        """Delete the index this run listed itself (the sweep's is the pass's to drop)."""
+        if self._own and self._index is not None:
+            self._index.close()
+        self._index = None
 
     def has(self, uuid: str | None) -> bool:
         """Whether the listing showed the customer with this uuid."""
-        return uuid is not None and uuid in self._uuids
+        return uuid is not None and self._index is not None and self._index.has(uuid)
 
     async def by_uuid(self, uuid: str) -> NamedCustomer | None:
-        listed = self._uuids.get(uuid)
+        listed = self._index.by_uuid(uuid) if self._index is not None else None
         if listed is not None:
             return listed
         try:  # not listed: made a moment ago, or gone (merged, deleted): ask
@@ -180,10 +172,11 @@ class ListedCustomers:
             return None
 
     async def by_external_id(self, external_id: str, data_source_uuid: str) -> NamedCustomer | None:
-        for customer in self._external.get(external_id, ()):
+        for customer in self._index.carrying(external_id) if self._index is not None else ():
             if data_source_uuid in _sources(customer):
                 return customer
         return None
 
     async def by_email(self, email: str) -> list[NamedCustomer]:
-        return sorted(self._emails.get(email.lower(), ()), key=lambda c: (c.id or 0, c.uuid))
+        found = self._index.mailed(email.lower()) if self._index is not None else []
+        return sorted(found, key=lambda c: (c.id or 0, c.uuid))

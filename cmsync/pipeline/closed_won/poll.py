@@ -9,12 +9,12 @@ pages are decided in chunks of about ``CHUNK_DEALS`` deals: what deciding a chun
 needs is read for all of them before the first is decided (``prefetch``, ``lookups``): the
 store's imported deals and links, the Accounts' first Contact emails by SOQL IN lists, and
 the customers they can name from one customer listing, read once per run and indexed
-whole; never a request per deal where one of those holds the answer. A chunk is dropped once
-its pages are committed, so a first pass over a large org holds a chunk of deals, not its
-whole window (84,004 won deals over 100,000 Accounts). The poll reads ChartMogul but writes nothing
-there: a deal to import becomes one outbox effect (``effect``, target ChartMogul), which the
-dispatcher's ChartMogul executor sends (``dispatch.closed_won_send``: the plan, the
-customer, the invoice). For each deal, in order:
+whole on disk (``named_index``); never a request per deal where one of those holds the
+answer. A chunk is dropped once its pages are committed, so a first pass over a large org
+holds a chunk of deals, not its whole window (84,004 won deals over 100,000 Accounts). The
+poll reads ChartMogul but writes nothing there: a deal to import becomes one outbox effect
+(``effect``, target ChartMogul), which the dispatcher's ChartMogul executor sends
+(``dispatch.closed_won_send``: the plan, the customer, the invoice). For each deal, in order:
 
 1. its era (``deal.Horizon``): a deal closed before the backfill window is history
    and costs no call at all;
@@ -153,10 +153,11 @@ def load_cursor(text: str | None) -> tuple[Watermark, date | None]:
 
 
 def dump_cursor(watermark: Watermark, since: date) -> str:
-    """The cursor's stored form: the watermark's own JSON plus the start date."""
-    return json.dumps(
-        {**json.loads(watermark.dumps()), "since": since.isoformat()}, separators=(",", ":")
-    )
+    """The cursor's stored form: the watermark's own JSON plus the start date, as its last
+    member. Written once, not parsed and written again: a first pass's window keeps tens of
+    thousands of keys (every won deal stamped within the lookback of the newest), and that
+    round trip, with every page, made a list and two strings per key."""
+    return watermark.dumps(since=since.isoformat())
 
 
 @dataclass
@@ -516,12 +517,27 @@ async def poll_closed_won(
         key: Interval(plan.interval_count, plan.interval_unit)
         for key, plan in context.plans.items()
     }
+    own = ListedCustomers(chartmogul) if lookups is None else None  # closed at the end
     side = ChartMogulSide(
         chartmogul, gateway, store, settings,
         data_source_uuid=ds, stats=stats, intervals=intervals, org=context.org,
-        lookups=lookups,
+        lookups=lookups or own,
     )  # fmt: skip
     run = _Run(side, context, translator, settings, Horizon(since, backfill_days))
+    try:
+        await _window(run, poll, watermark, since, now, chunk_deals)
+    finally:
+        if own is not None:
+            own.close()  # its index, on disk
+    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
+    return stats
+
+
+async def _window(
+    run: _Run, poll: PollContext, watermark: Watermark, since: date, now: datetime, chunk_deals: int
+) -> None:
+    """The won deals changed since ``watermark``, decided chunk by chunk."""
+    gateway, settings = poll.gateway, poll.settings
     plan_field = settings.closed_won.plan_field
     uuid_field = settings.fields.account.customer_uuid
     pages = changed_records(
@@ -550,8 +566,6 @@ async def poll_closed_won(
     if chunk:
         poll.progress.expect(records=read, pages=read_pages)
         await _decide(run, poll, chunk, since)
-    await watch_unwound(gateway, store, settings, stats, now=now, plan_line=side.plan_line)
-    return stats
 
 
 async def _decide(

@@ -30,6 +30,7 @@ from datetime import datetime
 
 from cmsync.chartmogul.records import Customer, Page, Rejected
 from cmsync.pipeline.context import SyncContext
+from cmsync.pipeline.named_index import Named, NamedIndex
 from cmsync.pipeline.org import page_index
 from cmsync.pipeline.poll_context import PollContext
 from cmsync.pipeline.streams.runner import Stream, run_stream
@@ -95,58 +96,36 @@ class Listed:
         return cls(customer.uuid, int(customer.mrr), status, currency)
 
 
-_SOURCES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per combination seen
-
-
-@dataclass(frozen=True, slots=True)
-class Named:
-    """What the Closed-Won step asks of a listed customer (``closed_won.lookups``): who
-    carries an external id in which data source, the email, the link shown on the Account,
-    whether it is billed already. Kept for every customer only while that step needs them
-    (about 390 bytes each: 39 MB for 100,000 customers, dropped when the step ends)."""
-
-    uuid: str
-    id: int | None
-    external_id: str | None
-    external_ids: tuple[str, ...]
-    data_source_uuid: str | None
-    data_source_uuids: tuple[str, ...]
-    email: str | None
-    chartmogul_url: str | None
-    mrr: int
-    customer_since: datetime | None
-
-    @classmethod
-    def of(cls, customer: Customer) -> Named:
-        source = customer.data_source_uuid
-        sources = tuple(sys.intern(s) for s in customer.data_source_uuids)
-        return cls(
-            customer.uuid, customer.id, customer.external_id, tuple(customer.external_ids),
-            None if source is None else sys.intern(source), _SOURCES.setdefault(sources, sources),
-            customer.email, customer.chartmogul_url, int(customer.mrr), customer.customer_since,
-        )  # fmt: skip
-
-
 @dataclass
 class Listing:
     """What a sweep listed: every customer's UUID, the customer each external id is on
     (a merge puts the merged customer's external ids on the survivor, ``external_ids``), and
     the customers each email is on (casefolded), for enrichment; with ``everyone``, every
     customer as the Closed-Won step after the sweep asks about it, in listing order
-    (``closed_won.lookups.ListedCustomers``)."""
+    (``closed_won.lookups.ListedCustomers``), on disk (``named_index``) until ``drop_named``."""
 
     seen: set[str] = field(default_factory=set)
     carriers: dict[str, str] = field(default_factory=dict)
     emails: dict[str, list[Listed]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)  # when the sweep began listing
     everyone: bool = False
-    customers: list[Named] = field(default_factory=list)  # with ``everyone``
+    named: NamedIndex | None = None  # with ``everyone``
+
+    def __post_init__(self) -> None:
+        if self.everyone and self.named is None:
+            self.named = NamedIndex()
+
+    def drop_named(self) -> None:
+        """The Closed-Won step is done with every customer: its index is deleted."""
+        named, self.named = self.named, None
+        if named is not None:
+            named.close()
 
     def add(self, customers: tuple[Customer, ...], rejected: tuple[Rejected, ...]) -> None:
+        if self.named is not None:
+            self.named.add(customers)
         for customer in customers:
             self.seen.add(customer.uuid)
-            if self.everyone:
-                self.customers.append(Named.of(customer))
             if customer.email:
                 self.emails.setdefault(customer.email.casefold(), []).append(Listed.of(customer))
             for external_id in (customer.external_id, *customer.external_ids):
