@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -37,16 +36,8 @@ from sqlalchemy.dialects.sqlite import insert as upsert
 from state import convert
 from state.errors import LinkConflictError, StaleStateError
 from state.records import AccountLink, AccountState, MatchMethod, PendingMatch, SignalRef
-from state.sql import (
-    PAIRS,
-    Part,
-    chunks,
-    marks,
-    pair_params,
-    pairs_where,
-    total_changes,
-    unique,
-)
+from state.signalhash import customer_range, signal_hash
+from state.sql import Part, chunks, marks, unique
 from state.tables import (
     AccountLinkRow,
     AccountStateRow,
@@ -275,9 +266,12 @@ _PUT_STATES_SQL = _PUT_STATE.upsert_sql(
 # its ~200 states, and SQLAlchemy's per-value result processing was a quarter of that read
 # (``make bench``, a cProfile of the store's thread).
 _STATES_OF_SQL = convert.STATE.where_in("customer_uuid")
-# Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page.
-_MARK_APPLIED = convert.APPLIED.writer(given=("applied_at",))
-_MARK_APPLIED_SQL = _MARK_APPLIED.insert_sql(or_ignore=True)
+# Plain executemany on tuples, as ``_PUT_STATES_SQL``: a row per signal of every page. A plain
+# INSERT: ``AppliedSignals.mark`` leaves out the pairs already stored (no key refuses them).
+_MARK_APPLIED = convert.APPLIED.writer(given=("signal_hash", "applied_at"))
+_MARK_APPLIED_SQL = _MARK_APPLIED.insert_sql()
+# The rows of a list of hashes (``state.signalhash``), the index searched once per hash.
+_APPLIED_OF_SQL = convert.APPLIED.where_in("signal_hash")
 _REVISIONS = select(_STATE.c.customer_uuid, _STATE.c.revision).where(
     _STATE.c.customer_uuid.in_(bindparam("uuids", expanding=True))
 )
@@ -390,59 +384,63 @@ class AccountStates(Part):
         return states
 
 
-# Plain text for the driver: as a SQLAlchemy statement each count of pairs was compiled and
-# cached separately, ~20 MB of compiled-statement cache at a catch-up's peak (both columns are
-# text, so nothing needs SQLAlchemy's result processing).
-@lru_cache(maxsize=PAIRS)
-def _applied_query(count: int) -> str:
-    customer, key = convert.APPLIED.columns  # the signal's natural key, in the record's order
-    return convert.APPLIED.where(pairs_where(customer, key, count))
-
-
-# A merged customer's applied keys, rewritten to the survivor's UUID (rare: a merge).
-_CARRY = (
-    upsert(_SIGNAL)
-    .from_select(
-        [_SIGNAL.c.customer_uuid, _SIGNAL.c.signal_key, _SIGNAL.c.applied_at],
-        select(
-            bindparam("to_uuid", type_=_SIGNAL.c.customer_uuid.type),
-            func.replace(_SIGNAL.c.signal_key, bindparam("from_uuid"), bindparam("to_uuid")),
-            _SIGNAL.c.applied_at,
-        ).where(_SIGNAL.c.customer_uuid == bindparam("from_uuid")),
-    )
-    .on_conflict_do_nothing()
+# A merged customer's applied keys (rare: a merge): its range of the hash index, the customer
+# compared exactly (another customer's hash may share the range).
+_OF_CUSTOMER = select(_SIGNAL.c.signal_key, _SIGNAL.c.applied_at).where(
+    _SIGNAL.c.signal_hash.between(bindparam("low"), bindparam("high")),
+    _SIGNAL.c.customer_uuid == bindparam("uuid"),
 )
 
 
 class AppliedSignals(Part):
-    """Natural keys of signals already applied, so a replayed signal changes nothing."""
+    """Natural keys of signals already applied, so a replayed signal changes nothing.
+
+    Found by hash (``state.signalhash``), each row's pair compared with the pairs asked for:
+    two pairs sharing a hash are told apart. Each pair is stored once because ``mark`` (and
+    ``carry``) insert only the pairs they did not find, in the same transaction, and the
+    store has one writer at a time (``BEGIN IMMEDIATE``): nothing can add the pair in
+    between. No unique index says it again: that index would be the b-tree of random text
+    the hash replaced.
+    """
 
     def has(self, ref: SignalRef) -> bool:
         return bool(self.applied([ref]))
 
     def applied(self, refs: Iterable[SignalRef]) -> set[SignalRef]:
         """Those of ``refs`` already applied."""
-        found: set[SignalRef] = set()
-        for part in chunks(unique((r.customer_uuid, r.key) for r in refs), PAIRS):
-            rows = self._conn.exec_driver_sql(_applied_query(len(part)), pair_params(part))
-            found.update(map(convert.APPLIED.read, rows))
-        return found
+        return self._found({r: signal_hash(r.customer_uuid, r.key) for r in refs})
 
     def carry(self, from_customer: str, to_customer: str) -> int:
         """Mark as applied to ``to_customer`` what was applied to ``from_customer``, the
         customer merged into it: ChartMogul rebuilds the survivor's history with the merged
         customer's movements in it, and their natural keys, made with the survivor's UUID
         from then on, must find them applied. Returns how many keys were new."""
-        before = total_changes(self._conn)
-        self._conn.execute(_CARRY, {"from_uuid": from_customer, "to_uuid": to_customer})
-        return total_changes(self._conn) - before
+        low, high = customer_range(from_customer)
+        rows = self._conn.execute(_OF_CUSTOMER, {"low": low, "high": high, "uuid": from_customer})
+        carried: dict[SignalRef, datetime] = {}
+        for key, applied_at in rows:
+            carried.setdefault(SignalRef(to_customer, key.replace(from_customer, to_customer)),
+                               applied_at)  # fmt: skip
+        return self._add(carried)
 
     def mark(self, refs: Iterable[SignalRef]) -> int:
         """Record ``refs`` as applied; returns how many were not already."""
-        now = self._now
-        rows = [_MARK_APPLIED.row(r, now) for r in refs]
-        if not rows:
-            return 0
-        before = total_changes(self._conn)
-        self._conn.exec_driver_sql(_MARK_APPLIED_SQL, rows)
-        return total_changes(self._conn) - before
+        return self._add(dict.fromkeys(refs, self._now))
+
+    def _add(self, stamps: dict[SignalRef, datetime]) -> int:
+        """Insert the pairs of ``stamps`` (each with when it was applied) not stored yet."""
+        hashes = {r: signal_hash(r.customer_uuid, r.key) for r in stamps}
+        have = self._found(hashes)
+        rows = [_MARK_APPLIED.row(r, h, stamps[r]) for r, h in hashes.items() if r not in have]
+        if rows:
+            self._conn.exec_driver_sql(_MARK_APPLIED_SQL, rows)
+        return len(rows)
+
+    def _found(self, hashes: dict[SignalRef, int]) -> set[SignalRef]:
+        """Those of ``hashes``' pairs stored: the rows of their hashes, each row's pair
+        compared exactly (a hash may be another pair's too)."""
+        found: set[SignalRef] = set()
+        for part in chunks(unique(hashes.values())):
+            rows = self._conn.exec_driver_sql(_APPLIED_OF_SQL.format(marks(len(part))), tuple(part))
+            found.update(ref for ref in map(convert.APPLIED.read, rows) if ref in hashes)
+        return found

@@ -9,9 +9,10 @@ is declared here once and nowhere else. Each index below names the query it serv
 table without one is small or is only reached by primary key.
 
 Tables whose rows are ordered by id (``outbox``, ``audit``, ...) use AUTOINCREMENT so an id is
-never reused after a purge: "rows after id N" stays a correct incremental read. The two narrow
-key tables (``applied_signal``, ``last_written``) are WITHOUT ROWID: the primary key is the
-only b-tree, which keeps them compact.
+never reused after a purge: "rows after id N" stays a correct incremental read. The narrow
+key table ``last_written`` is WITHOUT ROWID: the primary key is the only b-tree, which keeps it
+compact. ``applied_signal`` was too, until its random text key made every commit rewrite most
+of it: its rows are now appended and found by a hash (``AppliedSignalRow``).
 """
 
 from __future__ import annotations
@@ -219,10 +220,24 @@ STAGE_TOTAL_TRIGGERS: dict[str, str] = {
 
 
 class AppliedSignalRow(SQLModel, table=True):
+    """A signal's natural key, applied to a customer: kept so a replay changes nothing.
+
+    Rows go in insertion order (the integer ``id``: appends, not inserts all over a b-tree of
+    text pairs, which every commit of a catch-up rewrote) and are found by ``signal_hash``
+    (``state.signalhash``), the pair compared exactly after. A pair is stored once: no unique
+    index says so (it would be that b-tree again); ``AppliedSignals.mark`` leaves out the pairs
+    already there, in the same transaction, and the store has one writer. Revision 0007.
+    """
+
     __tablename__ = "applied_signal"
-    __table_args__ = ({"sqlite_with_rowid": False},)
-    customer_uuid: str = Field(primary_key=True)
-    signal_key: str = Field(primary_key=True)
+    __table_args__ = (
+        # The lookup of a page's signals by hash, and one customer's range of it (carry).
+        Index("ix_applied_signal_hash", "signal_hash"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    signal_hash: int
+    customer_uuid: str
+    signal_key: str
     applied_at: datetime = _ts()
 
 

@@ -20,6 +20,7 @@ from cmsync.admin.store_history import AREA
 from cmsync.cli import app
 from cmsync.lock import exclusive
 from cmsync.pipeline.once import run_once
+from cmsync.pipeline.streams.activities import CURSOR as ACTIVITIES_CURSOR
 from cmsync.sandbox.runner import SandboxOptions, start_sandbox
 from cmsync.sandbox.serve import LoopThread
 from cmsync.status import collect, render
@@ -75,10 +76,28 @@ def test_status_says_when_the_store_was_created(world: World, tmp_path: Path) ->
     )
 
 
+# ``applied_signal`` as the revisions before 0007 made it: keyed by its text pair.
+_APPLIED_SIGNAL_0006 = (
+    "CREATE TABLE applied_signal (customer_uuid VARCHAR NOT NULL, signal_key VARCHAR NOT NULL, "
+    "applied_at VARCHAR(32) NOT NULL, PRIMARY KEY (customer_uuid, signal_key)) WITHOUT ROWID"
+)
+
+
+def _applied_signal_as_before_0007(conn: sqlite3.Connection) -> None:
+    """The table in its old shape, holding the same rows."""
+    rows = conn.execute(
+        "SELECT customer_uuid, signal_key, applied_at FROM applied_signal"
+    ).fetchall()
+    conn.execute("DROP TABLE applied_signal")
+    conn.execute(_APPLIED_SIGNAL_0006)
+    conn.executemany("INSERT INTO applied_signal VALUES (?, ?, ?)", rows)
+
+
 def _pre_alembic(path: Path) -> None:
     """A store as the hand-rolled ``schema_version`` counter left it (at 2, its last)."""
     Store.open(path).close()
     with sqlite3.connect(path) as conn:
+        _applied_signal_as_before_0007(conn)
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
@@ -169,3 +188,43 @@ def test_a_store_from_a_newer_cmsync_stops_once_and_status_unchanged(
         assert "upgrade cmsync" in result.output
     assert path.read_bytes() == before
     assert not list(tmp_path.glob("newer.db.bak-*"))
+
+
+def _applied_count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        count = conn.execute("SELECT count(*) FROM applied_signal").fetchone()[0]
+    assert isinstance(count, int)
+    return count
+
+
+async def test_signals_applied_before_0007_are_still_replays_after_it(
+    world: World, tmp_path: Path
+) -> None:
+    """A pass, then its store turned back into revision 0006 (applied signals keyed by their
+    pair) and its feed cursor forgotten: the next pass migrates the store at its start,
+    reads the whole feed again, and finds every movement applied: no write, no new key."""
+    path = tmp_path / "cmsync.db"
+    settings = World.of(world.sandbox, CMSYNC_STORE__PATH=str(path)).settings
+    clock = world.sandbox.ctx.clock.now
+    first = await run_once(settings, clock=clock)
+    assert first.ok, first.summary()
+    applied = _applied_count(path)
+    assert applied > 0
+    with sqlite3.connect(path) as conn:
+        _applied_signal_as_before_0007(conn)
+        conn.execute("UPDATE alembic_version SET version_num = '0006'")
+        conn.execute("DELETE FROM cursor WHERE name = ?", (ACTIVITIES_CURSOR,))
+
+    before = world.write_calls()
+    again = await run_once(settings, clock=clock)
+    assert again.ok, again.summary()
+    assert world.write_calls() == before
+    assert _applied_count(path) == applied
+    assert _migrated(path) == ("0007", 1)  # at 0007 now, with the copy of the file at 0006
+
+
+def _migrated(path: Path) -> tuple[str, int]:
+    """The store's revision, and how many copies of it at 0006 were kept beside it."""
+    with sqlite3.connect(path) as conn:
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return revision, len(list(path.parent.glob(f"{path.name}.bak-0006-*")))

@@ -1,8 +1,8 @@
 """Claiming whole records, and looking rows up by pairs of keys without scanning the table.
 
 ``claim_records`` is what lets the dispatcher write a busy record once per drain instead of
-once per window its rows straddle; the pair lookups (applied signals, last-written values) are
-what kept every page of a catch-up as fast as the first.
+once per window its rows straddle; the pair lookups (last-written values) and the hash lookups
+(applied signals) are what kept every page of a catch-up as fast as the first.
 """
 
 from __future__ import annotations
@@ -92,17 +92,35 @@ def test_pair_lookups_find_exactly_the_pairs_asked_for_past_one_query(store: Sto
         assert len(tx.last_written.get_many(records)) == 4
 
 
-def test_pair_lookups_search_the_primary_key_instead_of_scanning(store: Store) -> None:
-    pairs = [("cus_1", "sig-1"), ("cus_2", "sig-2")]
-    where = pairs_where("customer_uuid", "signal_key", len(pairs))
+def _plan(store: Store, sql: str, params: object) -> str:
     with closing(sqlite3.connect(store.path)) as conn:
-        plan = conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT customer_uuid FROM applied_signal WHERE {where}",  # noqa: S608 (column names, bound values)
-            pair_params(pairs),
-        ).fetchall()
-    details = " | ".join(str(step[-1]) for step in plan)
-    assert "SEARCH applied_signal USING PRIMARY KEY" in details
-    assert "SCAN applied_signal" not in details  # a row-value IN (...) list scans the table
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+    return " | ".join(str(step[-1]) for step in plan)
+
+
+def test_pair_lookups_search_the_primary_key_instead_of_scanning(store: Store) -> None:
+    pairs = [("Account", "001A"), ("Contact", "003B")]
+    where = pairs_where("object", "record_id", len(pairs))
+    details = _plan(store, f"SELECT value FROM last_written WHERE {where}", pair_params(pairs))  # noqa: S608 (column names, bound values)
+    assert "SEARCH last_written USING PRIMARY KEY" in details
+    assert "SCAN last_written" not in details  # a row-value IN (...) list scans the table
+
+
+def test_applied_signals_are_searched_by_hash_and_by_a_customers_range(store: Store) -> None:
+    """The page's lookup and a merge's carry both search the hash index, never the table."""
+    by_hash = _plan(
+        store, "SELECT customer_uuid, signal_key FROM applied_signal WHERE signal_hash IN (?, ?)",
+        (1, 2),
+    )  # fmt: skip
+    assert "SEARCH applied_signal USING INDEX ix_applied_signal_hash (signal_hash=?)" in by_hash
+    of_customer = _plan(
+        store,
+        "SELECT signal_key FROM applied_signal "
+        "WHERE signal_hash BETWEEN ? AND ? AND customer_uuid = ?",
+        (1, 2, "cus_1"),
+    )
+    assert "USING INDEX ix_applied_signal_hash (signal_hash>? AND signal_hash<?)" in of_customer
+    assert "SCAN applied_signal" not in by_hash + of_customer
 
 
 def test_pairs_where_refuses_more_pairs_than_sqlite_can_parse() -> None:

@@ -31,6 +31,7 @@ from state import (
     Store,
     System,
 )
+from state.signalhash import customer_range, signal_hash
 from state.tables import STAGE_TOTAL_TRIGGERS
 from tests.support.clock import START, FakeClock
 
@@ -232,6 +233,60 @@ def test_a_merged_customers_applied_signals_are_carried_to_the_survivor(store: S
         ) == {SignalRef("cus_new", "new_biz:cus_new:1"), SignalRef("cus_new", "x:2")}
         assert tx.signals.has(SignalRef("cus_old", "new_biz:cus_old:1"))
         assert tx.signals.carry("cus_old", "cus_new") == 0
+
+
+def _stored_with_hash(store: Store, customer: str, key: str, signal_hash: int) -> None:
+    """An applied signal stored under a hash that is not its own: a collision, forced."""
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "INSERT INTO applied_signal (signal_hash, customer_uuid, signal_key, applied_at) "
+            "VALUES (?, ?, ?, '2025-01-01T00:00:00.000000+00:00')",
+            (signal_hash, customer, key),
+        )
+
+
+def _stored_pairs(store: Store) -> list[tuple[str, str]]:
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute("SELECT customer_uuid, signal_key FROM applied_signal ORDER BY id")
+        return [(c, k) for c, k in rows]
+
+
+def test_two_pairs_sharing_a_hash_are_told_apart(store: Store) -> None:
+    """Signals are found by a 64-bit hash and then compared: another pair stored under the
+    same hash neither makes a signal look applied nor keeps it from being marked."""
+    mine, theirs = SignalRef("cus_1", "s1"), SignalRef("cus_9", "other")
+    _stored_with_hash(store, theirs.customer_uuid, theirs.key, signal_hash("cus_1", "s1"))
+    with store.transaction() as tx:
+        assert tx.signals.applied([mine]) == set() and not tx.signals.has(mine)
+        assert tx.signals.mark([mine, mine]) == 1  # once, though named twice
+        assert tx.signals.applied([mine, theirs]) == {mine, theirs}
+        assert tx.signals.mark([mine, theirs]) == 0
+    assert _stored_pairs(store) == [("cus_9", "other"), ("cus_1", "s1")]  # each once
+
+
+def test_a_carry_takes_only_the_merged_customers_signals_from_its_range(store: Store) -> None:
+    """One customer's rows are a range of the hash index; another customer's row in that
+    range (its 32-bit part the same) stays its own."""
+    low, high = customer_range("cus_old")
+    _stored_with_hash(store, "cus_intruder", "y:cus_old:1", low)
+    _stored_with_hash(store, "cus_intruder2", "z:cus_old:1", high)
+    with store.transaction() as tx:
+        tx.signals.mark([SignalRef("cus_old", "x:cus_old:1")])
+        assert tx.signals.carry("cus_old", "cus_new") == 1
+        assert tx.signals.applied(
+            [SignalRef("cus_new", k) for k in ("x:cus_new:1", "y:cus_new:1", "z:cus_new:1")]
+        ) == {SignalRef("cus_new", "x:cus_new:1")}
+
+
+def test_carry_keeps_when_each_signal_was_applied(store: Store, clock: FakeClock) -> None:
+    with store.transaction() as tx:
+        tx.signals.mark([SignalRef("cus_old", "x:1")])
+    clock.advance(3 * 86_400)
+    with store.transaction() as tx:
+        assert tx.signals.carry("cus_old", "cus_new") == 1
+    with sqlite3.connect(store.path) as conn:
+        stamps = dict(conn.execute("SELECT customer_uuid, applied_at FROM applied_signal"))
+    assert stamps["cus_new"] == stamps["cus_old"]
 
 
 def test_last_written_values_per_record_and_field(store: Store) -> None:

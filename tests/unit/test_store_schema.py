@@ -22,11 +22,13 @@ from state import (
     ReadOnlyStore,
     SchemaTooNewError,
     SchemaTooOldError,
+    SignalRef,
     Store,
     StoreError,
     head_revision,
 )
 from state.schema import PRE_ALEMBIC_GUARD, script_directory
+from state.signalhash import signal_hash
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 LATER = datetime(2025, 3, 8, 7, 0, tzinfo=UTC)
@@ -73,12 +75,25 @@ def path(tmp_path: Path) -> Path:
     return db
 
 
+# ``applied_signal`` as every revision before 0007 made it (keyed by the text pair).
+APPLIED_SIGNAL_0006 = (
+    "CREATE TABLE applied_signal (customer_uuid VARCHAR NOT NULL, signal_key VARCHAR NOT NULL, "
+    "applied_at VARCHAR(32) NOT NULL, PRIMARY KEY (customer_uuid, signal_key)) WITHOUT ROWID"
+)
+
+
+def _applied_signal_as_before_0007(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE applied_signal")
+    conn.execute(APPLIED_SIGNAL_0006)
+
+
 def _make_pre_alembic(path: Path, version: int = 2, *, without_stage_total: bool = False) -> None:
     """Turn ``path`` into what the hand-rolled ``schema_version`` counter left at ``version``:
     its tables, no Alembic table, no ``store_info`` (0003), no ``job_health`` (0004) and no
-    ``alert_sent`` (0005), no ``audit.keys`` (0006);
+    ``alert_sent`` (0005), no ``audit.keys`` (0006), ``applied_signal`` keyed by its pair (0007);
     version 1 without the heartbeat columns its step 2 added (now revision 0002)."""
     with sqlite3.connect(path) as conn:
+        _applied_signal_as_before_0007(conn)
         conn.execute("DROP TABLE alembic_version")
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
@@ -97,6 +112,7 @@ def _make_pre_alembic(path: Path, version: int = 2, *, without_stage_total: bool
 
 def _make_at_0002(path: Path) -> None:
     with sqlite3.connect(path) as conn:
+        _applied_signal_as_before_0007(conn)
         conn.execute("DROP TABLE store_info")
         conn.execute("DROP TABLE job_health")
         conn.execute("DROP TABLE alert_sent")
@@ -107,9 +123,9 @@ def _make_at_0002(path: Path) -> None:
 
 def test_the_revisions_form_one_chain_ending_at_the_head() -> None:
     script = script_directory()
-    assert script.get_heads() == [head_revision()] == ["0006"]
+    assert script.get_heads() == [head_revision()] == ["0007"]
     chain = [r.revision for r in script.walk_revisions()]
-    assert chain == ["0006", "0005", "0004", "0003", "0002", "0001"]
+    assert chain == ["0007", "0006", "0005", "0004", "0003", "0002", "0001"]
 
 
 def test_a_new_store_is_stamped_at_the_head_and_records_when_it_was_created(path: Path) -> None:
@@ -165,18 +181,18 @@ def test_a_pre_alembic_store_is_copied_then_stamped_without_change(
     assert _one(copy, "SELECT value FROM cursor") == '"v1"'
     # Stamped: the tables it had are exactly as they were; 0003 added store_info, 0004
     # job_health, 0005 alert_sent, 0006 a column to audit and outbox (which rewrites their
-    # CREATE text).
+    # CREATE text), 0007 rebuilt applied_signal with its hash index.
     after = _catalogue(path)
     added = {r[1] for r in after - before}
     new_tables = {"alembic_version", "store_info", "job_health", "alert_sent"}
-    widened = {"audit", "outbox"}
-    assert new_tables | widened <= added
-    assert added <= new_tables | widened | {
+    changed = {"audit", "outbox", "applied_signal", "ix_applied_signal_hash"}
+    assert new_tables | changed <= added
+    assert added <= new_tables | changed | {
         "sqlite_autoindex_alembic_version_1",
         "sqlite_autoindex_job_health_1",
         "sqlite_autoindex_alert_sent_1",
     }
-    assert {r for r in before if r[1] not in widened} <= after
+    assert {r for r in before if r[1] not in changed} <= after
     assert _one(path, "SELECT version_num FROM alembic_version") == head_revision()
     assert _one(path, "SELECT version FROM schema_version") == PRE_ALEMBIC_GUARD
     with ReadOnlyStore.open(path) as reader:
@@ -191,6 +207,20 @@ def test_a_migrated_store_has_exactly_the_schema_of_a_new_one(path: Path, tmp_pa
     _make_pre_alembic(path, 1)
     assert _shape(path) != _shape(new)
     Store.open(path, clock=lambda: LATER).close()
+    assert _shape(path) == _shape(new)
+
+
+def test_a_pre_alembic_store_without_applied_signals_gets_todays_table(
+    path: Path, tmp_path: Path
+) -> None:
+    """The baseline makes a missing table in today's shape; 0007 then has nothing to rebuild."""
+    new = tmp_path / "new.db"
+    Store.open(new).close()
+    _make_pre_alembic(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE applied_signal")
+    with Store.open(path, clock=lambda: LATER) as store, store.transaction() as tx:
+        assert tx.signals.mark([SignalRef("cus_1", "s1")]) == 1
     assert _shape(path) == _shape(new)
 
 
@@ -214,17 +244,49 @@ def test_a_reader_on_an_older_store_says_what_to_run_and_the_writer_adds_what_it
 
 def test_an_older_revision_runs_only_the_revisions_after_it(path: Path) -> None:
     _make_at_0002(path)
-    with pytest.raises(SchemaTooOldError, match="at revision 0002, this cmsync needs 0006"):
+    with pytest.raises(SchemaTooOldError, match="at revision 0002, this cmsync needs 0007"):
         ReadOnlyStore.open(path)
     with Store.open(path, clock=lambda: LATER) as store:
         assert store.prepared is not None
-        assert (store.prepared.found, store.prepared.head) == ("0002", "0006")
+        assert (store.prepared.found, store.prepared.head) == ("0002", "0007")
     assert store.backup_path == path.with_name(f"cmsync.db.bak-0002-{STAMP}")
     assert _one(store.backup_path, "SELECT version_num FROM alembic_version") == "0002"
-    assert _one(path, "SELECT version_num FROM alembic_version") == "0006"
+    assert _one(path, "SELECT version_num FROM alembic_version") == "0007"
     assert _one(path, "SELECT count(*) FROM store_info WHERE created_at IS NULL") == 1
     assert _one(path, "SELECT count(*) FROM job_health") == 0  # until the daemon's next beat
     assert _one(path, "SELECT count(*) FROM alert_sent") == 0  # no alert sent yet
+
+
+def _applied_rows(path: Path) -> set[tuple[str, str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT customer_uuid, signal_key, applied_at FROM applied_signal")
+        return set(rows)
+
+
+def test_0007_carries_every_applied_signal_into_the_hashed_table(path: Path) -> None:
+    """A store at 0006 with 25,000 applied signals (more than one page of the copy): after the
+    upgrade the same pairs with the same stamps, each with its hash, each still applied."""
+    pairs = [SignalRef(f"cus_{n % 50:03d}", f"mrr|cus_{n % 50:03d}|k{n}") for n in range(25_000)]
+    with Store.open(path, clock=lambda: NOW) as store, store.transaction() as tx:
+        tx.signals.mark(pairs)
+    before = _applied_rows(path)
+    with sqlite3.connect(path) as conn:
+        _applied_signal_as_before_0007(conn)
+        conn.executemany("INSERT INTO applied_signal VALUES (?, ?, ?)", sorted(before))
+        conn.execute("UPDATE alembic_version SET version_num = '0006'")
+
+    with Store.open(path, clock=lambda: LATER) as store:
+        assert store.prepared is not None and store.prepared.found == "0006"
+        with store.transaction() as tx:
+            assert tx.signals.applied(pairs) == set(pairs)
+            assert tx.signals.mark(pairs[:100]) == 0  # a replay stays a replay
+            assert not tx.signals.has(SignalRef("cus_000", "mrr|cus_000|k1"))  # 1 % 50 = 1
+            assert tx.signals.carry("cus_001", "cus_new") == 500
+    assert len(before) == 25_000
+    assert _applied_rows(path) - {r for r in _applied_rows(path) if r[0] == "cus_new"} == before
+    with sqlite3.connect(path) as conn:
+        hashes = conn.execute("SELECT customer_uuid, signal_key, signal_hash FROM applied_signal")
+        assert all(h == signal_hash(c, k) for c, k, h in hashes)
 
 
 def test_a_failing_revision_leaves_the_file_as_it_was(path: Path) -> None:
@@ -252,7 +314,7 @@ def test_no_migration_without_its_copy(path: Path) -> None:
 
 
 # "000" is a prefix of the shipped revisions: Alembic's lookup would resolve it to one of them.
-@pytest.mark.parametrize("revision", ["0007", "000"])
+@pytest.mark.parametrize("revision", ["0008", "000"])
 def test_a_store_from_a_newer_cmsync_is_refused_by_writer_and_reader(
     path: Path, revision: str
 ) -> None:
