@@ -168,6 +168,22 @@ async def test_payments_from_the_enrichments_listing_equal_those_read_live(
     assert second.invoices == 0 and second.applied.signals == 0
 
 
+async def test_a_listing_too_long_to_keep_sums_but_leaves_the_payments_step_its_own(
+    world: World, tmp_path: Path
+) -> None:
+    """Past ``keep`` invoices the signals are not held for the payments step (the memory of a
+    first pass over 100,000 Accounts): the sums are the same, and the listing says it cannot
+    be taken, so the pass has the payments step read its own."""
+    async with synced(world, tmp_path / "store.db") as shared:
+        kept = ListedInvoices(shared.chartmogul, head=None)
+        long = ListedInvoices(shared.chartmogul, head=None, keep=200)
+        totals = await long.sum()
+        assert totals == await kept.sum()
+        assert kept.read and [p async for p in kept.pages()]
+        assert not long.read and not long.whole and [p async for p in long.pages()] == []
+        assert long.invoices == kept.invoices > 200
+
+
 async def test_a_listing_read_from_a_head_the_cursor_has_left_is_dropped(
     world: World, tmp_path: Path
 ) -> None:

@@ -15,7 +15,11 @@ enrichment step); what another party adds meanwhile is newer than the head the p
 then records, and read by its next run, as with any listing.
 
 Only a listing that enrichment actually read is kept: otherwise the payments step reads its
-own, during the activities step (``payments.InvoicesAhead``).
+own (``payments.InvoicesAhead``). Nor is one of more than ``KEEP_INVOICES`` invoices for the
+payments step: their signals are held until that step takes them, and a first pass over
+100,000 Accounts (about 670,000 invoices) peaked at 404 MB holding them; past that many the
+pages kept are dropped and the payments step lists its own, 200 invoices a call, reading as
+it applies (the sums for enrichment are kept either way: a few dozen bytes a customer).
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.pipeline.streams.enrich_figures import Paid
 from cmsync.pipeline.streams.payments import InvoicePage, invoice_page
 
-__all__ = ["ListedInvoices"]
+__all__ = ["KEEP_INVOICES", "ListedInvoices"]
+
+# Invoices whose signals are kept for the payments step at most: about 670 pages, what a
+# first pass over 20,000 Accounts lists (its peak, 200 MB, includes them).
+KEEP_INVOICES = 150_000
 
 _NOTHING_PAID = Paid()
 
@@ -35,17 +43,21 @@ class ListedInvoices:
     """Every invoice listed once: summed per customer, and the pages newer than ``head``
     kept reduced for the payments step (``payments.InvoicesRead``)."""
 
-    def __init__(self, chartmogul: ChartMogulClient, head: str | None) -> None:
+    def __init__(
+        self, chartmogul: ChartMogulClient, head: str | None, keep: int = KEEP_INVOICES
+    ) -> None:
         self.chartmogul = chartmogul
         self.head = head
+        self.keep = keep  # invoices whose signals are kept for the payments step, at most
         self.totals: dict[str, Paid] | None = None  # None: not listed (yet)
         self.invoices = 0  # invoices listed
+        self.whole = True  # the payments step's pages all kept (none dropped past ``keep``)
         self._pages: list[InvoicePage] = []
 
     @property
     def read(self) -> bool:
-        """Listed to its end: the payments step may take the pages."""
-        return self.totals is not None
+        """Listed to its end with the payments step's pages kept: it may take them."""
+        return self.totals is not None and self.whole
 
     async def sum(self) -> dict[str, Paid]:
         """Every customer's invoices summed (``Paid``), listing them the first time."""
@@ -60,6 +72,8 @@ class ListedInvoices:
                 if invoice.customer_uuid is not None:
                     uuid = invoice.customer_uuid
                     totals[uuid] = totals.get(uuid, _NOTHING_PAID).plus(invoice)
+            if not met and self.invoices > self.keep:  # too many to hold: the step lists
+                pages, met, self.whole = [], True, False
             if not met:
                 reduced = invoice_page(page, self.head)
                 pages.append(reduced)
