@@ -22,7 +22,6 @@ __all__ = [
     "marks",
     "pair_params",
     "pairs_where",
-    "total_changes",
     "unique",
 ]
 
@@ -86,16 +85,3 @@ def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 def unique(values: Iterable[T]) -> list[T]:
     """The values without repeats, first occurrence kept, order preserved."""
     return list(dict.fromkeys(values))
-
-
-def total_changes(conn: Connection) -> int:
-    """Rows inserted, updated or deleted on this connection since it opened.
-
-    Taken before and after an ``executemany``, the difference is exactly the rows a batch
-    changed: an ``ON CONFLICT DO NOTHING`` that ignored a row, or an upsert whose ``WHERE``
-    refused it, does not count. (The driver's ``rowcount`` for ``executemany`` is not
-    something SQLAlchemy promises for SQLite.)
-    """
-    value = conn.exec_driver_sql("SELECT total_changes()").scalar_one()
-    assert isinstance(value, int)
-    return value
