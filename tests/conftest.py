@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 from tests.support.clock import FakeClock
 
@@ -15,6 +16,12 @@ if TYPE_CHECKING:
     from cmsync.sandbox.runner import RunningSandbox
     from cmsync.sandbox.serve import LoopThread
     from state import Store
+
+# No property test has a time limit: hypothesis's default deadline (200 ms an example) is a
+# timed test, and on a loaded two-core machine it failed examples that were right. Speed is
+# measured by the benchmarks.
+settings.register_profile("cmsync", deadline=None)
+settings.load_profile("cmsync")
 
 
 @pytest.fixture
