@@ -401,14 +401,41 @@ class AppliedSignals(Part):
     store has one writer at a time (``BEGIN IMMEDIATE``): nothing can add the pair in
     between. No unique index says it again: that index would be the b-tree of random text
     the hash replaced.
+
+    A page looks its signals up (``applied``) and then marks the new ones (``mark``): the
+    pairs a lookup did not find are remembered with their hash until they are inserted, so
+    ``mark`` inserts them without a second lookup (and without hashing them again). Only
+    absence is remembered, and only this unit of work writes: a pair found absent stays
+    absent until ``mark`` or ``carry`` inserts it, which forgets it. A rolled-back savepoint
+    forgets them all anyway (``forget_absent``), so what the store says after an undo is
+    read again, never assumed.
     """
+
+    __slots__ = ("_absent",)
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        super().__init__(conn, now)
+        self._absent: dict[SignalRef, int] = {}  # pair -> its hash, looked up and not found
+
+    def forget_absent(self) -> None:
+        """Look every pair up in the store again (after a savepoint was rolled back)."""
+        self._absent.clear()
 
     def has(self, ref: SignalRef) -> bool:
         return bool(self.applied([ref]))
 
     def applied(self, refs: Iterable[SignalRef]) -> set[SignalRef]:
         """Those of ``refs`` already applied."""
-        return self._found({r: signal_hash(r.customer_uuid, r.key) for r in refs})
+        absent = self._absent
+        if absent:
+            hashes = {r: signal_hash(r.customer_uuid, r.key) for r in refs if r not in absent}
+        else:  # a unit's first lookup: nothing to leave out
+            hashes = {r: signal_hash(r.customer_uuid, r.key) for r in refs}
+        found = self._found(hashes)
+        absent.update(hashes)  # a dict's own update: no key hashed again
+        for ref in found:
+            del absent[ref]
+        return found
 
     def carry(self, from_customer: str, to_customer: str) -> int:
         """Mark as applied to ``to_customer`` what was applied to ``from_customer``, the
@@ -429,9 +456,22 @@ class AppliedSignals(Part):
 
     def _add(self, stamps: dict[SignalRef, datetime]) -> int:
         """Insert the pairs of ``stamps`` (each with when it was applied) not stored yet."""
-        hashes = {r: signal_hash(r.customer_uuid, r.key) for r in stamps}
-        have = self._found(hashes)
-        rows = [_MARK_APPLIED.row(r, h, stamps[r]) for r, h in hashes.items() if r not in have]
+        absent = self._absent
+        rows: list[tuple[Any, ...]] = []
+        unknown: dict[SignalRef, int] = {}
+        for ref, at in stamps.items():
+            # Inserted below, or found stored: either way no longer known absent. Forgetting
+            # is always safe (the pair is then looked up), so it is done before the insert.
+            known = absent.pop(ref, None)
+            if known is None:
+                unknown[ref] = signal_hash(ref.customer_uuid, ref.key)
+            else:
+                rows.append(_MARK_APPLIED.row(ref, known, at))
+        if unknown:
+            have = self._found(unknown)
+            rows.extend(
+                _MARK_APPLIED.row(r, h, stamps[r]) for r, h in unknown.items() if r not in have
+            )
         if rows:
             self._conn.exec_driver_sql(_MARK_APPLIED_SQL, rows)
         return len(rows)

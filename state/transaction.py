@@ -76,7 +76,8 @@ class Transaction:
 
         The exception is re-raised: the caller decides what the failure means. The revisions
         the block read or wrote are forgotten on the way out, so a state put after the undo
-        is checked against the store again (``AccountStates.put_many``).
+        is checked against the store again (``AccountStates.put_many``), and so are the
+        signals known not to be applied (``AppliedSignals.forget_absent``).
         """
         nested = self._conn.begin_nested()
         try:
@@ -84,5 +85,6 @@ class Transaction:
         except BaseException:
             nested.rollback()
             self.accounts.forget_revisions()
+            self.signals.forget_absent()
             raise
         nested.commit()

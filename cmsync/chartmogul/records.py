@@ -50,7 +50,16 @@ EARLIEST = datetime(1700, 1, 1, tzinfo=UTC)
 LATEST = datetime(4000, 12, 31, tzinfo=UTC)
 
 
+# The years whose every moment lies between the two whatever its offset (under a day): one
+# look at the year decides nearly every time read, where comparing aware datetimes calls
+# both zones' ``utcoffset`` (a catch-up validates a million dates; the comparisons were a
+# fourteenth of its reading thread).
+_INSIDE_YEARS = range(EARLIEST.year + 2, LATEST.year - 1)
+
+
 def _plausible(moment: datetime) -> datetime:
+    if moment.year in _INSIDE_YEARS:
+        return moment
     if not EARLIEST <= moment <= LATEST:
         raise ValueError(
             f"outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}, the dates Salesforce holds"

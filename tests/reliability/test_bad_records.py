@@ -33,10 +33,10 @@ from hypothesis import HealthCheck, given, settings
 from cmsync.chartmogul.records import Activity, Customer, Invoice, RecordError, parse_record
 from cmsync.pipeline.contain import INTERNAL_ERROR
 from cmsync.pipeline.once import run_once
-from cmsync.pipeline.streams.activities import CURSOR
+from cmsync.pipeline.streams.activities import CURSOR, movement
 from cmsync.pipeline.sync_pass import PassReport
 from cmsync.sandbox.serve import LoopThread
-from state import QuarantineEntry, QuarantineKind, QuarantineStatus, Store
+from state import QuarantineEntry, QuarantineKind, QuarantineStatus, SignalRef, Store
 from state.incremental import Watermark
 from tests.reliability.hostile import Generated, activity, listing_entries
 from tests.support.drive import import_invoice, start_world, sync_until_settled
@@ -207,6 +207,12 @@ def test_a_record_cmsync_fails_on_is_quarantined_as_an_internal_error(
     assert entry.payload["signal"] == "MrrMovement"
     assert entry.payload["customer_uuid"] == huge
     assert any(INTERNAL_ERROR in r.getMessage() for r in caplog.records)
+    # Undone with its savepoint, it left no mark of being applied (its key or its slot).
+    undone = movement(parse_record(Activity, bad))
+    with Store.open(world.store_path) as store, store.transaction() as tx:
+        assert (
+            tx.signals.applied([SignalRef(huge, undone.key), SignalRef(huge, undone.slot)]) == set()
+        )
 
 
 def _inject(world: World, entries: dict[str, list[Any]]) -> None:

@@ -229,6 +229,6 @@ def test_the_outbox_statements_are_the_tables_own() -> None:
         outbox._KEYS_SEEN_SQL
     )
     columns = {c.name for c in table_of(OutboxRow).c}
-    for sql in (outbox._NEWEST_OPEN_SQL, outbox._PAYLOADS_SQL, outbox._KEYS_SEEN_SQL):
+    for sql in (outbox._OPEN_ROWS_SQL, outbox._KEYS_SEEN_SQL):
         quoted = set(re.findall(r'"([^"]+)"', sql)) - {"outbox", merged.name}
         assert quoted and quoted <= columns, sql

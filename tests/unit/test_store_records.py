@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from state import (
     StaleStateError,
     Store,
     System,
+    Transaction,
 )
 from state.signalhash import customer_range, signal_hash
 from state.tables import STAGE_TOTAL_TRIGGERS
@@ -262,6 +264,44 @@ def test_two_pairs_sharing_a_hash_are_told_apart(store: Store) -> None:
         assert tx.signals.applied([mine, theirs]) == {mine, theirs}
         assert tx.signals.mark([mine, theirs]) == 0
     assert _stored_pairs(store) == [("cus_9", "other"), ("cus_1", "s1")]  # each once
+
+
+def _undone(tx: Transaction, work: Callable[[], None]) -> None:
+    """``work`` in a savepoint that fails after it: what it wrote is rolled back."""
+    with tx.savepoint():
+        work()
+        raise RuntimeError("the record failed")
+
+
+def test_signals_looked_up_are_marked_once_and_an_undone_mark_is_not_remembered(
+    store: Store,
+) -> None:
+    """A page looks its signals up, then marks the new ones without looking again; a mark
+    undone with its savepoint (a record contained as bad) leaves the signal unapplied, and
+    marking it after the undo stores it, once."""
+    one, two = SignalRef("cus_1", "s1"), SignalRef("cus_1", "s2")
+    with store.transaction() as tx:
+
+        def marked() -> None:
+            assert tx.signals.mark([one, two]) == 2
+            assert tx.signals.applied([one, two]) == {one, two}
+
+        def looked_up() -> None:
+            assert tx.signals.applied([one]) == set()
+
+        assert tx.signals.applied([one, two]) == set()
+        with pytest.raises(RuntimeError):
+            _undone(tx, marked)
+        assert tx.signals.applied([one, two]) == set()
+        assert tx.signals.mark([two]) == 1
+        with pytest.raises(RuntimeError):
+            _undone(tx, looked_up)
+        assert tx.signals.mark([one, two]) == 1
+        assert tx.signals.mark([one]) == 0
+        assert tx.signals.applied([one, two]) == {one, two}
+    assert _stored_pairs(store) == [("cus_1", "s2"), ("cus_1", "s1")]
+    with store.transaction() as tx:  # a new unit of work asks the store
+        assert tx.signals.applied([one, two, SignalRef("cus_1", "s3")]) == {one, two}
 
 
 def test_a_carry_takes_only_the_merged_customers_signals_from_its_range(store: Store) -> None:
