@@ -52,6 +52,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from cmsync.allocator import release_free_memory
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import Settings
 from cmsync.errors import AuthFailingError, SyncError
@@ -77,6 +78,7 @@ from cmsync.pipeline.streams.enrichment import (
     INVOICES_AFTER,
     LISTING_KEPT,
     EnrichmentStats,
+    fresh,
     poll_enrichment,
 )
 from cmsync.pipeline.streams.listed_invoices import ListedInvoices
@@ -349,6 +351,7 @@ class SyncPass:
         finally:
             _METER.reset(token)
             self.progress.step_ended(meter, result)
+            release_free_memory()  # what the step freed, not held under the next one
 
     async def _attempt(
         self, step: Step, then: Sequence[Step | str], why_cancelled: Callable[[], str]
@@ -589,9 +592,11 @@ class SyncPass:
             return None
         listing, self._listing = self._listing, None  # the sweep's, once: it ages
         unchanged, self._unchanged = self._unchanged, None
+        relist = listing is None or listing is not unchanged
+        # A stale listing is not held through the step (it lists every customer instead).
+        listing, unchanged = fresh(listing), None
         return await poll_enrichment(
-            self._poll(), now=self.salesforce_now(), listing=listing,
-            relist=listing is None or listing is not unchanged,
+            self._poll(), now=self.salesforce_now(), listing=listing, relist=relist,
             backfill_days=self.settings.enrichment.backfill_days,
             invoices=self._listed_invoices, invoices_after=self.invoices_after,
         )  # fmt: skip
