@@ -476,6 +476,8 @@ class SyncPass:
     async def _sweep(self) -> Any:
         everyone, self._everyone = self._everyone, False
         listing = Listing(everyone=everyone)
+        if not self.settings.enrichment.enabled:  # no step to ask who has an email
+            listing.drop_emails()
         poll = self._poll()
         stats = await sweep_customers(poll, now=self.clock(), listing=listing)
         # Listed in full: linked customers it did not show were merged or deleted.
@@ -487,6 +489,8 @@ class SyncPass:
             departed.gone, departed.followed, departed.dropped
         )  # fmt: skip
         self.swept = True
+        if self._listing is not None:  # a sweep's no enrichment step took (the daemon's)
+            self._listing.drop_emails()
         self._listing = listing if self.settings.enrichment.enabled else None  # or held idle
         self._swept = listing if everyone else None
         return stats
@@ -549,6 +553,8 @@ class SyncPass:
         await self._drop_invoices()
         if self._swept is not None:  # listed for a Closed-Won step that did not run
             self._swept.drop_named()
+        if self._listing is not None:  # listed for an enrichment step that did not run
+            self._listing.drop_emails()
         self._listed_invoices = self._swept = self._listing = self._unchanged = None
         retired, self._retired = self._retired, []
         if self.context is not None:
@@ -595,11 +601,15 @@ class SyncPass:
         relist = listing is None or listing is not unchanged
         # A stale listing is not held through the step (it lists every customer instead).
         listing, unchanged = fresh(listing), None
-        return await poll_enrichment(
-            self._poll(), now=self.salesforce_now(), listing=listing, relist=relist,
-            backfill_days=self.settings.enrichment.backfill_days,
-            invoices=self._listed_invoices, invoices_after=self.invoices_after,
-        )  # fmt: skip
+        try:
+            return await poll_enrichment(
+                self._poll(), now=self.salesforce_now(), listing=listing, relist=relist,
+                backfill_days=self.settings.enrichment.backfill_days,
+                invoices=self._listed_invoices, invoices_after=self.invoices_after,
+            )  # fmt: skip
+        finally:
+            if listing is not None:  # taken once: its emails' file is removed
+                listing.drop_emails()
 
     async def reconcile(self) -> ReconcileStats:
         return await reconciliation.reconcile(self._poll(), now=self.clock())

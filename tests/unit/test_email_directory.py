@@ -6,8 +6,7 @@ from __future__ import annotations
 import random
 
 from cmsync.chartmogul.records import Customer
-from cmsync.pipeline.streams.customers import Listed
-from cmsync.pipeline.streams.email_directory import EmailDirectory
+from cmsync.pipeline.streams.email_directory import EmailDirectory, Listed
 
 
 def _customers(seed: int) -> list[Customer]:

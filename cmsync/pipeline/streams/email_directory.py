@@ -1,25 +1,45 @@
 """Every listed ChartMogul customer by its email, as enrichment asks about it, kept on disk.
 
-Enrichment finds a person's customers by email (casefolded). Without a fresh sweep listing
-(``enrichment.LISTING_KEPT``: a first pass's Closed-Won step over 100,000 Accounts takes
-25 minutes) it lists every customer once; held as a dict of ``Listed`` by email, that was
-about 400 bytes a customer, 36 MB at 100,000 Accounts, on top of the person lookups and sums
-of the same step (the whole pass peaked at 393 MB there). Here the rows go to a private
-temporary SQLite database (``org.Scratch``: a 2 MiB page cache, no journal, removed when
-closed) as the pages arrive, and a page of people reads the few rows that answer it. The
-answers are those of the dict it replaced: every customer with the email, in listing order.
+Enrichment finds a person's customers by email (casefolded), in the customer listing the
+pass's sweep read (``customers.Listing.emails``, held from the sweep through the Closed-Won
+step to the enrichment step), or, without a fresh one (``enrichment.LISTING_KEPT``: a first
+pass's Closed-Won step over 100,000 Accounts takes 25 minutes), in a listing of every
+customer of its own. Held as dicts of ``Listed`` by email, each was about 400 bytes a
+customer, 36 MB at 100,000 Accounts, and the whole first pass peaked at 393 MB in the
+enrichment step. Here the rows go to a private temporary SQLite database (``org.Scratch``: a
+2 MiB page cache, no journal, removed when closed) as the pages arrive, and a page of people
+reads the few rows that answer it. The answers are those of the dict they replaced: every
+customer with the email, in listing order, with the same figures.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from cmsync.chartmogul.records import Customer
 from cmsync.pipeline.org import Scratch
-from cmsync.pipeline.streams.customers import Listed
 
-__all__ = ["EmailDirectory"]
+__all__ = ["EmailDirectory", "Listed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What enrichment takes of a listed customer: the figures its record is the authority
+    for. A few fields, not the record: made for the customers a page of people names."""
+
+    uuid: str
+    mrr: int
+    status: str | None
+    currency: str | None
+
+    @classmethod
+    def of(cls, customer: Customer) -> Listed:
+        status = None if customer.status is None else sys.intern(customer.status)
+        currency = None if customer.currency is None else sys.intern(customer.currency)
+        return cls(customer.uuid, int(customer.mrr), status, currency)
+
 
 _SCHEMA = (
     "CREATE TABLE mailed (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, uuid TEXT NOT NULL,"

@@ -79,8 +79,8 @@ from typing import Any, TypeVar
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import PersonFieldMap
 from cmsync.pipeline.poll_context import PollContext
-from cmsync.pipeline.streams.customers import Listed, Listing
-from cmsync.pipeline.streams.email_directory import EmailDirectory
+from cmsync.pipeline.streams.customers import Listing
+from cmsync.pipeline.streams.email_directory import EmailDirectory, Listed
 from cmsync.pipeline.streams.enrich_figures import (
     Paid,
     PersonFigures,
@@ -283,11 +283,12 @@ class _Enricher:
     def _listed(self, keys: list[str]) -> dict[str, Sequence[Listed]]:
         """The customers with each email as the sweep listed them, those of the data source
         listed again since (``relist``) as they are now."""
-        assert self.listing is not None
+        assert self.listing is not None and self.listing.emails is not None
+        listed = self.listing.emails.get_many(keys)
         recent = self.recent.get_many(keys) if self.recent is not None else {}
         found: dict[str, Sequence[Listed]] = {}
         for key in keys:
-            known = {c.uuid: c for c in self.listing.emails.get(key, ())}
+            known = {c.uuid: c for c in listed.get(key, ())}
             known.update((c.uuid, c) for c in recent.get(key, ()))
             found[key] = list(known.values()) if known else ()
         return found
@@ -451,8 +452,9 @@ async def _poll(
 def fresh(listing: Listing | None) -> Listing | None:
     """The sweep's listing if it may be taken as ChartMogul's truth for emails, else None (a
     daemon's sweep long ago, or a long Closed-Won step since: customers made since would be
-    missed). A caller drops a stale one before the step, so it is not held through it."""
+    missed); a stale one's emails are dropped (``Listing.drop_emails``)."""
     if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
+        listing.drop_emails()
         return None
     return listing
 
