@@ -64,7 +64,8 @@ class ListedInvoices:
         return self.totals is not None and self.whole
 
     async def sum(self) -> dict[str, Paid]:
-        """Every customer's invoices summed (``Paid``), listing them the first time."""
+        """Every customer's invoices summed (``Paid``), listing them the first time; the
+        caller's to take from (enrichment takes each customer's out once it used it)."""
         if self.totals is not None:
             return self.totals
         totals: dict[str, Paid] = {}
