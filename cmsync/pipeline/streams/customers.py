@@ -83,7 +83,8 @@ class SweepStats:
 class Listing:
     """What a sweep listed: every customer's UUID, the customer each external id is on
     (a merge puts the merged customer's external ids on the survivor, ``external_ids``), and
-    the customers each email is on (casefolded), for enrichment; with ``everyone``, every
+    the customers each email is on (casefolded), for enrichment, on disk (``email_directory``)
+    until ``drop_emails``; with ``everyone``, every
     customer as the Closed-Won step after the sweep asks about it, in listing order
     (``closed_won.lookups.ListedCustomers``), on disk (``named_index``) until ``drop_named``."""
 

@@ -32,7 +32,11 @@ False). Without a listing (a daemon's enrichment job after its sweep's listing w
 went stale), each email is asked for once per run (``customers/search``; the email travels
 as a query parameter, never inside SOQL), and a page with more unknown emails than
 ``directory_after`` lists every customer once instead, 200 a call, and looks the rest of
-the run's emails up in that list.
+the run's emails up in that list. Both listings, the sweep's and this one, are kept on disk
+(``email_directory``) and a page of people reads the rows of its own emails: what is held
+for the run is only what cost a request (the searches, the customers' figures), for a first
+pass reads every Contact of the org (about 200,000 at 100,000 Accounts). A stale listing is
+dropped before the step (``fresh``), not held through it.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
 authority for them. Plan and subscription start are in no listing (the customer record has no
