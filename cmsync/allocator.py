@@ -19,10 +19,12 @@ wins. Elsewhere than glibc it does nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
+from typing import Any
 
-__all__ = ["ARENAS", "MMAP_THRESHOLD", "tune_allocator"]
+__all__ = ["ARENAS", "MMAP_THRESHOLD", "release_free_memory", "tune_allocator"]
 
 ARENAS = 2  # the event loop's thread and the store's, each with its own
 MMAP_THRESHOLD = 128 * 1024  # glibc's default, kept fixed: larger blocks go back when freed
@@ -43,3 +45,28 @@ def tune_allocator() -> bool:
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     # mallopt returns 1 on success, 0 on an unknown or refused parameter.
     return bool(mallopt(_M_ARENA_MAX, ARENAS)) and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages of every arena back to the system (glibc's ``malloc_trim(0)``:
+    since glibc 2.8 it frees memory in all arenas and in all chunks with whole free pages,
+    not only the top of the main heap; malloc_trim(3), NOTES). Called at the end of each step
+    of a pass, so what one step freed is not held under the next one's allocations. Measured
+    on a first pass over 50,000 Accounts: the peak (in enrichment) 228 MB with it, 229
+    without; the steps after it 5 to 7 MB lower. True when memory was released; elsewhere
+    than glibc it does nothing."""
+    trim = _malloc_trim()
+    return trim is not None and bool(trim(0))
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, looked up once; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    trim.argtypes, trim.restype = (ctypes.c_size_t,), ctypes.c_int
+    return trim

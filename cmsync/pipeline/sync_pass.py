@@ -52,6 +52,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from cmsync.allocator import release_free_memory
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import Settings
 from cmsync.errors import AuthFailingError, SyncError
@@ -77,6 +78,7 @@ from cmsync.pipeline.streams.enrichment import (
     INVOICES_AFTER,
     LISTING_KEPT,
     EnrichmentStats,
+    fresh,
     poll_enrichment,
 )
 from cmsync.pipeline.streams.listed_invoices import ListedInvoices
@@ -349,6 +351,7 @@ class SyncPass:
         finally:
             _METER.reset(token)
             self.progress.step_ended(meter, result)
+            release_free_memory()  # what the step freed, not held under the next one
 
     async def _attempt(
         self, step: Step, then: Sequence[Step | str], why_cancelled: Callable[[], str]
@@ -473,6 +476,8 @@ class SyncPass:
     async def _sweep(self) -> Any:
         everyone, self._everyone = self._everyone, False
         listing = Listing(everyone=everyone)
+        if not self.settings.enrichment.enabled:  # no step to ask who has an email
+            listing.drop_emails()
         poll = self._poll()
         stats = await sweep_customers(poll, now=self.clock(), listing=listing)
         # Listed in full: linked customers it did not show were merged or deleted.
@@ -484,6 +489,8 @@ class SyncPass:
             departed.gone, departed.followed, departed.dropped
         )  # fmt: skip
         self.swept = True
+        if self._listing is not None:  # a sweep's no enrichment step took (the daemon's)
+            self._listing.drop_emails()
         self._listing = listing if self.settings.enrichment.enabled else None  # or held idle
         self._swept = listing if everyone else None
         return stats
@@ -546,6 +553,8 @@ class SyncPass:
         await self._drop_invoices()
         if self._swept is not None:  # listed for a Closed-Won step that did not run
             self._swept.drop_named()
+        if self._listing is not None:  # listed for an enrichment step that did not run
+            self._listing.drop_emails()
         self._listed_invoices = self._swept = self._listing = self._unchanged = None
         retired, self._retired = self._retired, []
         if self.context is not None:
@@ -589,12 +598,18 @@ class SyncPass:
             return None
         listing, self._listing = self._listing, None  # the sweep's, once: it ages
         unchanged, self._unchanged = self._unchanged, None
-        return await poll_enrichment(
-            self._poll(), now=self.salesforce_now(), listing=listing,
-            relist=listing is None or listing is not unchanged,
-            backfill_days=self.settings.enrichment.backfill_days,
-            invoices=self._listed_invoices, invoices_after=self.invoices_after,
-        )  # fmt: skip
+        relist = listing is None or listing is not unchanged
+        # A stale listing is not held through the step (it lists every customer instead).
+        listing, unchanged = fresh(listing), None
+        try:
+            return await poll_enrichment(
+                self._poll(), now=self.salesforce_now(), listing=listing, relist=relist,
+                backfill_days=self.settings.enrichment.backfill_days,
+                invoices=self._listed_invoices, invoices_after=self.invoices_after,
+            )  # fmt: skip
+        finally:
+            if listing is not None:  # taken once: its emails' file is removed
+                listing.drop_emails()
 
     async def reconcile(self) -> ReconcileStats:
         return await reconciliation.reconcile(self._poll(), now=self.clock())

@@ -16,6 +16,7 @@ step are counted: none per person, one subscriptions read and one invoices read 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from cmsync.pipeline.streams.customers import Listing
 from cmsync.pipeline.streams.enrich_figures import person_figures, person_payload
 from cmsync.pipeline.streams.enrichment import (
     DIRECTORY_AFTER,
+    LISTING_KEPT,
     EnrichmentStats,
     _Enricher,
     poll_enrichment,
@@ -477,3 +479,58 @@ def test_customers_read_one_by_one_add_up_over_pages_to_one_invoice_listing(
     assert second.get("GET /v1/invoices") == 1  # three in the run: still one by one
     listed = third.get("GET /v1/invoices")  # over three: every invoice, by the page
     assert stats.invoices_listed > 0 and listed == -(-stats.invoices_listed // 200)
+
+
+async def _from_a_stale_listing(
+    world: World,
+) -> tuple[EnrichmentStats, Listing, int, tuple[set[tuple[str, str]], set[str]]]:
+    """The same people again, in a store of its own with the pass's account states, handed a
+    sweep's listing gone stale (``LISTING_KEPT``: a first pass's long Closed-Won step): every
+    customer is listed once into the directory on disk and every email asked there."""
+    settings = world.settings
+    with Store.open(settings.store.path) as held, held.transaction() as tx:
+        states = [replace(state, revision=0) for state in tx.accounts.select()]
+    old = Listing(started=time.monotonic() - LISTING_KEPT - 1)
+    gateway = SalesforceGateway(settings.salesforce)
+    try:
+        async with connect(settings.chartmogul) as cm:
+            customers = sum([len(p.entries) async for p in cm.customer_pages()])
+            with Store.open(world.directory / "stale.db") as store:
+                with store.transaction() as tx:
+                    tx.accounts.put_many(states)
+                sync = SyncPass(settings, store, cm, gateway, lambda: datetime.now(UTC))
+                try:
+                    poll = PollContext(settings, store, cm, gateway, await sync.load_context(),
+                                       sync.translator)  # fmt: skip
+                    stats = await poll_enrichment(
+                        poll, now=datetime.now(UTC), listing=old, directory_after=0
+                    )
+                finally:
+                    await sync.close()
+                with store.transaction() as tx:
+                    rows = [
+                        r for r in tx.outbox.pending() if r.idempotency_key.startswith("enrich|")
+                    ]
+                    quarantined = {
+                        q.record_key
+                        for q in tx.queries.quarantine(QuarantineStatus.OPEN)
+                        if q.kind is QuarantineKind.AMBIGUOUS_MATCH
+                    }
+    finally:
+        await gateway.close()
+    updates = {(r.target_key, _canon(dict(r.payload or {}))) for r in rows}
+    return stats, old, customers, (updates, quarantined)
+
+
+def test_a_stale_listing_decides_every_person_from_every_customer_listed_on_disk(
+    world: World, enriched: Enriched
+) -> None:
+    """Past ``LISTING_KEPT`` the sweep's listing is set aside (its emails' file removed) and
+    every customer listed once into the directory on disk: the same updates and the same
+    ambiguity as reading each person, the customer made after the sweep found too."""
+    stats, old, customers, (updates, quarantined) = asyncio.run(_from_a_stale_listing(world))
+    assert old.emails is None  # dropped, not held through the step
+    assert (stats.searches, stats.listed) == (0, customers)  # one listing, no search
+    assert updates == enriched.reference[0]
+    assert quarantined == enriched.reference[1]
+    assert any(key == world.kinds.late_contact for key, _ in updates)  # made after the sweep

@@ -184,6 +184,25 @@ async def test_a_listing_too_long_to_keep_sums_but_leaves_the_payments_step_its_
         assert long.invoices == kept.invoices > 200
 
 
+async def test_a_first_listing_that_says_it_is_too_long_keeps_no_page(
+    world: World, tmp_path: Path
+) -> None:
+    """A first run's listing (no head) says its page count on its first page
+    (``total_pages``): past ``keep`` invoices no page is held only to be dropped, while a
+    later run's (a head, where the payments step may stop early) keeps pages up to ``keep``."""
+    async with synced(world, tmp_path / "store.db") as shared:
+        first = ListedInvoices(shared.chartmogul, head=None, keep=200)
+        totals = await first.sum()
+        assert first.invoices > 200 and not first.read  # two pages or more
+        assert first.held == 0
+        later = ListedInvoices(shared.chartmogul, head="inv_not_listed", keep=200)
+        assert await later.sum() == totals
+        assert not later.read and later.held == 200  # its first page, then dropped
+        whole = ListedInvoices(shared.chartmogul, head=None, keep=first.invoices)
+        await whole.sum()
+        assert whole.read and whole.held == first.invoices
+
+
 async def test_a_listing_read_from_a_head_the_cursor_has_left_is_dropped(
     world: World, tmp_path: Path
 ) -> None:

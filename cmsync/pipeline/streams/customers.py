@@ -22,7 +22,6 @@ or deleted): ``Listing`` keeps what it listed, for ``departed.follow_departed``.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from cmsync.pipeline.context import SyncContext
 from cmsync.pipeline.named_index import Named, NamedIndex
 from cmsync.pipeline.org import page_index
 from cmsync.pipeline.poll_context import PollContext
+from cmsync.pipeline.streams.email_directory import EmailDirectory, Listed
 from cmsync.pipeline.streams.runner import Stream, run_stream
 from cmsync.pipeline.translate import Translator
 from state import (
@@ -79,34 +79,21 @@ class SweepStats:
     dropped: int = 0  # their links dropped, the Account's ChartMogul fields cleared
 
 
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """What enrichment keeps of a listed customer: the figures its record is the authority
-    for. A few fields, not the record: a sweep of 100,000 customers keeps them all."""
-
-    uuid: str
-    mrr: int
-    status: str | None
-    currency: str | None
-
-    @classmethod
-    def of(cls, customer: Customer) -> Listed:
-        status = None if customer.status is None else sys.intern(customer.status)
-        currency = None if customer.currency is None else sys.intern(customer.currency)
-        return cls(customer.uuid, int(customer.mrr), status, currency)
-
-
 @dataclass
 class Listing:
     """What a sweep listed: every customer's UUID, the customer each external id is on
     (a merge puts the merged customer's external ids on the survivor, ``external_ids``), and
-    the customers each email is on (casefolded), for enrichment; with ``everyone``, every
+    the customers each email is on (casefolded), for enrichment, on disk (``email_directory``)
+    until ``drop_emails``; with ``everyone``, every
     customer as the Closed-Won step after the sweep asks about it, in listing order
     (``closed_won.lookups.ListedCustomers``), on disk (``named_index``) until ``drop_named``."""
 
     seen: set[str] = field(default_factory=set)
     carriers: dict[str, str] = field(default_factory=dict)
-    emails: dict[str, list[Listed]] = field(default_factory=dict)
+    # On disk: held from the sweep to the enrichment step, across a Closed-Won step that may
+    # take many minutes (a dict of ``Listed`` was 36 MB at 100,000 customers).
+    # None: no enrichment step to ask (``drop_emails``).
+    emails: EmailDirectory | None = field(default_factory=EmailDirectory)
     started: float = field(default_factory=time.monotonic)  # when the sweep began listing
     everyone: bool = False
     named: NamedIndex | None = None  # with ``everyone``
@@ -121,13 +108,19 @@ class Listing:
         if named is not None:
             named.close()
 
+    def drop_emails(self) -> None:
+        """Enrichment is done with the emails (or will not take them): the file is removed."""
+        emails, self.emails = self.emails, None
+        if emails is not None:
+            emails.close()
+
     def add(self, customers: tuple[Customer, ...], rejected: tuple[Rejected, ...]) -> None:
         if self.named is not None:
             self.named.add(customers)
+        if self.emails is not None:
+            self.emails.add(customers)
         for customer in customers:
             self.seen.add(customer.uuid)
-            if customer.email:
-                self.emails.setdefault(customer.email.casefold(), []).append(Listed.of(customer))
             for external_id in (customer.external_id, *customer.external_ids):
                 if external_id:
                     self.carriers.setdefault(external_id, customer.uuid)

@@ -79,7 +79,7 @@ class CustomerRecord(Protocol):
     def currency(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per matched customer, kept for the run
 class PersonFigures:
     customer_uuid: str
     mrr_cents: int

@@ -32,7 +32,11 @@ False). Without a listing (a daemon's enrichment job after its sweep's listing w
 went stale), each email is asked for once per run (``customers/search``; the email travels
 as a query parameter, never inside SOQL), and a page with more unknown emails than
 ``directory_after`` lists every customer once instead, 200 a call, and looks the rest of
-the run's emails up in that list.
+the run's emails up in that list. Both listings, the sweep's and this one, are kept on disk
+(``email_directory``) and a page of people reads the rows of its own emails: what is held
+for the run is only what cost a request (the searches, the customers' figures), for a first
+pass reads every Contact of the org (about 200,000 at 100,000 Accounts). A stale listing is
+dropped before the step (``fresh``), not held through it.
 
 The customer's MRR, status and UUID are those of its record as listed: the record is the
 authority for them. Plan and subscription start are in no listing (the customer record has no
@@ -70,7 +74,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -79,7 +83,8 @@ from typing import Any, TypeVar
 from cmsync.chartmogul.client import ChartMogulClient
 from cmsync.config import PersonFieldMap
 from cmsync.pipeline.poll_context import PollContext
-from cmsync.pipeline.streams.customers import Listed, Listing
+from cmsync.pipeline.streams.customers import Listing
+from cmsync.pipeline.streams.email_directory import EmailDirectory, Listed
 from cmsync.pipeline.streams.enrich_figures import (
     Paid,
     PersonFigures,
@@ -115,6 +120,7 @@ __all__ = [
     "LEADS_CURSOR",
     "LISTING_KEPT",
     "EnrichmentStats",
+    "fresh",
     "poll_enrichment",
 ]
 
@@ -224,11 +230,14 @@ class _Enricher:
         self.stats = stats
         self.directory_after = directory_after
         self.listing = listing
-        self.found: dict[str, list[Listed]] = {}  # casefolded email -> customers
-        self.directory: dict[str, list[Listed]] | None = None  # every customer, by email
+        # The page's emails (casefolded) -> customers: per page, for a first pass reads every
+        # Contact of the org. Only the searches (requests) are kept for the run.
+        self.found: dict[str, Sequence[Listed]] = {}
+        self.searched: dict[str, list[Listed]] = {}  # casefolded email -> customers, searched
+        self.directory: EmailDirectory | None = None  # every customer, by email, on disk
         self.figures: dict[str, PersonFigures] = {}  # customer uuid -> figures
         self.relist = relist  # a data source to list again: customers made since the sweep
-        self.recent: dict[str, list[Listed]] = {}  # its customers by email, listed again
+        self.recent: EmailDirectory | None = None  # its customers by email, listed again
         self.invoices_after = invoices_after
         self.totals: dict[str, Paid] | None = None  # every customer's invoices, summed
 
@@ -240,24 +249,27 @@ class _Enricher:
             email = str(record.get("Email") or "").strip()
             if email:
                 emails.setdefault(email.casefold(), email)
+        self.found = {}
         if self.listing is not None:
             if self.relist is not None and emails:  # once, before the first lookup
                 self.recent, self.relist = await self._list_all(self.relist), None
-            for key in emails.keys() - self.found.keys():
-                self.found[key] = self._listed(key)
+            self.found = self._listed(list(emails))
+        else:
+            self.found = {key: self.searched[key] for key in emails if key in self.searched}
         unknown = [key for key in emails if key not in self.found]
         if self.directory is None and len(unknown) > self.directory_after:
             self.directory = await self._list_all()
         if self.directory is not None:
+            listed = self.directory.get_many(unknown)
             for key in unknown:
-                self.found[key] = self.directory.get(key, [])
+                self.found[key] = listed.get(key, ())
         else:
             self.stats.searches += len(unknown)
             found = await _side_by_side(
                 [partial(self.chartmogul.search_customers, emails[key]) for key in unknown]
             )
             for key, customers in zip(unknown, found, strict=True):
-                self.found[key] = [Listed.of(c) for c in customers]
+                self.found[key] = self.searched[key] = [Listed.of(c) for c in customers]
         matched = {c[0].uuid: c[0] for key in emails if len(c := self.found[key]) == 1}
         unread = [customer for uuid, customer in matched.items() if uuid not in self.figures]
         # Customers read one by one add up over the pages: past the threshold, list them all.
@@ -272,23 +284,37 @@ class _Enricher:
         for customer, figures in zip(unread, read, strict=True):
             self.figures[customer.uuid] = figures
 
-    def _listed(self, key: str) -> list[Listed]:
-        """The customers with the email as the sweep listed them, those of the data source
+    def _listed(self, keys: list[str]) -> dict[str, Sequence[Listed]]:
+        """The customers with each email as the sweep listed them, those of the data source
         listed again since (``relist``) as they are now."""
-        assert self.listing is not None
-        known = {c.uuid: c for c in self.listing.emails.get(key, ())}
-        if self.recent:
-            known.update((c.uuid, c) for c in self.recent.get(key, ()))
-        return list(known.values())
+        assert self.listing is not None and self.listing.emails is not None
+        listed = self.listing.emails.get_many(keys)
+        recent = self.recent.get_many(keys) if self.recent is not None else {}
+        found: dict[str, Sequence[Listed]] = {}
+        for key in keys:
+            known = {c.uuid: c for c in listed.get(key, ())}
+            known.update((c.uuid, c) for c in recent.get(key, ()))
+            found[key] = list(known.values()) if known else ()
+        return found
 
-    async def _list_all(self, data_source_uuid: str | None = None) -> dict[str, list[Listed]]:
-        directory: dict[str, list[Listed]] = {}
-        async for page in self.chartmogul.customer_pages(data_source_uuid=data_source_uuid):
-            self.stats.listed += len(page.entries)
-            for customer in page.entries:
-                if customer.email:
-                    directory.setdefault(customer.email.casefold(), []).append(Listed.of(customer))
+    async def _list_all(self, data_source_uuid: str | None = None) -> EmailDirectory:
+        """Every customer (of the data source) by email, on disk (``email_directory``)."""
+        directory = EmailDirectory()
+        try:
+            async for page in self.chartmogul.customer_pages(data_source_uuid=data_source_uuid):
+                self.stats.listed += len(page.entries)
+                directory.add(page.entries)
+        except BaseException:
+            directory.close()
+            raise
         return directory
+
+    def close(self) -> None:
+        """Remove the directories listed (their files)."""
+        for directory in (self.directory, self.recent):
+            if directory is not None:
+                directory.close()
+        self.directory = self.recent = None
 
     async def _sum_invoices(self) -> dict[str, Paid]:
         """Every customer's invoices summed, from one listing of them all (the pass's, kept
@@ -302,7 +328,9 @@ class _Enricher:
         """One customer's figures: its invoices' sum (listed, or read), then its subscriptions
         only if its account state has no plan and its invoices made one."""
         if self.totals is not None:
-            summed = self.totals.get(customer.uuid, _NOTHING_PAID)
+            # Taken out: a customer's figures are made once a run (``figures``), and the sum
+            # of every customer held to the end was 20 MB of a first pass over 100,000.
+            summed = self.totals.pop(customer.uuid, _NOTHING_PAID)
         else:
             summed = paid(
                 [
@@ -427,6 +455,16 @@ async def _poll(
     return read
 
 
+def fresh(listing: Listing | None) -> Listing | None:
+    """The sweep's listing if it may be taken as ChartMogul's truth for emails, else None (a
+    daemon's sweep long ago, or a long Closed-Won step since: customers made since would be
+    missed); a stale one's emails are dropped (``Listing.drop_emails``)."""
+    if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
+        listing.drop_emails()
+        return None
+    return listing
+
+
 async def poll_enrichment(
     poll: PollContext,
     *,
@@ -447,8 +485,7 @@ async def poll_enrichment(
     if not settings.enrichment.enabled:
         stats.disabled = True
         return stats
-    if listing is not None and time.monotonic() - listing.started > LISTING_KEPT:
-        listing = None  # a daemon's sweep long ago: customers made since would be missed
+    listing = fresh(listing)
     made = settings.closed_won.enabled and relist
     made_since = settings.chartmogul.data_source_uuid if made else None
     enricher = _Enricher(
@@ -467,6 +504,9 @@ async def poll_enrichment(
                     via="ConvertedContactId")  # fmt: skip
     enrich = partial(_poll, enricher=enricher, gateway=gateway, store=store, now=now,
                      lookback=lookback, backfill=backfill, progress=poll.progress)  # fmt: skip
-    stats.contacts = await enrich(contacts)
-    stats.leads = await enrich(leads)
+    try:
+        stats.contacts = await enrich(contacts)
+        stats.leads = await enrich(leads)
+    finally:
+        enricher.close()
     return stats

@@ -19,14 +19,17 @@ own (``payments.InvoicesAhead``). Nor is one of more than ``KEEP_INVOICES`` invo
 payments step: their signals are held until that step takes them, and a first pass over
 100,000 Accounts (about 670,000 invoices) peaked at 404 MB holding them; past that many the
 pages kept are dropped and the payments step lists its own, 200 invoices a call, reading as
-it applies (the sums for enrichment are kept either way: a few dozen bytes a customer).
+it applies (the sums for enrichment are kept either way: a few dozen bytes a customer). On a
+first run the listing's first page says how many pages there are (``total_pages``), and none
+is kept if that is more than ``KEEP_INVOICES``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-from cmsync.chartmogul.client import ChartMogulClient
+from cmsync.chartmogul.client import MAX_PAGE_SIZE, ChartMogulClient
+from cmsync.chartmogul.records import Invoice, Page
 from cmsync.pipeline.streams.enrich_figures import Paid
 from cmsync.pipeline.streams.payments import InvoicePage, invoice_page
 
@@ -52,6 +55,7 @@ class ListedInvoices:
         self.totals: dict[str, Paid] | None = None  # None: not listed (yet)
         self.invoices = 0  # invoices listed
         self.whole = True  # the payments step's pages all kept (none dropped past ``keep``)
+        self.held = 0  # the most invoices whose pages were kept at once
         self._pages: list[InvoicePage] = []
 
     @property
@@ -60,7 +64,8 @@ class ListedInvoices:
         return self.totals is not None and self.whole
 
     async def sum(self) -> dict[str, Paid]:
-        """Every customer's invoices summed (``Paid``), listing them the first time."""
+        """Every customer's invoices summed (``Paid``), listing them the first time; the
+        caller's to take from (enrichment takes each customer's out once it used it)."""
         if self.totals is not None:
             return self.totals
         totals: dict[str, Paid] = {}
@@ -72,14 +77,23 @@ class ListedInvoices:
                 if invoice.customer_uuid is not None:
                     uuid = invoice.customer_uuid
                     totals[uuid] = totals.get(uuid, _NOTHING_PAID).plus(invoice)
-            if not met and self.invoices > self.keep:  # too many to hold: the step lists
-                pages, met, self.whole = [], True, False
+            if not met and (self.invoices > self.keep or self._beyond(page)):
+                pages, met, self.whole = [], True, False  # too many to hold: the step lists
             if not met:
                 reduced = invoice_page(page, self.head)
                 pages.append(reduced)
                 met = reduced.last
+                self.held = max(self.held, self.invoices)
         self.totals, self._pages = totals, pages
         return totals
+
+    def _beyond(self, page: Page[Invoice]) -> bool:
+        """Whether the listing's first page says it holds more than ``keep`` invoices, all of
+        them for the payments step (no ``head``: a first run reads to the end): then no page
+        is kept only to be dropped later, 150,000 invoices' signals at the high-water mark of
+        a first pass over 100,000 Accounts. Every page but the last is full."""
+        total = page.total_pages
+        return self.head is None and total is not None and (total - 1) * MAX_PAGE_SIZE >= self.keep
 
     async def pages(self) -> AsyncGenerator[InvoicePage, None]:
         """The payments step's pages, in listing order, each handed over once."""
