@@ -4,7 +4,9 @@ The query is ``... WHERE <filter> AND SystemModstamp >= <start> AND SystemModsta
 ORDER BY SystemModstamp, Id``: the window and the dedupe come from ``state.incremental``
 (the one place cursor semantics live), the Id tie-break keeps the order total when many records
 share a stamp. Pages are yielded with the watermark as it stands after each page, so the
-caller can commit both together.
+caller can commit both together, and the watermark keeps no key of what had settled when the
+read began (``state.incremental``): a page is yielded once the next one came, so the last
+one's watermark knows the whole window was read.
 """
 
 from __future__ import annotations
@@ -53,7 +55,27 @@ async def changed_records(
     ``include_deleted`` reads through ``queryAll`` (deleted records too, ``IsDeleted``)."""
     window = watermark.window(lookback, now)
     query = build_query(sobject, fields, where, window.start, window.end)
+    settled = window.end - lookback  # shown by the time the read began: no key kept for them
+    # A page is handed on once the next has come (or the read ended): the last page's
+    # watermark says the whole window was read, so it keeps no key of what had settled.
+    held: list[dict[str, Any]] | None = None
     async for page in gateway.query_pages(query, include_deleted=include_deleted):
-        stamped = [Stamped(str(r["Id"]), parse_datetime(r["SystemModstamp"])) for r in page]
-        watermark, fresh = watermark.advance(stamped, lookback)
-        yield [page[i] for i in fresh], watermark
+        if held is not None:
+            watermark, fresh = _advance(watermark, held, lookback, settled, last=False)
+            yield [held[i] for i in fresh], watermark
+        held = page
+    if held is not None:
+        watermark, fresh = _advance(watermark, held, lookback, settled, last=True)
+        yield [held[i] for i in fresh], watermark
+
+
+def _advance(
+    watermark: Watermark,
+    page: list[dict[str, Any]],
+    lookback: timedelta,
+    settled: datetime,
+    *,
+    last: bool,
+) -> tuple[Watermark, list[int]]:
+    stamped = [Stamped(str(r["Id"]), parse_datetime(r["SystemModstamp"])) for r in page]
+    return watermark.advance(stamped, lookback, settled, last=last)
