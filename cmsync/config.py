@@ -304,7 +304,10 @@ class SyncSettings(_Section):
         default=0.5, gt=0, le=1, description="Share of the org's daily API calls cmsync may use."
     )
     lookback_seconds: float = Field(
-        default=300.0, ge=0, description="Overlap window re-read by the incremental pollers."
+        default=300.0,
+        ge=0,
+        description="Overlap window re-read by the incremental pollers: the longest a "
+        "transaction is taken to run before its records show.",
     )
     fallback_owner: str | None = Field(
         default=None,
