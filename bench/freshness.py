@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Report, SandboxHost, spawn
-from cmsync.config import ScheduleSettings
+from cmsync.config import ScheduleSettings, load_settings
 from state import Store
 
 __all__ = ["run"]
@@ -80,17 +80,28 @@ class _Events:
     def __init__(self, host: SandboxHost) -> None:
         self.host = host
         cm = host.sandbox.chartmogul.store
-        plan = next(p for p in cm.registry.plans.values() if p.interval_unit == "month")
-        self.plan_uuid = plan.uuid
+        # A line item's plan must be of its invoice's data source (the emulator answers 422
+        # "is invalid" otherwise): events go to the customers of the configured data source,
+        # the seeded company's billing (the scenario also has a few customers elsewhere).
+        own = load_settings(host.config).chartmogul.data_source_uuid
+        self.plans: dict[str, str] = {}  # data source uuid -> a monthly plan of it
+        for plan in cm.registry.plans.values():
+            if plan.interval_unit == "month" and plan.data_source.uuid == own:
+                self.plans.setdefault(plan.data_source.uuid, plan.uuid)
+        self.customers = cm.registry.customers
         self.pending: dict[str, tuple[datetime, datetime]] = {}  # account -> (movement, import)
         self.delays: list[float] = []
+
+    def plan_of(self, customer: str) -> str | None:
+        found = self.customers.get(customer)  # a customer merged away is not there
+        return None if found is None else self.plans.get(found.data_source.uuid)
 
     def fire(self, n: int, customer: str, account: str) -> None:
         clock = self.host.sandbox.ctx.clock
         start = clock.now().replace(microsecond=0)  # ChartMogul dates are to the second
         line = {
             "type": "subscription", "subscription_external_id": f"fresh-sub-{n}",
-            "plan_uuid": self.plan_uuid, "service_period_start": _ts(start),
+            "plan_uuid": self.plan_of(customer), "service_period_start": _ts(start),
             "service_period_end": _ts(start + timedelta(days=30)), "amount_in_cents": 4_900,
             "quantity": 1, "external_id": f"fresh-li-{n}",
         }  # fmt: skip
@@ -147,11 +158,11 @@ def run(quick: bool, work: Path) -> Report:
                 if time.monotonic() > deadline or daemon.poll() is not None:
                     raise RuntimeError(f"the daemon did not settle; see {work / 'daemon.log'}")
                 time.sleep(0.5)
-            linked = _linked(host.store_path)
+            tracker = _Events(host)
+            linked = [pair for pair in _linked(host.store_path) if tracker.plan_of(pair[0])]
             rng.shuffle(linked)
             if len(linked) < events:
                 raise RuntimeError(f"only {len(linked)} linked customers for {events} events")
-            tracker = _Events(host)
             next_at = time.monotonic()
             for n, (customer, account) in enumerate(linked[:events]):
                 while time.monotonic() < next_at:
