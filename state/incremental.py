@@ -51,6 +51,7 @@ class Stamped:
 class ReadWindow:
     start: datetime | None  # inclusive; None reads from the beginning
     end: datetime  # inclusive cap, taken before the first request
+    settled: datetime | None = None  # every record stamped before it had shown at ``end``
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Watermark:
         start = None if self.stamp is None else self.stamp - lookback
         if start is not None and self.settled is not None and self.settled > start:
             start = self.settled
-        return ReadWindow(start=start, end=now)
+        return ReadWindow(start=start, end=now, settled=now - lookback)
 
     def advance(
         self,

@@ -55,7 +55,7 @@ async def changed_records(
     ``include_deleted`` reads through ``queryAll`` (deleted records too, ``IsDeleted``)."""
     window = watermark.window(lookback, now)
     query = build_query(sobject, fields, where, window.start, window.end)
-    settled = window.end - lookback  # shown by the time the read began: no key kept for them
+    settled = window.settled  # shown by the time the read began: no key kept for them
     # A page is handed on once the next has come (or the read ended): the last page's
     # watermark says the whole window was read, so it keeps no key of what had settled.
     held: list[dict[str, Any]] | None = None
@@ -73,7 +73,7 @@ def _advance(
     watermark: Watermark,
     page: list[dict[str, Any]],
     lookback: timedelta,
-    settled: datetime,
+    settled: datetime | None,
     *,
     last: bool,
 ) -> tuple[Watermark, list[int]]:
