@@ -4,9 +4,9 @@ The query is ``... WHERE <filter> AND SystemModstamp >= <start> AND SystemModsta
 ORDER BY SystemModstamp, Id``: the window and the dedupe come from ``state.incremental``
 (the one place cursor semantics live), the Id tie-break keeps the order total when many records
 share a stamp. Pages are yielded with the watermark as it stands after each page, so the
-caller can commit both together, and the watermark keeps no key of what had settled when the
-read began (``state.incremental``): a page is yielded once the next one came, so the last
-one's watermark knows the whole window was read.
+caller can commit both together; after the last page, a page of no records with the watermark
+that knows the whole window was read, which keeps no key of what had settled when the read
+began (``state.incremental``).
 """
 
 from __future__ import annotations
@@ -56,17 +56,15 @@ async def changed_records(
     window = watermark.window(lookback, now)
     query = build_query(sobject, fields, where, window.start, window.end)
     settled = window.settled  # shown by the time the read began: no key kept for them
-    # A page is handed on once the next has come (or the read ended): the last page's
-    # watermark says the whole window was read, so it keeps no key of what had settled.
-    held: list[dict[str, Any]] | None = None
+    # Each page is handed on as it comes, its watermark bounded by its own newest stamp (a
+    # later page may hold that second); once the read has ended, the watermark that knows it
+    # follows with no records, when it differs, so it keeps no key of what had settled.
     async for page in gateway.query_pages(query, include_deleted=include_deleted):
-        if held is not None:
-            watermark, fresh = _advance(watermark, held, lookback, settled, last=False)
-            yield [held[i] for i in fresh], watermark
-        held = page
-    if held is not None:
-        watermark, fresh = _advance(watermark, held, lookback, settled, last=True)
-        yield [held[i] for i in fresh], watermark
+        watermark, fresh = _advance(watermark, page, lookback, settled, last=False)
+        yield [page[i] for i in fresh], watermark
+    ended, _ = _advance(watermark, [], lookback, settled, last=True)
+    if ended != watermark:
+        yield [], ended
 
 
 def _advance(
